@@ -1,0 +1,1 @@
+"""cfai: one typed declaration of an AI platform on Cloudflare."""
