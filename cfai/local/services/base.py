@@ -3,9 +3,11 @@
 The emulator app, the supervisor and the workerd config loop over `REGISTRY`
 (`cfai.local.services`) and never name a service. A service contributes:
 
-- ``routes()``: Starlette routes. Binding traffic from workerd arrives on the
-  binding's own host (``vector-search``, ``workers-binding.ai``), so binding routes are
-  wrapped in ``starlette.routing.Host``; REST routes live under ``/client/v4/accounts/{account_id}``.
+- ``routes()``: Starlette routes of the REST surface, under
+  ``/client/v4/accounts/{account_id}/...`` (and the gateway URL form ``/v1/...``).
+- ``binding_routes()``: routes keyed by the host the binding traffic from workerd arrives
+  on (``vector-search``, ``workers-binding.ai``). Several services may serve one host
+  (Workers AI and AI Gateway share ``workers-binding.ai``); the app merges them.
 - ``binding_types``: the Worker binding types (``ai``, ``vectorize``) it backs, and
   ``workerd_binding(binding)`` / ``workerd_services()`` giving the capnp fragments
   the workerd config needs for them.
@@ -75,6 +77,9 @@ class Service:
 
     def routes(self) -> list[BaseRoute]:
         return []
+
+    def binding_routes(self) -> dict[str, list[BaseRoute]]:
+        return {}
 
     def workerd_services(self, worker: str, bindings: Sequence[Mapping[str, Any]]) -> list[WorkerdService]:
         """External services this worker's bindings of our types need."""
