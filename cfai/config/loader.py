@@ -1,0 +1,171 @@
+"""Load a platform declaration from a stack file, a YAML file or Python objects.
+
+The only module that reads files for config, and the one boundary where pydantic's
+`ValidationError` becomes a `ConfigError` listing every problem with its path. Never needs
+the Pulumi CLI.
+
+Example::
+
+    platform = load_stack("staging")                 # Pulumi.staging.yaml, key cfai:platform
+    platform = load_file("platform.yaml")            # a YAML file that is the platform itself
+    platform = load_platform({"account_id": "...", "workers": {...}})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from cfai.config.checks import check_platform
+from cfai.config.models import Gateway, Index, Platform, Worker
+from cfai.errors import ConfigError, Problem
+
+__all__ = [
+    "CONFIG_KEY",
+    "discover_stacks",
+    "load_file",
+    "load_platform",
+    "load_stack",
+    "stack_file",
+]
+
+CONFIG_KEY = "cfai:platform"
+_SECTIONS: dict[str, Any] = {
+    "gateways": TypeAdapter(Gateway),
+    "indexes": TypeAdapter(Index),
+    "workers": TypeAdapter(Worker),
+}
+_KINDS = {"chat", "rag", "image", "custom"}
+
+
+def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    # pydantic puts the discriminator's value in the location of a union member; users never
+    # wrote it, so drop it: ("rag", "top_k") -> "top_k".
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _KINDS and loc.index(p) == 0)]
+    return ".".join([prefix, *parts]) if prefix else ".".join(parts)
+
+
+def _problems(err: ValidationError, prefix: str) -> list[Problem]:
+    out = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling)"
+        elif e["type"] == "union_tag_invalid":
+            msg = f"kind must be one of: {', '.join(sorted(_KINDS))}"
+        elif e["type"] == "union_tag_not_found":
+            msg = f"missing kind (one of: {', '.join(sorted(_KINDS))})"
+        out.append(Problem(_path(prefix, e["loc"]), msg))
+    return out
+
+
+def load_platform(
+    data: Mapping[str, Any], *, base_dir: Path | None = None, source: str | None = None
+) -> Platform:
+    """Validate `data` and cross-check it; raise `ConfigError` listing every problem."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            [Problem("", f"the platform must be a mapping, not {type(data).__name__}")], source
+        )
+    problems: list[Problem] = []
+    valid: dict[str, Any] = {}
+    defined: dict[str, set[str]] = {}
+    # Validate each gateway, index and worker on its own so one bad entry does not hide the
+    # others' problems or the cross-checks of the good ones.
+    for section, adapter in _SECTIONS.items():
+        raw = data.get(section) or {}
+        if not isinstance(raw, Mapping):
+            problems.append(
+                Problem(section, f"must be a mapping of name -> settings, not {type(raw).__name__}")
+            )
+            continue
+        defined[section] = {str(k) for k in raw}
+        valid[section] = {}
+        for key, value in raw.items():
+            try:
+                valid[section][str(key)] = adapter.validate_python(
+                    value if value is not None else {}
+                )
+            except ValidationError as err:
+                problems.extend(_problems(err, f"{section}.{key}"))
+    top = {k: v for k, v in data.items() if k not in _SECTIONS}
+    try:
+        platform = Platform.model_validate({**top, **valid})
+    except ValidationError as err:
+        problems.extend(_problems(err, ""))
+        # Cross-check the sections anyway, against a platform without the bad top-level keys.
+        bad = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+        top = {k: v for k, v in top.items() if k not in bad}
+        try:
+            platform = Platform.model_validate({**top, "account_id": "0" * 32, **valid})
+        except ValidationError:
+            raise ConfigError(problems, source) from None
+    problems.extend(check_platform(platform, base_dir=base_dir, defined=defined))
+    if problems:
+        raise ConfigError(problems, source)
+    return platform
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem("", f"{path} not found")]) from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError([Problem("", f"{path} is not valid YAML: {err}")]) from None
+
+
+def load_file(path: str | Path) -> Platform:
+    """Load a YAML file whose top level is the platform, or a `Pulumi.<stack>.yaml`."""
+    path = Path(path)
+    data = _read_yaml(path)
+    if isinstance(data, Mapping) and "config" in data:
+        config = data.get("config") or {}
+        if CONFIG_KEY not in config:
+            raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {path}")])
+        data = config[CONFIG_KEY]
+    return load_platform(data, base_dir=path.parent.resolve(), source=str(path))
+
+
+def stack_file(stack: str, project_dir: str | Path = ".") -> Path:
+    return Path(project_dir) / f"Pulumi.{stack}.yaml"
+
+
+def load_stack(stack: str, project_dir: str | Path = ".") -> Platform:
+    """Load the platform of `Pulumi.<stack>.yaml`. Without a `name_prefix`, physical names
+    get `<project>-<stack>` so stacks sharing an account never collide."""
+    project_dir = Path(project_dir)
+    path = stack_file(stack, project_dir)
+    if not path.is_file():
+        known = ", ".join(discover_stacks(project_dir)) or "none"
+        raise ConfigError([Problem("", f"no stack {stack!r}: {path} not found (stacks: {known})")])
+    data = _read_yaml(path)
+    config = (data or {}).get("config") or {}
+    if CONFIG_KEY not in config:
+        raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {path}")])
+    platform_data = config[CONFIG_KEY]
+    if isinstance(platform_data, Mapping) and not platform_data.get("name_prefix"):
+        platform_data = {**platform_data, "name_prefix": f"{_project_name(project_dir)}-{stack}"}
+    return load_platform(platform_data, base_dir=project_dir.resolve(), source=str(path))
+
+
+def _project_name(project_dir: Path) -> str:
+    project = project_dir / "Pulumi.yaml"
+    if project.is_file():
+        data = yaml.safe_load(project.read_text(encoding="utf-8")) or {}
+        if isinstance(data, Mapping) and data.get("name"):
+            return str(data["name"])
+    return "cfai"
+
+
+def discover_stacks(project_dir: str | Path = ".") -> list[str]:
+    """Names of the stacks with a `Pulumi.<stack>.yaml` in the project, sorted."""
+    return sorted(
+        p.name[len("Pulumi.") : -len(".yaml")] for p in Path(project_dir).glob("Pulumi.*.yaml")
+    )
