@@ -1,0 +1,197 @@
+"""Parsing what clients send: vector batches (NDJSON or JSON) and query options.
+
+Both the binding routes and the REST routes parse through here, so a vector or a query is
+judged by the same rules whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from cfai.local.services._cf import CloudflareError
+from cfai.local.services.vectorize._errors import (
+    DEFAULT_TOP_K,
+    MAX_ID_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_NAMESPACE_BYTES,
+    MAX_TOP_K,
+    MAX_TOP_K_WITH_DATA,
+    bad_body,
+    bad_vectors,
+    utf8_len,
+)
+from cfai.local.services.vectorize._filters import ParsedFilter, key_problem, parse_filter
+
+
+@dataclass(frozen=True)
+class VectorIn:
+    """One vector to write, validated except for its dimensions (the index knows those)."""
+
+    id: str
+    values: list[float]
+    namespace: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class QueryIn:
+    vector: list[float] | None
+    vector_id: str | None
+    top_k: int
+    return_values: bool
+    return_metadata: str
+    filter: ParsedFilter | None
+    namespace: str | None
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON without NaN/Infinity (JSON.parse on the Cloudflare side has neither)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _check_metadata_keys(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            problem = key_problem(key, dotted=False)
+            if problem:
+                raise CloudflareError(400, 40011, f"invalid metadata: {problem}")
+            _check_metadata_keys(child)
+    elif isinstance(node, list):
+        for child in node:
+            _check_metadata_keys(child)
+
+
+def vector_from(raw: Any, operation: str) -> VectorIn:
+    """Validate one vector object; raises the Cloudflare error a bad one gets."""
+    if not isinstance(raw, dict):
+        raise bad_vectors(operation, "each vector must be an object")
+    vid, values = raw.get("id"), raw.get("values")
+    if not isinstance(vid, str) or not vid:
+        raise bad_vectors(operation, "vector id must be a non-empty string")
+    if utf8_len(vid) > MAX_ID_BYTES:
+        raise CloudflareError(
+            400, 40008, f"id too long; max is {MAX_ID_BYTES} bytes, got {utf8_len(vid)} bytes"
+        )
+    if not isinstance(values, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        raise bad_vectors(operation, f'values of id="{vid}" must be an array of finite numbers')
+    namespace = raw.get("namespace")
+    if namespace is not None:
+        if not isinstance(namespace, str):
+            raise bad_vectors(operation, f'namespace of id="{vid}" must be a string')
+        if utf8_len(namespace) > MAX_NAMESPACE_BYTES:
+            raise CloudflareError(
+                400,
+                40009,
+                f"namespace too long; max is {MAX_NAMESPACE_BYTES} bytes, "
+                f"got {utf8_len(namespace)} bytes",
+            )
+    metadata = raw.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise bad_vectors(operation, f'metadata of id="{vid}" must be an object')
+        _check_metadata_keys(metadata)
+        size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_METADATA_BYTES:
+            raise CloudflareError(
+                400,
+                40010,
+                f'metadata too large for id="{vid}"; max is {MAX_METADATA_BYTES} bytes, '
+                f"got {size} bytes",
+            )
+    return VectorIn(vid, [float(v) for v in values], namespace or None, metadata or None)
+
+
+def parse_vectors(
+    body: bytes, content_type: str, operation: str, *, discard_unparsable: bool = False
+) -> list[VectorIn]:
+    """Vectors from an NDJSON body (one object a line) or a JSON ``{"vectors": [...]}``."""
+    text = body.decode("utf-8", errors="replace")
+    if content_type.split(";")[0].strip().lower() == "application/json":
+        try:
+            doc = loads(text)
+        except ValueError as exc:
+            raise bad_vectors(operation) from exc
+        items = doc.get("vectors") if isinstance(doc, dict) else doc
+        if not isinstance(items, list):
+            raise bad_vectors(operation, 'expected {"vectors": [...]}')
+        return [vector_from(item, operation) for item in items]
+    out: list[VectorIn] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(vector_from(loads(line), operation))
+        except ValueError as exc:
+            if not discard_unparsable:
+                raise bad_vectors(operation) from exc
+        except CloudflareError as exc:
+            if not (discard_unparsable and exc.code == 40023):
+                raise
+    return out
+
+
+def parse_ids(raw: Any) -> list[str]:
+    """The ``{"ids": [...]}`` body of getByIds / deleteByIds."""
+    ids = raw.get("ids") if isinstance(raw, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise bad_body("ids: expected an array of strings")
+    return ids
+
+
+def parse_query(raw: Any) -> QueryIn:
+    """Query options as the binding (camelCase) and REST send them."""
+    if not isinstance(raw, dict):
+        raise bad_body("expected an object")
+    vector, vector_id = raw.get("vector"), raw.get("vectorId")
+    if vector is None and vector_id is None:
+        raise bad_body("missing field `vector`")
+    if vector is not None and not (
+        isinstance(vector, list)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
+    ):
+        raise bad_body("vector: expected an array of numbers")
+    if vector is None and not isinstance(vector_id, str):
+        raise bad_body("vectorId: expected a string")
+    top_k = raw.get("topK", DEFAULT_TOP_K)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise bad_body("topK: expected a positive integer")
+    return_values = raw.get("returnValues", False)
+    if not isinstance(return_values, bool):
+        raise bad_body("returnValues: expected a boolean")
+    return_metadata = raw.get("returnMetadata", "none")
+    if isinstance(return_metadata, bool):  # the binding maps booleans; REST clients may not
+        return_metadata = "all" if return_metadata else "none"
+    if return_metadata not in ("none", "indexed", "all"):
+        raise bad_body("returnMetadata: expected value")
+    if top_k > MAX_TOP_K:
+        raise CloudflareError(400, 40024, f"max top K is {MAX_TOP_K}, but got {top_k}")
+    if (return_values or return_metadata == "all") and top_k > MAX_TOP_K_WITH_DATA:
+        raise CloudflareError(
+            400,
+            40025,
+            f"with returnValues=true or returnMetadata=all, max top K is {MAX_TOP_K_WITH_DATA}, "
+            f"but got {top_k}; for a top K up to {MAX_TOP_K}, retry with returnValues=false "
+            "and returnMetadata=indexed",
+        )
+    namespace = raw.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise bad_body("namespace: expected a string")
+    raw_filter = raw.get("filter")
+    return QueryIn(
+        vector=[float(v) for v in vector] if vector is not None else None,
+        vector_id=vector_id if vector is None else None,
+        top_k=top_k,
+        return_values=return_values,
+        return_metadata=return_metadata,
+        filter=parse_filter(raw_filter) if raw_filter is not None else None,
+        namespace=namespace,
+    )
