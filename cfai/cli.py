@@ -1,0 +1,182 @@
+"""The `cfai` command: thin verbs over the toolkit, no logic of their own.
+
+User errors (`CfaiError` with ``user_fault``) print their problems and exit 2 without a
+traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cfai.config import Platform, discover_stacks, load_file, load_stack
+from cfai.errors import CfaiError, ConfigError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Declare, render, run and prove an AI platform on Cloudflare.")
+local_app = typer.Typer(no_args_is_help=True, help="The platform offline on this machine (workerd + emulator).")
+app.add_typer(local_app, name="local")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Use Pulumi.<STACK>.yaml.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A YAML file holding the platform.")]
+ProjectOpt = Annotated[Path, typer.Option("--project", help="Project directory.", show_default=True)]
+
+
+def _user_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CfaiError as e:
+            if not e.user_fault:
+                raise
+            err.print(f"[red]error:[/red] {e}", markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _platforms(stack: str | None, config: Path | None, project: Path) -> Iterator[tuple[str, Platform]]:
+    """(label, platform) for the chosen source; every stack of the project by default.
+    Loads all before yielding so every broken stack is reported."""
+    if stack and config:
+        raise typer.BadParameter("give --stack or --config, not both")
+    if config:
+        yield str(config), load_file(config)
+        return
+    stacks = [stack] if stack else discover_stacks(project)
+    if not stacks:
+        raise ConfigError([], source=f"no Pulumi.<stack>.yaml in {project.resolve()}")
+    loaded: list[tuple[str, Platform]] = []
+    problems = []
+    for name in stacks:
+        try:
+            loaded.append((name, load_stack(name, project)))
+        except ConfigError as e:
+            problems.extend(type(p)(f"{name}: {p.path}" if p.path else name, p.message) for p in e.problems)
+    if problems:
+        raise ConfigError(problems)
+    yield from loaded
+
+
+@app.command()
+@_user_errors
+def validate(stack: StackOpt = None, config: ConfigOpt = None, project: ProjectOpt = Path(".")) -> None:
+    """Check the platform declaration(s) and report every problem."""
+    for label, platform in _platforms(stack, config, project):
+        out.print(
+            f"[green]ok[/green] {label}: {len(platform.workers)} worker(s), "
+            f"{len(platform.gateways)} gateway(s), {len(platform.indexes)} index(es)"
+        )
+
+
+@app.command()
+@_user_errors
+def render(
+    stack: StackOpt = None,
+    config: ConfigOpt = None,
+    project: ProjectOpt = Path("."),
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory (default: <project>/workers).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only check the tree is fresh; exit 1 listing stale paths.")] = False,
+) -> None:
+    """Render every Worker to workers/<script>/index.js and wrangler.jsonc."""
+    from cfai.render import render_platform, stale_paths, write_rendered
+
+    target = out_dir or project / "workers"
+    stale: list[str] = []
+    for label, platform in _platforms(stack, config, project):
+        workers = render_platform(platform, base_dir=config.parent if config else project)
+        if check:
+            stale += stale_paths(workers, target)
+            continue
+        changed = write_rendered(workers, target)
+        for w in workers:
+            out.print(f"{label}: {w.key} ({w.kind}) -> {target / w.script_name}  sha256 {w.sha256[:12]}")
+        out.print(f"{label}: {len(changed)} file(s) changed")
+    if check:
+        if stale:
+            err.print("rendered Workers are out of date; run `cfai render`:")
+            for path in stale:
+                err.print(f"  {path}")
+            raise typer.Exit(1)
+        out.print(f"[green]ok[/green] {target} is up to date")
+
+
+@local_app.command("up")
+@_user_errors
+def local_up(
+    stack: Annotated[str, typer.Option("--stack", "-s")] = "local",
+    project: ProjectOpt = Path("."),
+    demo: Annotated[bool, typer.Option("--demo", help="Load demo documents into every rag Worker.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each process.")] = 60.0,
+) -> None:
+    """Start the emulator and workerd with every Worker of the stack, detached."""
+    from cfai.local.supervisor import LocalPlatform
+
+    platform = LocalPlatform(project, stack, progress=lambda m: err.print(f"[dim]…[/dim] {m}"))
+    outputs = platform.up(timeout=timeout)
+    if demo:
+        from cfai.local.demo import load_demo
+
+        for line in load_demo(outputs):
+            err.print(f"[dim]…[/dim] {line}")
+    table = Table("worker", "kind", "endpoint", "template sha256", title=f"cfai local platform ({stack})")
+    for key, w in sorted(outputs["workers"].items()):
+        table.add_row(key, w["kind"], w["url"], w["template_sha256"][:12])
+    out.print(table)
+    out.print(f"outputs: {platform.outputs_path}  (auth token: `cfai local token`)")
+    out.print("stop with: cfai local down" + (f" --stack {stack}" if stack != "local" else ""))
+
+
+@local_app.command("down")
+@_user_errors
+def local_down(stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")) -> None:
+    """Stop the local platform."""
+    from cfai.local.supervisor import LocalPlatform
+
+    was = LocalPlatform(project, stack).down()
+    out.print("stopped" if was else "not running")
+
+
+@local_app.command("status")
+@_user_errors
+def local_status(stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")) -> None:
+    """Say whether the local platform runs, and its endpoints."""
+    from cfai.local.supervisor import LocalPlatform
+
+    platform = LocalPlatform(project, stack)
+    if not platform.running():
+        out.print("not running")
+        raise typer.Exit(1)
+    outputs = json.loads(platform.outputs_path.read_text())
+    for key, url in sorted(outputs["endpoints"].items()):
+        out.print(f"{key}: {url}")
+
+
+@local_app.command("token")
+@_user_errors
+def local_token(stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")) -> None:
+    """Print the local Workers' auth token (for curl: -H "authorization: Bearer $(cfai local token)")."""
+    from cfai.local.supervisor import LocalPlatform
+
+    platform = LocalPlatform(project, stack)
+    if not platform.outputs_path.is_file():
+        out.print("not running; start with `cfai local up`")
+        raise typer.Exit(1)
+    print(json.loads(platform.outputs_path.read_text())["auth_token"])
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,318 @@
+"""Start, watch and stop the local platform: the emulator, then workerd with every Worker.
+
+`cfai local up` is detached like ``docker compose up -d``: it returns once every Worker's
+``/health`` answers, leaving both processes running (their output goes to log files under
+``.cfai/local/``), and `cfai local down` stops them. The outputs map it writes to
+``.cfai/local/outputs.json`` has the shape of the cloud stack's outputs, so the contract
+suite reads either.
+
+Example::
+
+    platform = LocalPlatform(Path("."))
+    outputs = platform.up()
+    ...
+    platform.down()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cfai.config import Platform, load_stack
+from cfai.errors import LocalPlatformError
+from cfai.local.services.base import EmulatorContext
+from cfai.local.workerd import WorkerdWorker, find_workerd, render_config, secret_env_name
+from cfai.provision.rest import CloudflareApiError, CloudflareClient
+from cfai.provision.settings import gateway_fields, index_fields
+from cfai.render import RenderedWorker, render_platform
+
+__all__ = ["LocalPlatform", "free_port"]
+
+Progress = Callable[[str], None]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _stop(pid: int, timeout: float = 5.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while _alive(pid) and time.monotonic() < deadline + timeout:
+        time.sleep(0.05)
+
+
+@dataclass
+class LocalPlatform:
+    """The local platform of one stack in `project_dir` (state under `.cfai/local`)."""
+
+    project_dir: Path
+    stack: str = "local"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    progress: Progress = lambda message: None  # noqa: E731
+    state_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.project_dir = self.project_dir.resolve()
+        self.state_dir = self.project_dir / ".cfai" / self.stack
+
+    # -- files ---------------------------------------------------------------------------
+    @property
+    def outputs_path(self) -> Path:
+        return self.state_dir / "outputs.json"
+
+    @property
+    def _run_path(self) -> Path:
+        return self.state_dir / "run.json"
+
+    def _secrets(self) -> dict[str, str]:
+        """The local API token and Worker auth token: made once, kept (mode 600) so outputs
+        stay stable across restarts."""
+        path = self.state_dir / "secrets.json"
+        if path.is_file():
+            return dict(json.loads(path.read_text()))
+        values = {"api_token": secrets.token_urlsafe(24), "auth_token": secrets.token_urlsafe(24)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(values, f)
+        return values
+
+    def running(self) -> dict[str, Any] | None:
+        """The run record when the platform's processes are alive, else None."""
+        if not self._run_path.is_file():
+            return None
+        run = json.loads(self._run_path.read_text())
+        if all(_alive(int(pid)) for pid in run["pids"].values()):
+            return dict(run)
+        return None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def up(self, platform: Platform | None = None, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Start everything and return the outputs map. Restarts a running platform."""
+        platform = platform or load_stack(self.stack, self.project_dir)
+        rendered = render_platform(platform, base_dir=self.project_dir)
+        self.down()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tokens = self._secrets()
+        pids: dict[str, int] = {}
+        try:
+            emulator_port = free_port()
+            self.progress(f"starting emulator on 127.0.0.1:{emulator_port}")
+            pids["emulator"] = self._spawn_emulator(platform, emulator_port, tokens["api_token"])
+            self._run_path.write_text(json.dumps({"pids": pids}))
+            api = f"http://127.0.0.1:{emulator_port}"
+            self._wait(f"{api}/__cfai/health", "emulator", pids["emulator"], timeout)
+            self._provision(platform, f"{api}/client/v4", tokens["api_token"])
+            workers = self._place(rendered)
+            self.progress(f"starting workerd with {len(workers)} Worker(s)")
+            pids["workerd"] = self._spawn_workerd(workers, emulator_port, tokens["auth_token"])
+            self._run_path.write_text(json.dumps({"pids": pids, "emulator_port": emulator_port}))
+            for w in workers:
+                self._wait(f"http://127.0.0.1:{w.port}/health", f"Worker {w.rendered.key}", pids["workerd"], timeout)
+        except BaseException:
+            for pid in pids.values():
+                _stop(pid)
+            self._run_path.unlink(missing_ok=True)
+            raise
+        outputs = self._outputs(platform, workers, api, tokens)
+        fd = os.open(self.outputs_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(outputs, f, indent=2, sort_keys=True)
+        return outputs
+
+    def down(self) -> bool:
+        """Stop the processes of a previous `up`. True when something was running."""
+        if not self._run_path.is_file():
+            return False
+        run = json.loads(self._run_path.read_text())
+        was = False
+        for pid in reversed(list(run["pids"].values())):
+            was = was or _alive(int(pid))
+            _stop(int(pid))
+        self._run_path.unlink(missing_ok=True)
+        return was
+
+    # -- steps ---------------------------------------------------------------------------
+    def _log(self, name: str) -> Any:
+        return open(self.state_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+
+    def _spawn(self, argv: list[str], name: str, env: Mapping[str, str]) -> int:
+        with self._log(name) as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.state_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+                start_new_session=True,
+            )
+        return proc.pid
+
+    def _spawn_emulator(self, platform: Platform, port: int, api_token: str) -> int:
+        env = {
+            "CFAI_EMULATOR_TOKEN": api_token,
+            "CFAI_EMULATOR_ACCOUNT": platform.account_id,
+            "CFAI_EMULATOR_STATE": str(self.state_dir),
+            "CFAI_EMULATOR_SETTINGS": json.dumps(dict(self.settings)),
+        }
+        return self._spawn([sys.executable, "-m", "cfai.local.emulator", "--port", str(port)], "emulator", env)
+
+    def _place(self, rendered: list[RenderedWorker]) -> list[WorkerdWorker]:
+        placed = []
+        for r in rendered:
+            module = Path("workers") / r.script_name / r.main_module
+            (self.state_dir / module).parent.mkdir(parents=True, exist_ok=True)
+            (self.state_dir / module).write_text(r.source, encoding="utf-8")
+            placed.append(WorkerdWorker(rendered=r, port=free_port(), module_path=module.as_posix()))
+        return placed
+
+    def _spawn_workerd(self, workers: list[WorkerdWorker], emulator_port: int, auth_token: str) -> int:
+        from cfai.local.emulator import build_app
+
+        # Only the services' workerd contributions are needed here, not their state.
+        ctx = EmulatorContext(self.state_dir / "_probe", "0" * 32, "-")
+        _, services = _services_only(ctx, build_app)
+        config = render_config(workers, services, f"127.0.0.1:{emulator_port}")
+        (self.state_dir / "workerd.capnp").write_text(config, encoding="utf-8")
+        env = {
+            secret_env_name(w.rendered.key, b.name): auth_token
+            for w in workers
+            for b in w.rendered.bindings
+            if b.type == "secret_text"
+        }
+        binary = str(find_workerd(self.project_dir))
+        return self._spawn([binary, "serve", "workerd.capnp", "--experimental"], "workerd", env)
+
+    def _provision(self, platform: Platform, base_url: str, token: str) -> None:
+        with CloudflareClient(base_url, token=token, account_id=platform.account_id, max_retries=2) as cf:
+            for key, gw in platform.gateways.items():
+                body = gateway_fields(platform.physical_name(key), gw)
+                self.progress(f"gateway {body['id']}")
+                try:
+                    cf.ai_gateway.update(body["id"], body)
+                except CloudflareApiError as err:
+                    if not err.not_found:
+                        raise
+                    cf.ai_gateway.create(body)
+            for key, index in platform.indexes.items():
+                f = index_fields(platform.physical_name(key), index)
+                self.progress(f"vectorize_index {f['name']} ({f['dimensions']} dims, {f['metric']})")
+                try:
+                    existing = cf.vectorize.get_index(f["name"])
+                except CloudflareApiError as err:
+                    if not err.not_found:
+                        raise
+                    cf.vectorize.create_index(f["name"], dimensions=f["dimensions"], metric=f["metric"], description=f["description"])
+                else:
+                    cfg = existing.get("config", {})
+                    if (cfg.get("dimensions"), cfg.get("metric")) != (f["dimensions"], f["metric"]):
+                        # Local state is disposable: replace, as `pulumi up` would.
+                        cf.vectorize.delete_index(f["name"])
+                        cf.vectorize.create_index(f["name"], dimensions=f["dimensions"], metric=f["metric"], description=f["description"])
+                have = {m["propertyName"] for m in cf.vectorize.list_metadata_indexes(f["name"])}
+                for prop, kind in f["metadata_indexes"].items():
+                    if prop not in have:
+                        cf.vectorize.create_metadata_index(f["name"], prop, kind)
+
+    def _wait(self, url: str, what: str, pid: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                raise LocalPlatformError(f"{what} exited during start; see {self._log_hint(what)}")
+            try:
+                r = httpx.get(url, timeout=2.0)
+                if r.status_code == 200:
+                    return
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as err:
+                last = type(err).__name__
+            time.sleep(0.05)
+        raise LocalPlatformError(f"{what} did not answer {url} within {timeout:.0f}s ({last}); see {self._log_hint(what)}")
+
+    def _log_hint(self, what: str) -> str:
+        name = "emulator" if what == "emulator" else "workerd"
+        return str(self.state_dir / f"{name}.log")
+
+    def _outputs(
+        self, platform: Platform, workers: list[WorkerdWorker], api: str, tokens: Mapping[str, str]
+    ) -> dict[str, Any]:
+        endpoints = {w.rendered.key: f"http://127.0.0.1:{w.port}" for w in workers}
+        return {
+            "target": "local",
+            "stack": self.stack,
+            "endpoints": endpoints,
+            "workers": {
+                w.rendered.key: {
+                    "kind": w.rendered.kind,
+                    "script_name": w.rendered.script_name,
+                    "template_sha256": w.rendered.sha256,
+                    "url": endpoints[w.rendered.key],
+                    "auth": w.rendered.auth,
+                    "models": list(w.rendered.models),
+                    "gateway": w.rendered.gateway,
+                }
+                for w in workers
+            },
+            "gateways": {
+                key: {"id": platform.physical_name(key), "logs_url": f"{api}/client/v4/accounts/{platform.account_id}/ai-gateway/gateways/{platform.physical_name(key)}/logs"}
+                for key in platform.gateways
+            },
+            "indexes": {
+                key: {"name": platform.physical_name(key), "dimensions": idx.resolved_dimensions, "metric": idx.resolved_metric}
+                for key, idx in platform.indexes.items()
+            },
+            "auth_token": tokens["auth_token"],
+            "api": {"base_url": f"{api}/client/v4", "account_id": platform.account_id, "token": tokens["api_token"]},
+        }
+
+
+def _services_only(ctx: EmulatorContext, build_app: Any) -> Any:
+    # Building the app opens each service's state; close them at once (the emulator
+    # process owns the real state).
+    ctx.state_dir.mkdir(parents=True, exist_ok=True)
+    app, services = build_app(ctx)
+    for s in services.values():
+        s.close()
+    return app, services

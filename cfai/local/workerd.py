@@ -1,0 +1,138 @@
+"""The workerd side of the local platform: its config, rendered from
+``templates/workerd/config.capnp.j2``, and where its binary lives.
+
+Bindings of type ``ai`` and ``vectorize`` become workerd's own internal modules used as
+wrapped bindings (the Worker sees the real `env.AI` / `env.VECTORIZE` classes) whose inner
+``fetcher`` is an `external` service pointing at the emulator; which service backs which
+binding type comes from the registry. Plain-text vars are ``text`` bindings; secrets are
+``fromEnvironment`` bindings, so no secret is ever written to the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from cfai.errors import ToolMissingError
+from cfai.local.services.base import Service, WorkerdService
+from cfai.render import RenderedWorker
+
+__all__ = ["WorkerdWorker", "find_workerd", "render_config", "secret_env_name"]
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "_templates"
+
+
+def _templates_dir() -> Path:
+    if _TEMPLATES.is_dir():
+        return _TEMPLATES
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def _capnp(value: object) -> str:
+    """A Cap'n Proto text literal. Quotes, backslashes and control characters escaped."""
+    out = ['"']
+    for ch in str(value):
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def secret_env_name(worker: str, binding: str) -> str:
+    """Environment variable workerd reads a secret binding from."""
+    safe = "".join(c if c.isalnum() else "_" for c in worker).upper()
+    return f"CFAI_SECRET_{safe}_{binding}"
+
+
+@dataclass(frozen=True)
+class WorkerdWorker:
+    """One rendered Worker placed on a local socket."""
+
+    rendered: RenderedWorker
+    port: int
+    module_path: str  # relative to the config file
+
+    @property
+    def service(self) -> str:
+        return self.rendered.script_name
+
+
+def render_config(
+    workers: Sequence[WorkerdWorker],
+    services: Mapping[str, Service],
+    emulator_address: str,
+) -> str:
+    """The workerd config text for `workers`, their bindings backed by `services`."""
+    by_type = {t: s for s in services.values() for t in s.binding_types}
+    externals: dict[str, WorkerdService] = {}
+    ctx_workers: list[dict[str, Any]] = []
+    for w in workers:
+        r = w.rendered
+        binding_dicts = [b.as_dict() for b in r.bindings]
+        bindings: list[dict[str, Any]] = []
+        for service in {id(s): s for s in by_type.values()}.values():
+            mine = [b for b in binding_dicts if b["type"] in service.binding_types]
+            if mine:
+                for ext in service.workerd_services(r.key, mine):
+                    externals[ext.name] = ext
+        for b in binding_dicts:
+            if b["type"] in by_type:
+                wb = by_type[b["type"]].workerd_binding(r.key, b)
+                bindings.append({"kind": "wrapped", "name": wb.name, "module": wb.module, "inner": wb.inner})
+            elif b["type"] == "plain_text":
+                bindings.append({"kind": "text", "name": b["name"], "value": b.get("text", "")})
+            elif b["type"] == "secret_text":
+                bindings.append({"kind": "env", "name": b["name"], "value": secret_env_name(r.key, b["name"])})
+            else:
+                raise ValueError(f"workers.{r.key}: binding type {b['type']!r} is not supported locally")
+        ctx_workers.append(
+            {
+                "service": w.service,
+                "address": f"127.0.0.1:{w.port}",
+                "main_module": r.main_module,
+                "module_path": w.module_path,
+                "compatibility_date": r.compatibility_date,
+                "compatibility_flags": r.compatibility_flags,
+                "bindings": bindings,
+            }
+        )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["capnp"] = _capnp
+    template = env.get_template("workerd/config.capnp.j2")
+    return template.render(
+        workers=ctx_workers,
+        externals=list(externals.values()),
+        emulator_address=emulator_address,
+    )
+
+
+def find_workerd(project_dir: Path) -> Path:
+    """The workerd binary from the project's pinned npm package."""
+    candidates = [
+        project_dir / "node_modules" / ".bin" / "workerd",
+        project_dir / "node_modules" / "workerd" / "bin" / "workerd",
+    ]
+    for c in candidates:
+        if c.exists() and os.access(c, os.X_OK):
+            return c
+    found = shutil.which("workerd")
+    if found:
+        return Path(found)
+    raise ToolMissingError(
+        f"workerd is not installed in {project_dir / 'node_modules'}; run `make setup` (npm ci installs the pinned workerd)"
+    )
