@@ -21,8 +21,14 @@ from cfai.errors import CfaiError, ConfigError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Declare, render, run and prove an AI platform on Cloudflare.")
-local_app = typer.Typer(no_args_is_help=True, help="The platform offline on this machine (workerd + emulator).")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Declare, render, run and prove an AI platform on Cloudflare.",
+)
+local_app = typer.Typer(
+    no_args_is_help=True, help="The platform offline on this machine (workerd + emulator)."
+)
 app.add_typer(local_app, name="local")
 
 out = Console(highlight=False)
@@ -30,8 +36,12 @@ err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Use Pulumi.<STACK>.yaml.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A YAML file holding the platform.")]
-ProjectOpt = Annotated[Path, typer.Option("--project", help="Project directory.", show_default=True)]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="A YAML file holding the platform.")
+]
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", help="Project directory.", show_default=True)
+]
 
 
 def _user_errors(fn: F) -> F:
@@ -48,7 +58,9 @@ def _user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _platforms(stack: str | None, config: Path | None, project: Path) -> Iterator[tuple[str, Platform]]:
+def _platforms(
+    stack: str | None, config: Path | None, project: Path
+) -> Iterator[tuple[str, Platform]]:
     """(label, platform) for the chosen source; every stack of the project by default.
     Loads all before yielding so every broken stack is reported."""
     if stack and config:
@@ -65,7 +77,9 @@ def _platforms(stack: str | None, config: Path | None, project: Path) -> Iterato
         try:
             loaded.append((name, load_stack(name, project)))
         except ConfigError as e:
-            problems.extend(type(p)(f"{name}: {p.path}" if p.path else name, p.message) for p in e.problems)
+            problems.extend(
+                type(p)(f"{name}: {p.path}" if p.path else name, p.message) for p in e.problems
+            )
     if problems:
         raise ConfigError(problems)
     yield from loaded
@@ -73,7 +87,9 @@ def _platforms(stack: str | None, config: Path | None, project: Path) -> Iterato
 
 @app.command()
 @_user_errors
-def validate(stack: StackOpt = None, config: ConfigOpt = None, project: ProjectOpt = Path(".")) -> None:
+def validate(
+    stack: StackOpt = None, config: ConfigOpt = None, project: ProjectOpt = Path(".")
+) -> None:
     """Check the platform declaration(s) and report every problem."""
     for label, platform in _platforms(stack, config, project):
         out.print(
@@ -88,8 +104,13 @@ def render(
     stack: StackOpt = None,
     config: ConfigOpt = None,
     project: ProjectOpt = Path("."),
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory (default: <project>/workers).")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Only check the tree is fresh; exit 1 listing stale paths.")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: <project>/workers).")
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Only check the tree is fresh; exit 1 listing stale paths."),
+    ] = False,
 ) -> None:
     """Render every Worker to workers/<script>/index.js and wrangler.jsonc."""
     from cfai.render import render_platform, stale_paths, write_rendered
@@ -103,7 +124,9 @@ def render(
             continue
         changed = write_rendered(workers, target)
         for w in workers:
-            out.print(f"{label}: {w.key} ({w.kind}) -> {target / w.script_name}  sha256 {w.sha256[:12]}")
+            out.print(
+                f"{label}: {w.key} ({w.kind}) -> {target / w.script_name}  sha256 {w.sha256[:12]}"
+            )
         out.print(f"{label}: {len(changed)} file(s) changed")
     if check:
         if stale:
@@ -119,7 +142,9 @@ def render(
 def local_up(
     stack: Annotated[str, typer.Option("--stack", "-s")] = "local",
     project: ProjectOpt = Path("."),
-    demo: Annotated[bool, typer.Option("--demo", help="Load demo documents into every rag Worker.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load demo documents into every rag Worker.")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each process.")] = 60.0,
 ) -> None:
     """Start the emulator and workerd with every Worker of the stack, detached."""
@@ -132,7 +157,9 @@ def local_up(
 
         for line in load_demo(outputs):
             err.print(f"[dim]…[/dim] {line}")
-    table = Table("worker", "kind", "endpoint", "template sha256", title=f"cfai local platform ({stack})")
+    table = Table(
+        "worker", "kind", "endpoint", "template sha256", title=f"cfai local platform ({stack})"
+    )
     for key, w in sorted(outputs["workers"].items()):
         table.add_row(key, w["kind"], w["url"], w["template_sha256"][:12])
     out.print(table)
@@ -142,7 +169,9 @@ def local_up(
 
 @local_app.command("down")
 @_user_errors
-def local_down(stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")) -> None:
+def local_down(
+    stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")
+) -> None:
     """Stop the local platform."""
     from cfai.local.supervisor import LocalPlatform
 
@@ -152,7 +181,9 @@ def local_down(stack: Annotated[str, typer.Option("--stack", "-s")] = "local", p
 
 @local_app.command("status")
 @_user_errors
-def local_status(stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")) -> None:
+def local_status(
+    stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")
+) -> None:
     """Say whether the local platform runs, and its endpoints."""
     from cfai.local.supervisor import LocalPlatform
 
@@ -167,7 +198,9 @@ def local_status(stack: Annotated[str, typer.Option("--stack", "-s")] = "local",
 
 @local_app.command("token")
 @_user_errors
-def local_token(stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")) -> None:
+def local_token(
+    stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")
+) -> None:
     """Print the local Workers' auth token (for curl: -H "authorization: Bearer $(cfai local token)")."""
     from cfai.local.supervisor import LocalPlatform
 

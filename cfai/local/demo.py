@@ -40,7 +40,12 @@ def load_demo(outputs: Mapping[str, Any]) -> Iterator[str]:
     for key, worker in sorted(outputs["workers"].items()):
         if worker["kind"] != "rag":
             continue
-        r = httpx.post(f"{worker['url']}/documents", json={"documents": list(DEMO_DOCUMENTS)}, headers=headers, timeout=30)
+        r = httpx.post(
+            f"{worker['url']}/documents",
+            json={"documents": list(DEMO_DOCUMENTS)},
+            headers=headers,
+            timeout=30,
+        )
         r.raise_for_status()
         body = r.json()
         yield f"demo: {key} ingested {body['documents']} documents in {body['chunks']} chunks"

@@ -57,12 +57,15 @@ def build_app(ctx: EmulatorContext) -> tuple[Starlette, dict[str, Service]]:
         for host, routes in service.binding_routes().items():
             by_host.setdefault(host, []).extend(routes)
         rest.extend(service.routes())
-    routes: list[BaseRoute] = [Host(host, app=Router(r, default=_not_found)) for host, r in by_host.items()]
+    routes: list[BaseRoute] = [
+        Host(host, app=Router(r, default=_not_found)) for host, r in by_host.items()
+    ]
     routes += [
         Route("/__cfai/health", _health),
         Route("/__cfai/reset", _reset, methods=["POST"]),
         *rest,
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

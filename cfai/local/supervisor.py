@@ -88,7 +88,7 @@ class LocalPlatform:
     project_dir: Path
     stack: str = "local"
     settings: Mapping[str, Any] = field(default_factory=dict)
-    progress: Progress = lambda message: None  # noqa: E731
+    progress: Progress = lambda message: None
     state_dir: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -148,7 +148,12 @@ class LocalPlatform:
             pids["workerd"] = self._spawn_workerd(workers, emulator_port, tokens["auth_token"])
             self._run_path.write_text(json.dumps({"pids": pids, "emulator_port": emulator_port}))
             for w in workers:
-                self._wait(f"http://127.0.0.1:{w.port}/health", f"Worker {w.rendered.key}", pids["workerd"], timeout)
+                self._wait(
+                    f"http://127.0.0.1:{w.port}/health",
+                    f"Worker {w.rendered.key}",
+                    pids["workerd"],
+                    timeout,
+                )
         except BaseException:
             for pid in pids.values():
                 _stop(pid)
@@ -174,7 +179,7 @@ class LocalPlatform:
 
     # -- steps ---------------------------------------------------------------------------
     def _log(self, name: str) -> Any:
-        return open(self.state_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        return open(self.state_dir / f"{name}.log", "ab")
 
     def _spawn(self, argv: list[str], name: str, env: Mapping[str, str]) -> int:
         with self._log(name) as log:
@@ -196,7 +201,9 @@ class LocalPlatform:
             "CFAI_EMULATOR_STATE": str(self.state_dir),
             "CFAI_EMULATOR_SETTINGS": json.dumps(dict(self.settings)),
         }
-        return self._spawn([sys.executable, "-m", "cfai.local.emulator", "--port", str(port)], "emulator", env)
+        return self._spawn(
+            [sys.executable, "-m", "cfai.local.emulator", "--port", str(port)], "emulator", env
+        )
 
     def _place(self, rendered: list[RenderedWorker]) -> list[WorkerdWorker]:
         placed = []
@@ -204,10 +211,14 @@ class LocalPlatform:
             module = Path("workers") / r.script_name / r.main_module
             (self.state_dir / module).parent.mkdir(parents=True, exist_ok=True)
             (self.state_dir / module).write_text(r.source, encoding="utf-8")
-            placed.append(WorkerdWorker(rendered=r, port=free_port(), module_path=module.as_posix()))
+            placed.append(
+                WorkerdWorker(rendered=r, port=free_port(), module_path=module.as_posix())
+            )
         return placed
 
-    def _spawn_workerd(self, workers: list[WorkerdWorker], emulator_port: int, auth_token: str) -> int:
+    def _spawn_workerd(
+        self, workers: list[WorkerdWorker], emulator_port: int, auth_token: str
+    ) -> int:
         from cfai.local.emulator import build_app
 
         # Only the services' workerd contributions are needed here, not their state.
@@ -225,7 +236,9 @@ class LocalPlatform:
         return self._spawn([binary, "serve", "workerd.capnp", "--experimental"], "workerd", env)
 
     def _provision(self, platform: Platform, base_url: str, token: str) -> None:
-        with CloudflareClient(base_url, token=token, account_id=platform.account_id, max_retries=2) as cf:
+        with CloudflareClient(
+            base_url, token=token, account_id=platform.account_id, max_retries=2
+        ) as cf:
             for key, gw in platform.gateways.items():
                 body = gateway_fields(platform.physical_name(key), gw)
                 self.progress(f"gateway {body['id']}")
@@ -237,19 +250,31 @@ class LocalPlatform:
                     cf.ai_gateway.create(body)
             for key, index in platform.indexes.items():
                 f = index_fields(platform.physical_name(key), index)
-                self.progress(f"vectorize_index {f['name']} ({f['dimensions']} dims, {f['metric']})")
+                self.progress(
+                    f"vectorize_index {f['name']} ({f['dimensions']} dims, {f['metric']})"
+                )
                 try:
                     existing = cf.vectorize.get_index(f["name"])
                 except CloudflareApiError as err:
                     if not err.not_found:
                         raise
-                    cf.vectorize.create_index(f["name"], dimensions=f["dimensions"], metric=f["metric"], description=f["description"])
+                    cf.vectorize.create_index(
+                        f["name"],
+                        dimensions=f["dimensions"],
+                        metric=f["metric"],
+                        description=f["description"],
+                    )
                 else:
                     cfg = existing.get("config", {})
                     if (cfg.get("dimensions"), cfg.get("metric")) != (f["dimensions"], f["metric"]):
                         # Local state is disposable: replace, as `pulumi up` would.
                         cf.vectorize.delete_index(f["name"])
-                        cf.vectorize.create_index(f["name"], dimensions=f["dimensions"], metric=f["metric"], description=f["description"])
+                        cf.vectorize.create_index(
+                            f["name"],
+                            dimensions=f["dimensions"],
+                            metric=f["metric"],
+                            description=f["description"],
+                        )
                 have = {m["propertyName"] for m in cf.vectorize.list_metadata_indexes(f["name"])}
                 for prop, kind in f["metadata_indexes"].items():
                     if prop not in have:
@@ -269,7 +294,9 @@ class LocalPlatform:
             except httpx.HTTPError as err:
                 last = type(err).__name__
             time.sleep(0.05)
-        raise LocalPlatformError(f"{what} did not answer {url} within {timeout:.0f}s ({last}); see {self._log_hint(what)}")
+        raise LocalPlatformError(
+            f"{what} did not answer {url} within {timeout:.0f}s ({last}); see {self._log_hint(what)}"
+        )
 
     def _log_hint(self, what: str) -> str:
         name = "emulator" if what == "emulator" else "workerd"
@@ -296,15 +323,26 @@ class LocalPlatform:
                 for w in workers
             },
             "gateways": {
-                key: {"id": platform.physical_name(key), "logs_url": f"{api}/client/v4/accounts/{platform.account_id}/ai-gateway/gateways/{platform.physical_name(key)}/logs"}
+                key: {
+                    "id": platform.physical_name(key),
+                    "logs_url": f"{api}/client/v4/accounts/{platform.account_id}/ai-gateway/gateways/{platform.physical_name(key)}/logs",
+                }
                 for key in platform.gateways
             },
             "indexes": {
-                key: {"name": platform.physical_name(key), "dimensions": idx.resolved_dimensions, "metric": idx.resolved_metric}
+                key: {
+                    "name": platform.physical_name(key),
+                    "dimensions": idx.resolved_dimensions,
+                    "metric": idx.resolved_metric,
+                }
                 for key, idx in platform.indexes.items()
             },
             "auth_token": tokens["auth_token"],
-            "api": {"base_url": f"{api}/client/v4", "account_id": platform.account_id, "token": tokens["api_token"]},
+            "api": {
+                "base_url": f"{api}/client/v4",
+                "account_id": platform.account_id,
+                "token": tokens["api_token"],
+            },
         }
 
 

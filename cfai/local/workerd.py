@@ -88,13 +88,19 @@ def render_config(
         for b in binding_dicts:
             if b["type"] in by_type:
                 wb = by_type[b["type"]].workerd_binding(r.key, b)
-                bindings.append({"kind": "wrapped", "name": wb.name, "module": wb.module, "inner": wb.inner})
+                bindings.append(
+                    {"kind": "wrapped", "name": wb.name, "module": wb.module, "inner": wb.inner}
+                )
             elif b["type"] == "plain_text":
                 bindings.append({"kind": "text", "name": b["name"], "value": b.get("text", "")})
             elif b["type"] == "secret_text":
-                bindings.append({"kind": "env", "name": b["name"], "value": secret_env_name(r.key, b["name"])})
+                bindings.append(
+                    {"kind": "env", "name": b["name"], "value": secret_env_name(r.key, b["name"])}
+                )
             else:
-                raise ValueError(f"workers.{r.key}: binding type {b['type']!r} is not supported locally")
+                raise ValueError(
+                    f"workers.{r.key}: binding type {b['type']!r} is not supported locally"
+                )
         ctx_workers.append(
             {
                 "service": w.service,
