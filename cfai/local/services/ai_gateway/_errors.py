@@ -1,0 +1,103 @@
+"""AI Gateway's limits and error codes, in one place.
+
+Two families of errors. REST management calls (``/client/v4/.../ai-gateway/...``) answer
+with the v4 envelope via `CloudflareError`. Requests *through* a gateway (the URL form and
+the Worker binding) answer with the gateway's own body, seen in public code quoting a live
+rate-limit answer::
+
+    {"success": false, "result": [], "messages": [],
+     "error": [{"code": 2003, "message": "Rate limited"}],
+     "name": "AiGatewayError", "httpCode": 429, "internalCode": 2003}
+
+(note the singular ``error``). The binding adds ``description`` so workerd's
+``InferenceUpstreamError`` reads ``"2003: Rate limited"`` (it formats
+``<internalCode>: <description>``).
+
+=====  ===============================================  ====  =========
+code   meaning                                          HTTP  source
+=====  ===============================================  ====  =========
+2003   rate limited                                     429   community
+2009   missing or wrong ``cf-aig-authorization``        401   community
+2001   gateway not found (request through a gateway)    404   assumed
+7001   invalid gateway config / request body            400   assumed
+7002   gateway not found (REST)                         404   assumed
+7003   gateway id already exists                        409   assumed
+7004   log not found                                    404   assumed
+7005   invalid log query (filters, order_by, page)      400   assumed
+10000  authentication error (provider token, account)   401   confirmed
+=====  ===============================================  ====  =========
+
+Assumed codes are ours to change when a live answer shows the real ones.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cfai.local.services._cf import CloudflareError
+
+MAX_ID_CHARS = 64
+# Cloudflare's slug pattern for AI resource names (lowercase, digits, `_`, inner `-`).
+ID_PATTERN = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$")
+MIN_LOG_MANAGEMENT = 10_000
+MAX_LOG_MANAGEMENT = 10_000_000
+MAX_METADATA_ENTRIES = 5
+DEFAULT_PER_PAGE = 20
+MAX_GATEWAYS_PER_PAGE = 100
+MAX_LOGS_PER_PAGE = 50
+# A cacheKey with the gateway cache off lives 5 minutes (AI Gateway caching docs).
+CACHE_KEY_DEFAULT_TTL = 300
+# Stored request/response bodies are cut here; `*_size` keeps the true size.
+BODY_LIMIT = 1024 * 1024
+HEAD_CHARS = 1024
+
+
+class GatewayError(CloudflareError):
+    """An error of a request through a gateway, answered in the gateway's own shape."""
+
+    def body(self, *, binding: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "success": False,
+            "result": [],
+            "messages": [],
+            "error": [{"code": self.code, "message": self.message}],
+            "name": "AiGatewayError",
+            "httpCode": self.status,
+            "internalCode": self.code,
+        }
+        if binding:
+            out["description"] = self.message
+        return out
+
+
+def rate_limited() -> GatewayError:
+    return GatewayError(429, 2003, "Rate limited")
+
+
+def unauthorized() -> GatewayError:
+    return GatewayError(401, 2009, "Unauthorized")
+
+
+def unknown_gateway(gateway_id: str) -> GatewayError:
+    return GatewayError(404, 2001, f"Gateway '{gateway_id}' not found")
+
+
+def invalid(message: str) -> CloudflareError:
+    return CloudflareError(400, 7001, message)
+
+
+def gateway_not_found(gateway_id: str) -> CloudflareError:
+    return CloudflareError(404, 7002, f"Gateway '{gateway_id}' not found")
+
+
+def gateway_exists(gateway_id: str) -> CloudflareError:
+    return CloudflareError(409, 7003, f"Gateway with id '{gateway_id}' already exists")
+
+
+def log_not_found(log_id: str) -> CloudflareError:
+    return CloudflareError(404, 7004, "Log Not Found")
+
+
+def bad_query(message: str) -> CloudflareError:
+    return CloudflareError(400, 7005, message)

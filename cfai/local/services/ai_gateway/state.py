@@ -1,0 +1,251 @@
+"""Durable state of the emulated AI Gateway: gateways and their logs, in SQLite (WAL).
+
+The response cache and the rate-limit counters are in memory (`memory.py`): Cloudflare's
+cache is volatile too, and counters only matter within an interval.
+
+Example::
+
+    store = GatewayStore(Path(".cfai/local/ai_gateway.sqlite3"))
+    store.create_gateway({"id": "gw", ...}, now=time.time())
+    log_id = store.insert_log("gw", NewLog(model="@cf/...", ...), now=time.time())
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cfai.local.services.ai_gateway import _errors as err
+from cfai.local.services.ai_gateway._logquery import where_clause
+from cfai.local.services.ai_gateway._records import NewLog, log_answer, new_log_id, timestamp
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gateways (
+  id TEXT PRIMARY KEY, seq INTEGER NOT NULL, internal_id TEXT NOT NULL, config TEXT NOT NULL,
+  created_at TEXT NOT NULL, modified_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, gateway TEXT NOT NULL,
+  created_at TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, model_type TEXT,
+  path TEXT NOT NULL, duration INTEGER NOT NULL, status_code INTEGER NOT NULL,
+  success INTEGER NOT NULL, cached INTEGER NOT NULL, tokens_in INTEGER, tokens_out INTEGER,
+  metadata TEXT, feedback INTEGER, score REAL, event_id TEXT, step INTEGER NOT NULL,
+  request_content_type TEXT, response_content_type TEXT, request_size INTEGER NOT NULL,
+  response_size INTEGER NOT NULL, request_body BLOB, response_body BLOB);
+CREATE INDEX IF NOT EXISTS logs_by_gateway ON logs(gateway, seq);
+"""
+
+
+class GatewayStore:
+    """Gateways and logs. Thread-safe: routes run service logic in a thread pool."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- gateways ---------------------------------------------------------------------------
+
+    def create_gateway(self, config: Mapping[str, Any], *, now: float) -> dict[str, Any]:
+        with self._tx() as db:
+            gid = config["id"]
+            if db.execute("SELECT 1 FROM gateways WHERE id=?", (gid,)).fetchone():
+                raise err.gateway_exists(gid)
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM gateways").fetchone()[0]
+            stamp = timestamp(now)
+            db.execute(
+                "INSERT INTO gateways VALUES (?,?,?,?,?,?)",
+                (gid, seq, str(uuid.uuid4()), json.dumps(dict(config)), stamp, stamp),
+            )
+        return self._require(gid)
+
+    def get_gateway(self, gateway_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM gateways WHERE id=?", (gateway_id,)).fetchone()
+        return None if row is None else _gateway(row)
+
+    def list_gateways(
+        self, *, search: str | None, page: int, per_page: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        pattern = f"%{search or ''}%"
+        with self._lock:
+            total = self._db.execute(
+                "SELECT COUNT(*) FROM gateways WHERE id LIKE ?", (pattern,)
+            ).fetchone()[0]
+            rows = self._db.execute(
+                "SELECT * FROM gateways WHERE id LIKE ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+                (pattern, per_page, (page - 1) * per_page),
+            ).fetchall()
+        return [_gateway(r) for r in rows], total
+
+    def replace_gateway(self, config: Mapping[str, Any], *, now: float) -> dict[str, Any]:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE gateways SET config=?, modified_at=? WHERE id=?",
+                (json.dumps(dict(config)), timestamp(now), config["id"]),
+            )
+            if cur.rowcount == 0:
+                raise err.gateway_not_found(config["id"])
+        return self._require(config["id"])
+
+    def delete_gateway(self, gateway_id: str) -> dict[str, Any]:
+        gateway = self._require(gateway_id)
+        with self._tx() as db:
+            db.execute("DELETE FROM gateways WHERE id=?", (gateway_id,))
+            db.execute("DELETE FROM logs WHERE gateway=?", (gateway_id,))
+        return gateway
+
+    def _require(self, gateway_id: str) -> dict[str, Any]:
+        gateway = self.get_gateway(gateway_id)
+        if gateway is None:
+            raise err.gateway_not_found(gateway_id)
+        return gateway
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def insert_log(
+        self,
+        gateway_id: str,
+        log: NewLog,
+        *,
+        now: float,
+        cap: int | None = None,
+        strategy: str | None = None,
+    ) -> str | None:
+        """Store `log`; None when the gateway's log cap is reached under STOP_INSERTING."""
+        log_id = new_log_id(now)
+        with self._tx() as db:
+            if cap is not None:
+                count = db.execute(
+                    "SELECT COUNT(*) FROM logs WHERE gateway=?", (gateway_id,)
+                ).fetchone()[0]
+                if count >= cap:
+                    if strategy != "DELETE_OLDEST":
+                        return None
+                    db.execute(
+                        "DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE gateway=? ORDER BY seq LIMIT ?)",
+                        (gateway_id, count - cap + 1),
+                    )
+            db.execute(
+                "INSERT INTO logs (id, gateway, created_at, provider, model, model_type, path, duration,"
+                " status_code, success, cached, tokens_in, tokens_out, metadata, event_id, step,"
+                " request_content_type, response_content_type, request_size, response_size,"
+                " request_body, response_body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
+                (
+                    log_id, gateway_id, timestamp(now), log.provider, log.model, log.model_type,
+                    log.path, log.duration, log.status_code, int(log.success), int(log.cached),
+                    log.tokens_in, log.tokens_out, json.dumps(dict(log.metadata)), log.event_id,
+                    log.request_content_type, log.response_content_type, len(log.request_body),
+                    len(log.response_body) if log.response_size is None else log.response_size,
+                    log.request_body[: err.BODY_LIMIT], log.response_body[: err.BODY_LIMIT],
+                ),
+            )  # fmt: skip
+        return log_id
+
+    def finish_stream_log(
+        self, log_id: str, *, body: bytes, size: int, duration: int, usage: Mapping[str, int] | None
+    ) -> None:
+        """Complete a streamed request's log once its last event was sent."""
+        usage = usage or {}
+        with self._tx() as db:
+            db.execute(
+                "UPDATE logs SET response_body=?, response_size=?, duration=?,"
+                " tokens_in=COALESCE(?, tokens_in), tokens_out=COALESCE(?, tokens_out) WHERE id=?",
+                (
+                    body[: err.BODY_LIMIT],
+                    size,
+                    duration,
+                    usage.get("prompt_tokens"),
+                    usage.get("completion_tokens"),
+                    log_id,
+                ),
+            )
+
+    def get_log(self, gateway_id: str, log_id: str) -> dict[str, Any]:
+        return log_answer(self._log_row(gateway_id, log_id))
+
+    def log_body(self, gateway_id: str, log_id: str, which: str) -> tuple[str | None, bytes]:
+        row = self._log_row(gateway_id, log_id)
+        return row[f"{which}_content_type"], bytes(row[f"{which}_body"] or b"")
+
+    def patch_log(self, gateway_id: str, log_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        self._log_row(gateway_id, log_id)
+        sets = {k: (json.dumps(v) if k == "metadata" else v) for k, v in patch.items()}
+        if sets:
+            with self._tx() as db:
+                db.execute(
+                    f"UPDATE logs SET {', '.join(f'{k}=?' for k in sets)} WHERE id=?",
+                    (*sets.values(), log_id),
+                )
+        return self.get_log(gateway_id, log_id)
+
+    def list_logs(
+        self, gateway_id: str, query: Mapping[str, str], *, page: int, per_page: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        where, params, order = where_clause(gateway_id, query)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM logs WHERE {where}", params).fetchone()[
+                0
+            ]
+            rows = self._db.execute(
+                f"SELECT * FROM logs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, per_page, (page - 1) * per_page),
+            ).fetchall()
+        return [log_answer(r, heads=False) for r in rows], total
+
+    def delete_logs(self, gateway_id: str, query: Mapping[str, str], *, limit: int) -> int:
+        where, params, order = where_clause(gateway_id, query)
+        with self._tx() as db:
+            cur = db.execute(
+                f"DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE {where} ORDER BY {order} LIMIT ?)",
+                (*params, limit),
+            )
+        return cur.rowcount
+
+    def _log_row(self, gateway_id: str, log_id: str) -> sqlite3.Row:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM logs WHERE gateway=? AND id=?", (gateway_id, log_id)
+            ).fetchone()
+        if row is None:
+            raise err.log_not_found(log_id)
+        return row  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM gateways")
+            db.execute("DELETE FROM logs")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _gateway(row: sqlite3.Row) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(row["config"])
+    return {
+        **config,
+        "internal_id": row["internal_id"],
+        "created_at": row["created_at"],
+        "modified_at": row["modified_at"],
+    }
