@@ -5,7 +5,8 @@ Example::
     ctx = EmulatorContext(state_dir=Path(".cfai/local"), account_id="0" * 32, api_token="t")
     vectorize = Vectorize(ctx)
     vectorize.store.create_index("docs", dimensions=384, metric="cosine")
-    app = Starlette(routes=vectorize.routes())
+    rest = vectorize.routes()  # /client/v4/accounts/{account_id}/vectorize/v2/...
+    wire = vectorize.binding_routes()  # {"vector-search": [...]} for workerd's binding
 
 Settings read from ``ctx.settings``: ``vectorize_visibility_delay`` (seconds a write takes
 to become visible to reads; default 0).
@@ -23,7 +24,7 @@ from cfai.local.services.base import (
     WorkerdBinding,
     WorkerdService,
 )
-from cfai.local.services.vectorize.app import binding_routes, rest_routes
+from cfai.local.services.vectorize.app import BINDING_HOST, binding_routes, rest_routes
 from cfai.local.services.vectorize.state import VectorizeStore
 
 if TYPE_CHECKING:
@@ -52,7 +53,10 @@ class Vectorize(Service):
         )
 
     def routes(self) -> list[BaseRoute]:
-        return [*binding_routes(self.store), *rest_routes(self.ctx, self.store)]
+        return rest_routes(self.ctx, self.store)
+
+    def binding_routes(self) -> dict[str, list[BaseRoute]]:
+        return {BINDING_HOST: binding_routes(self.store)}
 
     def workerd_services(
         self, worker: str, bindings: Sequence[Mapping[str, Any]]

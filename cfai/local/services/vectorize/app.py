@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Host, Route, Router
+from starlette.routing import BaseRoute, Route
 
 from cfai.local.services._cf import (
     CloudflareError,
@@ -35,6 +35,9 @@ from cfai.local.services.vectorize._wire import parse_vectors as _parse_vectors
 from cfai.local.services.vectorize.state import VectorizeStore
 
 Handler = Callable[[Request], Awaitable[Any]]
+
+# The dummy host workerd's vectorize binding fetches (``http://vector-search/<op>``).
+BINDING_HOST = "vector-search"
 
 
 async def _json(request: Request) -> Any:
@@ -70,7 +73,8 @@ def _binding(handler: Callable[[Request, str], Awaitable[Any]]) -> Handler:
 
 
 def binding_routes(store: VectorizeStore) -> list[BaseRoute]:
-    """Routes for workerd's ``cloudflare-internal:vectorize-api`` fetcher."""
+    """Routes for workerd's ``cloudflare-internal:vectorize-api`` fetcher (served on host
+    `BINDING_HOST` by the emulator app)."""
 
     def write(upsert: bool) -> Handler:
         op = "upsert" if upsert else "insert"
@@ -96,17 +100,14 @@ def binding_routes(store: VectorizeStore) -> list[BaseRoute]:
     async def info(request: Request, index: str) -> Any:
         return store.info(index)
 
-    router = Router(
-        [
-            Route("/insert", write(False), methods=["POST"]),
-            Route("/upsert", write(True), methods=["POST"]),
-            Route("/query", _binding(query), methods=["POST"]),
-            Route("/getByIds", _binding(get_by_ids), methods=["POST"]),
-            Route("/deleteByIds", _binding(delete_by_ids), methods=["POST"]),
-            Route("/info", _binding(info), methods=["GET"]),
-        ]
-    )
-    return [Host("vector-search", app=router)]
+    return [
+        Route("/insert", write(False), methods=["POST"]),
+        Route("/upsert", write(True), methods=["POST"]),
+        Route("/query", _binding(query), methods=["POST"]),
+        Route("/getByIds", _binding(get_by_ids), methods=["POST"]),
+        Route("/deleteByIds", _binding(delete_by_ids), methods=["POST"]),
+        Route("/info", _binding(info), methods=["GET"]),
+    ]
 
 
 # -- REST ----------------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""The emulated Vectorize as workerd's ``env.VECTORIZE`` binding reaches it, and the workerd
+config fragments the service contributes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Host, Router
+from starlette.testclient import TestClient
+
+from cfai.local.services.base import INDEX_HEADER, EmulatorContext, WorkerdBinding, WorkerdService
+from cfai.local.services.vectorize import Vectorize
+
+DIMS = 32
+
+
+def e(i: int) -> list[float]:
+    return [1.0 if j == i else 0.0 for j in range(DIMS)]
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Vectorize]:
+    svc = Vectorize(EmulatorContext(state_dir=tmp_path, account_id="a" * 32, api_token="t"))
+    svc.store.create_index("acme-docs", DIMS, "cosine")
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def wire(service: Vectorize) -> TestClient:
+    """A client speaking as workerd's vectorize fetcher for index acme-docs."""
+    hosts: list[BaseRoute] = [Host(h, app=Router(r)) for h, r in service.binding_routes().items()]
+    app = Starlette(routes=[*hosts, *service.routes()])
+    return TestClient(app, base_url="http://vector-search", headers={INDEX_HEADER: "acme-docs"})
+
+
+def bare(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
+
+
+def ndjson_upsert(wire: TestClient, vectors: list[dict[str, Any]], op: str = "upsert") -> Any:
+    body = "\n".join(json.dumps(v) for v in vectors)  # workerd trims the final newline
+    headers = {
+        "content-type": "application/x-ndjson",
+        "cf-vector-search-dim-width": str(len(vectors[0]["values"])),
+        "cf-vector-search-dim-height": str(len(vectors)),
+    }
+    return wire.post(f"/{op}", content=body, headers=headers)
+
+
+def test_ndjson_upsert_then_query_returns_bare_json(wire: TestClient) -> None:
+    result = bare(
+        ndjson_upsert(
+            wire,
+            [
+                {"id": "near", "values": e(0), "metadata": {"t": "n"}, "namespace": "ns"},
+                {"id": "far", "values": e(1)},
+            ],
+        )
+    )
+    assert set(result) == {"mutationId"} and result["mutationId"]
+    body = {"vector": e(0), "topK": 2, "returnMetadata": "all", "returnValues": True}
+    result = bare(wire.post("/query", json=body))
+    assert result["count"] == 2
+    assert result["matches"][0] == {
+        "id": "near",
+        "score": pytest.approx(1.0),
+        "values": e(0),
+        "metadata": {"t": "n"},
+        "namespace": "ns",
+    }
+    assert result["matches"][1]["id"] == "far"
+
+
+def test_json_vectors_body_is_accepted(wire: TestClient) -> None:
+    bare(wire.post("/insert", json={"vectors": [{"id": "a", "values": e(2)}]}))
+    assert bare(wire.get("/info"))["vectorCount"] == 1
+
+
+def test_get_by_ids_answers_an_array_of_existing_vectors(wire: TestClient) -> None:
+    ndjson_upsert(
+        wire, [{"id": "a", "values": e(0), "metadata": {"k": 1}}, {"id": "b", "values": e(1)}]
+    )
+    got = bare(wire.post("/getByIds", json={"ids": ["b", "missing", "a"]}))
+    assert got == [
+        {"id": "b", "values": e(1)},
+        {"id": "a", "values": e(0), "metadata": {"k": 1}},
+    ]
+
+
+def test_delete_by_ids_then_info(wire: TestClient) -> None:
+    ndjson_upsert(wire, [{"id": "a", "values": e(0)}, {"id": "b", "values": e(1)}])
+    deleted = bare(wire.post("/deleteByIds", json={"ids": ["a"]}))
+    info = bare(wire.get("/info"))
+    assert set(info) == {
+        "vectorCount",
+        "dimensions",
+        "processedUpToDatetime",
+        "processedUpToMutation",
+    }
+    assert info["vectorCount"] == 1 and info["dimensions"] == DIMS
+    assert info["processedUpToMutation"] == deleted["mutationId"]
+
+
+def test_query_by_vector_id(wire: TestClient) -> None:
+    ndjson_upsert(
+        wire, [{"id": "a", "values": e(0)}, {"id": "b", "values": [0.9, 0.1] + [0.0] * 30}]
+    )
+    result = bare(wire.post("/query", json={"vectorId": "b", "topK": 2}))
+    assert [m["id"] for m in result["matches"]] == ["b", "a"]
+    error = bare(wire.post("/query", json={"vectorId": "nope"}), 404)
+    assert error["code"] == 40013
+
+
+def test_boolean_return_metadata_means_all(wire: TestClient) -> None:
+    ndjson_upsert(wire, [{"id": "a", "values": e(0), "metadata": {"k": "v"}}])
+    [match] = bare(wire.post("/query", json={"vector": e(0), "returnMetadata": True}))["matches"]
+    assert match["metadata"] == {"k": "v"}
+
+
+def test_errors_are_code_and_error_with_exact_json_type(wire: TestClient) -> None:
+    error = bare(wire.post("/query", json={"vector": [1.0, 2.0]}), 400)
+    assert error == {
+        "code": 40006,
+        "error": "invalid query vector, expected 32 dimensions, and got 2 dimensions",
+    }
+    error = bare(ndjson_upsert(wire, [{"id": "a", "values": [1.0]}]), 400)
+    assert error["code"] == 40012 and 'id="a"' in error["error"]
+
+
+def test_binding_batch_limit_is_1000(wire: TestClient) -> None:
+    error = bare(ndjson_upsert(wire, [{"id": f"v{i}", "values": e(0)} for i in range(1001)]), 400)
+    assert error["code"] == 40005
+    bare(ndjson_upsert(wire, [{"id": f"v{i}", "values": e(0)} for i in range(1000)]))
+
+
+def test_unknown_or_missing_index(wire: TestClient) -> None:
+    error = bare(wire.get("/info", headers={INDEX_HEADER: "other"}), 404)
+    assert error["code"] == 3000
+    no_header = TestClient(wire.app, base_url="http://vector-search")
+    assert bare(no_header.get("/info"), 400)["code"] == 3000
+
+
+def test_binding_routes_answer_only_on_their_host(wire: TestClient) -> None:
+    other = TestClient(wire.app, base_url="http://testserver", headers={INDEX_HEADER: "acme-docs"})
+    assert other.get("/info").status_code == 404
+
+
+def test_workerd_fragments(service: Vectorize) -> None:
+    bindings = [
+        {"type": "vectorize", "name": "VECTORIZE", "index_name": "acme-docs"},
+        {"type": "vectorize", "name": "DOCS_AGAIN", "index_name": "acme-docs"},
+        {"type": "vectorize", "name": "FAQ", "index_name": "acme-faq"},
+        {"type": "ai", "name": "AI"},
+    ]
+    assert service.workerd_services("qa", bindings) == [
+        WorkerdService(name="vectorize-acme-docs", inject_headers={INDEX_HEADER: "acme-docs"}),
+        WorkerdService(name="vectorize-acme-faq", inject_headers={INDEX_HEADER: "acme-faq"}),
+    ]
+    assert service.workerd_binding("qa", bindings[0]) == WorkerdBinding(
+        name="VECTORIZE",
+        module="cloudflare-internal:vectorize-api",
+        inner=[
+            ("fetcher", "service", "vectorize-acme-docs"),
+            ("indexId", "text", "acme-docs"),
+            ("indexVersion", "text", "v2"),
+            ("useNdJson", "json", "true"),
+        ],
+    )
+    with pytest.raises(NotImplementedError):
+        service.workerd_binding("qa", bindings[3])
