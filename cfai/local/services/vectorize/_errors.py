@@ -41,6 +41,7 @@ is what the provisioning code and most clients test for.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from cfai.local.services._cf import CloudflareError
 
@@ -117,3 +118,21 @@ def utf8_len(text: str) -> int:
 def truncate_utf8(text: str, limit: int = INDEXED_STRING_BYTES) -> str:
     """The longest well-formed UTF-8 prefix of `text` within `limit` bytes."""
     return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise invalid_name("name is required")
+    if utf8_len(name) > MAX_NAME_BYTES:
+        raise invalid_name(f"name must be at most {MAX_NAME_BYTES} bytes")
+    if not NAME_PATTERN.fullmatch(name):
+        raise invalid_name(
+            "name must start with a lowercase letter, contain only lowercase letters, digits, "
+            "dashes and underscores, and end with a letter or digit"
+        )
+
+
+def too_many_ids(limit: int, got: int) -> CloudflareError:
+    return CloudflareError(
+        400, 40007, f"too many ids in payload; max id count is {limit}, got {got}"
+    )

@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import numpy as np
 
 from cfai.local.services._cf import CloudflareError
 from cfai.local.services.vectorize import _errors as E
+from cfai.local.services.vectorize._apply import apply_mutations, iso
 from cfai.local.services.vectorize._filters import indexed_values, key_problem
 from cfai.local.services.vectorize._search import Snapshot, search
 from cfai.local.services.vectorize._wire import QueryIn, VectorIn
@@ -60,10 +60,6 @@ CREATE TABLE IF NOT EXISTS mutations (
   payload TEXT, vals BLOB);
 CREATE INDEX IF NOT EXISTS mutations_pending ON mutations (index_name, applied, seq);
 """
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class VectorizeStore:
@@ -112,8 +108,8 @@ class VectorizeStore:
             )
         if metric not in E.METRICS:
             raise E.invalid_config(f"Metric must be one of: {', '.join(E.METRICS)}")
-        _check_name(name)
-        now = _iso(self.clock())
+        E.check_name(name)
+        now = iso(self.clock())
         with self._tx() as db:
             if db.execute("SELECT 1 FROM indexes WHERE name=?", (name,)).fetchone():
                 raise E.duplicate_name(name)
@@ -245,7 +241,7 @@ class VectorizeStore:
     def delete_by_ids(self, name: str, ids: Sequence[str]) -> str:
         self._index_row(name)
         if len(ids) > E.MAX_DELETE_IDS:
-            raise _too_many_ids(E.MAX_DELETE_IDS, len(ids))
+            raise E.too_many_ids(E.MAX_DELETE_IDS, len(ids))
         with self._tx() as db:
             return self._record(db, name, "delete", [{"id": i} for i in ids], None)
 
@@ -287,38 +283,7 @@ class VectorizeStore:
         ).fetchall()
         if not rows:
             return
-        dims = db.execute("SELECT dimensions FROM indexes WHERE name=?", (name,)).fetchone()[0]
-        for seq, mid, kind, created_at, payload, vals in rows:
-            records = json.loads(payload) if payload else []
-            if kind == "delete":
-                db.executemany(
-                    "DELETE FROM vectors WHERE index_name=? AND id=?",
-                    [(name, r["id"]) for r in records],
-                )
-            elif kind in ("insert", "upsert"):
-                matrix = np.frombuffer(vals or b"", dtype=np.float32).reshape(-1, dims)
-                verb = "INSERT OR IGNORE" if kind == "insert" else "INSERT OR REPLACE"
-                db.executemany(
-                    f"{verb} INTO vectors VALUES (?,?,?,?,?,?)",
-                    [
-                        (
-                            name,
-                            r["id"],
-                            r["namespace"],
-                            matrix[i].tobytes(),
-                            json.dumps(r["metadata"]) if r["metadata"] is not None else None,
-                            json.dumps(r["indexed"]),
-                        )
-                        for i, r in enumerate(records)
-                    ],
-                )
-            db.execute(
-                "UPDATE mutations SET applied=1, payload=NULL, vals=NULL WHERE seq=?", (seq,)
-            )
-            db.execute(
-                "UPDATE indexes SET processed_mutation=?, processed_at=? WHERE name=?",
-                (mid, _iso(created_at), name),
-            )
+        apply_mutations(db, name, rows)
         self._cache.pop(name, None)
 
     # -- reads ---------------------------------------------------------------------------
@@ -327,7 +292,7 @@ class VectorizeStore:
         """``[{id, values, metadata?, namespace?}]`` for the ids that exist, in id order."""
         self._index_row(name)
         if len(ids) > E.MAX_GET_IDS:
-            raise _too_many_ids(E.MAX_GET_IDS, len(ids))
+            raise E.too_many_ids(E.MAX_GET_IDS, len(ids))
         self._apply_due(name)
         wanted = list(dict.fromkeys(ids))
         with self._lock:
@@ -393,7 +358,7 @@ class VectorizeStore:
             "totalCount": total,
             "isTruncated": truncated,
             "nextCursor": ids[-1] if truncated else None,
-            "cursorExpirationTimestamp": _iso(self.clock() + 3600) if truncated else None,
+            "cursorExpirationTimestamp": iso(self.clock() + 3600) if truncated else None,
             "vectors": [{"id": i} for i in ids],
         }
 
@@ -422,21 +387,3 @@ class VectorizeStore:
         with self._lock:
             self._db.close()
             self._cache.clear()
-
-
-def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not name:
-        raise E.invalid_name("name is required")
-    if E.utf8_len(name) > E.MAX_NAME_BYTES:
-        raise E.invalid_name(f"name must be at most {E.MAX_NAME_BYTES} bytes")
-    if not E.NAME_PATTERN.fullmatch(name):
-        raise E.invalid_name(
-            "name must start with a lowercase letter, contain only lowercase letters, digits, "
-            "dashes and underscores, and end with a letter or digit"
-        )
-
-
-def _too_many_ids(limit: int, got: int) -> CloudflareError:
-    return CloudflareError(
-        400, 40007, f"too many ids in payload; max id count is {limit}, got {got}"
-    )
