@@ -289,7 +289,7 @@ class VectorizeStore:
     # -- reads ---------------------------------------------------------------------------
 
     def get_by_ids(self, name: str, ids: Sequence[str]) -> list[dict[str, Any]]:
-        """``[{id, values, metadata?, namespace?}]`` for the ids that exist, in id order."""
+        """``[{id, values, metadata?, namespace?}]`` for the ids that exist, in request order."""
         self._index_row(name)
         if len(ids) > E.MAX_GET_IDS:
             raise E.too_many_ids(E.MAX_GET_IDS, len(ids))
