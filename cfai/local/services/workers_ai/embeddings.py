@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,11 @@ def _features(text: str, limit: int | None) -> dict[str, float]:
     return feats
 
 
+@lru_cache(maxsize=1 << 17)
+def _bucket(pooling: str, feat: str) -> int:
+    return int.from_bytes(digest(pooling, feat), "little")
+
+
 def embed(
     texts: Sequence[str], dims: int, *, pooling: str = "mean", limit: int | None = None
 ) -> list[list[float]]:
@@ -49,7 +55,7 @@ def embed(
     out = np.zeros((len(texts), dims), dtype=np.float64)
     for row, text in enumerate(texts):
         for feat, weight in _features(text, limit).items():
-            h = int.from_bytes(digest(pooling, feat), "little")
+            h = _bucket(pooling, feat)
             out[row, h % dims] += weight if (h >> 63) & 1 else -weight
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
