@@ -1,7 +1,7 @@
 """The emulated AI Gateway: REST management, the Worker binding wire, the gateway URL form.
 
-Requests run through a stand-in Workers AI that numbers its answers, so a cache HIT (same
-number again) is told apart from a fresh run, and "not processed" is a call count.
+Requests run through the real emulated Workers AI, wrapped to count the runs that reach it:
+a cache HIT or a refused request is one that did not reach it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Host, Router
 from starlette.testclient import TestClient
 
-from cfai.local.services._cf import CloudflareError
 from cfai.local.services.ai_gateway import AiGateway
-from cfai.local.services.base import EmulatorContext, Service
+from cfai.local.services.ai_gateway._records import NewLog
+from cfai.local.services.base import EmulatorContext
+from cfai.local.services.workers_ai import AiResult, WorkersAI
 
 ACCOUNT = "a" * 32
 TOKEN = "test-token"
@@ -38,41 +39,16 @@ RATE_LIMITED = {
 }
 
 
-@dataclass(frozen=True)
-class Result:
-    content_type: str
-    body: bytes | None = None
-    chunks: Iterator[bytes] | None = None
-    usage: Mapping[str, int] | None = None
-    result: Any = None
-
-
-class ModelError(CloudflareError):
-    def __init__(self, status: int, internal_code: int, message: str) -> None:
-        super().__init__(status, internal_code, message)
-        self.internal_code = internal_code
-
-
-class StandInWorkersAI(Service):
-    """Answers `{"response": "<prompt> #<n>"}` where n counts calls; fails for `@cf/bad`."""
-
-    name = "workers_ai"
+class CountingWorkersAI(WorkersAI):
+    """The real emulated Workers AI, counting the runs that reach it."""
 
     def __init__(self, ctx: EmulatorContext) -> None:
         super().__init__(ctx)
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def run(self, model: str, inputs: Mapping[str, Any]) -> Result:
+    def run(self, model: str, inputs: Mapping[str, Any]) -> AiResult:
         self.calls.append((model, dict(inputs)))
-        if model == "@cf/bad":
-            raise ModelError(400, 5007, f"No such model {model} or task")
-        usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
-        if inputs.get("stream"):
-            events = [b'data: {"response":"he"}\n\n', b'data: {"response":"y"}\n\n']
-            events.append(b'data: {"response":"","usage":' + json.dumps(usage).encode() + b"}\n\n")
-            return Result("text/event-stream", chunks=iter([*events, b"data: [DONE]\n\n"]))
-        result = {"response": f"{inputs.get('prompt')} #{len(self.calls)}", "usage": usage}
-        return Result("application/json", json.dumps(result).encode(), None, usage, result)
+        return super().run(model, inputs)
 
 
 class Clock:
@@ -86,7 +62,7 @@ class Clock:
 @dataclass
 class Platform:
     gateway: AiGateway
-    ai: StandInWorkersAI
+    ai: CountingWorkersAI
     clock: Clock
     rest: TestClient
     binding: TestClient
@@ -124,9 +100,13 @@ def make_platform(state_dir: Path, **settings: Any) -> Platform:
         state_dir=state_dir, account_id=ACCOUNT, api_token=TOKEN, settings=settings
     )
     clock = Clock()
-    gateway, ai = AiGateway(ctx, clock=clock), StandInWorkersAI(ctx)
+    gateway, ai = AiGateway(ctx, clock=clock), CountingWorkersAI(ctx)
     ctx.services.update({"ai_gateway": gateway, "workers_ai": ai})
-    hosts: list[BaseRoute] = [Host(h, app=Router(r)) for h, r in gateway.binding_routes().items()]
+    by_host: dict[str, list[BaseRoute]] = {}
+    for service in (ai, gateway):  # merged by host, as the emulator app does
+        for host, routes in service.binding_routes().items():
+            by_host.setdefault(host, []).extend(routes)
+    hosts: list[BaseRoute] = [Host(h, app=Router(r)) for h, r in by_host.items()]
     app = Starlette(routes=[*hosts, *gateway.routes()])
     binding = TestClient(app, base_url="http://workers-binding.ai")
     return Platform(gateway, ai, clock, TestClient(app), binding)
@@ -248,12 +228,17 @@ def test_identical_request_misses_then_hits_with_identical_body(p: Platform) -> 
         and hit.headers["cf-aig-cache-status"] == "HIT"
     )
     assert hit.headers["content-type"] == "application/json"
-    assert hit.content == miss.content and miss.json()["response"] == "hello #1"
+    assert hit.content == miss.content and miss.json()["response"]
     assert len(p.ai.calls) == 1
     log = p.rest.get(f"{BASE}/gw/logs/{hit.headers['cf-aig-log-id']}", headers=AUTH).json()[
         "result"
     ]
-    assert log["cached"] is True and log["tokens_in"] == 3 and log["tokens_out"] == 2
+    usage = miss.json()["usage"]
+    assert log["cached"] is True
+    assert (log["tokens_in"], log["tokens_out"]) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
 
 
 def test_different_inputs_do_not_share_a_cache_entry(p: Platform) -> None:
@@ -268,10 +253,7 @@ def test_skip_cache_runs_the_model_again(p: Platform) -> None:
 
     skipped = p.run("hello", skipCache=True)
 
-    assert (
-        skipped.headers["cf-aig-cache-status"] == "MISS"
-        and skipped.json()["response"] == "hello #2"
-    )
+    assert skipped.headers["cf-aig-cache-status"] == "MISS" and len(p.ai.calls) == 2
 
 
 def test_cache_ttl_option_expires_on_the_clock(p: Platform) -> None:
@@ -284,10 +266,7 @@ def test_cache_ttl_option_expires_on_the_clock(p: Platform) -> None:
     expired = p.run("hello", cacheTtl=60)
 
     assert fresh.headers["cf-aig-cache-status"] == "HIT"
-    assert (
-        expired.headers["cf-aig-cache-status"] == "MISS"
-        and expired.json()["response"] == "hello #2"
-    )
+    assert expired.headers["cf-aig-cache-status"] == "MISS" and len(p.ai.calls) == 2
 
 
 def test_gateway_without_cache_ttl_never_hits(p: Platform) -> None:
@@ -299,11 +278,10 @@ def test_gateway_without_cache_ttl_never_hits(p: Platform) -> None:
 
 def test_cache_key_option_names_the_entry(p: Platform) -> None:
     p.create("gw", cache_ttl=60)
-    p.run("first", cacheKey="k")
+    first = p.run("first", cacheKey="k")
     shared = p.run("second", cacheKey="k")
-    assert (
-        shared.headers["cf-aig-cache-status"] == "HIT" and shared.json()["response"] == "first #1"
-    )
+    assert shared.headers["cf-aig-cache-status"] == "HIT" and shared.content == first.content
+    assert "first" in first.json()["response"] and len(p.ai.calls) == 1
 
 
 def test_streams_are_not_cached_and_their_log_gets_usage(p: Platform) -> None:
@@ -322,14 +300,15 @@ def test_streams_are_not_cached_and_their_log_gets_usage(p: Platform) -> None:
     log = p.rest.get(f"{BASE}/gw/logs/{second.headers['cf-aig-log-id']}", headers=AUTH).json()[
         "result"
     ]
-    assert (log["tokens_in"], log["tokens_out"], log["cached"]) == (3, 2, False)
+    last_usage = json.loads(first.text.split("data: ")[-2])["usage"]
+    assert log["cached"] is False and log["tokens_out"] == last_usage["completion_tokens"] > 0
     assert log["response_size"] == len(second.content)
 
 
 def test_failed_results_are_not_cached_and_answer_workers_ai_error_shape(p: Platform) -> None:
     p.create("gw", cache_ttl=60)
     body = {"inputs": {"prompt": "x"}, "options": {"gateway": {"id": "gw"}}}
-    send = {"json": body, "headers": {"cf-consn-model-id": "@cf/bad"}}
+    send = {"json": body, "headers": {"cf-consn-model-id": "@cf/nope/missing"}}
 
     first = p.binding.post("/ai-gateway/run?version=3", **send)
     p.binding.post("/ai-gateway/run?version=3", **send)
@@ -354,3 +333,281 @@ def test_cache_is_dropped_when_the_gateway_is_updated(p: Platform) -> None:
     p.run("hello")
     p.rest.put(f"{BASE}/gw", json=gateway_fields(cache_ttl=60), headers=AUTH)
     assert p.run("hello").headers["cf-aig-cache-status"] == "MISS"
+
+
+# -- logs -----------------------------------------------------------------------------------
+
+
+def test_logs_are_recorded_only_when_collect_logs_is_on(p: Platform) -> None:
+    p.create("on", collect_logs=True)
+    p.create("off", collect_logs=False)
+
+    logged, silent = p.run(gateway_id="on"), p.run(gateway_id="off")
+
+    assert "cf-aig-log-id" in logged.headers and "cf-aig-log-id" not in silent.headers
+    assert p.logs("on").json()["result_info"]["total_count"] == 1
+    assert p.logs("off").json()["result_info"]["total_count"] == 0
+
+
+def test_collect_log_option_overrides_the_gateway_both_ways(p: Platform) -> None:
+    p.create("on", collect_logs=True)
+    p.create("off", collect_logs=False)
+
+    assert "cf-aig-log-id" not in p.run(gateway_id="on", collectLog=False).headers
+    assert "cf-aig-log-id" in p.run(gateway_id="off", collectLog=True).headers
+    assert [p.logs(g).json()["result_info"]["total_count"] for g in ("on", "off")] == [0, 1]
+
+
+def test_log_fields_and_metadata_keeps_five_flat_entries(p: Platform) -> None:
+    p.create("gw")
+    metadata = {"a": 1, "nested": {"x": 1}, "b": "two", "c": True, "d": None, "e": 5.5, "f": 6}
+
+    response = p.run("hi", metadata=metadata, eventId="evt-1")
+
+    log = p.rest.get(f"{BASE}/gw/logs/{response.headers['cf-aig-log-id']}", headers=AUTH).json()
+    entry = log["result"]
+    assert entry["metadata"] == {"a": 1, "b": "two", "c": True, "d": None, "e": 5.5}
+    assert (entry["provider"], entry["model"], entry["path"]) == ("workers-ai", MODEL, MODEL)
+    assert entry["model_type"] == "text-generation" and entry["event_id"] == "evt-1"
+    assert (entry["status_code"], entry["success"], entry["cached"]) == (200, True, False)
+    assert entry["request_size"] == len(json.dumps({"prompt": "hi"}, separators=(",", ":")))
+    assert entry["response_size"] == len(response.content)
+    assert entry["response_head"] == response.text and entry["response_head_complete"] is True
+    assert entry["created_at"] == "2023-11-14T22:14:00.000Z"
+
+
+def test_log_request_and_response_bodies(p: Platform) -> None:
+    p.create("gw")
+    log_id = p.run("hi").headers["cf-aig-log-id"]
+
+    request = p.rest.get(f"{BASE}/gw/logs/{log_id}/request", headers=AUTH).json()["result"]
+    response = p.rest.get(f"{BASE}/gw/logs/{log_id}/response", headers=AUTH).json()["result"]
+
+    assert request == {"prompt": "hi"} and "response" in response
+
+
+def test_patch_log_from_the_binding_is_visible_over_rest(p: Platform) -> None:
+    p.create("gw")
+    log_id = p.run().headers["cf-aig-log-id"]
+
+    patched = p.binding.patch(
+        f"/ai-gateway/gateways/gw/logs/{log_id}",
+        json={"feedback": -1, "score": 80, "metadata": {"user": "u1"}},
+    )
+    fetched = p.binding.get(f"/ai-gateway/gateways/gw/logs/{log_id}")
+
+    assert patched.status_code == 200
+    entry = p.rest.get(f"{BASE}/gw/logs/{log_id}", headers=AUTH).json()["result"]
+    assert (entry["feedback"], entry["score"], entry["metadata"]) == (-1, 80, {"user": "u1"})
+    assert fetched.json()["result"]["feedback"] == -1
+    assert fetched.json()["result"]["request_head_complete"] is True
+
+
+def test_patch_log_over_rest_validates_feedback(p: Platform) -> None:
+    p.create("gw")
+    log_id = p.run().headers["cf-aig-log-id"]
+    assert_error(
+        p.rest.patch(f"{BASE}/gw/logs/{log_id}", json={"feedback": 2}, headers=AUTH), 400, 7001
+    )
+    assert (
+        p.rest.patch(f"{BASE}/gw/logs/{log_id}", json={"feedback": 1}, headers=AUTH).status_code
+        == 200
+    )
+
+
+def test_get_log_unknown_answers_404_with_errors_message(p: Platform) -> None:
+    p.create("gw")
+    response = p.binding.get("/ai-gateway/gateways/gw/logs/01NOPE")
+    assert response.status_code == 404
+    assert (
+        response.json()["errors"][0]["message"] == "Log Not Found"
+    )  # what AiGatewayLogNotFound shows
+    assert_error(p.rest.get(f"{BASE}/gw/logs/01NOPE", headers=AUTH), 404, 7004)
+
+
+def test_logs_list_orders_filters_and_pages(p: Platform) -> None:
+    p.create("gw", cache_ttl=60)
+    ids = [p.run(prompt).headers["cf-aig-log-id"] for prompt in ("a", "b", "a")]  # last one HIT
+
+    newest_first = p.logs(per_page=2).json()
+    cached = p.logs(cached="true").json()["result"]
+    oldest = p.logs(order_by_direction="asc", per_page=1, page=1).json()["result"]
+    by_filter = p.logs(
+        filters=json.dumps([{"key": "cached", "operator": "eq", "value": [False]}])
+    ).json()
+
+    assert [e["id"] for e in newest_first["result"]] == [ids[2], ids[1]]
+    assert newest_first["result_info"] == {"page": 1, "per_page": 2, "count": 2, "total_count": 3}
+    assert [e["id"] for e in cached] == [ids[2]] and [e["id"] for e in oldest] == [ids[0]]
+    assert by_filter["result_info"]["total_count"] == 2
+    assert_error(p.logs(order_by="nope"), 400, 7005)
+
+
+def test_delete_logs_by_filter(p: Platform) -> None:
+    p.create("gw", cache_ttl=60)
+    for prompt in ("a", "a", "b"):
+        p.run(prompt)
+
+    deleted = p.rest.delete(f"{BASE}/gw/logs", params={"cached": "true"}, headers=AUTH)
+
+    assert deleted.json()["success"] is True
+    assert [e["cached"] for e in p.logs().json()["result"]] == [False, False]
+
+
+def test_log_management_stop_inserting_keeps_the_oldest(p: Platform) -> None:
+    p.create("gw", log_management=10_000, log_management_strategy="STOP_INSERTING")
+    fill(p, 9_999)
+
+    last = p.run("last")
+    refused = p.run("over")
+
+    assert "cf-aig-log-id" in last.headers and "cf-aig-log-id" not in refused.headers
+    assert refused.status_code == 200  # the request itself is served
+    assert p.logs().json()["result_info"]["total_count"] == 10_000
+
+
+def test_log_management_delete_oldest_makes_room(p: Platform) -> None:
+    p.create("gw", log_management=10_000, log_management_strategy="DELETE_OLDEST")
+    first = fill(p, 10_000)
+
+    newest = p.run("new").headers["cf-aig-log-id"]
+
+    info = p.logs().json()
+    assert info["result_info"]["total_count"] == 10_000 and info["result"][0]["id"] == newest
+    assert_error(p.rest.get(f"{BASE}/gw/logs/{first}", headers=AUTH), 404, 7004)
+
+
+def fill(p: Platform, count: int) -> str:
+    """Store `count` logs straight into the gateway's store; answer the first id."""
+    log = NewLog(model=MODEL, path=MODEL, status_code=200, success=True, cached=False, duration=1)
+    ids = [p.gateway.store.insert_log("gw", log, now=T0 - 1) for _ in range(count)]
+    assert ids[0] is not None
+    return ids[0]
+
+
+# -- getUrl ---------------------------------------------------------------------------------
+
+
+def test_get_url_points_at_the_emulator(p: Platform) -> None:
+    p.create("gw")
+    expected = f"http://127.0.0.1:8787/v1/{ACCOUNT}/gw/workers-ai"
+
+    binding = p.binding.get("/ai-gateway/gateways/gw/url/workers-ai")
+    rest = p.rest.get(f"{BASE}/gw/url/workers-ai", headers=AUTH)
+
+    assert binding.json() == {"result": {"url": expected}}
+    assert rest.json()["result"] == expected
+    assert p.binding.get("/ai-gateway/gateways/nope/url/workers-ai").status_code == 404
+
+
+# -- rate limiting --------------------------------------------------------------------------
+
+
+def test_fixed_rate_limit_is_clock_aligned_and_refuses_unprocessed(p: Platform) -> None:
+    p.create(
+        "gw", rate_limiting_limit=2, rate_limiting_interval=60, rate_limiting_technique="fixed"
+    )
+    p.clock.now = T0 + 50  # 10 s before the next window
+
+    ok = [p.run("a").status_code, p.run("b").status_code]
+    p.clock.now = T0 + 59  # same clock-aligned window
+    refused = p.run("c")
+    p.clock.now = T0 + 60  # new window: counter reset although only 10 s passed
+    after = p.run("d")
+
+    assert ok == [200, 200] and after.status_code == 200
+    assert refused.status_code == 429 and refused.headers["content-type"] == "application/json"
+    assert {k: v for k, v in refused.json().items() if k != "description"} == RATE_LIMITED
+    assert [c[1]["prompt"] for c in p.ai.calls] == ["a", "b", "d"]
+
+
+def test_sliding_rate_limit_counts_the_last_interval(p: Platform) -> None:
+    p.create(
+        "gw", rate_limiting_limit=2, rate_limiting_interval=60, rate_limiting_technique="sliding"
+    )
+    p.clock.now = T0 + 50
+
+    first = [p.run("a").status_code, p.run("b").status_code]
+    p.clock.now = T0 + 60  # a fixed window would have reset here
+    across_boundary = p.run("c").status_code
+    p.clock.now = T0 + 110  # both earlier requests are 60 s old
+    later = p.run("d").status_code
+
+    assert (first, across_boundary, later) == ([200, 200], 429, 200)
+    assert len(p.ai.calls) == 3
+
+
+def test_rate_limited_request_is_not_cached(p: Platform) -> None:
+    p.create("gw", cache_ttl=60, rate_limiting_limit=1, rate_limiting_interval=60)
+    p.run("a")
+    p.run("b")  # refused
+    p.clock.now += 60
+    assert p.run("b").headers["cf-aig-cache-status"] == "MISS"
+
+
+# -- the gateway URL form -------------------------------------------------------------------
+
+
+def url_form(p: Platform, gateway_id: str = "gw", **headers: str) -> Any:
+    return p.rest.post(
+        f"/v1/{ACCOUNT}/{gateway_id}/workers-ai/{MODEL}",
+        json={"prompt": "hi"},
+        headers={**AUTH, **headers},
+    )
+
+
+def test_url_form_answers_the_rest_envelope_with_gateway_headers(p: Platform) -> None:
+    p.create("gw", cache_ttl=60)
+
+    miss, hit = url_form(p), url_form(p)
+
+    assert miss.status_code == 200 and miss.headers["content-type"] == "application/json"
+    body = miss.json()
+    assert (body["success"], body["errors"], body["messages"]) == (True, [], [])
+    assert body["result"]["response"]
+    assert (miss.headers["cf-aig-cache-status"], hit.headers["cf-aig-cache-status"]) == (
+        "MISS",
+        "HIT",
+    )
+    assert hit.json() == body and "cf-aig-log-id" in hit.headers
+
+
+def test_url_form_headers_skip_cache_and_set_ttl(p: Platform) -> None:
+    p.create("gw", cache_ttl=None)
+    url_form(p, **{"cf-aig-cache-ttl": "60"})
+    assert url_form(p, **{"cf-aig-cache-ttl": "60"}).headers["cf-aig-cache-status"] == "HIT"
+    skipped = url_form(p, **{"cf-aig-cache-ttl": "60", "cf-aig-skip-cache": "true"})
+    assert skipped.headers["cf-aig-cache-status"] == "MISS"
+
+
+def test_url_form_authentication(p: Platform) -> None:
+    p.create("gw", authentication=True)
+
+    missing = url_form(p)
+    wrong = url_form(p, **{"cf-aig-authorization": "Bearer wrong"})
+    right = url_form(p, **{"cf-aig-authorization": f"Bearer {TOKEN}"})
+
+    for refused in (missing, wrong):
+        assert refused.status_code == 401
+        assert refused.json()["error"] == [{"code": 2009, "message": "Unauthorized"}]
+        assert refused.json()["internalCode"] == 2009
+    assert right.status_code == 200 and len(p.ai.calls) == 1
+
+
+def test_binding_calls_are_trusted_on_an_authenticated_gateway(p: Platform) -> None:
+    p.create("gw", authentication=True)
+    assert p.run().status_code == 200
+
+
+def test_url_form_needs_the_workers_ai_token(p: Platform) -> None:
+    p.create("gw")
+    response = p.rest.post(f"/v1/{ACCOUNT}/gw/workers-ai/{MODEL}", json={"prompt": "hi"})
+    assert_error(response, 401, 10000)
+    assert p.ai.calls == []
+
+
+def test_url_form_rate_limit_body_is_exact(p: Platform) -> None:
+    p.create("gw", rate_limiting_limit=1, rate_limiting_interval=60)
+    url_form(p)
+    refused = url_form(p)
+    assert refused.status_code == 429 and refused.json() == RATE_LIMITED
