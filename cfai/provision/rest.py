@@ -250,6 +250,8 @@ class CloudflareClient:
         return float(min(self._max_backoff, self._backoff * 2 ** (attempt - 1)))
 
     def _result(self, response: httpx.Response, action: str, resource: str, attempts: int) -> Any:
+        if response.is_success and not response.content:
+            return None
         try:
             body = response.json()
         except ValueError:

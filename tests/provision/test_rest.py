@@ -159,6 +159,16 @@ def test_non_envelope_5xx_reports_the_reason_phrase() -> None:
     assert str(caught.value) == "502 info vectorize_index 'docs': Bad Gateway"
 
 
+def test_empty_success_answer_is_no_result_but_a_foreign_body_is_an_error() -> None:
+    server = Recorder(httpx.Response(204), httpx.Response(200, json=[1, 2]))
+    with server.client() as cf:
+        cf.vectorize.delete_index("docs")
+        with pytest.raises(
+            CloudflareApiError, match=r"^200 list vectorize_index: answer is not a v4 envelope$"
+        ):
+            cf.vectorize.list_indexes()
+
+
 def test_connect_errors_are_retried_then_reported_unreachable() -> None:
     refused = httpx.ConnectError("connection refused")
     server = Recorder(refused, refused, ok({"name": "docs"}))
