@@ -8,8 +8,9 @@
     ├── StaleRenderError          committed workers/ differ from a fresh render (user)
     ├── ToolMissingError          a required program (pulumi, node, workerd) is not installed (user)
     ├── LocalPlatformError        the local platform could not start or answer (system)
-    └── CloudflareApiError        Cloudflare (or the emulator) refused a call (user for 4xx, system for 5xx)
-                                  — defined in cfai.provision.rest next to the client that raises it
+    └── CloudflareError           a call to Cloudflare (or the emulator) failed — in cfai.provision.rest
+        ├── CloudflareApiError    Cloudflare refused it (user for 4xx, system for 5xx)
+        └── CloudflareUnreachableError  no answer after retries (system)
 
 Foreign exceptions are translated at exactly one boundary each: pydantic in
 `cfai.config.loader`, jinja2 in `cfai.render`, httpx in `cfai.provision.rest`.

@@ -87,7 +87,7 @@ class Index(_Model):
     """A Vectorize index: a `preset` or both `dimensions` and `metric`."""
 
     preset: str | None = Field(None, description="embedding model preset fixing dimensions+metric")
-    dimensions: int | None = Field(None, ge=1, le=1536)
+    dimensions: int | None = Field(None, ge=32, le=1536, description="Vectorize allows 32..1536")
     metric: Metric | None = None
     description: str = Field("", max_length=255)
     metadata_indexes: dict[str, Literal["string", "number", "boolean"]] = Field(

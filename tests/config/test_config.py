@@ -209,7 +209,7 @@ def test_load_index_needs_preset_or_dimensions_and_metric() -> None:
     found = problems(
         platform(
             indexes={
-                "a": {"dimensions": 3},
+                "a": {"dimensions": 384},
                 "b": {"preset": "@cf/baai/bge-base-en-v1.5", "metric": "cosine"},
                 "c": {"preset": "nope"},
             }

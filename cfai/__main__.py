@@ -1,0 +1,3 @@
+from cfai.cli import main
+
+main()
