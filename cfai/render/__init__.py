@@ -1,0 +1,36 @@
+"""Render a platform's Workers: config -> ES module source, bindings and template hash.
+
+Example::
+
+    from pathlib import Path
+    from cfai.config import load_stack
+    from cfai.render import render_platform, stale_paths, write_rendered
+
+    workers = render_platform(load_stack("local"), base_dir=Path("."))
+    write_rendered(workers, Path("workers"))      # workers/<script_name>/index.js + wrangler.jsonc
+    assert not stale_paths(workers, Path("workers"))
+
+jinja2 errors become `cfai.errors.RenderError` here and nowhere else.
+"""
+
+from cfai.render._output import stale_paths, wrangler_config, write_rendered
+from cfai.render._render import (
+    Binding,
+    RenderedWorker,
+    module_sha256,
+    render_platform,
+    render_worker,
+    tojs,
+)
+
+__all__ = [
+    "Binding",
+    "RenderedWorker",
+    "module_sha256",
+    "render_platform",
+    "render_worker",
+    "stale_paths",
+    "tojs",
+    "wrangler_config",
+    "write_rendered",
+]
