@@ -63,6 +63,8 @@ def _wrangler(worker: RenderedWorker, account_id: str) -> str:
         for name in secrets
     ]
     body = json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False)
+    # Line-based tools (and editors) treat U+2028/2029 as line breaks.
+    body = body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return "\n".join([*header, body]) + "\n"
 
 
