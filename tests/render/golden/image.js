@@ -10,7 +10,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "42adf2079c9c646dd1742bb26f181e099b907e55537d0940c01c52334ce50a09";
+const TEMPLATE_SHA256 = "98cb9205c4d38ca9805be91c7bb28674ea6013a9d71ec639127dc5e5c88e5c87";
 const WORKER = "image";
 const KIND = "image";
 const AUTH = true;
@@ -425,7 +425,7 @@ async function handleImage(req) {
   const bytes = await imageBytes(await runModel(req, model, inputs));
   if (bytes.byteLength === 0) throw new HttpError(502, "the model returned an empty image");
   return new Response(bytes, {
-    headers: { "content-type": imageType(bytes), "content-length": String(bytes.byteLength) },
+    headers: { "content-type": imageType(bytes) },
   });
 }
 
