@@ -1,0 +1,193 @@
+"""`Platform`: a whole declared platform on Cloudflare, as one Pulumi component.
+
+Children (all ``parent=self``, logical names ``<name>-<key>``):
+
+- one `Gateway` per ``gateways`` entry (an ``AiGateway``);
+- one `VectorizeIndex` per ``indexes`` entry, used directly: it is a single resource, so a
+  component around it would add a URN level and nothing else; config maps onto it through
+  `cfai.provision.settings.index_fields`, as for the local platform;
+- one `AiWorker` per rendered Worker (a ``WorkersScript`` + ``WorkersScriptSubdomain``),
+  bound to the index and gateway resources' outputs so they are created first.
+
+Physical names are `cfai.config.Platform.physical_name` (``<project>-<stack>-<key>`` unless
+``name_prefix`` says otherwise), so stacks sharing an account never collide.
+
+The outputs are the map `cfai local up` writes to ``.cfai/local/outputs.json`` (the only thing
+the contract suite reads), minus the local-only ``api``: ``target``, ``stack``,
+``endpoints``, ``workers``, ``gateways``, ``indexes`` and the secret ``auth_token``.
+
+Example (what ``__main__.py`` does)::
+
+    args = PlatformArgs.from_stack(pulumi.get_stack(), Path.cwd())  # ConfigError if invalid
+    platform = Platform(pulumi.get_project(), args)
+    for key, value in platform.outputs.items():
+        pulumi.export(key, value)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from cfai.config import load_stack
+from cfai.config import models as config
+from cfai.provision.gateway import Gateway, GatewayArgs
+from cfai.provision.settings import index_fields
+from cfai.provision.vectorize_index import VectorizeIndex, VectorizeIndexArgs
+from cfai.provision.worker import (
+    AiWorker,
+    AiWorkerArgs,
+    auth_token,
+    missing_auth_token,
+    workers_subdomain,
+)
+from cfai.render import RenderedWorker, render_platform
+
+__all__ = ["OUTPUT_KEYS", "Platform", "PlatformArgs"]
+
+TARGET = "cloudflare"
+OUTPUT_KEYS = ("target", "stack", "endpoints", "workers", "gateways", "indexes", "auth_token")
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    """A validated platform, its rendered Workers and the stack config they need.
+
+    Build it with `from_stack` / `from_config`, which do every check that can fail before a
+    single resource is declared, raising `cfai.errors.CfaiError` subclasses only.
+    """
+
+    platform: config.Platform
+    rendered: Sequence[RenderedWorker]
+    workers_subdomain: str | None = None
+    auth_token: pulumi.Input[str] | None = None
+
+    @classmethod
+    def from_stack(cls, stack: str, project_dir: Path) -> PlatformArgs:
+        """Load ``Pulumi.<stack>.yaml`` from `project_dir` and read the stack config."""
+        return cls.from_config(load_stack(stack, project_dir), base_dir=project_dir)
+
+    @classmethod
+    def from_config(cls, platform: config.Platform, *, base_dir: Path) -> PlatformArgs:
+        """Render `platform` and read ``cfai:workersSubdomain`` / ``cfai:authToken``
+        (each required only when some Worker needs it)."""
+        rendered = render_platform(platform, base_dir=base_dir)
+        subdomain = workers_subdomain() if rendered else None
+        token = auth_token()
+        if token is None and any(b.type == "secret_text" for r in rendered for b in r.bindings):
+            # The error AiWorker would raise, before any resource is declared.
+            needing = next(r for r in rendered if any(b.type == "secret_text" for b in r.bindings))
+            raise missing_auth_token(needing.script_name)
+        return cls(platform, tuple(rendered), subdomain, token)
+
+
+class Platform(pulumi.ComponentResource):
+    """Every gateway, index and Worker of a declared platform; outputs as `cfai local up`."""
+
+    endpoints: pulumi.Output[dict[str, str]]
+    workers: pulumi.Output[dict[str, dict[str, Any]]]
+    gateways: pulumi.Output[dict[str, dict[str, str]]]
+    indexes: pulumi.Output[dict[str, dict[str, Any]]]
+    auth_token: pulumi.Output[str | None]
+
+    def __init__(
+        self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cfai:index:Platform", name, None, opts)
+        p = args.platform
+        child = pulumi.ResourceOptions(parent=self)
+        self.gateway_resources = {
+            key: Gateway(
+                f"{name}-{key}",
+                GatewayArgs(account_id=p.account_id, gateway_id=p.physical_name(key), gateway=gw),
+                child,
+            )
+            for key, gw in p.gateways.items()
+        }
+        self.index_resources = {
+            key: VectorizeIndex(f"{name}-{key}", _index_args(p, key, idx), child)
+            for key, idx in p.indexes.items()
+        }
+        index_names = {
+            p.physical_name(k): idx.index_name for k, idx in self.index_resources.items()
+        }
+        gateway_ids = {
+            p.physical_name(k): gw.gateway_id for k, gw in self.gateway_resources.items()
+        }
+        if args.rendered and args.workers_subdomain is None:
+            raise ValueError("PlatformArgs.workers_subdomain is required to deploy Workers")
+        self.worker_resources = {
+            r.key: AiWorker(
+                f"{name}-{r.key}",
+                AiWorkerArgs(
+                    account_id=p.account_id,
+                    rendered=r,
+                    workers_subdomain=args.workers_subdomain or "",
+                    auth_token=args.auth_token,
+                    index_names=index_names,
+                    gateway_ids=gateway_ids,
+                ),
+                child,
+            )
+            for r in args.rendered
+        }
+
+        endpoints: dict[str, Any] = {key: w.url for key, w in self.worker_resources.items()}
+        self.endpoints = pulumi.Output.from_input(endpoints)
+        self.workers = pulumi.Output.from_input(
+            {
+                r.key: {
+                    "kind": r.kind,
+                    "script_name": self.worker_resources[r.key].script_name,
+                    "template_sha256": r.sha256,
+                    "url": self.worker_resources[r.key].url,
+                    "auth": r.auth,
+                    "models": list(r.models),
+                    "gateway": r.gateway,
+                    "contract": list(p.workers[r.key].contract),
+                }
+                for r in args.rendered
+            }
+        )
+        gateways: dict[str, Any] = {
+            key: {"id": gw.gateway_id, "logs_url": gw.logs_url}
+            for key, gw in self.gateway_resources.items()
+        }
+        self.gateways = pulumi.Output.from_input(gateways)
+        self.indexes = pulumi.Output.from_input(
+            {
+                key: {"name": idx.index_name, "dimensions": idx.dimensions, "metric": idx.metric}
+                for key, idx in self.index_resources.items()
+            }
+        )
+        self.auth_token = pulumi.Output.secret(args.auth_token)
+        self.register_outputs(self.outputs)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The stack outputs, keyed as in ``.cfai/local/outputs.json`` (`OUTPUT_KEYS`)."""
+        return {
+            "target": TARGET,
+            "stack": pulumi.get_stack(),
+            "endpoints": self.endpoints,
+            "workers": self.workers,
+            "gateways": self.gateways,
+            "indexes": self.indexes,
+            "auth_token": self.auth_token,
+        }
+
+
+def _index_args(p: config.Platform, key: str, index: config.Index) -> VectorizeIndexArgs:
+    f = index_fields(p.physical_name(key), index)
+    return VectorizeIndexArgs(
+        account_id=p.account_id,
+        index_name=f["name"],
+        dimensions=f["dimensions"],
+        metric=f["metric"],
+        description=f["description"] or None,
+        metadata_indexes=f["metadata_indexes"],
+    )

@@ -1,0 +1,201 @@
+"""`AiWorker`: one rendered Worker as a `pulumi_cloudflare.WorkersScript` on workers.dev.
+
+The script's ``content`` is `RenderedWorker.source`, the exact bytes `cfai render` writes to
+``workers/<script>/index.js``, so what is deployed is what was reviewed. Bindings come from
+the render and are uploaded in a stable order (ai, vectorize, plain_text, secret_text; by
+name within a type) to keep diffs quiet, with two substitutions that make dependencies real:
+
+- a ``vectorize`` binding's ``index_name`` is the `VectorizeIndex` resource's output, so the
+  index exists before the script that binds it;
+- a ``plain_text`` binding holding a gateway id is the `Gateway`'s output, likewise.
+
+The ``secret_text`` binding carries the ``cfai:authToken`` secret as an Output. Pulumi marks
+an enclosing list secret when one element is (notes §0 gotcha 5), so the *whole* ``bindings``
+input and output of the script is secret: `pulumi preview --diff` shows ``[secret]`` for
+any binding change. The token itself never appears in plain text in state or in diffs.
+
+The URL is ``https://<script>.<cfai:workersSubdomain>.workers.dev``: Cloudflare has no
+resource or output for the account's workers.dev subdomain, so it is stack config.
+
+Example::
+
+    kb = AiWorker("kb", AiWorkerArgs(account_id=account, rendered=rendered,
+                                     workers_subdomain=workers_subdomain(),
+                                     auth_token=auth_token(),
+                                     index_names={"acme-prod-docs": docs.index_name}))
+    pulumi.export("kb", kb.url)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+from cfai.errors import ConfigError, Problem
+from cfai.render import Binding, RenderedWorker
+
+__all__ = [
+    "AiWorker",
+    "AiWorkerArgs",
+    "auth_token",
+    "check_subdomain",
+    "missing_auth_token",
+    "workers_subdomain",
+]
+
+AUTH_TOKEN_KEY = "cfai:authToken"
+SUBDOMAIN_KEY = "cfai:workersSubdomain"
+_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_TYPE_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3}
+
+
+def workers_subdomain() -> str:
+    """The account's workers.dev subdomain from stack config ``cfai:workersSubdomain``.
+
+    Raises `ConfigError` naming the key and the command that sets it.
+    """
+    value = pulumi.Config("cfai").get("workersSubdomain")
+    if not value:
+        raise ConfigError(
+            [
+                Problem(
+                    SUBDOMAIN_KEY,
+                    "not set: the account's workers.dev subdomain (dashboard: Workers & Pages -> "
+                    "Account details -> Subdomain); set it with "
+                    "`pulumi config set cfai:workersSubdomain <name>`",
+                )
+            ]
+        )
+    return check_subdomain(value)
+
+
+def check_subdomain(value: str) -> str:
+    """`value` if it is a workers.dev subdomain label, else `ConfigError`."""
+    if not _SUBDOMAIN.fullmatch(value):
+        hint = (
+            f" (only the first label: {value.split('.')[0]!r})"
+            if value.endswith(".workers.dev")
+            else ""
+        )
+        raise ConfigError(
+            [
+                Problem(
+                    SUBDOMAIN_KEY,
+                    f"{value!r} is not a workers.dev subdomain: lowercase letters, digits and "
+                    f"'-', at most 63{hint}",
+                )
+            ]
+        )
+    return value
+
+
+def auth_token() -> pulumi.Output[str] | None:
+    """The Workers' bearer token, stack secret ``cfai:authToken``, as a secret Output (or None)."""
+    return pulumi.Config("cfai").get_secret("authToken")
+
+
+def missing_auth_token(script: str) -> ConfigError:
+    """The error for a Worker with a secret_text binding when ``cfai:authToken`` is unset."""
+    return ConfigError(
+        [
+            Problem(
+                AUTH_TOKEN_KEY,
+                f"not set, and Worker {script!r} has a secret_text binding for it; set it with "
+                '`pulumi config set --secret cfai:authToken "$(openssl rand -hex 24)"`',
+            )
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class AiWorkerArgs:
+    """What an `AiWorker` deploys.
+
+    ``index_names`` maps each physical index name the render binds to the `VectorizeIndex`
+    output carrying it; ``gateway_ids`` likewise for gateways. ``auth_token`` is required
+    when the render has a ``secret_text`` binding.
+    """
+
+    account_id: pulumi.Input[str]
+    rendered: RenderedWorker
+    workers_subdomain: str
+    auth_token: pulumi.Input[str] | None = None
+    index_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    gateway_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+class AiWorker(pulumi.ComponentResource):
+    """A rendered Worker uploaded as an ES module and enabled on workers.dev."""
+
+    script_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    template_sha256: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: AiWorkerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("cfai:index:AiWorker", name, None, opts)
+        rendered = args.rendered
+        subdomain = check_subdomain(args.workers_subdomain)
+        bindings = [
+            _binding(b, args)
+            for b in sorted(rendered.bindings, key=lambda b: (_TYPE_ORDER[b.type], b.name))
+        ]
+        self.script = cloudflare.WorkersScript(
+            name,
+            account_id=args.account_id,
+            script_name=rendered.script_name,
+            content=rendered.source,
+            main_module=rendered.main_module,
+            compatibility_date=rendered.compatibility_date,
+            compatibility_flags=list(rendered.compatibility_flags),
+            bindings=bindings,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.subdomain = cloudflare.WorkersScriptSubdomain(
+            f"{name}-subdomain",
+            account_id=args.account_id,
+            script_name=self.script.script_name,
+            enabled=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.script_name = self.script.script_name
+        # From the subdomain resource, so the URL is known only once the Worker is reachable.
+        self.url = self.subdomain.script_name.apply(
+            lambda script: f"https://{script}.{subdomain}.workers.dev"
+        )
+        self.template_sha256 = pulumi.Output.from_input(rendered.sha256)
+        self.register_outputs(
+            {"script_name": self.script_name, "url": self.url, "template_sha256": rendered.sha256}
+        )
+
+
+def _binding(b: Binding, args: AiWorkerArgs) -> cloudflare.WorkersScriptBindingArgs:
+    script = args.rendered.script_name
+    if b.type == "vectorize":
+        index = b.index_name or ""
+        if index not in args.index_names:
+            have = ", ".join(sorted(args.index_names)) or "none"
+            raise ValueError(
+                f"worker '{script}': binding {b.name} needs index {index!r}, "
+                f"which has no resource (have: {have})"
+            )
+        return cloudflare.WorkersScriptBindingArgs(
+            type="vectorize", name=b.name, index_name=args.index_names[index]
+        )
+    if b.type == "secret_text":
+        if args.auth_token is None:
+            raise missing_auth_token(script)
+        return cloudflare.WorkersScriptBindingArgs(
+            type="secret_text", name=b.name, text=pulumi.Output.secret(args.auth_token)
+        )
+    if b.type == "plain_text":
+        text = b.text or ""
+        return cloudflare.WorkersScriptBindingArgs(
+            type="plain_text", name=b.name, text=args.gateway_ids.get(text, text)
+        )
+    return cloudflare.WorkersScriptBindingArgs(type=b.type, name=b.name)

@@ -1,0 +1,199 @@
+"""The `AiWorker` component under pulumi mocks: the rendered module and bindings uploaded,
+the index dependency real, the token secret, the workers.dev URL; clear config errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+
+from cfai.config import load_platform
+from cfai.errors import ConfigError
+from cfai.provision import worker as worker_module
+from cfai.provision.worker import AiWorker, AiWorkerArgs, auth_token, workers_subdomain
+from cfai.render import RenderedWorker, render_platform
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+TOKEN = "s3cret"
+SCRIPT = "cloudflare:index/workersScript:WorkersScript"
+SUBDOMAIN = "cloudflare:index/workersScriptSubdomain:WorkersScriptSubdomain"
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered.append(args)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+    def inputs(self, typ: str) -> dict[str, Any]:
+        (found,) = [r for r in self.registered if r.typ == typ]
+        return found.inputs
+
+
+@pytest.fixture
+def mocks() -> _Mocks:
+    m = _Mocks()
+    pulumi.runtime.set_mocks(m, project="cfai", stack="staging", preview=False)
+    pulumi.runtime.set_all_config(
+        {"cfai:authToken": TOKEN, "cfai:workersSubdomain": "acme"}, secret_keys=["cfai:authToken"]
+    )
+    return m
+
+
+def _rendered(tmp_path: Path, key: str = "kb") -> RenderedWorker:
+    platform = load_platform(
+        {
+            "account_id": ACCOUNT,
+            "name_prefix": "cfai-staging",
+            "indexes": {"docs": {"preset": "@cf/baai/bge-small-en-v1.5"}},
+            "workers": {
+                "kb": {
+                    "kind": "rag",
+                    "index": "docs",
+                    "embedding_model": "@cf/baai/bge-small-en-v1.5",
+                },
+                "chat": {"kind": "chat", "compatibility_flags": ["nodejs_compat"]},
+            },
+        },
+        base_dir=tmp_path,
+    )
+    return next(r for r in render_platform(platform, base_dir=tmp_path) if r.key == key)
+
+
+def _declare(mocks: _Mocks, args: AiWorkerArgs) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        worker = AiWorker("kb", args)
+
+        async def collect() -> None:
+            seen["url"] = await worker.url.future()
+            seen["url_after"] = {r.__class__.__name__ for r in await worker.url.resources()}
+            seen["script_name"] = await worker.script_name.future()
+            seen["template_sha256"] = await worker.template_sha256.future()
+            seen["bindings_secret"] = await worker.script.bindings.is_secret()
+            seen["script_urn"] = await worker.script.urn.future()
+            seen["subdomain_urn"] = await worker.subdomain.urn.future()
+
+        return collect()
+
+    program()
+    return seen
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return value["value"]
+    return value
+
+
+def test_worker_uploads_the_rendered_module_with_ordered_bindings(
+    mocks: _Mocks, tmp_path: Path
+) -> None:
+    rendered = _rendered(tmp_path)
+    index_name = pulumi.Output.from_input("cfai-staging-docs-from-the-resource")
+    seen = _declare(
+        mocks,
+        AiWorkerArgs(
+            account_id=ACCOUNT,
+            rendered=rendered,
+            workers_subdomain=workers_subdomain(),
+            auth_token=auth_token(),
+            index_names={"cfai-staging-docs": index_name},
+        ),
+    )
+    script = mocks.inputs(SCRIPT)
+    assert script["content"] == rendered.source
+    assert script["scriptName"] == "cfai-staging-kb"
+    assert script["mainModule"] == "index.js"
+    assert (script["compatibilityDate"], script["compatibilityFlags"]) == ("2025-09-01", [])
+    assert _unwrap(script["bindings"]) == [
+        {"type": "ai", "name": "AI"},
+        {
+            "type": "vectorize",
+            "name": "VECTORIZE",
+            "indexName": "cfai-staging-docs-from-the-resource",
+        },
+        {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-small-en-v1.5"},
+        {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
+        {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
+    ]
+    assert seen["bindings_secret"] is True
+    assert TOKEN not in json.dumps({k: v for k, v in script.items() if k != "bindings"})
+    assert mocks.inputs(SUBDOMAIN) == {
+        "accountId": ACCOUNT,
+        "scriptName": "cfai-staging-kb",
+        "enabled": True,
+    }
+    assert seen["url"] == "https://cfai-staging-kb.acme.workers.dev"
+    assert "WorkersScriptSubdomain" in seen["url_after"], "the URL waits for workers.dev"
+    assert (seen["script_name"], seen["template_sha256"]) == ("cfai-staging-kb", rendered.sha256)
+    assert (
+        "cfai:index:AiWorker$cloudflare:index/workersScript:WorkersScript::kb" in seen["script_urn"]
+    )
+    assert seen["subdomain_urn"].endswith(
+        "cfai:index:AiWorker$cloudflare:index/workersScriptSubdomain:WorkersScriptSubdomain::kb-subdomain"
+    )
+
+
+def test_worker_passes_compatibility_flags(mocks: _Mocks, tmp_path: Path) -> None:
+    rendered = _rendered(tmp_path, "chat")
+    _declare(
+        mocks,
+        AiWorkerArgs(ACCOUNT, rendered, workers_subdomain="acme", auth_token=auth_token()),
+    )
+    assert mocks.inputs(SCRIPT)["compatibilityFlags"] == ["nodejs_compat"]
+
+
+def test_worker_without_an_index_resource_for_its_binding_fails(
+    mocks: _Mocks, tmp_path: Path
+) -> None:
+    args = AiWorkerArgs(ACCOUNT, _rendered(tmp_path), "acme", auth_token=auth_token())
+    with pytest.raises(ValueError, match=r"binding VECTORIZE needs index 'cfai-staging-docs'"):
+        AiWorker("kb", args)
+
+
+def test_worker_with_a_secret_binding_needs_the_auth_token(mocks: _Mocks, tmp_path: Path) -> None:
+    pulumi.runtime.set_all_config({"cfai:workersSubdomain": "acme"}, secret_keys=[])
+    assert auth_token() is None
+    args = AiWorkerArgs(ACCOUNT, _rendered(tmp_path, "chat"), "acme", auth_token=None)
+    with pytest.raises(
+        ConfigError, match=r"cfai:authToken: not set, and Worker 'cfai-staging-chat'"
+    ):
+        AiWorker("chat", args)
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [("acme.workers.dev", r"only the first label: 'acme'"), ("Acme_Corp", r"lowercase letters")],
+)
+def test_worker_refuses_a_malformed_workers_subdomain(
+    mocks: _Mocks, tmp_path: Path, value: str, hint: str
+) -> None:
+    pulumi.runtime.set_all_config({"cfai:workersSubdomain": value}, secret_keys=[])
+    with pytest.raises(ConfigError, match=rf"cfai:workersSubdomain: '{value}' is not .*{hint}"):
+        workers_subdomain()
+    args = AiWorkerArgs(ACCOUNT, _rendered(tmp_path, "chat"), value, auth_token=None)
+    with pytest.raises(ConfigError, match=r"cfai:workersSubdomain"):
+        AiWorker("chat", args)
+
+
+def test_exported_members() -> None:
+    assert sorted(worker_module.__all__) == [
+        "AiWorker",
+        "AiWorkerArgs",
+        "auth_token",
+        "check_subdomain",
+        "missing_auth_token",
+        "workers_subdomain",
+    ]
