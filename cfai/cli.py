@@ -211,5 +211,77 @@ def local_token(
     print(json.loads(platform.outputs_path.read_text())["auth_token"])
 
 
+@app.command("test")
+@_user_errors
+def test_cmd(
+    local: Annotated[
+        bool, typer.Option("--local", help="Check the local platform (.cfai/local/outputs.json).")
+    ] = False,
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", "-s", help="Check a Pulumi stack (reads its outputs)."),
+    ] = None,
+    outputs: Annotated[
+        Path | None, typer.Option("--outputs", help="Check the platform in this outputs map.")
+    ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="JUnit XML report (default: .cfai/contract/junit.xml)."),
+    ] = None,
+    keyword: Annotated[
+        str | None, typer.Option("-k", help="Only checks matching this pytest -k expression.")
+    ] = None,
+    wait: Annotated[
+        float | None,
+        typer.Option("--wait", help="Bound on eventual-consistency waits (0 local, 60 live)."),
+    ] = None,
+    rate_limit: Annotated[
+        bool, typer.Option("--rate-limit", help="Also exhaust gateway rate limits on live stacks.")
+    ] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
+    import tempfile
+
+    from cfai.contract import run_contract, stack_outputs, summary_table
+
+    if [local, stack is not None, outputs is not None].count(True) != 1:
+        raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
+    junit = junit or project / ".cfai" / "contract" / "junit.xml"
+    with tempfile.TemporaryDirectory(prefix="cfai-test-") as tmp:
+        if local:
+            from cfai.local.supervisor import LocalPlatform
+
+            platform = LocalPlatform(project)
+            if not platform.running() or not platform.outputs_path.is_file():
+                err.print(
+                    "[red]error:[/red] the local platform is not running; start it with `cfai local up`"
+                )
+                raise typer.Exit(2)
+            outputs = platform.outputs_path
+        elif stack is not None:
+            outputs = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir
+            outputs.write_text(json.dumps(stack_outputs(stack, project)))
+        assert outputs is not None
+        run = run_contract(
+            outputs,
+            project=project,
+            junit=junit,
+            keyword=keyword,
+            wait=wait,
+            live=stack is not None,
+            rate_limit=rate_limit,
+        )
+    out.print(
+        summary_table(run, title=f"cfai contract: {stack or ('local' if local else outputs)}")
+    )
+    passed = len(run.results) - len(run.failed)
+    out.print(f"{passed} passed, {len(run.failed)} not passed; JUnit XML: {junit}")
+    if not run.results:
+        err.print("[red]no checks ran[/red]")
+    if not run.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

@@ -33,7 +33,7 @@ __all__ = [
 ZERO_SHA256 = "0" * 64
 _MARKER = re.compile(r'const TEMPLATE_SHA256 = "([0-9a-f]{64})";')
 # Vectorize ids are at most 64 bytes; chunk ids are "<document id>#<n>" with n < this.
-MAX_CHUNKS_PER_DOCUMENT = 1000
+MAX_CHUNKS_PER_DOCUMENT = 100  # one deleteByIds call (Vectorize takes at most 100 ids)
 
 
 @dataclass(frozen=True)

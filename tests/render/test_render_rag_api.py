@@ -53,7 +53,7 @@ def test_ingest_chunks_embeds_and_upserts(fixture_platform: Platform, tmp_path: 
     assert embed_call["inputs"] == {"text": texts}  # mean pooling is the default: not sent
     # Re-ingest removes chunk ids beyond the new count (bounded by the per-document maximum).
     (delete,) = [c for c in calls["vectorize"] if c["op"] == "deleteByIds"]
-    assert delete["ids"][0] == f"guide#{len(vectors)}" and delete["ids"][-1] == "guide#999"
+    assert delete["ids"][0] == f"guide#{len(vectors)}" and delete["ids"][-1] == "guide#99"
 
 
 def test_ingest_batches_embeddings_and_writes(fixture_platform: Platform, tmp_path: Path) -> None:
@@ -64,12 +64,12 @@ def test_ingest_batches_embeddings_and_writes(fixture_platform: Platform, tmp_pa
     assert replies[0].json()["chunks"] == 250
     assert [len(c["inputs"]["text"]) for c in calls["ai"]] == [100, 100, 50]
     deletes = [c for c in calls["vectorize"] if c["op"] == "deleteByIds"]
-    assert all(len(c["ids"]) <= 1000 for c in deletes)
-    assert sum(len(c["ids"]) for c in deletes) == 250 * 999
+    assert all(len(c["ids"]) <= 100 for c in deletes)
+    assert sum(len(c["ids"]) for c in deletes) == 250 * 99
 
 
 def test_ingest_validates_documents(fixture_platform: Platform, tmp_path: Path) -> None:
-    long_id = "x" * 61
+    long_id = "x" * 62
     bad = [
         ({}, "documents"),
         ({"documents": [{"text": "a"}]}, "documents[0].id"),
@@ -190,6 +190,6 @@ def test_delete_document_removes_every_chunk_id(fixture_platform: Platform, tmp_
     assert replies[0].status == 200
     assert replies[0].json() == {"document": "guide v2", "mutation_id": "m-1"}
     (delete,) = calls["vectorize"]
-    assert delete["ids"] == [f"guide v2#{n}" for n in range(1000)]
+    assert delete["ids"] == [f"guide v2#{n}" for n in range(100)]
     assert replies[1].status == 405 and replies[1].headers["allow"] == "DELETE"
     assert replies[2].status == 400

@@ -22,7 +22,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "5840ae82e9544963a45ccab37157923045ecf5c1daa19ed75295abaf59b30b57";
+const TEMPLATE_SHA256 = "f2af415c4a89720e5e64f1e9eaad8cc34e81932d7f7a39da3faf1c1d5f133bc8";
 const WORKER = "rag";
 const KIND = "rag";
 const AUTH = true;
@@ -451,12 +451,14 @@ const CHUNK_SIZE = 64;
 const CHUNK_OVERLAP = 16;
 const POOLING = "mean";
 const EMBED_BATCH = 100;
-const MAX_CHUNKS = 1000;
-// Vectorize limits: ids of at most 64 bytes, 1000 vectors per binding call, topK 50 when
+const MAX_CHUNKS = 100;
+// Vectorize limits: ids of at most 64 bytes, 1000 vectors per write and 100 ids per delete, topK 50 when
 // metadata is returned, filters under 2048 bytes of JSON.
 const MAX_ID_BYTES = 64;
 const MAX_DOCUMENT_ID_BYTES = MAX_ID_BYTES - 1 - String(MAX_CHUNKS - 1).length;
 const WRITE_BATCH = 1000;
+// deleteByIds refuses more than 100 ids (code 40007).
+const DELETE_BATCH = 100;
 const MAX_TOP_K = 50;
 const MAX_FILTER_BYTES = 2048;
 
@@ -527,8 +529,8 @@ async function embed(req, texts) {
 
 async function deleteIds(req, ids) {
   let mutationId = null;
-  for (let i = 0; i < ids.length; i += WRITE_BATCH) {
-    const result = await vectorize("deleteByIds", () => req.env.VECTORIZE.deleteByIds(ids.slice(i, i + WRITE_BATCH)));
+  for (let i = 0; i < ids.length; i += DELETE_BATCH) {
+    const result = await vectorize("deleteByIds", () => req.env.VECTORIZE.deleteByIds(ids.slice(i, i + DELETE_BATCH)));
     mutationId = result.mutationId ?? mutationId;
   }
   return mutationId;

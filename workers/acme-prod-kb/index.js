@@ -1,0 +1,655 @@
+// cfai rag Worker, rendered by `cfai render` from templates/workers/rag.js.j2; do not edit.
+//
+//   GET    /health          {"worker", "kind", "template_sha256", "models"}
+//   POST   /documents       {"documents": [{"id", "text", "metadata"?}]}
+//                           -> {"documents", "chunks", "mutation_id"}
+//   DELETE /documents/<id>  -> {"document", "mutation_id"}
+//   POST   /query           {"question", "top_k"?, "filter"?, "stream"?}
+//                           -> {"answer", "matches": [{"id", "document_id", "score", "text"}]}
+//
+// Streaming /query ("stream": true) answers text/event-stream: the first event is
+// `data: {"matches": [...]}` (the same matches as above), then the model's events verbatim
+// (`data: {"response": "..."}`, usage on the last), then `data: [DONE]`.
+//
+// Chunk ids are "<document id>#<n>", n from 0; each chunk's metadata is the document's own
+// metadata plus document_id, chunk (n) and text. Vectorize writes apply asynchronously: a
+// query right after an ingest may not see it yet (mutation_id tells which write to wait for).
+//
+// Bindings: AI, VECTORIZE, MODEL, EMBEDDING_MODEL, GATEWAY_ID (when the Worker has a
+// gateway), AUTH_TOKEN (secret).
+
+// ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
+
+// sha256 of this module with the value below zeroed; GET /health reports it so a deployed
+// Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
+const TEMPLATE_SHA256 = "edefe7dc3ec727bc458d075df880c8bb13ec38c217e64e6e8d27b053d70f2645";
+const WORKER = "kb";
+const KIND = "rag";
+const AUTH = true;
+const MAX_REQUEST_BYTES = 1048576;
+
+const ERROR_CODES = {
+  400: "bad_request",
+  401: "unauthorized",
+  404: "not_found",
+  405: "method_not_allowed",
+  413: "payload_too_large",
+  429: "rate_limited",
+  500: "internal_error",
+  502: "upstream_error",
+};
+
+// An error with an honest status and a message safe to show the caller.
+class HttpError extends Error {
+  constructor(status, message, headers = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+const badRequest = (message) => new HttpError(400, message);
+
+function json(status, body, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function errorResponse(err) {
+  if (err instanceof HttpError) {
+    const code = ERROR_CODES[err.status] || "error";
+    return json(err.status, { error: { code, message: err.message } }, err.headers);
+  }
+  // Never echo an unexpected error: it may carry internals. The log keeps the detail.
+  console.error("cfai: unhandled error", err && err.stack ? err.stack : String(err));
+  return json(500, { error: { code: "internal_error", message: "internal error" } });
+}
+
+// ---- request body: size limit, JSON, fields ----
+
+async function readBody(request) {
+  // content-length can be absent (chunked) or lie, so the bytes read are counted too.
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > MAX_REQUEST_BYTES) throw tooLarge();
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_REQUEST_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    parts.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.byteLength;
+  }
+  return bytes;
+}
+
+function tooLarge() {
+  return new HttpError(413, `request body exceeds ${MAX_REQUEST_BYTES} bytes`);
+}
+
+async function readJson(request) {
+  const bytes = await readBody(request);
+  let value;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw badRequest("request body is not valid JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw badRequest("request body must be a JSON object");
+  }
+  return value;
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+// Field readers: null and absent mean "not given"; anything else must have the right type.
+function optString(body, name, { min = 0, max = Infinity, path = name } = {}) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") throw badRequest(`${path}: must be a string`);
+  if (v.length < min || v.length > max) {
+    throw badRequest(
+      max === Infinity
+        ? `${path}: must have at least ${min} characters`
+        : `${path}: must have ${min} to ${max} characters`,
+    );
+  }
+  return v;
+}
+
+function reqString(body, name, opts = {}) {
+  const v = optString(body, name, { min: 1, ...opts });
+  if (v === undefined) throw badRequest(`${opts.path || name}: required`);
+  return v;
+}
+
+function optInt(body, name, min, max) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw badRequest(`${name}: must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function optNumber(body, name, min, max) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+    throw badRequest(`${name}: must be a number from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function optBool(body, name) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw badRequest(`${name}: must be true or false`);
+  return v;
+}
+
+function optObject(body, name) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw badRequest(`${name}: must be a JSON object`);
+  return v;
+}
+
+// ---- auth ----
+
+async function checkAuth(request, env) {
+  if (!AUTH) return;
+  const expected = env.AUTH_TOKEN;
+  if (typeof expected !== "string" || expected === "") {
+    throw new HttpError(500, "the Worker's AUTH_TOKEN secret is not set");
+  }
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(request.headers.get("authorization") || "");
+  if (!match || !(await sameSecret(match[1], expected))) {
+    throw new HttpError(401, "missing or wrong bearer token", {
+      "www-authenticate": 'Bearer realm="cfai"',
+    });
+  }
+}
+
+// Constant-time comparison: compare SHA-256 digests byte by byte without early exit, so
+// timing reveals neither the token's content nor its length. (crypto.subtle.timingSafeEqual
+// exists only in workerd; this works in every runtime.)
+async function sameSecret(given, expected) {
+  const enc = new TextEncoder();
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(given)),
+    crypto.subtle.digest("SHA-256", enc.encode(expected)),
+  ]);
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
+}
+
+// ---- routing ----
+
+// routes: [{path, methods: {METHOD: handler}}] matching exactly, or {prefix, ...} matching
+// "<prefix><rest>" with rest non-empty and passed to the handler as req.param.
+function findRoute(routes, pathname) {
+  for (const route of routes) {
+    if (route.path === pathname) return { route, param: undefined };
+    if (route.prefix && pathname.startsWith(route.prefix) && pathname.length > route.prefix.length) {
+      return { route, param: pathname.slice(route.prefix.length) };
+    }
+  }
+  return undefined;
+}
+
+async function serve(request, env, routes, models) {
+  // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
+  // the isolate's last one).
+  const req = { request, env, url: null, param: undefined, logId: null };
+  let response;
+  try {
+    req.url = new URL(request.url);
+    if (req.url.pathname === "/health") {
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        throw new HttpError(405, "use GET", { allow: "GET, HEAD" });
+      }
+      return json(200, {
+        worker: WORKER,
+        kind: KIND,
+        template_sha256: TEMPLATE_SHA256,
+        models: models(env),
+      });
+    }
+    const found = findRoute(routes, req.url.pathname);
+    if (!found) throw new HttpError(404, `no route ${req.url.pathname}`);
+    const handler = found.route.methods[request.method];
+    if (!handler) {
+      const allow = Object.keys(found.route.methods).join(", ");
+      throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
+    }
+    await checkAuth(request, env);
+    req.param = found.param;
+    response = await handler(req);
+  } catch (err) {
+    response = errorResponse(err);
+  }
+  if (req.logId) response.headers.set("cf-aig-log-id", req.logId);
+  return response;
+}
+
+// ---- Workers AI and Vectorize calls (templates/workers/_partials/ai.js.j2) ----
+
+const RETRY_ATTEMPTS = 3;
+const RETRY_BASE_MS = 100;
+
+function requireVar(env, name) {
+  const value = env[name];
+  if (typeof value !== "string" || value === "") {
+    throw new HttpError(500, `the Worker's ${name} binding is not set`);
+  }
+  return value;
+}
+
+// Gateway options only when the Worker has a gateway. A client may ask to skip the cache or
+// change its TTL with AI Gateway's own request headers; they become binding options.
+function gatewayOptions(req) {
+  const id = req.env.GATEWAY_ID;
+  if (!id) return undefined;
+  const gateway = { id };
+  const headers = req.request.headers;
+  const skip = headers.get("cf-aig-skip-cache");
+  if (skip !== null) {
+    if (skip !== "true" && skip !== "false") throw badRequest("cf-aig-skip-cache: must be true or false");
+    gateway.skipCache = skip === "true";
+  }
+  const ttl = headers.get("cf-aig-cache-ttl");
+  if (ttl !== null) {
+    if (!/^\d{1,8}$/.test(ttl)) throw badRequest("cf-aig-cache-ttl: must be a whole number of seconds");
+    gateway.cacheTtl = Number(ttl);
+  }
+  return { gateway };
+}
+
+// Capacity and rate errors are worth retrying. The binding throws InferenceUpstreamError
+// "<code>: <description>": 3040 is "Capacity temporarily exceeded" (also rejectIfBusy),
+// 2003 and 429 come from an AI Gateway rate limit. 3036 (daily free allocation used) is a
+// 429 too, but retrying cannot help.
+function aiErrorKind(err) {
+  const message = String((err && err.message) || err || "");
+  if (/^(3040|2003|429)\b/.test(message) || message.includes("Capacity temporarily exceeded")) {
+    return "retry";
+  }
+  if (/^3036\b/.test(message) || (err && err.status === 429)) return "limited";
+  return "failed";
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function runModel(req, model, inputs) {
+  const options = gatewayOptions(req);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = options
+        ? await req.env.AI.run(model, inputs, options)
+        : await req.env.AI.run(model, inputs);
+      noteLogId(req);
+      return result;
+    } catch (err) {
+      noteLogId(req);
+      const kind = aiErrorKind(err);
+      if (kind === "retry" && attempt < RETRY_ATTEMPTS) {
+        await sleep(RETRY_BASE_MS * 2 ** (attempt - 1));
+        continue;
+      }
+      if (kind !== "failed") {
+        throw new HttpError(429, "Workers AI is out of capacity or rate limited; retry later", {
+          "retry-after": "1",
+        });
+      }
+      console.error("cfai: Workers AI call failed", String((err && err.message) || err));
+      throw new HttpError(502, "the Workers AI call failed");
+    }
+  }
+}
+
+function noteLogId(req) {
+  if (req.env.GATEWAY_ID && req.env.AI && req.env.AI.aiGatewayLogId) {
+    req.logId = req.env.AI.aiGatewayLogId;
+  }
+}
+
+async function vectorize(what, call) {
+  try {
+    return await call();
+  } catch (err) {
+    console.error(`cfai: Vectorize ${what} failed`, String((err && err.message) || err));
+    throw new HttpError(502, `the Vectorize ${what} call failed`);
+  }
+}
+
+// The binding parses a result only when the backend answered exactly `application/json`;
+// anything else arrives as a ReadableStream, so read and parse it here.
+async function asObject(result) {
+  if (result instanceof ReadableStream) {
+    const text = await new Response(result).text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HttpError(502, "Workers AI returned an unreadable result");
+    }
+  }
+  if (!isObject(result)) throw new HttpError(502, "Workers AI returned an unexpected result");
+  return result;
+}
+
+// ---- Server-sent events (templates/workers/_partials/sse.js.j2) ----
+
+// The `data` payload of each event of an SSE byte stream, including the final "[DONE]".
+async function* sseData(stream) {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (value) buffer = (buffer + value).replace(/\r\n/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const data = eventData(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (data !== undefined) yield data;
+      }
+      if (done) break;
+    }
+    const data = eventData(buffer);
+    if (data !== undefined) yield data;
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+function eventData(block) {
+  const lines = block
+    .split("\n")
+    .filter((line) => line.startsWith("data:"))
+    .map((line) => line.slice(line.startsWith("data: ") ? 6 : 5));
+  return lines.length ? lines.join("\n") : undefined;
+}
+
+// The model's events verbatim, always ending with exactly one "[DONE]".
+async function* modelEvents(stream) {
+  for await (const data of sseData(stream)) {
+    if (data === "[DONE]") break;
+    yield data;
+  }
+  yield "[DONE]";
+}
+
+// Text delta of one Workers AI stream event: `response` (Llama-style) or
+// `choices[0].delta.content` (newer models); usage rides on the last event.
+function eventDelta(data) {
+  let event;
+  try {
+    event = JSON.parse(data);
+  } catch {
+    return { text: "", usage: undefined };
+  }
+  let text = "";
+  if (typeof event.response === "string") text = event.response;
+  else if (event.choices && event.choices[0] && event.choices[0].delta) {
+    text = event.choices[0].delta.content || "";
+  }
+  return { text, usage: isObject(event.usage) ? event.usage : undefined };
+}
+
+// An SSE response from an async iterable of data payloads. Headers are sent before the
+// model finishes, so a failure mid-stream becomes a last error event, then [DONE].
+function sseResponse(events) {
+  const encoder = new TextEncoder();
+  const it = events[Symbol.asyncIterator]();
+  const body = new ReadableStream({
+    async pull(controller) {
+      try {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(encoder.encode(`data: ${value}\n\n`));
+      } catch (err) {
+        console.error("cfai: stream failed", String((err && err.message) || err));
+        const error = { error: { code: "upstream_error", message: "the model stream failed" } };
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`));
+        controller.close();
+      }
+    },
+    async cancel() {
+      if (it.return) await it.return();
+    },
+  });
+  return new Response(body, {
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+  });
+}
+
+// ---- rag (templates/workers/rag.js.j2) ----
+
+const SYSTEM_PROMPT = "Answer the question using only the context. Say so when the context does not contain the answer.";
+const MAX_TOKENS = 256;
+const TEMPERATURE = 0.6;
+const TOP_K = 5;
+const CHUNK_SIZE = 800;
+const CHUNK_OVERLAP = 100;
+const POOLING = "mean";
+const EMBED_BATCH = 100;
+const MAX_CHUNKS = 100;
+// Vectorize limits: ids of at most 64 bytes, 1000 vectors per write and 100 ids per delete, topK 50 when
+// metadata is returned, filters under 2048 bytes of JSON.
+const MAX_ID_BYTES = 64;
+const MAX_DOCUMENT_ID_BYTES = MAX_ID_BYTES - 1 - String(MAX_CHUNKS - 1).length;
+const WRITE_BATCH = 1000;
+// deleteByIds refuses more than 100 ids (code 40007).
+const DELETE_BATCH = 100;
+const MAX_TOP_K = 50;
+const MAX_FILTER_BYTES = 2048;
+
+const byteLength = (s) => new TextEncoder().encode(s).length;
+const chunkId = (documentId, n) => `${documentId}#${n}`;
+
+// Split into chunks of at most CHUNK_SIZE characters (code points, so no surrogate pair is
+// cut), ending at whitespace when there is some in the chunk's second half, neighbours
+// sharing about CHUNK_OVERLAP characters.
+function chunkText(text) {
+  const chars = Array.from(text);
+  const chunks = [];
+  let start = 0;
+  while (start < chars.length) {
+    let end = Math.min(start + CHUNK_SIZE, chars.length);
+    if (end < chars.length) {
+      for (let i = end; i > start + CHUNK_SIZE / 2; i--) {
+        if (/\s/.test(chars[i - 1])) {
+          end = i;
+          break;
+        }
+      }
+    }
+    const chunk = chars.slice(start, end).join("").trim();
+    if (chunk) chunks.push(chunk);
+    if (end >= chars.length) break;
+    start = end - start > CHUNK_OVERLAP ? end - CHUNK_OVERLAP : end;
+  }
+  return chunks;
+}
+
+function readDocumentId(id, path) {
+  if (typeof id !== "string" || id === "") throw badRequest(`${path}: must be a non-empty string`);
+  if (byteLength(id) > MAX_DOCUMENT_ID_BYTES) {
+    throw badRequest(
+      `${path}: at most ${MAX_DOCUMENT_ID_BYTES} bytes (chunk ids "<id>#<n>" must fit Vectorize's ${MAX_ID_BYTES})`,
+    );
+  }
+  return id;
+}
+
+function readMetadata(doc, path) {
+  const metadata = optObject(doc, "metadata");
+  if (metadata === undefined) return {};
+  for (const key of Object.keys(metadata)) {
+    if (key === "" || key.startsWith("$") || key.includes(".") || key.includes('"')) {
+      throw badRequest(`${path}.metadata: key ${JSON.stringify(key)} must be non-empty without '.', '"' or a leading '$'`);
+    }
+  }
+  return metadata;
+}
+
+async function embed(req, texts) {
+  const model = requireVar(req.env, "EMBEDDING_MODEL");
+  const vectors = [];
+  for (let i = 0; i < texts.length; i += EMBED_BATCH) {
+    const inputs = { text: texts.slice(i, i + EMBED_BATCH) };
+    // "mean" is the default; cls vectors are not comparable with mean ones.
+    if (POOLING !== "mean") inputs.pooling = POOLING;
+    const result = await asObject(await runModel(req, model, inputs));
+    if (!Array.isArray(result.data) || result.data.length !== inputs.text.length) {
+      throw new HttpError(502, "the embedding model returned an unexpected result");
+    }
+    vectors.push(...result.data);
+  }
+  return vectors;
+}
+
+async function deleteIds(req, ids) {
+  let mutationId = null;
+  for (let i = 0; i < ids.length; i += DELETE_BATCH) {
+    const result = await vectorize("deleteByIds", () => req.env.VECTORIZE.deleteByIds(ids.slice(i, i + DELETE_BATCH)));
+    mutationId = result.mutationId ?? mutationId;
+  }
+  return mutationId;
+}
+
+function idRange(documentId, from) {
+  const ids = [];
+  for (let n = from; n < MAX_CHUNKS; n++) ids.push(chunkId(documentId, n));
+  return ids;
+}
+
+async function handleIngest(req) {
+  const body = await readJson(req.request);
+  if (!Array.isArray(body.documents) || body.documents.length === 0) {
+    throw badRequest("documents: must be a non-empty array");
+  }
+  const seen = new Set();
+  const vectors = [];
+  const counts = [];
+  body.documents.forEach((doc, i) => {
+    const path = `documents[${i}]`;
+    if (!isObject(doc)) throw badRequest(`${path}: must be an object`);
+    const id = readDocumentId(doc.id, `${path}.id`);
+    if (seen.has(id)) throw badRequest(`${path}.id: duplicate id ${JSON.stringify(id)}`);
+    seen.add(id);
+    const text = reqString(doc, "text", { path: `${path}.text` });
+    const metadata = readMetadata(doc, path);
+    const chunks = chunkText(text);
+    if (chunks.length === 0) throw badRequest(`${path}.text: must contain non-blank text`);
+    if (chunks.length > MAX_CHUNKS) {
+      throw badRequest(`${path}.text: makes ${chunks.length} chunks; at most ${MAX_CHUNKS} per document`);
+    }
+    counts.push([id, chunks.length]);
+    chunks.forEach((chunk, n) => {
+      vectors.push({
+        id: chunkId(id, n),
+        metadata: { ...metadata, document_id: id, chunk: n, text: chunk },
+      });
+    });
+  });
+  const values = await embed(req, vectors.map((v) => v.metadata.text));
+  vectors.forEach((v, i) => {
+    v.values = values[i];
+  });
+  let mutationId = null;
+  for (let i = 0; i < vectors.length; i += WRITE_BATCH) {
+    const result = await vectorize("upsert", () => req.env.VECTORIZE.upsert(vectors.slice(i, i + WRITE_BATCH)));
+    mutationId = result.mutationId ?? mutationId;
+  }
+  // A re-ingested document may have had more chunks before: remove the ids past the new end.
+  const stale = counts.flatMap(([id, count]) => idRange(id, count));
+  mutationId = (await deleteIds(req, stale)) ?? mutationId;
+  return json(200, { documents: counts.length, chunks: vectors.length, mutation_id: mutationId });
+}
+
+async function handleDelete(req) {
+  let id;
+  try {
+    id = decodeURIComponent(req.param);
+  } catch {
+    throw badRequest("document id: not a valid URL-encoded string");
+  }
+  readDocumentId(id, "document id");
+  const mutationId = await deleteIds(req, idRange(id, 0));
+  return json(200, { document: id, mutation_id: mutationId });
+}
+
+function contextOf(matches) {
+  if (matches.length === 0) return "(no matching documents)";
+  return matches.map((m, i) => `[${i + 1}] ${m.text}`).join("\n\n");
+}
+
+async function handleQuery(req) {
+  const body = await readJson(req.request);
+  const question = reqString(body, "question", { max: 8192 });
+  const topK = optInt(body, "top_k", 1, MAX_TOP_K) ?? TOP_K;
+  const filter = optObject(body, "filter");
+  if (filter !== undefined && (Object.keys(filter).length === 0 || byteLength(JSON.stringify(filter)) >= MAX_FILTER_BYTES)) {
+    throw badRequest(`filter: must be a non-empty object under ${MAX_FILTER_BYTES} bytes of JSON`);
+  }
+  const streaming = optBool(body, "stream") ?? false;
+  const model = requireVar(req.env, "MODEL");
+  const [vector] = await embed(req, [question]);
+  const options = { topK, returnMetadata: "all" };
+  if (filter !== undefined) options.filter = filter;
+  const found = await vectorize("query", () => req.env.VECTORIZE.query(vector, options));
+  const matches = ((found && found.matches) || []).map((m) => ({
+    id: m.id,
+    document_id: (m.metadata && m.metadata.document_id) ?? null,
+    score: m.score,
+    text: (m.metadata && m.metadata.text) ?? "",
+  }));
+  const messages = [
+    ...(SYSTEM_PROMPT ? [{ role: "system", content: SYSTEM_PROMPT }] : []),
+    { role: "user", content: `Context:\n${contextOf(matches)}\n\nQuestion: ${question}` },
+  ];
+  const inputs = { messages, max_tokens: MAX_TOKENS, temperature: TEMPERATURE };
+  if (streaming) {
+    const stream = await runModel(req, model, { ...inputs, stream: true });
+    return sseResponse(withMatches(matches, stream));
+  }
+  const result = await asObject(await runModel(req, model, inputs));
+  const answer = typeof result.response === "string" ? result.response : JSON.stringify(result.response ?? "");
+  return json(200, { answer, matches });
+}
+
+async function* withMatches(matches, stream) {
+  yield JSON.stringify({ matches });
+  yield* modelEvents(stream);
+}
+
+const ROUTES = [
+  { path: "/documents", methods: { POST: handleIngest } },
+  { prefix: "/documents/", methods: { DELETE: handleDelete } },
+  { path: "/query", methods: { POST: handleQuery } },
+];
+
+export default {
+  fetch(request, env) {
+    return serve(request, env, ROUTES, (env) => [env.MODEL, env.EMBEDDING_MODEL]);
+  },
+};

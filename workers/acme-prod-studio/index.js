@@ -1,0 +1,438 @@
+// cfai image Worker, rendered by `cfai render` from templates/workers/image.js.j2; do not edit.
+//
+//   GET  /health  {"worker", "kind", "template_sha256", "models"}
+//   POST /image   {"prompt", "steps"?, "width"?, "height"?, "seed"?, "negative_prompt"?}
+//                 -> the image bytes, content-type image/png or image/jpeg
+//
+// Bindings: AI, MODEL, AUTH_TOKEN (secret).
+
+// ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
+
+// sha256 of this module with the value below zeroed; GET /health reports it so a deployed
+// Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
+const TEMPLATE_SHA256 = "481b82607a2bc725ccba7aebc0f43ed375283d78843b84df99554f2f91c6844d";
+const WORKER = "studio";
+const KIND = "image";
+const AUTH = true;
+const MAX_REQUEST_BYTES = 1048576;
+
+const ERROR_CODES = {
+  400: "bad_request",
+  401: "unauthorized",
+  404: "not_found",
+  405: "method_not_allowed",
+  413: "payload_too_large",
+  429: "rate_limited",
+  500: "internal_error",
+  502: "upstream_error",
+};
+
+// An error with an honest status and a message safe to show the caller.
+class HttpError extends Error {
+  constructor(status, message, headers = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+const badRequest = (message) => new HttpError(400, message);
+
+function json(status, body, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+function errorResponse(err) {
+  if (err instanceof HttpError) {
+    const code = ERROR_CODES[err.status] || "error";
+    return json(err.status, { error: { code, message: err.message } }, err.headers);
+  }
+  // Never echo an unexpected error: it may carry internals. The log keeps the detail.
+  console.error("cfai: unhandled error", err && err.stack ? err.stack : String(err));
+  return json(500, { error: { code: "internal_error", message: "internal error" } });
+}
+
+// ---- request body: size limit, JSON, fields ----
+
+async function readBody(request) {
+  // content-length can be absent (chunked) or lie, so the bytes read are counted too.
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > MAX_REQUEST_BYTES) throw tooLarge();
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_REQUEST_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    parts.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.byteLength;
+  }
+  return bytes;
+}
+
+function tooLarge() {
+  return new HttpError(413, `request body exceeds ${MAX_REQUEST_BYTES} bytes`);
+}
+
+async function readJson(request) {
+  const bytes = await readBody(request);
+  let value;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw badRequest("request body is not valid JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw badRequest("request body must be a JSON object");
+  }
+  return value;
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+// Field readers: null and absent mean "not given"; anything else must have the right type.
+function optString(body, name, { min = 0, max = Infinity, path = name } = {}) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") throw badRequest(`${path}: must be a string`);
+  if (v.length < min || v.length > max) {
+    throw badRequest(
+      max === Infinity
+        ? `${path}: must have at least ${min} characters`
+        : `${path}: must have ${min} to ${max} characters`,
+    );
+  }
+  return v;
+}
+
+function reqString(body, name, opts = {}) {
+  const v = optString(body, name, { min: 1, ...opts });
+  if (v === undefined) throw badRequest(`${opts.path || name}: required`);
+  return v;
+}
+
+function optInt(body, name, min, max) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw badRequest(`${name}: must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function optNumber(body, name, min, max) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+    throw badRequest(`${name}: must be a number from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function optBool(body, name) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw badRequest(`${name}: must be true or false`);
+  return v;
+}
+
+function optObject(body, name) {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw badRequest(`${name}: must be a JSON object`);
+  return v;
+}
+
+// ---- auth ----
+
+async function checkAuth(request, env) {
+  if (!AUTH) return;
+  const expected = env.AUTH_TOKEN;
+  if (typeof expected !== "string" || expected === "") {
+    throw new HttpError(500, "the Worker's AUTH_TOKEN secret is not set");
+  }
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(request.headers.get("authorization") || "");
+  if (!match || !(await sameSecret(match[1], expected))) {
+    throw new HttpError(401, "missing or wrong bearer token", {
+      "www-authenticate": 'Bearer realm="cfai"',
+    });
+  }
+}
+
+// Constant-time comparison: compare SHA-256 digests byte by byte without early exit, so
+// timing reveals neither the token's content nor its length. (crypto.subtle.timingSafeEqual
+// exists only in workerd; this works in every runtime.)
+async function sameSecret(given, expected) {
+  const enc = new TextEncoder();
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest("SHA-256", enc.encode(given)),
+    crypto.subtle.digest("SHA-256", enc.encode(expected)),
+  ]);
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
+}
+
+// ---- routing ----
+
+// routes: [{path, methods: {METHOD: handler}}] matching exactly, or {prefix, ...} matching
+// "<prefix><rest>" with rest non-empty and passed to the handler as req.param.
+function findRoute(routes, pathname) {
+  for (const route of routes) {
+    if (route.path === pathname) return { route, param: undefined };
+    if (route.prefix && pathname.startsWith(route.prefix) && pathname.length > route.prefix.length) {
+      return { route, param: pathname.slice(route.prefix.length) };
+    }
+  }
+  return undefined;
+}
+
+async function serve(request, env, routes, models) {
+  // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
+  // the isolate's last one).
+  const req = { request, env, url: null, param: undefined, logId: null };
+  let response;
+  try {
+    req.url = new URL(request.url);
+    if (req.url.pathname === "/health") {
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        throw new HttpError(405, "use GET", { allow: "GET, HEAD" });
+      }
+      return json(200, {
+        worker: WORKER,
+        kind: KIND,
+        template_sha256: TEMPLATE_SHA256,
+        models: models(env),
+      });
+    }
+    const found = findRoute(routes, req.url.pathname);
+    if (!found) throw new HttpError(404, `no route ${req.url.pathname}`);
+    const handler = found.route.methods[request.method];
+    if (!handler) {
+      const allow = Object.keys(found.route.methods).join(", ");
+      throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
+    }
+    await checkAuth(request, env);
+    req.param = found.param;
+    response = await handler(req);
+  } catch (err) {
+    response = errorResponse(err);
+  }
+  if (req.logId) response.headers.set("cf-aig-log-id", req.logId);
+  return response;
+}
+
+// ---- Workers AI and Vectorize calls (templates/workers/_partials/ai.js.j2) ----
+
+const RETRY_ATTEMPTS = 3;
+const RETRY_BASE_MS = 100;
+
+function requireVar(env, name) {
+  const value = env[name];
+  if (typeof value !== "string" || value === "") {
+    throw new HttpError(500, `the Worker's ${name} binding is not set`);
+  }
+  return value;
+}
+
+// Gateway options only when the Worker has a gateway. A client may ask to skip the cache or
+// change its TTL with AI Gateway's own request headers; they become binding options.
+function gatewayOptions(req) {
+  const id = req.env.GATEWAY_ID;
+  if (!id) return undefined;
+  const gateway = { id };
+  const headers = req.request.headers;
+  const skip = headers.get("cf-aig-skip-cache");
+  if (skip !== null) {
+    if (skip !== "true" && skip !== "false") throw badRequest("cf-aig-skip-cache: must be true or false");
+    gateway.skipCache = skip === "true";
+  }
+  const ttl = headers.get("cf-aig-cache-ttl");
+  if (ttl !== null) {
+    if (!/^\d{1,8}$/.test(ttl)) throw badRequest("cf-aig-cache-ttl: must be a whole number of seconds");
+    gateway.cacheTtl = Number(ttl);
+  }
+  return { gateway };
+}
+
+// Capacity and rate errors are worth retrying. The binding throws InferenceUpstreamError
+// "<code>: <description>": 3040 is "Capacity temporarily exceeded" (also rejectIfBusy),
+// 2003 and 429 come from an AI Gateway rate limit. 3036 (daily free allocation used) is a
+// 429 too, but retrying cannot help.
+function aiErrorKind(err) {
+  const message = String((err && err.message) || err || "");
+  if (/^(3040|2003|429)\b/.test(message) || message.includes("Capacity temporarily exceeded")) {
+    return "retry";
+  }
+  if (/^3036\b/.test(message) || (err && err.status === 429)) return "limited";
+  return "failed";
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function runModel(req, model, inputs) {
+  const options = gatewayOptions(req);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = options
+        ? await req.env.AI.run(model, inputs, options)
+        : await req.env.AI.run(model, inputs);
+      noteLogId(req);
+      return result;
+    } catch (err) {
+      noteLogId(req);
+      const kind = aiErrorKind(err);
+      if (kind === "retry" && attempt < RETRY_ATTEMPTS) {
+        await sleep(RETRY_BASE_MS * 2 ** (attempt - 1));
+        continue;
+      }
+      if (kind !== "failed") {
+        throw new HttpError(429, "Workers AI is out of capacity or rate limited; retry later", {
+          "retry-after": "1",
+        });
+      }
+      console.error("cfai: Workers AI call failed", String((err && err.message) || err));
+      throw new HttpError(502, "the Workers AI call failed");
+    }
+  }
+}
+
+function noteLogId(req) {
+  if (req.env.GATEWAY_ID && req.env.AI && req.env.AI.aiGatewayLogId) {
+    req.logId = req.env.AI.aiGatewayLogId;
+  }
+}
+
+async function vectorize(what, call) {
+  try {
+    return await call();
+  } catch (err) {
+    console.error(`cfai: Vectorize ${what} failed`, String((err && err.message) || err));
+    throw new HttpError(502, `the Vectorize ${what} call failed`);
+  }
+}
+
+// The binding parses a result only when the backend answered exactly `application/json`;
+// anything else arrives as a ReadableStream, so read and parse it here.
+async function asObject(result) {
+  if (result instanceof ReadableStream) {
+    const text = await new Response(result).text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HttpError(502, "Workers AI returned an unreadable result");
+    }
+  }
+  if (!isObject(result)) throw new HttpError(502, "Workers AI returned an unexpected result");
+  return result;
+}
+
+// ---- image (templates/workers/image.js.j2) ----
+
+// The model's limits from the cfai catalog, narrowed by the Worker's max_width/max_height.
+// `sizable: false` models make one fixed size and take no width/height.
+const IMAGE = {"content_type": "image/jpeg", "default_height": 1024, "default_steps": 25, "default_width": 1024, "max_height": 1536, "max_steps": 50, "max_width": 1536, "min_height": 64, "min_width": 64, "sizable": true, "steps_field": "num_steps"};
+const MAX_PROMPT_CHARS = 2048;
+const MAX_SEED = 9999999999;
+
+function readImageInputs(body) {
+  const inputs = { prompt: reqString(body, "prompt", { max: MAX_PROMPT_CHARS }) };
+  // flux names the field `steps`, the others `num_steps`.
+  inputs[IMAGE.steps_field] = optInt(body, "steps", 1, IMAGE.max_steps) ?? IMAGE.default_steps;
+  for (const [name, min, max, fallback] of [
+    ["width", IMAGE.min_width, IMAGE.max_width, IMAGE.default_width],
+    ["height", IMAGE.min_height, IMAGE.max_height, IMAGE.default_height],
+  ]) {
+    if (!IMAGE.sizable) {
+      if (body[name] !== undefined && body[name] !== null) {
+        throw badRequest(`${name}: this model makes ${IMAGE.default_width}x${IMAGE.default_height} images only; leave it out`);
+      }
+      continue;
+    }
+    inputs[name] = optInt(body, name, min, max) ?? fallback;
+  }
+  const seed = optInt(body, "seed", 0, MAX_SEED);
+  if (seed !== undefined) inputs.seed = seed;
+  const negative = optString(body, "negative_prompt", { max: MAX_PROMPT_CHARS });
+  if (negative) inputs.negative_prompt = negative;
+  return inputs;
+}
+
+function decodeBase64(text) {
+  const data = text.replace(/^data:[^,]*;base64,/, "");
+  let binary;
+  try {
+    binary = atob(data);
+  } catch {
+    throw new HttpError(502, "the model returned an unreadable image");
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+// Binary models (SDXL, phoenix) reach the Worker as a ReadableStream; base64 models (flux,
+// lucid-origin) as {image: "<base64>"}. A JSON reply whose content-type is not exactly
+// application/json also arrives as a stream, so a stream that parses as JSON is unwrapped.
+async function imageBytes(result) {
+  if (result instanceof ReadableStream) {
+    const bytes = new Uint8Array(await new Response(result).arrayBuffer());
+    if (bytes[0] === 0x7b /* { */) {
+      try {
+        return imageBytes(JSON.parse(new TextDecoder().decode(bytes)));
+      } catch {
+        // not JSON after all: fall through to the bytes as they are
+      }
+    }
+    return bytes;
+  }
+  if (result instanceof ArrayBuffer) return new Uint8Array(result);
+  if (ArrayBuffer.isView(result)) return new Uint8Array(result.buffer, result.byteOffset, result.byteLength);
+  if (isObject(result) && typeof result.image === "string") return decodeBase64(result.image);
+  throw new HttpError(502, "the model returned no image");
+}
+
+function imageType(bytes) {
+  const starts = (...sig) => sig.every((b, i) => bytes[i] === b);
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "image/png";
+  if (starts(0xff, 0xd8, 0xff)) return "image/jpeg";
+  if (starts(0x52, 0x49, 0x46, 0x46) && bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50) {
+    return "image/webp";
+  }
+  return IMAGE.content_type;
+}
+
+async function handleImage(req) {
+  const body = await readJson(req.request);
+  const model = requireVar(req.env, "MODEL");
+  const inputs = readImageInputs(body);
+  const bytes = await imageBytes(await runModel(req, model, inputs));
+  if (bytes.byteLength === 0) throw new HttpError(502, "the model returned an empty image");
+  return new Response(bytes, {
+    headers: { "content-type": imageType(bytes) },
+  });
+}
+
+const ROUTES = [{ path: "/image", methods: { POST: handleImage } }];
+
+export default {
+  fetch(request, env) {
+    return serve(request, env, ROUTES, (env) => [env.MODEL]);
+  },
+};
