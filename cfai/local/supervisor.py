@@ -43,6 +43,10 @@ __all__ = ["LocalPlatform", "free_port"]
 
 Progress = Callable[[str], None]
 
+# Children started by this process, kept so that their `Popen` objects are neither garbage
+# collected while running (a ResourceWarning) nor left as zombies once stopped.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -51,6 +55,9 @@ def free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
@@ -79,6 +86,13 @@ def _stop(pid: int, timeout: float = 5.0) -> None:
         return
     while _alive(pid) and time.monotonic() < deadline + timeout:
         time.sleep(0.05)
+
+
+def _forget(pid: int) -> None:
+    child = _CHILDREN.pop(pid, None)
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait(timeout=5)
 
 
 @dataclass
@@ -157,6 +171,7 @@ class LocalPlatform:
         except BaseException:
             for pid in pids.values():
                 _stop(pid)
+                _forget(pid)
             self._run_path.unlink(missing_ok=True)
             raise
         outputs = self._outputs(platform, workers, api, tokens)
@@ -172,8 +187,9 @@ class LocalPlatform:
         run = json.loads(self._run_path.read_text())
         was = False
         for pid in reversed(list(run["pids"].values())):
-            was = was or _alive(int(pid))
+            was = _alive(int(pid)) or was
             _stop(int(pid))
+            _forget(int(pid))
         self._run_path.unlink(missing_ok=True)
         return was
 
@@ -192,6 +208,7 @@ class LocalPlatform:
                 env={**os.environ, **env},
                 start_new_session=True,
             )
+        _CHILDREN[proc.pid] = proc
         return proc.pid
 
     def _spawn_emulator(self, platform: Platform, port: int, api_token: str) -> int:
@@ -319,6 +336,7 @@ class LocalPlatform:
                     "auth": w.rendered.auth,
                     "models": list(w.rendered.models),
                     "gateway": w.rendered.gateway,
+                    "contract": list(platform.workers[w.rendered.key].contract),
                 }
                 for w in workers
             },

@@ -15,13 +15,20 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 
 def cfai(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cfai", *args], cwd=cwd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        [sys.executable, "-m", "cfai", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
 
 
 def write_stack(dir: Path, name: str, platform: dict[str, object]) -> None:
     (dir / "Pulumi.yaml").write_text("name: acme\nruntime: python\n")
-    (dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": {"cfai:platform": platform}}))
+    (dir / f"Pulumi.{name}.yaml").write_text(
+        yaml.safe_dump({"config": {"cfai:platform": platform}})
+    )
 
 
 def test_validate_every_shipped_stack_exits_0() -> None:
@@ -32,7 +39,17 @@ def test_validate_every_shipped_stack_exits_0() -> None:
 
 
 def test_validate_bad_config_exits_2_listing_problems_without_traceback(tmp_path: Path) -> None:
-    write_stack(tmp_path, "dev", {"account_id": ACCOUNT, "workers": {"qa": {"kind": "rag", "index": "docz"}, "a": {"kind": "chat", "max_tokens": 0}}})
+    write_stack(
+        tmp_path,
+        "dev",
+        {
+            "account_id": ACCOUNT,
+            "workers": {
+                "qa": {"kind": "rag", "index": "docz"},
+                "a": {"kind": "chat", "max_tokens": 0},
+            },
+        },
+    )
     r = cfai("validate", "--project", str(tmp_path))
     assert r.returncode == 2
     assert "workers.qa.index: unknown index 'docz' (defined: none)" in r.stderr
@@ -62,14 +79,20 @@ def test_render_check_fails_on_a_stale_tree_and_names_the_path(tmp_path: Path) -
     assert r.returncode == 1
     assert "workers/acme-dev-a/index.js" in r.stderr
     # A config change makes the tree stale too, and `cfai render` makes it fresh again.
-    write_stack(tmp_path, "dev", {"account_id": ACCOUNT, "workers": {"a": {"kind": "chat", "max_tokens": 100}}})
+    write_stack(
+        tmp_path,
+        "dev",
+        {"account_id": ACCOUNT, "workers": {"a": {"kind": "chat", "max_tokens": 100}}},
+    )
     assert cfai("render", "--project", str(tmp_path)).returncode == 0
     assert cfai("render", "--check", "--project", str(tmp_path)).returncode == 0
 
 
 def test_render_out_dir_and_config_file(tmp_path: Path) -> None:
     config = tmp_path / "platform.yaml"
-    config.write_text(yaml.safe_dump({"account_id": ACCOUNT, "workers": {"pics": {"kind": "image"}}}))
+    config.write_text(
+        yaml.safe_dump({"account_id": ACCOUNT, "workers": {"pics": {"kind": "image"}}})
+    )
     r = cfai("render", "--config", str(config), "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "pics" / "index.js").is_file()
