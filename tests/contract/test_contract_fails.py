@@ -1,0 +1,110 @@
+"""The suite can fail: against deliberately broken targets it reports exactly what broke."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cfai.config import load_stack
+from cfai.contract import ContractRun, run_contract
+from cfai.local.supervisor import LocalPlatform
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The shared platform's gateway limit must not be exhausted (see tests/conftest.py).
+NO_RATE_LIMIT = ["-m", "not cfai_rate_limit"]
+
+
+def _run(
+    outputs: dict[str, Any], tmp_path: Path, project: Path = REPO_ROOT, **kw: Any
+) -> ContractRun:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    return run_contract(
+        path, project=project, junit=tmp_path / "junit.xml", extra_args=NO_RATE_LIMIT, **kw
+    )
+
+
+def _outcomes(run: ContractRun, worker: str) -> dict[str, str]:
+    return {r.check.split("::")[-1]: r.outcome for r in run.results if r.worker == worker}
+
+
+def test_chat_url_pointing_at_image_worker_fails_chat_checks(
+    local_platform: dict[str, Any], tmp_path: Path
+) -> None:
+    outputs = copy.deepcopy(local_platform)
+    image_url = outputs["workers"]["studio"]["url"]
+    outputs["workers"]["assistant"]["url"] = outputs["endpoints"]["assistant"] = image_url
+    run = _run(outputs, tmp_path)
+    assert not run.ok and run.exit_code == 1
+    chat = _outcomes(run, "chat[assistant]")
+    for check in (
+        "test_health_reports_kind",
+        "test_health_template_sha256_matches_workers_dir",
+        "test_chat_prompt_json_answer",
+        "test_chat_stream_sse_framing",
+        "test_openai_completion",
+        "test_repeat_request_served_from_cache",
+    ):
+        assert chat[check] == "failed", (check, chat)
+    kind = next(r for r in run.failed if r.check.endswith("test_health_reports_kind"))
+    assert "/health says kind 'image', declared 'chat'" in kind.message
+    # The image Worker itself is fine: only the misrouted Worker's checks fail.
+    assert set(_outcomes(run, "image[studio]").values()) == {"passed"}
+
+
+def test_deployed_hash_differing_from_workers_dir_fails_hash_check(
+    local_platform: dict[str, Any], tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(REPO_ROOT / "workers", project / "workers")
+    script = local_platform["workers"]["assistant"]["script_name"]
+    module = project / "workers" / script / "index.js"
+    module.write_text(module.read_text() + "\n// an unreviewed edit\n")
+    run = _run(local_platform, tmp_path, project=project, keyword="worker_common")
+    failed = [(r.worker, r.check.split("::")[-1]) for r in run.failed]
+    assert failed == [("chat[assistant]", "test_health_template_sha256_matches_workers_dir")]
+    assert "what runs is not what was reviewed" in run.failed[0].message
+    assert run.exit_code == 1
+
+
+@pytest.fixture
+def stopped_emulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A dedicated local platform whose emulator (Workers AI, Vectorize, gateway) was killed."""
+    platform = LocalPlatform(REPO_ROOT, f"pytest-broken-{os.getpid()}")
+    try:
+        outputs = platform.up(load_stack("local", REPO_ROOT), timeout=60)
+        run = json.loads((platform.state_dir / "run.json").read_text())
+        os.kill(int(run["pids"]["emulator"]), signal.SIGKILL)
+        yield outputs
+    finally:
+        platform.down()
+        shutil.rmtree(platform.state_dir, ignore_errors=True)
+
+
+def test_emulator_stopped_fails_every_ai_check(
+    stopped_emulator: dict[str, Any], tmp_path: Path
+) -> None:
+    run = _run(stopped_emulator, tmp_path)
+    assert not run.ok and run.exit_code == 1
+    for worker, checks in {
+        "chat[assistant]": ["test_chat_prompt_json_answer", "test_chat_stream_sse_framing",
+                            "test_openai_completion", "test_repeat_request_served_from_cache"],
+        "rag[kb]": ["test_query_finds_ingested_document_first", "test_delete_removes_document"],
+        "image[studio]": ["test_image_decodes_at_requested_size"],
+    }.items():  # fmt: skip
+        outcomes = _outcomes(run, worker)
+        for check in checks:
+            assert outcomes[check] in ("failed", "error"), (worker, check, outcomes)
+        # workerd still answers what needs no upstream: health and honest errors.
+        assert outcomes["test_health_reports_kind"] == "passed", outcomes
+        assert outcomes["test_unknown_route_404"] == "passed", outcomes
+    answer = next(r for r in run.failed if r.check.endswith("test_chat_prompt_json_answer"))
+    assert "POST /chat -> 5" in answer.message, answer.message
