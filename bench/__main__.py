@@ -1,0 +1,65 @@
+"""``python -m bench``: run every benchmark, write results/latest.json and results/README.md.
+
+``python -m bench vectorize_query render`` runs a subset (by group name).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import _report
+from bench._util import Result
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _groups(work: Path, log: list[str]) -> dict[str, Callable[[], list[Result]]]:
+    from bench import platform, render, vectorize
+
+    return {
+        "vectorize_query": lambda: vectorize.query_benches(log),
+        "vectorize_insert": lambda: vectorize.insert_bench(log, work),
+        "render": lambda: render.render_bench(log, work),
+        "cold_start": lambda: platform.cold_start_bench(log, work),
+        "chat_rps": lambda: platform.chat_rps_bench(log, work),
+    }
+
+
+def main(argv: list[str]) -> int:
+    log: list[str] = []
+    results: list[Result] = []
+    failures: dict[str, str] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cfai-bench-") as tmp:
+        groups = _groups(Path(tmp), log)
+        for name, run in groups.items():
+            if argv and name not in argv:
+                continue
+            t0 = time.monotonic()
+            print(f"bench: {name} ...", flush=True)
+            try:
+                results.extend(run())
+            except Exception as err:  # one broken bench must not hide the others' numbers
+                failures[name] = f"{type(err).__name__}: {err}"
+                traceback.print_exc()
+            print(f"bench: {name} done in {time.monotonic() - t0:.0f}s", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(
+        json.dumps([r.row() for r in results], indent=2) + "\n", encoding="utf-8"
+    )
+    (RESULTS / "README.md").write_text(
+        _report.markdown(results, failures, log, time.monotonic() - started), encoding="utf-8"
+    )
+    for r in results:
+        print(json.dumps(r.row()))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
