@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,7 +124,7 @@ def test_image_worker_returns_the_models_bytes(local_platform: dict[str, Any]) -
 def test_secrets_stay_out_of_config_logs_and_outputs_files_mode(
     local_platform: dict[str, Any],
 ) -> None:
-    state = REPO / ".cfai" / f"pytest-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    state = REPO / ".cfai" / local_platform["stack"]
     secrets = [local_platform["auth_token"], local_platform["api"]["token"]]
     for name in ("workerd.capnp", "workerd.log", "emulator.log"):
         text = (state / name).read_text(encoding="utf-8", errors="replace")
@@ -156,6 +157,7 @@ def test_committed_vectors_survive_kill_9_of_the_emulator(tmp_path: Path) -> Non
     finally:
         platform.down()
     assert platform.running() is None
+    shutil.rmtree(platform.state_dir, ignore_errors=True)
 
 
 def test_cli_local_up_status_down(tmp_path: Path) -> None:
