@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cfai.config import Platform, discover_stacks, load_file, load_stack
-from cfai.errors import CfaiError, ConfigError
+from cfai.errors import CfaiError, ConfigError, Problem
 
 __all__ = ["app", "main"]
 
@@ -72,7 +72,7 @@ def _platforms(
     if not stacks:
         raise ConfigError([], source=f"no Pulumi.<stack>.yaml in {project.resolve()}")
     loaded: list[tuple[str, Platform]] = []
-    problems = []
+    problems: list[Problem] = []
     for name in stacks:
         try:
             loaded.append((name, load_stack(name, project)))

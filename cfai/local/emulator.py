@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Host, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from cfai.local.services import REGISTRY
 from cfai.local.services._cf import api_error, json_response
@@ -42,8 +43,10 @@ async def _reset(request: Request) -> Response:
     return json_response({"ok": True})
 
 
-async def _not_found(request: Request) -> Response:
-    return api_error(404, 7003, f"No route for that URI: {request.method} {request.url.path}")
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    request = Request(scope)
+    response = api_error(404, 7003, f"No route for that URI: {request.method} {request.url.path}")
+    await response(scope, receive, send)
 
 
 def build_app(ctx: EmulatorContext) -> tuple[Starlette, dict[str, Service]]:
@@ -54,8 +57,8 @@ def build_app(ctx: EmulatorContext) -> tuple[Starlette, dict[str, Service]]:
     by_host: dict[str, list[BaseRoute]] = {}
     rest: list[BaseRoute] = []
     for service in services.values():
-        for host, routes in service.binding_routes().items():
-            by_host.setdefault(host, []).extend(routes)
+        for host, host_routes in service.binding_routes().items():
+            by_host.setdefault(host, []).extend(host_routes)
         rest.extend(service.routes())
     routes: list[BaseRoute] = [
         Host(host, app=Router(r, default=_not_found)) for host, r in by_host.items()

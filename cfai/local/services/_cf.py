@@ -20,17 +20,30 @@ JSON = "application/json"
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Bare JSON with content type exactly ``application/json`` (no charset)."""
     data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
-    return Response(data, status_code=status, media_type=None, headers={**(headers or {}), "content-type": JSON})
+    return Response(
+        data, status_code=status, media_type=None, headers={**(headers or {}), "content-type": JSON}
+    )
 
 
-def envelope(result: Any, status: int = 200, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def envelope(
+    result: Any, status: int = 200, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
     """A successful v4 REST answer."""
-    return json_response({"result": result, "success": True, "errors": [], "messages": [], **extra}, status, headers)
+    return json_response(
+        {"result": result, "success": True, "errors": [], "messages": [], **extra}, status, headers
+    )
 
 
-def api_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def api_error(
+    status: int, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
     """A failed v4 REST answer."""
-    body = {"result": None, "success": False, "errors": [{"code": code, "message": message}], "messages": []}
+    body = {
+        "result": None,
+        "success": False,
+        "errors": [{"code": code, "message": message}],
+        "messages": [],
+    }
     return json_response(body, status, headers)
 
 

@@ -81,7 +81,9 @@ class Service:
     def binding_routes(self) -> dict[str, list[BaseRoute]]:
         return {}
 
-    def workerd_services(self, worker: str, bindings: Sequence[Mapping[str, Any]]) -> list[WorkerdService]:
+    def workerd_services(
+        self, worker: str, bindings: Sequence[Mapping[str, Any]]
+    ) -> list[WorkerdService]:
         """External services this worker's bindings of our types need."""
         return []
 
