@@ -28,9 +28,7 @@ def platform_data() -> dict[str, Any]:
     data = dict(doc["config"]["cfai:platform"])
     shipped = list(data["workers"].items())
     data["workers"] = {
-        f"{key}{i:03d}": spec
-        for i in range(WORKERS // len(shipped) + 1)
-        for key, spec in shipped
+        f"{key}{i:03d}": spec for i in range(WORKERS // len(shipped) + 1) for key, spec in shipped
     }
     data["workers"] = dict(list(data["workers"].items())[:WORKERS])
     return data
@@ -82,9 +80,13 @@ def render_bench(log: list[str], work: Path) -> list[Result]:
             f"ms (validate + render {WORKERS} Workers)",
             "report",
             extra={
-                "cfai_ms": {k: round(v * 1000, 2) for k, v in ours.items() if k not in ("n", "iqr_pct")}
+                "cfai_ms": {
+                    k: round(v * 1000, 2) for k, v in ours.items() if k not in ("n", "iqr_pct")
+                }
                 | {"n": ours["n"], "iqr_pct": round(ours["iqr_pct"], 1)},
-                "bare_jinja2_ms": {k: round(v * 1000, 2) for k, v in base.items() if k not in ("n", "iqr_pct")}
+                "bare_jinja2_ms": {
+                    k: round(v * 1000, 2) for k, v in base.items() if k not in ("n", "iqr_pct")
+                }
                 | {"n": base["n"], "iqr_pct": round(base["iqr_pct"], 1)},
                 "template": name,
             },
