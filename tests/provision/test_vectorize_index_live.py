@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 
 from cfai.local.services.base import EmulatorContext
 from cfai.local.services.vectorize import Vectorize
+from cfai.provision import vectorize_index
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
 from cfai.provision.vectorize_index import VectorizeIndexProvider
 
@@ -150,3 +152,70 @@ def test_client_data_plane_round_trip_against_the_emulator(api: str) -> None:
         cf.vectorize.delete_by_ids("docs", ["a"])
         assert cf.vectorize.info("docs")["vectorCount"] == 1
         assert [i["name"] for i in cf.vectorize.list_indexes()] == ["docs"]
+
+
+class _FaultInjector(httpx.BaseTransport):
+    """A real HTTP transport to the emulator with Cloudflare's transient failures in front:
+    the first calls answer 429 (Retry-After) and 503, then requests pass through."""
+
+    def __init__(self, faults: list[int]) -> None:
+        self.faults = faults
+        self.seen: list[int] = []
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.faults:
+            status = self.faults.pop(0)
+            self.seen.append(status)
+            headers = {"retry-after": "0"} if status == 429 else {}
+            body = {
+                "result": None,
+                "success": False,
+                "errors": [{"code": 10013, "message": "slow down"}],
+                "messages": [],
+            }
+            return httpx.Response(status, json=body, headers=headers)
+        response = self._inner.handle_request(request)
+        self.seen.append(response.status_code)
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.mark.usefixtures("token_env")
+def test_provider_retries_429_and_503_then_reaches_the_emulator(
+    api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = _FaultInjector([429, 503, 503])
+    sleeps: list[float] = []
+
+    def client(base_url: str, token: str, account_id: str) -> CloudflareClient:
+        return CloudflareClient(
+            base_url, token=token, account_id=account_id, transport=transport, sleep=sleeps.append
+        )
+
+    monkeypatch.setattr(vectorize_index, "_new_client", client)
+    created = VectorizeIndexProvider().create(_props(api, metadataIndexes=[]))
+    assert created.id == "docs"
+    assert transport.seen[:3] == [429, 503, 503]
+    assert set(transport.seen[3:]) <= {200, 201, 404}  # passes through: get (404) then create
+    assert len(sleeps) == 3 and sleeps[0] == 0.0  # Retry-After: 0 honoured, then backoff
+    # The index really exists on the other side of the faults.
+    with CloudflareClient(api, token=TOKEN, account_id=ACCOUNT) as cf:
+        assert cf.vectorize.get_index("docs")["config"]["dimensions"] == 32
+
+
+@pytest.mark.usefixtures("token_env")
+def test_refresh_notices_an_out_of_band_delete(api: str) -> None:
+    provider = VectorizeIndexProvider()
+    created = provider.create(_props(api))
+    assert created.outs is not None
+    with CloudflareClient(api, token=TOKEN, account_id=ACCOUNT) as cf:
+        cf.vectorize.delete_index("docs")  # someone deletes it in the dashboard
+    gone = provider.read("docs", {**_props(api), **created.outs})
+    assert (gone.id, gone.outs) == (None, {})
+    # Re-creating after the refresh works and a second delete is still fine.
+    assert provider.create(_props(api)).id == "docs"
+    provider.delete("docs", _props(api))
+    provider.delete("docs", _props(api))
