@@ -87,7 +87,7 @@ def _install_wrangler(dest: Path, log: list[str]) -> tuple[Path | None, str]:
         env={**os.environ, **_WRANGLER_ENV},
     )
     log.append(
-        f"wrangler {(version.stdout.strip().splitlines() or ['?'])[-1]} installed by the bench"
+        f"wrangler {((version.stdout + version.stderr).strip().splitlines() or ['?'])[-1]} installed by the bench"
     )
     return binary, ""
 
@@ -183,7 +183,7 @@ const hello :Workerd.Worker = (
 def _load(url: str, body: dict[str, Any] | None, token: str, out: Path) -> dict[str, Any]:
     """Run the load generator in a second process; returns its JSON summary."""
     args = [sys.executable, "-m", "bench._load", url, token, json.dumps(body), str(out)]
-    subprocess.run(args, check=True, timeout=180, stdout=subprocess.DEVNULL)
+    subprocess.run(args, check=True, timeout=180, stdout=subprocess.DEVNULL, cwd=ROOT)
     return dict(json.loads(out.read_text(encoding="utf-8")))
 
 
