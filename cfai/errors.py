@@ -8,6 +8,7 @@
     ├── StaleRenderError          committed workers/ differ from a fresh render (user)
     ├── ToolMissingError          a required program (pulumi, node, workerd) is not installed (user)
     ├── LocalPlatformError        the local platform could not start or answer (system)
+    │   └── PortInUseError        a port asked for with `--port` is taken (user)
     └── CloudflareError           a call to Cloudflare (or the emulator) failed — in cfai.provision.rest
         ├── CloudflareApiError    Cloudflare refused it (user for 4xx, system for 5xx)
         └── CloudflareUnreachableError  no answer after retries (system)
@@ -26,6 +27,7 @@ __all__ = [
     "CfaiError",
     "ConfigError",
     "LocalPlatformError",
+    "PortInUseError",
     "Problem",
     "RenderError",
     "StaleRenderError",
@@ -93,3 +95,9 @@ class ToolMissingError(CfaiError):
 
 class LocalPlatformError(CfaiError):
     """The local platform (workerd + emulator) could not start or stopped answering."""
+
+
+class PortInUseError(LocalPlatformError):
+    """A port the user asked for (`cfai local up --port N`) is already taken."""
+
+    user_fault = True

@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ import httpx
 
 from cfai.config import Platform, load_stack
 from cfai.errors import LocalPlatformError
+from cfai.local.ports import free_port, plan_ports, run_fingerprint
 from cfai.local.services.base import EmulatorContext
 from cfai.local.workerd import WorkerdWorker, find_workerd, render_config, secret_env_name
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
@@ -46,12 +46,6 @@ Progress = Callable[[str], None]
 # Children started by this process, kept so that their `Popen` objects are neither garbage
 # collected while running (a ResourceWarning) nor left as zombies once stopped.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:
@@ -103,7 +97,11 @@ class LocalPlatform:
     stack: str = "local"
     settings: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = lambda message: None
+    # Where custom Worker modules are resolved (a `--config` file's directory); default project_dir.
+    source_dir: Path | None = None
     state_dir: Path = field(init=False)
+    # Set by `up`: True when it found the same run already serving and left it alone.
+    reused: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.project_dir = self.project_dir.resolve()
@@ -141,26 +139,46 @@ class LocalPlatform:
         return None
 
     # -- lifecycle -----------------------------------------------------------------------
-    def up(self, platform: Platform | None = None, *, timeout: float = 60.0) -> dict[str, Any]:
-        """Start everything and return the outputs map. Restarts a running platform."""
+    def up(
+        self,
+        platform: Platform | None = None,
+        *,
+        timeout: float = 60.0,
+        port: int | None = None,
+        reuse: bool = False,
+    ) -> dict[str, Any]:
+        """Start everything and return the outputs map. Restarts a running platform, unless
+        `reuse` and it runs the same declaration, rendered code and settings (then `reused`).
+        `port`: Workers on port, port+1, ... by key, the emulator next; default free ports."""
         platform = platform or load_stack(self.stack, self.project_dir)
-        rendered = render_platform(platform, base_dir=self.project_dir)
+        rendered = render_platform(platform, base_dir=self.source_dir or self.project_dir)
+        fingerprint = run_fingerprint(platform, rendered, self.settings)
+        current = self.running() if reuse else None
+        self.reused = bool(
+            current
+            and current.get("fingerprint") == fingerprint
+            and (port is None or current.get("port") == port)
+            and self.outputs_path.is_file()
+        )
+        if self.reused:
+            return dict(json.loads(self.outputs_path.read_text()))
         self.down()
+        worker_ports, emulator_port = plan_ports((r.key for r in rendered), port)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tokens = self._secrets()
         pids: dict[str, int] = {}
         try:
-            emulator_port = free_port()
             self.progress(f"starting emulator on 127.0.0.1:{emulator_port}")
             pids["emulator"] = self._spawn_emulator(platform, emulator_port, tokens["api_token"])
             self._run_path.write_text(json.dumps({"pids": pids}))
             api = f"http://127.0.0.1:{emulator_port}"
             self._wait(f"{api}/__cfai/health", "emulator", pids["emulator"], timeout)
             self._provision(platform, f"{api}/client/v4", tokens["api_token"])
-            workers = self._place(rendered)
+            workers = self._place(rendered, worker_ports)
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
             pids["workerd"] = self._spawn_workerd(workers, emulator_port, tokens["auth_token"])
-            self._run_path.write_text(json.dumps({"pids": pids, "emulator_port": emulator_port}))
+            run = {"pids": pids, "emulator_port": emulator_port, "fingerprint": fingerprint}
+            self._run_path.write_text(json.dumps({**run, "port": port}))
             for w in workers:
                 self._wait(
                     f"http://127.0.0.1:{w.port}/health",
@@ -222,14 +240,16 @@ class LocalPlatform:
             [sys.executable, "-m", "cfai.local.emulator", "--port", str(port)], "emulator", env
         )
 
-    def _place(self, rendered: list[RenderedWorker]) -> list[WorkerdWorker]:
+    def _place(
+        self, rendered: list[RenderedWorker], ports: Mapping[str, int]
+    ) -> list[WorkerdWorker]:
         placed = []
         for r in rendered:
             module = Path("workers") / r.script_name / r.main_module
             (self.state_dir / module).parent.mkdir(parents=True, exist_ok=True)
             (self.state_dir / module).write_text(r.source, encoding="utf-8")
             placed.append(
-                WorkerdWorker(rendered=r, port=free_port(), module_path=module.as_posix())
+                WorkerdWorker(rendered=r, port=ports[r.key], module_path=module.as_posix())
             )
         return placed
 

@@ -1,0 +1,70 @@
+"""Where the local platform listens, and what makes two `up`s the same run.
+
+Ports are free ones by default. ``cfai local up --port N`` gives the Workers N, N+1, ...
+in the order of their keys and the emulator the next port; a taken port is the user's to
+free, so it is a `PortInUseError` naming it.
+
+Example::
+
+    workers, emulator = plan_ports(["assistant", "kb"], 8700)  # {"assistant": 8700, "kb": 8701}, 8702
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cfai.config import Platform
+from cfai.errors import PortInUseError
+from cfai.render import RenderedWorker
+
+__all__ = ["free_port", "plan_ports", "run_fingerprint"]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _check_free(port: int, what: str) -> None:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUseError(
+                f"port {port} ({what}) is already in use on 127.0.0.1; free it or choose another --port"
+            ) from None
+
+
+def plan_ports(keys: Iterable[str], base: int | None) -> tuple[dict[str, int], int]:
+    """Ports of the Workers (by key) and of the emulator. `base` None: free ones."""
+    ordered = sorted(keys)
+    if base is None:
+        return {key: free_port() for key in ordered}, free_port()
+    if not 1 <= base <= 65535 - len(ordered):
+        raise PortInUseError(
+            f"--port {base}: need {len(ordered) + 1} ports from there, up to 65535"
+        )
+    workers = {key: base + i for i, key in enumerate(ordered)}
+    emulator = base + len(ordered)
+    for key, port in workers.items():
+        _check_free(port, f"Worker {key}")
+    _check_free(emulator, "emulator")
+    return workers, emulator
+
+
+def run_fingerprint(
+    platform: Platform, rendered: Iterable[RenderedWorker], settings: Mapping[str, Any]
+) -> str:
+    """Same declaration, same rendered code and same emulator settings: same fingerprint."""
+    data = {
+        "platform": json.loads(platform.model_dump_json()),
+        "rendered": sorted((r.key, r.sha256) for r in rendered),
+        "settings": dict(settings),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
