@@ -321,3 +321,44 @@ def test_cosine_top1_of_a_stored_vector_is_itself(
         assert result["matches"][0]["score"] == pytest.approx(1.0, abs=1e-5)
     finally:
         svc.close()
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(-3, 3, allow_nan=False),
+    st.sampled_from(["", "a", "ab", "b", "né", "z" * 70]),
+)
+_conditions = st.lists(
+    st.tuples(
+        st.sampled_from(["k", "n"]),
+        st.one_of(
+            st.tuples(st.sampled_from(["$eq", "$ne"]), _scalars),
+            st.tuples(st.sampled_from(["$in", "$nin"]), st.lists(_scalars, max_size=3)),
+            st.tuples(
+                st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+                st.one_of(st.integers(-3, 3), st.sampled_from(["a", "b", "né"])),
+            ),
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.dictionaries(st.sampled_from(["k", "n"]), _scalars, max_size=2), max_size=12),
+    conditions=_conditions,
+)
+def test_filter_mask_agrees_with_per_vector_matching(
+    rows: list[dict[str, Any]], conditions: list[tuple[str, tuple[str, Any]]]
+) -> None:
+    """The vectorised filter used by queries answers exactly as the per-vector rule."""
+    from cfai.local.services.vectorize._filters import _normal, mask, matches
+
+    indexed = [{k: _normal(v) for k, v in row.items()} for row in rows]
+    parsed = [(key, [op]) for key, op in conditions]
+    expected = [matches(parsed, row) for row in indexed]
+    assert mask(parsed, indexed, {}).tolist() == expected

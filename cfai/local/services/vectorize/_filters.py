@@ -15,8 +15,10 @@ with ``$eq`` (Cloudflare is silent about it, not an error) and everything with `
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from cfai.local.services.vectorize._errors import (
     MAX_FILTER_BYTES,
@@ -162,6 +164,62 @@ def matches(conditions: ParsedFilter, indexed: Mapping[str, Any]) -> bool:
     return all(
         _holds(op, operand, indexed.get(key)) for key, ops in conditions for op, operand in ops
     )
+
+
+def _column(key: str, indexed: Sequence[Mapping[str, Any]]) -> tuple[Any, Any]:
+    """(kinds, normalised values) of one property over every row, as numpy object arrays.
+    A row without the property holds null, as `matches` reads it."""
+    values = [row.get(key) for row in indexed]
+    kinds = np.array([_kind(v) for v in values], dtype=object)
+    normal = np.empty(len(values), dtype=object)
+    normal[:] = [_normal(v) for v in values]
+    return kinds, normal
+
+
+def _eq_mask(kinds: Any, normal: Any, operand: Any) -> Any:
+    return (kinds == _kind(operand)) & (normal == _normal(operand))
+
+
+def _range_mask(op: str, kinds: Any, normal: Any, bound: Any) -> Any:
+    kind = _kind(bound)
+    ok = kinds == kind
+    if kind not in ("number", "string"):
+        return np.zeros(len(kinds), dtype=bool)
+    out = np.zeros(len(kinds), dtype=bool)
+    rows = np.flatnonzero(ok)
+    b = _normal(bound)
+    if kind == "string":  # lexicographic on UTF-8 bytes, as a prefix search expects
+        vals = np.array([normal[i].encode("utf-8") for i in rows], dtype=object)
+        b = b.encode("utf-8")
+    else:
+        vals = normal[rows].astype(np.float64)
+    compare = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
+    out[rows] = compare[op](vals, b).astype(bool)
+    return out
+
+
+def mask(
+    conditions: ParsedFilter, indexed: Sequence[Mapping[str, Any]], cache: dict[str, Any]
+) -> Any:
+    """`matches` over every row at once, as a boolean array. `cache` keeps the per-property
+    columns between queries (the caller drops it when the rows change)."""
+    out = np.ones(len(indexed), dtype=bool)
+    for key, ops in conditions:
+        if key not in cache:
+            cache[key] = _column(key, indexed)
+        kinds, normal = cache[key]
+        for op, operand in ops:
+            if op in ("$eq", "$ne"):
+                hit = _eq_mask(kinds, normal, operand)
+            elif op in ("$in", "$nin"):
+                hit = np.zeros(len(indexed), dtype=bool)
+                for v in operand:
+                    hit |= _eq_mask(kinds, normal, v)
+            else:
+                out &= _range_mask(op, kinds, normal, operand)
+                continue
+            out &= ~hit if op in ("$ne", "$nin") else hit
+    return out
 
 
 def lookup(metadata: Mapping[str, Any], path: str) -> tuple[bool, Any]:

@@ -7,9 +7,10 @@ judged by the same rules whichever way it arrives.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from cfai.local.services._cf import CloudflareError
 from cfai.local.services.vectorize._errors import (
@@ -68,6 +69,9 @@ def _check_metadata_keys(node: Any) -> None:
             _check_metadata_keys(child)
 
 
+_NUMBER = (int, float)
+
+
 def vector_from(raw: Any, operation: str) -> VectorIn:
     """Validate one vector object; raises the Cloudflare error a bad one gets."""
     if not isinstance(raw, dict):
@@ -79,9 +83,15 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
         raise CloudflareError(
             400, 40008, f"id too long; max is {MAX_ID_BYTES} bytes, got {utf8_len(vid)} bytes"
         )
-    if not isinstance(values, list) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
-    ):
+    # `type(v) in` rejects bools (an int subclass) and is the fast check on the hot path;
+    # finiteness is then checked on the whole array at once.
+    if not isinstance(values, list) or not all(type(v) in _NUMBER for v in values):
+        raise bad_vectors(operation, f'values of id="{vid}" must be an array of finite numbers')
+    try:
+        finite = bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
+    except OverflowError:
+        finite = False
+    if not finite:
         raise bad_vectors(operation, f'values of id="{vid}" must be an array of finite numbers')
     namespace = raw.get("namespace")
     if namespace is not None:
@@ -107,7 +117,7 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
                 f'metadata too large for id="{vid}"; max is {MAX_METADATA_BYTES} bytes, '
                 f"got {size} bytes",
             )
-    return VectorIn(vid, [float(v) for v in values], namespace or None, metadata or None)
+    return VectorIn(vid, values, namespace or None, metadata or None)
 
 
 def parse_vectors(

@@ -28,7 +28,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -229,8 +228,15 @@ class VectorizeStore:
                     f"and got {len(vec.values)} dimensions",
                 )
         mindex = self.metadata_indexes(name)
+        # The values travel in the blob; the record keeps the rest (no per-vector copies).
         records = [
-            {**asdict(v), "values": None, "indexed": indexed_values(v.metadata, mindex)}
+            {
+                "id": v.id,
+                "values": None,
+                "namespace": v.namespace,
+                "metadata": v.metadata,
+                "indexed": indexed_values(v.metadata, mindex),
+            }
             for v in vectors
         ]
         blob = np.asarray([v.values for v in vectors], dtype=np.float32).reshape(-1, dims)
