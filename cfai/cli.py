@@ -141,22 +141,48 @@ def render(
 @_user_errors
 def local_up(
     stack: Annotated[str, typer.Option("--stack", "-s")] = "local",
+    config: ConfigOpt = None,
     project: ProjectOpt = Path("."),
     demo: Annotated[
         bool, typer.Option("--demo", help="Load demo documents into every rag Worker.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the outputs map (secrets masked) as JSON.")
+    ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Workers on PORT, PORT+1, ... (by key), emulator next."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each process.")] = 60.0,
 ) -> None:
-    """Start the emulator and workerd with every Worker of the stack, detached."""
+    """Start the emulator and workerd with every Worker of the stack, detached.
+
+    With --config FILE the platform comes from that YAML file; its state still lives under
+    .cfai/<STACK>. A second `up` of an unchanged platform leaves it running."""
+    from cfai.local.status import curl_examples, public_outputs
     from cfai.local.supervisor import LocalPlatform
 
-    platform = LocalPlatform(project, stack, progress=lambda m: err.print(f"[dim]…[/dim] {m}"))
-    outputs = platform.up(timeout=timeout)
-    if demo:
+    platform = LocalPlatform(
+        project,
+        stack,
+        progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
+        source_dir=config.resolve().parent if config else None,
+    )
+    outputs = platform.up(
+        load_file(config) if config else None, timeout=timeout, port=port, reuse=True
+    )
+    if platform.reused:
+        err.print(f"already running ({stack}); unchanged, left as is")
+    elif demo:
         from cfai.local.demo import load_demo
 
         for line in load_demo(outputs):
             err.print(f"[dim]…[/dim] {line}")
+    if as_json:
+        print(json.dumps(public_outputs(outputs), indent=2, sort_keys=True))
+        return
+    if platform.reused:
+        out.print("already running")
     table = Table(
         "worker", "kind", "endpoint", "template sha256", title=f"cfai local platform ({stack})"
     )
@@ -164,7 +190,10 @@ def local_up(
         table.add_row(key, w["kind"], w["url"], w["template_sha256"][:12])
     out.print(table)
     out.print(f"outputs: {platform.outputs_path}  (auth token: `cfai local token`)")
-    out.print("stop with: cfai local down" + (f" --stack {stack}" if stack != "local" else ""))
+    out.print("\ntry:")
+    for example in curl_examples(outputs, stack):
+        out.print(example, markup=False)
+    out.print("\nstop with: cfai local down" + (f" --stack {stack}" if stack != "local" else ""))
 
 
 @local_app.command("down")
@@ -182,18 +211,56 @@ def local_down(
 @local_app.command("status")
 @_user_errors
 def local_status(
-    stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")
+    stack: Annotated[str, typer.Option("--stack", "-s")] = "local",
+    project: ProjectOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Say whether the local platform runs, and its endpoints."""
+    """Each process of the local platform with its pid, alive or dead, and the endpoints.
+    Exits 1 when it is not running or a process died."""
+    from cfai.local.status import process_report
+    from cfai.local.supervisor import LocalPlatform
+
+    report = process_report(LocalPlatform(project, stack))
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    elif not report["processes"]:
+        out.print("not running; start with `cfai local up`")
+    else:
+        for name, p in report["processes"].items():
+            out.print(f"{name}: pid {p['pid']} {'alive' if p['alive'] else 'DEAD'}")
+        if report["dead"]:
+            err.print(
+                f"[red]{', '.join(report['dead'])} died[/red]; restart with `cfai local up`"
+                + (f" --stack {stack}" if stack != "local" else "")
+            )
+        else:
+            for key, url in sorted(report["endpoints"].items()):
+                out.print(f"{key}: {url}")
+    if not report["running"]:
+        raise typer.Exit(1)
+
+
+@local_app.command("reset")
+@_user_errors
+def local_reset(
+    stack: Annotated[str, typer.Option("--stack", "-s")] = "local",
+    project: ProjectOpt = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Really stop and delete.")] = False,
+) -> None:
+    """Stop the local platform if it runs and delete its state (.cfai/<STACK>): indexes,
+    gateway logs, tokens. Without --yes, only says what it would delete."""
+    from cfai.local.status import reset
     from cfai.local.supervisor import LocalPlatform
 
     platform = LocalPlatform(project, stack)
-    if not platform.running():
-        out.print("not running")
+    if not yes:
+        err.print(
+            f"would stop the local platform ({stack}) and delete {platform.state_dir}; "
+            "run again with --yes"
+        )
         raise typer.Exit(1)
-    outputs = json.loads(platform.outputs_path.read_text())
-    for key, url in sorted(outputs["endpoints"].items()):
-        out.print(f"{key}: {url}")
+    was = reset(platform)
+    out.print(f"{'stopped and ' if was else ''}deleted {platform.state_dir}")
 
 
 @local_app.command("token")

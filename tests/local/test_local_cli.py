@@ -1,0 +1,171 @@
+"""`cfai local up/status/reset` as a user runs them: a platform from `--config`, fixed
+ports, masked JSON, idempotent re-`up`, a dead process noticed, state wiped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from cfai.local.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def platform_yaml(**worker_changes: Any) -> str:
+    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data["workers"]["assistant"].update(worker_changes)
+    return yaml.safe_dump(data)
+
+
+class Cli:
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.config = str(project / "platform.yaml")
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cfai", "local", *args, "--project", str(self.project)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (project / "platform.yaml").write_text(platform_yaml())
+    (project / "node_modules").symlink_to(REPO / "node_modules")
+    run = Cli(project)
+    try:
+        yield run
+    finally:
+        run("down")
+
+
+def consecutive_free_ports(n: int) -> int:
+    """A base port with n free ports after it (bounded search)."""
+    for _ in range(50):
+        base = free_port()
+        if base + n > 65535:
+            continue
+        try:
+            for p in range(base, base + n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no run of free ports found")
+
+
+def test_up_from_config_on_fixed_ports_prints_masked_json_and_is_idempotent(cli: Cli) -> None:
+    base = consecutive_free_ports(4)
+    up = cli("up", "--config", cli.config, "--port", str(base), "--json")
+    assert up.returncode == 0, up.stderr
+    shown = json.loads(up.stdout)
+    # Workers by key on base, base+1, ...; the emulator on the next port.
+    assert shown["endpoints"] == {
+        "assistant": f"http://127.0.0.1:{base}",
+        "kb": f"http://127.0.0.1:{base + 1}",
+        "studio": f"http://127.0.0.1:{base + 2}",
+    }
+    assert shown["api"]["base_url"] == f"http://127.0.0.1:{base + 3}/client/v4"
+    assert shown["auth_token"] == shown["api"]["token"] == "<secret: cfai local token>"
+    token = cli("token").stdout.strip()
+    assert len(token) > 16 and token not in up.stdout + up.stderr
+    assert httpx.get(f"{shown['endpoints']['kb']}/health", timeout=10).status_code == 200
+    before = cli("status", "--json")
+    assert before.returncode == 0, before.stdout
+    pids = {k: p["pid"] for k, p in json.loads(before.stdout)["processes"].items()}
+
+    again = cli("up", "--config", cli.config)
+    assert again.returncode == 0, again.stderr
+    assert "already running" in again.stdout and f"http://127.0.0.1:{base}" in again.stdout
+    after = json.loads(cli("status", "--json").stdout)
+    assert {k: p["pid"] for k, p in after["processes"].items()} == pids
+
+    # A changed declaration restarts: new processes, the new system prompt serves.
+    (cli.project / "platform.yaml").write_text(platform_yaml(system_prompt="Answer as a pirate."))
+    changed = cli("up", "--config", cli.config, "--port", str(base))
+    assert changed.returncode == 0, changed.stderr
+    assert "already running" not in changed.stdout
+    restarted = json.loads(cli("status", "--json").stdout)
+    assert all(restarted["processes"][k]["pid"] != pids[k] for k in pids)
+    assert not any(_running(pid) for pid in pids.values())
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_up_prints_curl_examples_without_the_token(cli: Cli) -> None:
+    up = cli("up", "--config", cli.config)
+    assert up.returncode == 0, up.stderr
+    token = cli("token").stdout.strip()
+    assert token not in up.stdout + up.stderr
+    lines = up.stdout.splitlines()
+    for path in ("/chat", "/query", "/image"):
+        line = next(line for line in lines if line.startswith("curl") and path in line)
+        assert '-H "authorization: Bearer $(cfai local token)"' in line
+    assert any(line.startswith("curl") and line.endswith("-o out.png") for line in lines)
+    # The examples work when pasted into a shell (the token command swapped for its value).
+    chat = next(line for line in lines if line.startswith("curl") and "/chat" in line)
+    pasted = chat.replace("$(cfai local token)", token)
+    r = subprocess.run(["sh", "-c", pasted], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "response" in json.loads(r.stdout)
+
+
+def test_taken_port_is_a_user_error_naming_it(cli: Cli) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        # The emulator would take base+3: make the taken port that one.
+        up = cli("up", "--config", cli.config, "--port", str(taken - 3))
+    assert up.returncode == 2
+    assert f"port {taken} (emulator) is already in use" in up.stderr
+    assert "Traceback" not in up.stderr
+    assert cli("status").returncode == 1
+
+
+def test_status_notices_a_dead_process_and_reset_wipes_state(cli: Cli) -> None:
+    assert cli("status").returncode == 1
+    up = cli("up", "--config", cli.config)
+    assert up.returncode == 0, up.stderr
+    report = json.loads(cli("status", "--json").stdout)
+    assert report["running"] and all(p["alive"] for p in report["processes"].values())
+    os.kill(report["processes"]["workerd"]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _running(report["processes"]["workerd"]["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = cli("status")
+    assert status.returncode == 1
+    assert "workerd: pid" in status.stdout and "DEAD" in status.stdout
+    assert "workerd died" in status.stderr and "cfai local up" in status.stderr
+    state = cli.project / ".cfai" / "local"
+    refused = cli("reset")
+    assert refused.returncode == 1 and str(state) in refused.stderr and state.is_dir()
+    done = cli("reset", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not state.exists()
+    assert not _running(report["processes"]["emulator"]["pid"])
