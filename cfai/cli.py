@@ -350,5 +350,141 @@ def test_cmd(
         raise typer.Exit(1)
 
 
+stack_app = typer.Typer(no_args_is_help=True, help="Stacks of the project (review stacks).")
+app.add_typer(stack_app, name="stack")
+
+
+@app.command()
+@_user_errors
+def drift(
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", "-s", help="A Pulumi stack (with --local: the local stack)."),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="The local platform (`cfai local up`).")
+    ] = False,
+    outputs: Annotated[
+        Path | None, typer.Option("--outputs", help="Cloud: the stack outputs from this file.")
+    ] = None,
+    require_pulumi: Annotated[
+        bool, typer.Option("--require-pulumi", help="Fail when the Pulumi CLI is missing.")
+    ] = False,
+    pulumi_timeout: Annotated[
+        float, typer.Option(help="Seconds for `pulumi preview --refresh`.")
+    ] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Compare what runs with the repository; exit 1 listing every difference."""
+    from cfai.contract import read_outputs
+    from cfai.gitops.drift import (
+        drift_details,
+        drift_local,
+        drift_stack,
+        drift_table,
+        report_json,
+    )
+
+    if (not local and stack is None) or (local and outputs is not None):
+        raise typer.BadParameter("give --stack NAME [--outputs FILE], or --local [--stack NAME]")
+    if local:
+        report = drift_local(project, stack or "local")
+    else:
+        assert stack is not None
+        report = drift_stack(
+            stack,
+            project,
+            outputs=read_outputs(outputs) if outputs else None,
+            require_pulumi=require_pulumi,
+            pulumi_timeout=pulumi_timeout,
+        )
+    if as_json:
+        print(report_json(report))
+    else:
+        out.print(drift_table(report))
+        for line in drift_details(report):
+            out.print(f"  {line}", markup=False)
+        for note in report.notes:
+            out.print(f"[yellow]note:[/yellow] {note}")
+        if report.pulumi is not None:
+            colour = "green" if report.pulumi.status == "clean" else "yellow"
+            colour = colour if report.pulumi.ok else "red"
+            out.print(f"[{colour}]{report.pulumi.note}[/]")
+            if report.pulumi.output:
+                out.print(report.pulumi.output, markup=False)
+        if report.ok:
+            out.print(f"[green]no drift[/green]: {report.target} runs what the repository says")
+        else:
+            names = ", ".join(w.worker for w in report.drifted) or "the Pulumi stack"
+            err.print(f"[red]drift[/red] in {report.target}: {names}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@stack_app.command("new")
+@_user_errors
+def stack_new(
+    name: Annotated[str, typer.Argument(help="The new stack's name, e.g. pr-42.")],
+    source: Annotated[str, typer.Option("--from", help="The stack to copy.")],
+    prefix: Annotated[
+        str | None,
+        typer.Option("--prefix", help="Physical-name prefix (default: <project>-<NAME>)."),
+    ] = None,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Create Pulumi.NAME.yaml from another stack, with its own name prefix."""
+    from cfai.gitops.stacks import new_stack
+
+    made = new_stack(name, source, project=project, prefix=prefix)
+    out.print(f"[green]created[/green] {made.path} (name_prefix {made.name_prefix})")
+    if made.secrets_to_set:
+        out.print(f"{source}'s encrypted values are not copied; set them for {name}:")
+        for line in made.secret_commands():
+            out.print(f"  {line}", markup=False)
+    if made.dropped:
+        out.print(f"not copied (bound to {source}'s secrets provider): {', '.join(made.dropped)}")
+    out.print(f"run it offline: cfai local up --stack {name}")
+
+
+@app.command()
+@_user_errors
+def cost(
+    requests_per_day: Annotated[
+        int, typer.Option("--requests-per-day", min=0, help="Requests a day to each Worker.")
+    ],
+    stack: StackOpt = None,
+    config: ConfigOpt = None,
+    tokens_in: Annotated[
+        int | None, typer.Option("--tokens-in", min=0, help="Input tokens per request.")
+    ] = None,
+    tokens_out: Annotated[
+        int | None, typer.Option("--tokens-out", min=0, help="Output tokens per request.")
+    ] = None,
+    images_per_request: Annotated[
+        int, typer.Option("--images-per-request", min=0, help="Images per image request.")
+    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Estimate daily Workers AI neurons and dollars per Worker, with the assumptions."""
+    from cfai.gitops.cost import Traffic, cost_table, estimate
+
+    traffic = Traffic(requests_per_day, tokens_in, tokens_out, images_per_request)
+    estimates = [
+        estimate(platform, traffic, source=label)
+        for label, platform in _platforms(stack, config, project)
+    ]
+    if as_json:
+        data = [e.as_json() for e in estimates]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        return
+    for est in estimates:
+        out.print(cost_table(est))
+        out.print("assumptions:")
+        for line in est.assumptions:
+            out.print(f"  - {line}", markup=False)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,351 @@
+"""Drift: does what runs still equal what the repository says?
+
+Three hashes per Worker, all `module_sha256` of a module:
+
+- **repo**: the committed ``workers/<script_name>/index.js``;
+- **rendered**: a fresh render of the declaration (differs from repo when ``workers/`` is stale);
+- **live**: the ``template_sha256`` the running Worker reports on ``GET /health``;
+
+and, for the local platform, **deployed**: the module file workerd actually loads from
+``.cfai/<stack>/workers/``, which catches an edit that kept the old hash constant. For a
+cloud stack, ``pulumi preview --refresh --expect-no-changes`` (when the CLI is installed)
+catches what a hash cannot: a gateway, index or binding changed in the dashboard, or a
+Worker's bytes edited in place.
+
+Example::
+
+    report = drift_local(Path("."))
+    print(report.ok, [(w.worker, w.status) for w in report.workers])
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import yaml
+from rich.markup import escape
+from rich.table import Table
+
+from cfai.config import Platform, load_stack, stack_file
+from cfai.contract import OutputsError, parse_target, read_outputs, stack_outputs
+from cfai.errors import ConfigError, Problem, ToolMissingError
+from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi
+from cfai.render import module_sha256, render_platform
+
+__all__ = [
+    "DriftReport",
+    "PulumiCheck",
+    "WorkerDrift",
+    "check_workers",
+    "drift_details",
+    "drift_local",
+    "drift_stack",
+    "drift_table",
+    "pulumi_preview",
+    "report_json",
+]
+
+Status = Literal["in sync", "drifted", "unreachable", "stale repo", "not in repo", "unchecked"]
+#: Statuses that leave the platform in sync with the repository.
+_CLEAN = ("in sync", "unchecked")
+_NO_CHANGES = "no changes were expected but changes were proposed"
+
+
+@dataclass(frozen=True)
+class WorkerDrift:
+    """One Worker's hashes and the verdict. `detail` says what differs and the fix."""
+
+    worker: str
+    script_name: str
+    status: Status
+    repo: str | None = None
+    rendered: str | None = None
+    live: str | None = None
+    deployed: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PulumiCheck:
+    """``pulumi preview --refresh --expect-no-changes``: clean, changes, failed or skipped."""
+
+    status: Literal["clean", "changes", "failed", "skipped"]
+    note: str
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("clean", "skipped")
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    target: str
+    workers: tuple[WorkerDrift, ...]
+    pulumi: PulumiCheck | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when every Worker is in sync and Pulumi saw no changes (or did not run)."""
+        return all(w.status in _CLEAN for w in self.workers) and (
+            self.pulumi is None or self.pulumi.ok
+        )
+
+    @property
+    def drifted(self) -> list[WorkerDrift]:
+        return [w for w in self.workers if w.status not in _CLEAN]
+
+
+def _sha(path: Path) -> str | None:
+    try:
+        return module_sha256(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def _health(client: httpx.Client, url: str) -> tuple[str | None, str]:
+    """(template_sha256 or None, why not)."""
+    try:
+        r = client.get(f"{url}/health")
+    except httpx.HTTPError as err:
+        return None, f"unreachable: {type(err).__name__} on {url}/health"
+    if r.status_code != 200:
+        return None, f"unreachable: {url}/health answered HTTP {r.status_code}"
+    try:
+        body = r.json()
+    except ValueError:
+        return None, f"unreachable: {url}/health did not answer JSON"
+    sha = body.get("template_sha256") if isinstance(body, dict) else None
+    return (str(sha), "") if sha else (None, "/health reports no template_sha256")
+
+
+def check_workers(
+    outputs: Mapping[str, Any],
+    *,
+    project: Path,
+    platform: Platform | None = None,
+    deployed_dir: Path | None = None,
+    timeout: float = 10.0,
+) -> list[WorkerDrift]:
+    """Compare every Worker of `outputs` with ``<project>/workers``, a fresh render of
+    `platform` (when given) and, under `deployed_dir`, the module files actually loaded."""
+    target = parse_target(outputs)
+    rendered = (
+        {r.script_name: r.sha256 for r in render_platform(platform, base_dir=project)}
+        if platform is not None
+        else {}
+    )
+    found = []
+    with httpx.Client(timeout=timeout) as client:
+        for name, w in sorted(target.workers.items()):
+            module = Path("workers") / w.script_name / "index.js"
+            repo = _sha(project / module)
+            fresh = rendered.get(w.script_name)
+            live, why = _health(client, w.url)
+            deployed = _sha(deployed_dir / module) if deployed_dir is not None else None
+            status, detail = _verdict(module, repo, fresh, live, why, deployed, deployed_dir)
+            found.append(
+                WorkerDrift(name, w.script_name, status, repo, fresh, live, deployed, detail)
+            )
+    return found
+
+
+def _verdict(
+    module: Path,
+    repo: str | None,
+    fresh: str | None,
+    live: str | None,
+    why: str,
+    deployed: str | None,
+    deployed_dir: Path | None,
+) -> tuple[Status, str]:
+    if repo is None:
+        return "not in repo", f"{module} does not exist: run `cfai render` and commit"
+    if why.startswith("unreachable"):
+        return "unreachable", why
+    if live is not None and live != repo:
+        if fresh == live:
+            return "drifted", (
+                f"live runs a fresh render that {module} does not hold: run `cfai render` "
+                "and commit"
+            )
+        return "drifted", f"live runs a module that is not {module} (changed out of band)"
+    if deployed_dir is not None and deployed != repo:
+        where = deployed_dir / module
+        return "drifted", f"{where} (what workerd loads) differs from {module}"
+    if fresh is not None and fresh != repo:
+        return "stale repo", (
+            f"{module} differs from a fresh render of the declaration: run `cfai render` and commit"
+        )
+    if live is None:
+        return "unchecked", why
+    return "in sync", ""
+
+
+def pulumi_preview(
+    stack: str, project: Path, *, timeout: float = 600.0, require: bool = False
+) -> PulumiCheck:
+    """``pulumi preview --refresh --expect-no-changes --stack STACK``; the exit status decides."""
+    pulumi = find_pulumi()
+    if pulumi is None:
+        if require:
+            raise ToolMissingError(f"--require-pulumi: {INSTALL_HINT}")
+        return PulumiCheck(
+            "skipped", "Pulumi check skipped: the Pulumi CLI is missing (only hashes compared)"
+        )
+    argv = [str(pulumi), "preview", "--refresh", "--expect-no-changes", "--non-interactive"]
+    argv += ["--diff", "--stack", stack]
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return PulumiCheck("failed", f"`pulumi preview --refresh` did not finish in {timeout:.0f}s")
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-40:])
+    if done.returncode == 0:
+        return PulumiCheck("clean", "pulumi preview --refresh: no changes")
+    if _NO_CHANGES in done.stdout + done.stderr:
+        return PulumiCheck("changes", "pulumi preview --refresh: the stack differs", tail)
+    return PulumiCheck("failed", f"pulumi preview --refresh failed (exit {done.returncode})", tail)
+
+
+def drift_local(project: Path, stack: str = "local", *, timeout: float = 10.0) -> DriftReport:
+    """Drift of the local platform of `stack` (``cfai local up --stack STACK``)."""
+    from cfai.local.supervisor import LocalPlatform
+
+    local = LocalPlatform(project, stack)
+    if not local.running() or not local.outputs_path.is_file():
+        raise OutputsError(
+            f"the local platform of stack {stack!r} is not running; "
+            f"start it with `cfai local up --stack {stack}`"
+        )
+    outputs = read_outputs(local.outputs_path)
+    platform, notes = _declaration(stack, project)
+    workers = check_workers(
+        outputs,
+        project=local.project_dir,
+        platform=platform,
+        deployed_dir=local.state_dir,
+        timeout=timeout,
+    )
+    return DriftReport(f"local ({stack})", tuple(workers), None, tuple(notes))
+
+
+def drift_stack(
+    stack: str,
+    project: Path,
+    *,
+    outputs: Mapping[str, Any] | None = None,
+    require_pulumi: bool = False,
+    pulumi_timeout: float = 600.0,
+    timeout: float = 10.0,
+) -> DriftReport:
+    """Drift of cloud stack `stack`: live hashes, then Pulumi's refresh-preview.
+
+    Endpoints come from `outputs`, else ``pulumi stack output`` (the CLI), else the
+    declaration (``https://<script>.<cfai:workersSubdomain>.workers.dev``)."""
+    notes: list[str] = []
+    if outputs is None:
+        if find_pulumi() is not None:
+            outputs = stack_outputs(stack, project)
+        else:
+            outputs = _declared_outputs(stack, project)
+            notes.append(
+                "endpoints derived from the declaration (cfai:workersSubdomain): "
+                "the Pulumi CLI is missing"
+            )
+    platform, said = _declaration(stack, project)
+    notes += said
+    workers = check_workers(outputs, project=project, platform=platform, timeout=timeout)
+    check = pulumi_preview(stack, project, timeout=pulumi_timeout, require=require_pulumi)
+    return DriftReport(stack, tuple(workers), check, tuple(notes))
+
+
+def _declaration(stack: str, project: Path) -> tuple[Platform | None, list[str]]:
+    if not stack_file(stack, project).is_file():
+        return None, [f"no Pulumi.{stack}.yaml here: workers/ not compared with a fresh render"]
+    return load_stack(stack, project), []
+
+
+def _declared_outputs(stack: str, project: Path) -> dict[str, Any]:
+    platform = load_stack(stack, project)
+    data = yaml.safe_load(stack_file(stack, project).read_text(encoding="utf-8")) or {}
+    subdomain = (data.get("config") or {}).get("cfai:workersSubdomain")
+    if not isinstance(subdomain, str) or not subdomain:
+        raise ConfigError(
+            [
+                Problem(
+                    "config.cfai:workersSubdomain",
+                    "needed to find the Workers without the Pulumi CLI; set it, install the "
+                    "CLI, or pass the stack outputs with --outputs FILE",
+                )
+            ]
+        )
+    workers = {}
+    for key, w in platform.workers.items():
+        script = platform.physical_name(key)
+        workers[key] = {
+            "kind": w.kind,
+            "script_name": script,
+            "url": f"https://{script}.{subdomain}.workers.dev",
+        }
+    return {"stack": stack, "target": "cloud", "workers": workers, "endpoints": {}}
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
+
+
+def drift_table(report: DriftReport) -> Table:
+    """worker, repo hash, live hash, status; what differs and the fix in `drift_details`."""
+    table = Table(
+        "worker",
+        "script",
+        "repo sha256",
+        "live sha256",
+        "status",
+        title=f"cfai drift: {escape(report.target)}",
+    )
+    style = {"in sync": "green", "unchecked": "yellow"}
+    for w in report.workers:
+        colour = style.get(w.status, "red")
+        table.add_row(
+            escape(w.worker),
+            escape(w.script_name),
+            _short(w.repo),
+            _short(w.live),
+            f"[{colour}]{w.status}[/]",
+        )
+    return table
+
+
+def drift_details(report: DriftReport) -> list[str]:
+    """One line per Worker that is not plainly in sync: ``worker: what differs``."""
+    return [f"{w.worker}: {w.detail}" for w in report.workers if w.detail]
+
+
+def report_json(report: DriftReport) -> str:
+    """The report as JSON (for CI annotations)."""
+    return json.dumps(
+        {
+            "target": report.target,
+            "ok": report.ok,
+            "workers": [w.__dict__ for w in report.workers],
+            "pulumi": None if report.pulumi is None else report.pulumi.__dict__,
+            "notes": list(report.notes),
+        },
+        indent=2,
+    )
