@@ -1,0 +1,148 @@
+"""What a deploy target must do for a canary rollout: the `Driver` protocol, `Version`,
+the override header, and the contract gate that judges a version.
+
+A driver holds at most two versions of a Worker in its deployment (Cloudflare's limit) and
+moves traffic between them by percentage; the orchestrator (`cfai.deploy.orchestrator`)
+decides when. Both the local platform (`cfai.deploy.local`) and a Pulumi stack
+(`cfai.deploy.cloud`) implement it.
+
+Example::
+
+    version = driver.upload(rendered)                       # beside the current one, no traffic
+    driver.split(rendered, {current.id: 90, version.id: 10})
+    failed = gate(driver.outputs_for(rendered, version), "assistant at 10%")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cfai.errors import CfaiError
+from cfai.render import RenderedWorker
+
+__all__ = [
+    "OVERRIDE_HEADER",
+    "DeployUserError",
+    "Driver",
+    "Failure",
+    "Gate",
+    "Version",
+    "contract_gate",
+    "override_header",
+    "worker_outputs",
+]
+
+#: Cloudflare's header sending one request to a named version of a Worker in its deployment.
+OVERRIDE_HEADER = "Cloudflare-Workers-Version-Overrides"
+
+
+class DeployUserError(CfaiError):
+    """A deploy cannot start for a reason the user must fix (not running, bad steps)."""
+
+    user_fault = True
+
+
+@dataclass(frozen=True)
+class Version:
+    """One uploaded version of a Worker: its id and the template hash its `/health` reports."""
+
+    id: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One check that did not pass on the new version (``worker`` is the check's test id)."""
+
+    check: str
+    worker: str = "-"
+    message: str = ""
+
+
+class Driver(Protocol):
+    """A deploy target's versions and traffic split, one Worker at a time."""
+
+    def current(self, worker: RenderedWorker) -> Version | None:
+        """The version serving most traffic now, or None for a Worker never deployed."""
+
+    def upload(self, worker: RenderedWorker) -> Version:
+        """Upload `worker` as a new version beside the current one, serving no traffic."""
+
+    def split(self, worker: RenderedWorker, weights: Mapping[str, int]) -> None:
+        """Deploy the versions in `weights` (1 or 2 ids, percentages summing to 100)."""
+
+    def outputs_for(self, worker: RenderedWorker, version: Version) -> dict[str, Any]:
+        """An outputs map holding only `worker`, whose requests reach `version` alone."""
+
+    def remove(self, worker: RenderedWorker, version: Version) -> None:
+        """Forget `version` (it serves no traffic any more)."""
+
+
+#: Runs the contract on an outputs map; returns what failed (empty: the version passed).
+Gate = Callable[[Mapping[str, Any], str], list[Failure]]
+
+
+def override_header(script_name: str, version_id: str) -> dict[str, str]:
+    """The request header pinning `script_name` to `version_id`.
+
+    >>> override_header("acme-chat", "8f0c")
+    {'Cloudflare-Workers-Version-Overrides': 'acme-chat="8f0c"'}
+    """
+    return {OVERRIDE_HEADER: f'{script_name}="{version_id}"'}
+
+
+def worker_outputs(
+    outputs: Mapping[str, Any], worker: RenderedWorker, version: Version
+) -> dict[str, Any]:
+    """`outputs` narrowed to `worker`, its entry carrying the override for `version`."""
+    entry = dict(outputs["workers"][worker.key])
+    entry["request_headers"] = override_header(worker.script_name, version.id)
+    entry["template_sha256"] = version.sha256
+    narrowed = dict(outputs)
+    narrowed["workers"] = {worker.key: entry}
+    narrowed["endpoints"] = {worker.key: outputs["endpoints"][worker.key]}
+    return narrowed
+
+
+@dataclass
+class _ContractGate:
+    project: Path
+    live: bool = False
+    wait: float | None = None
+    extra_args: list[str] = field(default_factory=lambda: ["-m", "not cfai_rate_limit"])
+
+    def __call__(self, outputs: Mapping[str, Any], label: str) -> list[Failure]:
+        from cfai.contract import run_contract
+
+        with tempfile.TemporaryDirectory(prefix="cfai-deploy-") as tmp:
+            path = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir, mode 600
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(outputs, f)
+            # pytest's own report would interleave with the rollout's progress; the
+            # failures it holds are returned instead.
+            with contextlib.redirect_stdout(io.StringIO()):
+                run = run_contract(
+                    path,
+                    project=self.project,
+                    wait=self.wait,
+                    live=self.live,
+                    extra_args=self.extra_args,
+                )
+        if not run.results:
+            return [Failure("contract", message=f"no checks ran (pytest exit {run.exit_code})")]
+        return [Failure(r.check, r.worker, r.message or r.outcome) for r in run.failed]
+
+
+def contract_gate(project: Path, *, live: bool = False, wait: float | None = None) -> Gate:
+    """The contract suite as a gate. The gateway rate-limit check never runs: exhausting a
+    gateway's limit mid-rollout would throttle the traffic the rollout protects."""
+    return _ContractGate(project.resolve(), live=live, wait=wait)
