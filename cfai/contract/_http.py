@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -45,10 +45,16 @@ class SecretGuard:
 
 
 def make_client(
-    base_url: str, *, token: str | None, secrets: Sequence[str], **kwargs: Any
+    base_url: str,
+    *,
+    token: str | None,
+    secrets: Sequence[str],
+    headers: Mapping[str, str] | None = None,
+    **kwargs: Any,
 ) -> httpx.Client:
-    """An httpx client for one Worker (bearer `token` when given) guarded by `SecretGuard`."""
-    headers = {"authorization": f"Bearer {token}"} if token else {}
+    """An httpx client for one Worker (bearer `token` when given, plus `headers` on every
+    request) guarded by `SecretGuard`."""
+    headers = {**(headers or {}), **({"authorization": f"Bearer {token}"} if token else {})}
     return httpx.Client(
         base_url=base_url,
         headers=headers,

@@ -40,6 +40,9 @@ class WorkerTarget:
     template_sha256: str | None = None
     response_schema: Mapping[str, Any] | None = None
     contract: tuple[str, ...] = ()
+    #: Sent with every request to this Worker, e.g. Cloudflare's version override header
+    #: that `cfai deploy` uses to run the suite against a new version only.
+    request_headers: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def id(self) -> str:
@@ -137,6 +140,9 @@ def parse_target(outputs: Mapping[str, Any], project: Path | None = None) -> Tar
                 template_sha256=w.get("template_sha256"),
                 response_schema=schema,
                 contract=tuple(w.get("contract") or spec.get("contract") or ()),
+                request_headers={
+                    str(k): str(v) for k, v in dict(w.get("request_headers") or {}).items()
+                },
             )
         gateways = {
             key: GatewayTarget(key=key, id=str(g["id"]))

@@ -13,7 +13,9 @@ Example::
 
 Fixtures: `cfai_outputs` (the map), `cfai_target` (it parsed), `cfai_project` (the project
 root, for ``workers/``), `worker_client(name)` (authenticated `httpx.Client`),
-`anon_client(name)` (no token), `consistency_wait` (seconds). Parameters a check may take:
+`anon_client(name)` (no token), `consistency_wait` (seconds). A Worker's optional
+``request_headers`` in the outputs map go out with every request its clients send (how
+`cfai deploy` pins the suite to a new version with Cloudflare's version override header). Parameters a check may take:
 `worker` (every templated Worker), `auth_worker`, `chat_worker` (free-text chat), `rag_worker`,
 `image_worker`, `gateway_worker` (chat Workers behind a gateway), `schema_worker` (chat
 Workers with a response schema), `rate_limited_worker` (gateway Workers whose gateway has a
@@ -263,6 +265,7 @@ def _factory(
                 target.workers[name].url,
                 token=target.auth_token if authenticated else None,
                 secrets=target.secrets,
+                headers=target.workers[name].request_headers,
                 transport=transport,
             )
         return clients[name]

@@ -38,6 +38,7 @@ def openai_client(chat_worker: WorkerTarget, cfai_target: Target) -> Iterator[op
         api_key=cfai_target.auth_token or "no-auth",
         http_client=http,
         max_retries=0,
+        default_headers=dict(chat_worker.request_headers),
     )
     yield client
     client.close()
