@@ -263,6 +263,41 @@ def local_reset(
     out.print(f"{'stopped and ' if was else ''}deleted {platform.state_dir}")
 
 
+@app.command("dev")
+@_user_errors
+def dev(
+    stack: Annotated[str, typer.Option("--stack", "-s")] = "local",
+    config: ConfigOpt = None,
+    project: ProjectOpt = Path("."),
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Workers on PORT, PORT+1, ... (by key), emulator next."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each process.")] = 60.0,
+) -> None:
+    """Run the local platform in the foreground; re-render and reload the Workers when the
+    templates, the declaration or a custom module change (the emulator keeps its state)."""
+    from cfai.config import stack_file
+    from cfai.local.dev import run_dev
+    from cfai.local.supervisor import LocalPlatform
+
+    def say(message: str) -> None:
+        err.print(message, markup=False)
+
+    declaration = config.resolve() if config else stack_file(stack, project).resolve()
+    platform = LocalPlatform(
+        project, stack, progress=say, source_dir=config.resolve().parent if config else None
+    )
+    run_dev(
+        platform,
+        (lambda: load_file(declaration)) if config else (lambda: load_stack(stack, project)),
+        [declaration],
+        say,
+        port=port,
+        timeout=timeout,
+    )
+
+
 @local_app.command("token")
 @_user_errors
 def local_token(

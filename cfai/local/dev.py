@@ -1,0 +1,157 @@
+"""`cfai dev`: the local platform in the foreground, reloading Workers as their sources change.
+
+It starts the platform like `cfai local up`, then polls (every 0.5 s, by mtime) the
+templates, the declaration file and every custom Worker's module. On a change it loads the
+declaration again, re-provisions gateways and indexes through the REST API, re-renders and
+restarts workerd only: the emulator keeps running with its state (vectors, logs, cache),
+and every Worker keeps its port. A declaration that no longer loads is reported and the last
+good version keeps serving. SIGINT / SIGTERM stop everything.
+
+Example::
+
+    lp = LocalPlatform(Path("."))
+    run_dev(lp, lambda: load_stack("local"), [Path("Pulumi.local.yaml")], print)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from cfai.config import CustomWorker, Platform
+from cfai.errors import CfaiError, ConfigError
+from cfai.local.ports import free_port, run_fingerprint
+from cfai.local.supervisor import LocalPlatform, _forget, _stop
+from cfai.render import render_platform
+from cfai.render._render import _templates_dir
+
+__all__ = ["reload_workers", "run_dev", "watched_paths"]
+
+Say = Callable[[str], None]
+
+
+def watched_paths(platform: Platform, declaration: Iterable[Path], source_dir: Path) -> set[Path]:
+    """Every file whose change changes what the Workers run."""
+    paths = {p.resolve() for p in declaration}
+    paths |= {p for p in _templates_dir().resolve().rglob("*") if p.is_file()}
+    paths |= {
+        (source_dir / w.main).resolve()
+        for w in platform.workers.values()
+        if isinstance(w, CustomWorker)
+    }
+    return paths
+
+
+def _mtimes(paths: Iterable[Path]) -> dict[Path, int | None]:
+    out: dict[Path, int | None] = {}
+    for p in paths:
+        try:
+            out[p] = p.stat().st_mtime_ns
+        except OSError:
+            out[p] = None
+    return out
+
+
+def reload_workers(lp: LocalPlatform, platform: Platform) -> dict[str, Any]:
+    """Re-provision, re-render and restart workerd of the running `lp`; keep the emulator
+    and each Worker's port. Returns the new outputs map."""
+    run = json.loads((lp.state_dir / "run.json").read_text())
+    old = json.loads(lp.outputs_path.read_text())
+    rendered = render_platform(platform, base_dir=lp.source_dir or lp.project_dir)
+    emulator_port = int(run["emulator_port"])
+    api = f"http://127.0.0.1:{emulator_port}"
+    tokens = lp._secrets()
+    lp._provision(platform, f"{api}/client/v4", tokens["api_token"])
+    ports = {
+        r.key: int(old["endpoints"][r.key].rsplit(":", 1)[1])
+        if r.key in old["endpoints"]
+        else free_port()
+        for r in rendered
+    }
+    pid = int(run["pids"]["workerd"])
+    _stop(pid)
+    _forget(pid)
+    workers = lp._place(rendered, ports)
+    run["pids"]["workerd"] = lp._spawn_workerd(workers, emulator_port, tokens["auth_token"])
+    run["fingerprint"] = run_fingerprint(platform, rendered, lp.settings)
+    (lp.state_dir / "run.json").write_text(json.dumps(run))
+    for w in workers:
+        lp._wait(
+            f"http://127.0.0.1:{w.port}/health",
+            f"Worker {w.rendered.key}",
+            run["pids"]["workerd"],
+            60,
+        )
+    outputs = lp._outputs(platform, workers, api, tokens)
+    fd = os.open(lp.outputs_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(outputs, f, indent=2, sort_keys=True)
+    return outputs
+
+
+def _hashes(outputs: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{key}: {w['url']}  sha256 {w['template_sha256'][:12]}"
+        for key, w in sorted(outputs["workers"].items())
+    ]
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_dev(
+    lp: LocalPlatform,
+    load: Callable[[], Platform],
+    declaration: Iterable[Path],
+    say: Say,
+    *,
+    port: int | None = None,
+    timeout: float = 60.0,
+    interval: float = 0.5,
+) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM, reloading Workers on changes."""
+    declaration = list(declaration)
+    source_dir = lp.source_dir or lp.project_dir
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        platform = load()
+        outputs = lp.up(platform, timeout=timeout, port=port)
+        for line in _hashes(outputs):
+            say(line)
+        seen = _mtimes(watched_paths(platform, declaration, source_dir))
+        say(f"watching {len(seen)} file(s); Ctrl-C stops")
+        while True:
+            time.sleep(interval)
+            now = _mtimes(watched_paths(platform, declaration, source_dir) | set(seen))
+            changed = sorted(str(p) for p in now if now[p] != seen.get(p))
+            if not changed:
+                continue
+            seen = now
+            say("changed: " + ", ".join(changed))
+            try:
+                candidate = load()
+            except ConfigError as e:
+                say(f"{e}\nstill serving the last good version")
+                continue
+            try:
+                outputs = reload_workers(lp, candidate)
+            except CfaiError as e:
+                say(f"reload failed: {e}\nrestoring the last good version")
+                outputs = reload_workers(lp, platform)
+                continue
+            platform = candidate
+            say("reloaded:")
+            for line in _hashes(outputs):
+                say(line)
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        lp.down()
+        signal.signal(signal.SIGTERM, previous)

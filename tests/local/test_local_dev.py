@@ -1,0 +1,119 @@
+"""`cfai dev` on a copy of the project: an edited template is served within a bounded wait
+(workerd restarted, the emulator and the ports kept), a broken declaration keeps the last
+good version serving, and SIGINT stops every process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(what: str, check: Callable[[], Any], bound: float = 60.0) -> Any:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except (OSError, httpx.HTTPError, ValueError, KeyError):
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def refused(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    # The subprocess imports this copy of the package, so it renders this copy's templates.
+    shutil.copytree(REPO / "cfai", project / "cfai", symlinks=True)
+    shutil.copytree(REPO / "templates", project / "templates")
+    for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
+        shutil.copy(REPO / name, project / name)
+    (project / "node_modules").symlink_to(REPO / "node_modules")
+    log = (tmp_path / "dev.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cfai", "dev", "--stack", "local", "--project", str(project)],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    state = project / ".cfai" / "local"
+    pids: list[int] = []
+    ports: list[int] = []
+    try:
+        text = lambda: (tmp_path / "dev.log").read_text(errors="replace")  # noqa: E731
+        wait_for("dev to serve", lambda: "watching" in text())
+        outputs = json.loads((state / "outputs.json").read_text())
+        run = json.loads((state / "run.json").read_text())
+        chat = outputs["endpoints"]["assistant"]
+        before = httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"]
+
+        template = project / "templates" / "workers" / "chat.js.j2"
+        template.write_text(template.read_text() + "\n// edited during cfai dev\n")
+        after = wait_for(
+            "the edited template to serve",
+            lambda: (
+                (h := httpx.get(f"{chat}/health", timeout=5).json()["template_sha256"]) != before
+                and h
+            ),
+        )
+        assert "reloaded:" in text() and after[:12] in text() and "chat.js.j2" in text()
+        rerun = json.loads((state / "run.json").read_text())
+        assert rerun["pids"]["emulator"] == run["pids"]["emulator"]  # state kept
+        assert rerun["pids"]["workerd"] != run["pids"]["workerd"]
+        assert not running(run["pids"]["workerd"])
+
+        stack = project / "Pulumi.local.yaml"
+        good = stack.read_text()
+        stack.write_text(good.replace("index: docs", "index: docz"))
+        wait_for("the problem to be reported", lambda: "docz" in text())
+        assert "still serving the last good version" in text()
+        assert httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"] == after
+
+        pids = [int(p) for p in rerun["pids"].values()]
+        ports = [int(u.rsplit(":", 1)[1]) for u in outputs["endpoints"].values()]
+        ports.append(int(run["emulator_port"]))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+            subprocess.run(
+                [sys.executable, "-m", "cfai", "local", "down", "--project", str(project)],
+                env={**os.environ, "PYTHONPATH": str(project)},
+                capture_output=True,
+                timeout=60,
+            )
+        log.close()
+    assert pids and not any(running(p) for p in pids)
+    assert all(refused(p) for p in ports)
+    assert not (state / "run.json").exists()
