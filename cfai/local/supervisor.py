@@ -108,6 +108,8 @@ class LocalPlatform:
     progress: Progress = lambda message: None
     # Where custom Worker modules are resolved (a `--config` file's directory); default project_dir.
     source_dir: Path | None = None
+    # Extra environment of the emulator only (secrets such as the remote AI token: never argv).
+    emulator_env: Mapping[str, str] = field(default_factory=dict)
     state_dir: Path = field(init=False)
     # Set by `up`: True when it found the same run already serving and left it alone.
     reused: bool = field(init=False, default=False)
@@ -244,6 +246,7 @@ class LocalPlatform:
             "CFAI_EMULATOR_ACCOUNT": platform.account_id,
             "CFAI_EMULATOR_STATE": str(self.state_dir),
             "CFAI_EMULATOR_SETTINGS": json.dumps(dict(self.settings)),
+            **self.emulator_env,
         }
         return self._spawn(
             [sys.executable, "-m", "cfai.local.emulator", "--port", str(port)], "emulator", env
