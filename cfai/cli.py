@@ -137,6 +137,16 @@ def render(
         out.print(f"[green]ok[/green] {target} is up to date")
 
 
+def _remote_ai(enabled: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    if not enabled:
+        return {}, {}
+    import os
+
+    from cfai.local.remote import remote_ai_options
+
+    return remote_ai_options(os.environ)
+
+
 @local_app.command("up")
 @_user_errors
 def local_up(
@@ -153,6 +163,13 @@ def local_up(
         int | None,
         typer.Option("--port", help="Workers on PORT, PORT+1, ... (by key), emulator next."),
     ] = None,
+    remote_ai: Annotated[
+        bool,
+        typer.Option(
+            "--remote-ai",
+            help="Run AI on a real account (CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID); the rest stays local.",
+        ),
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each process.")] = 60.0,
 ) -> None:
     """Start the emulator and workerd with every Worker of the stack, detached.
@@ -162,11 +179,14 @@ def local_up(
     from cfai.local.status import curl_examples, public_outputs
     from cfai.local.supervisor import LocalPlatform
 
+    settings, emulator_env = _remote_ai(remote_ai)
     platform = LocalPlatform(
         project,
         stack,
+        settings=settings,
         progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
         source_dir=config.resolve().parent if config else None,
+        emulator_env=emulator_env,
     )
     outputs = platform.up(
         load_file(config) if config else None, timeout=timeout, port=port, reuse=True
@@ -273,6 +293,13 @@ def dev(
         int | None,
         typer.Option("--port", help="Workers on PORT, PORT+1, ... (by key), emulator next."),
     ] = None,
+    remote_ai: Annotated[
+        bool,
+        typer.Option(
+            "--remote-ai",
+            help="Run AI on a real account (CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID); the rest stays local.",
+        ),
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each process.")] = 60.0,
 ) -> None:
     """Run the local platform in the foreground; re-render and reload the Workers when the
@@ -285,8 +312,14 @@ def dev(
         err.print(message, markup=False)
 
     declaration = config.resolve() if config else stack_file(stack, project).resolve()
+    settings, emulator_env = _remote_ai(remote_ai)
     platform = LocalPlatform(
-        project, stack, progress=say, source_dir=config.resolve().parent if config else None
+        project,
+        stack,
+        settings=settings,
+        progress=say,
+        source_dir=config.resolve().parent if config else None,
+        emulator_env=emulator_env,
     )
     run_dev(
         platform,

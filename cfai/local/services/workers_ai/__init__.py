@@ -16,10 +16,17 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from cfai.local.services.base import WORKER_HEADER, Service, WorkerdBinding, WorkerdService
+from cfai.local.services.base import (
+    WORKER_HEADER,
+    EmulatorContext,
+    Service,
+    WorkerdBinding,
+    WorkerdService,
+)
 from cfai.models import CATALOG, ModelSpec, Task
 
 from . import app
@@ -28,6 +35,7 @@ from .audio import run_asr, run_tts
 from .embeddings import run_embeddings
 from .images import run_image
 from .misc import run_classification, run_translation
+from .remote import TOKEN_ENV, RemoteAi
 from .text import run_text
 
 if TYPE_CHECKING:
@@ -55,11 +63,26 @@ class WorkersAI(Service):
     name: ClassVar[str] = "workers_ai"
     binding_types: ClassVar[tuple[str, ...]] = ("ai",)
 
+    def __init__(self, ctx: EmulatorContext) -> None:
+        super().__init__(ctx)
+        remote = ctx.settings.get("remote_ai")
+        # Settings `remote_ai` = {"base_url", "account_id"}: forward runs to a real account.
+        self._remote = (
+            RemoteAi(str(remote["base_url"]), str(remote["account_id"]), os.environ[TOKEN_ENV])
+            if remote
+            else None
+        )
+
     def run(self, model: str, inputs: Mapping[str, Any]) -> AiResult:
         """Run `model` on `inputs` (what ``env.AI.run`` takes); raises `AiError`.
 
         A streaming text answer comes back as ``text/event-stream`` chunks when
-        ``inputs["stream"]`` is true (JSON mode never streams)."""
+        ``inputs["stream"]`` is true (JSON mode never streams). In remote mode the run goes
+        to the remote account's Workers AI (see `remote`)."""
+        if self._remote is not None:
+            if not isinstance(inputs, Mapping):
+                raise bad_input("inputs", "must be an object")
+            return self._remote.run(model, inputs)
         spec = CATALOG.get(model)
         if spec is None:
             raise no_such_model(model)
@@ -79,6 +102,10 @@ class WorkersAI(Service):
         if not any(b.get("type") in self.binding_types for b in bindings):
             return []
         return [WorkerdService(name=f"ai-{worker}", inject_headers={WORKER_HEADER: worker})]
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
 
     def workerd_binding(self, worker: str, binding: Mapping[str, Any]) -> WorkerdBinding:
         if binding.get("type") not in self.binding_types:
