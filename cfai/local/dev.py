@@ -20,14 +20,16 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from cfai.config import CustomWorker, Platform
 from cfai.errors import CfaiError, ConfigError
-from cfai.local.ports import free_port, run_fingerprint
+from cfai.local.ports import run_fingerprint
 from cfai.local.supervisor import LocalPlatform, _forget, _stop
+from cfai.local.versions import private_ports, rebase_routes
 from cfai.render import render_platform
 from cfai.render._render import _templates_dir
 
@@ -62,18 +64,13 @@ def reload_workers(lp: LocalPlatform, platform: Platform) -> dict[str, Any]:
     """Re-provision, re-render and restart workerd of the running `lp`; keep the emulator
     and each Worker's port. Returns the new outputs map."""
     run = json.loads((lp.state_dir / "run.json").read_text())
-    old = json.loads(lp.outputs_path.read_text())
     rendered = render_platform(platform, base_dir=lp.source_dir or lp.project_dir)
     emulator_port = int(run["emulator_port"])
     api = f"http://127.0.0.1:{emulator_port}"
     tokens = lp._secrets()
     lp._provision(platform, f"{api}/client/v4", tokens["api_token"])
-    ports = {
-        r.key: int(old["endpoints"][r.key].rsplit(":", 1)[1])
-        if r.key in old["endpoints"]
-        else free_port()
-        for r in rendered
-    }
+    # workerd serves on private ports behind the router, which keeps the public ones.
+    ports = private_ports(lp, [r.key for r in rendered])
     pid = int(run["pids"]["workerd"])
     _stop(pid)
     _forget(pid)
@@ -88,7 +85,9 @@ def reload_workers(lp: LocalPlatform, platform: Platform) -> dict[str, Any]:
             run["pids"]["workerd"],
             60,
         )
-    outputs = lp._outputs(platform, workers, api, tokens)
+    public = rebase_routes(lp, workers)
+    front = [replace(w, port=public[w.rendered.key]) for w in workers]
+    outputs = lp._outputs(platform, front, api, tokens)
     fd = os.open(lp.outputs_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(outputs, f, indent=2, sort_keys=True)

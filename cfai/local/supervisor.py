@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from cfai.config import Platform, load_stack
 from cfai.errors import LocalPlatformError
 from cfai.local.ports import free_port, plan_ports, run_fingerprint
 from cfai.local.services.base import EmulatorContext
+from cfai.local.versions import first_routes, start_router
 from cfai.local.workerd import WorkerdWorker, find_workerd, render_config, secret_env_name
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
 from cfai.provision.settings import gateway_fields, index_fields
@@ -185,7 +186,8 @@ class LocalPlatform:
             api = f"http://127.0.0.1:{emulator_port}"
             self._wait(f"{api}/__cfai/health", "emulator", pids["emulator"], timeout)
             self._provision(platform, f"{api}/client/v4", tokens["api_token"])
-            workers = self._place(rendered, worker_ports)
+            # workerd listens on private ports; the router owns the public ones (versions).
+            workers = self._place(rendered, {key: free_port() for key in worker_ports})
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
             pids["workerd"] = self._spawn_workerd(workers, emulator_port, tokens["auth_token"])
             run = {"pids": pids, "emulator_port": emulator_port, "fingerprint": fingerprint}
@@ -197,13 +199,19 @@ class LocalPlatform:
                     pids["workerd"],
                     timeout,
                 )
+            pids["router"] = start_router(self, first_routes(workers, worker_ports))
+            self._run_path.write_text(json.dumps({**run, "port": port}))
+            for key, public in worker_ports.items():
+                url = f"http://127.0.0.1:{public}/health"
+                self._wait(url, f"router for {key}", pids["router"], timeout)
         except BaseException:
             for pid in pids.values():
                 _stop(pid)
                 _forget(pid)
             self._run_path.unlink(missing_ok=True)
             raise
-        outputs = self._outputs(platform, workers, api, tokens)
+        front = [replace(w, port=worker_ports[w.rendered.key]) for w in workers]
+        outputs = self._outputs(platform, front, api, tokens)
         fd = os.open(self.outputs_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(outputs, f, indent=2, sort_keys=True)
@@ -348,7 +356,10 @@ class LocalPlatform:
         )
 
     def _log_hint(self, what: str) -> str:
-        name = "emulator" if what == "emulator" else "workerd"
+        first = what.split()[0]
+        name = (
+            first if first in ("emulator", "router") or first.startswith("workerd") else "workerd"
+        )
         return str(self.state_dir / f"{name}.log")
 
     def _outputs(

@@ -1,0 +1,168 @@
+"""The local platform's front door: one public port per Worker, traffic split across its
+deployed versions, Cloudflare's version override header honoured.
+
+Each version of a Worker runs in workerd on a private port; this process owns the public
+ports written to ``outputs.json`` and never restarts during a deploy. It reads the routing
+table, ``routes.json`` in the state directory, whenever the file changes (checked per
+request), so `cfai deploy --local` moves traffic by rewriting that file atomically
+(`write_routes`). Responses stream through unbuffered (SSE works) and carry
+``x-cfai-version-id``, the version that answered.
+
+Routing, per request to a Worker:
+
+- ``Cloudflare-Workers-Version-Overrides: <script>="<version id>"`` naming a version of
+  this Worker's deployment sends the request there (an unknown version is ignored, as on
+  Cloudflare);
+- otherwise the split: request n goes to slot ``(n * 37) % 100`` of the percentages laid
+  end to end, so a 10% version gets exactly 10 of every 100 requests, spread out.
+
+Example (what the supervisor runs)::
+
+    python -m cfai.local.router --routes .cfai/local/routes.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h11
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from cfai.local._forward import forward
+
+__all__ = ["VERSION_HEADER", "Router", "pick", "read_routes", "write_routes"]
+
+VERSION_HEADER = "x-cfai-version-id"
+_OVERRIDE = re.compile(r'\s*([^=,\s]+)\s*=\s*"([^"]*)"\s*')
+_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
+
+
+def read_routes(path: Path) -> dict[str, Any]:
+    """The routing table: ``{"workers": {key: {script_name, port, versions, split}}}``."""
+    if not path.is_file():
+        return {"workers": {}}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def write_routes(path: Path, routes: Mapping[str, Any]) -> None:
+    """Replace the routing table atomically: the router sees the old or the new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(routes, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def overrides(header: str) -> dict[str, str]:
+    """``a="1", b="2"`` -> {"a": "1", "b": "2"} (malformed members ignored)."""
+    found = {}
+    for member in header.split(","):
+        m = _OVERRIDE.fullmatch(member)
+        if m:
+            found[m.group(1)] = m.group(2)
+    return found
+
+
+def pick(worker: Mapping[str, Any], n: int, override: str | None) -> str | None:
+    """The version id request `n` to `worker` goes to (None: nothing deployed)."""
+    if override:
+        wanted = overrides(override).get(str(worker["script_name"]))
+        if wanted in worker["versions"]:
+            return wanted
+    slot, edge = (n * 37) % 100, 0
+    for vid, pct in sorted(worker["split"].items()):
+        edge += int(pct)
+        if slot < edge:
+            return str(vid)
+    return None
+
+
+class Router:
+    """The ASGI app: the listening port says which Worker a request is for."""
+
+    def __init__(self, routes_path: Path) -> None:
+        self.path = routes_path
+        self.stamp: int | None = None
+        self.by_port: dict[int, dict[str, Any]] = {}
+        self.counter = itertools.count()
+
+    def _reload(self) -> None:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if stamp != self.stamp:
+            workers = read_routes(self.path)["workers"]
+            self.by_port = {int(w["port"]): w for w in workers.values()}
+            self.stamp = stamp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self._reload()
+        request = Request(scope, receive)
+        worker = self.by_port.get(int(scope["server"][1]))
+        if worker is None:
+            return await _error(404, "no_worker", "no Worker on this port")(scope, receive, send)
+        vid = pick(
+            worker, next(self.counter), request.headers.get("cloudflare-workers-version-overrides")
+        )
+        if vid is None:
+            return await _error(503, "no_version", "the Worker has no deployed version")(
+                scope, receive, send
+            )
+        response = await self._forward(request, str(worker["versions"][vid]["upstream"]), vid)
+        await response(scope, receive, send)
+
+    async def _forward(self, request: Request, upstream: str, vid: str) -> Response:
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        host, _, port = upstream.rpartition(":")
+        body = await request.body()
+        try:
+            answer = await forward(host, int(port), request.method, target, headers, body)
+        except (OSError, h11.ProtocolError) as err:
+            response: Response = _error(502, "upstream_unreachable", type(err).__name__)
+            response.headers[VERSION_HEADER] = vid
+            return response
+        out = [(k, v) for k, v in answer.headers if k.lower() not in _HOP]
+        out.append((VERSION_HEADER, vid))
+        response = StreamingResponse(answer.body, status_code=answer.status)
+        # Raw headers: repeated ones (set-cookie) kept, no content-type default added.
+        response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out]
+        return response
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="cfai local router")
+    parser.add_argument("--routes", type=Path, required=True)
+    args = parser.parse_args(argv)
+    routes = read_routes(args.routes)
+    sockets = []
+    for w in routes["workers"].values():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(w["port"])))
+        sockets.append(s)
+    config = uvicorn.Config(
+        Router(args.routes), log_level="warning", lifespan="off", access_log=False
+    )
+    asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
+
+
+if __name__ == "__main__":
+    main()
