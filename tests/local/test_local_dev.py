@@ -85,7 +85,8 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
                 and h
             ),
         )
-        assert "reloaded:" in text() and after[:12] in text() and "chat.js.j2" in text()
+        wait_for("the reload report", lambda: "reloaded:" in text())
+        assert after[:12] in text() and "chat.js.j2" in text()
         rerun = json.loads((state / "run.json").read_text())
         assert rerun["pids"]["emulator"] == run["pids"]["emulator"]  # state kept
         assert rerun["pids"]["workerd"] != run["pids"]["workerd"]
