@@ -554,5 +554,59 @@ def cost(
             out.print(f"  - {line}", markup=False)
 
 
+@app.command("deploy")
+@_user_errors
+def deploy_cmd(
+    local: Annotated[bool, typer.Option("--local", help="Roll out on the local platform.")] = False,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Roll out on a Pulumi stack.")
+    ] = None,
+    steps: Annotated[
+        str, typer.Option("--steps", help="Traffic percentages for the new version.")
+    ] = "10,100",
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Canary each changed Worker, gated by the contract suite; roll back on any failure.
+    Exit 0 promoted (or nothing to do), 1 rolled back, 2 user error."""
+    from cfai.deploy import contract_gate, deploy, parse_steps
+    from cfai.render import render_platform
+
+    if local == (stack is not None):
+        raise typer.BadParameter("give exactly one of --local, --stack NAME")
+    percentages = parse_steps(steps)
+    name = stack or "local"
+    rendered = render_platform(load_stack(name, project), base_dir=project)
+    if stack is not None:
+        from cfai.deploy.cloud import require_cli
+
+        require_cli()
+        err.print("[red]error:[/red] the cloud rollout driver is not wired to the CLI yet")
+        raise typer.Exit(2)
+    from cfai.deploy.local import LocalDriver
+
+    report = deploy(
+        rendered,
+        workers_dir=project / "workers",
+        driver=LocalDriver(project, name),
+        gate=contract_gate(project),
+        steps=percentages,
+        progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
+    )
+    table = Table("worker", "outcome", "passed at", "failed at", "check", "detail")
+    for r in report.rollouts:
+        rows: list[Any] = list(r.failures) or [None]
+        for f in rows:
+            table.add_row(
+                r.worker,
+                r.outcome + (f" ({r.note})" if r.note else ""),
+                ",".join(f"{p}%" for p in r.passed),
+                f"{r.failed_at}%" if r.failed_at is not None else "",
+                f"{f.worker} {f.check}" if f else "",
+                f.message if f else "",
+            )
+    out.print(table)
+    raise typer.Exit(report.exit_code)
+
+
 def main() -> None:
     app()
