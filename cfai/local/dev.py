@@ -28,7 +28,9 @@ from typing import Any
 from cfai.config import CustomWorker, Platform
 from cfai.errors import CfaiError, ConfigError
 from cfai.local.ports import run_fingerprint
-from cfai.local.supervisor import LocalPlatform, _forget, _stop
+from cfai.local.processes import forget, stop
+from cfai.local.provisioning import provision
+from cfai.local.supervisor import LocalPlatform
 from cfai.local.versions import private_ports, rebase_routes
 from cfai.render import render_platform
 from cfai.render._render import _templates_dir
@@ -68,12 +70,12 @@ def reload_workers(lp: LocalPlatform, platform: Platform) -> dict[str, Any]:
     emulator_port = int(run["emulator_port"])
     api = f"http://127.0.0.1:{emulator_port}"
     tokens = lp._secrets()
-    lp._provision(platform, f"{api}/client/v4", tokens["api_token"])
+    provision(platform, f"{api}/client/v4", tokens["api_token"], lp.progress)
     # workerd serves on private ports behind the router, which keeps the public ones.
     ports = private_ports(lp, [r.key for r in rendered])
     pid = int(run["pids"]["workerd"])
-    _stop(pid)
-    _forget(pid)
+    stop(pid)
+    forget(pid)
     workers = lp._place(rendered, ports)
     run["pids"]["workerd"] = lp._spawn_workerd(workers, emulator_port, tokens["auth_token"])
     run["fingerprint"] = run_fingerprint(platform, rendered, lp.settings)

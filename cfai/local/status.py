@@ -18,7 +18,8 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
-from cfai.local.supervisor import LocalPlatform, _alive
+from cfai.local.processes import alive
+from cfai.local.supervisor import LocalPlatform
 
 __all__ = ["SECRET", "curl_examples", "process_report", "public_outputs", "reset"]
 
@@ -73,7 +74,7 @@ def process_report(platform: LocalPlatform) -> dict[str, Any]:
         }
     run = json.loads(run_path.read_text())
     processes = {
-        name: {"pid": int(pid), "alive": _alive(int(pid))} for name, pid in run["pids"].items()
+        name: {"pid": int(pid), "alive": alive(int(pid))} for name, pid in run["pids"].items()
     }
     dead = [name for name, p in processes.items() if not p["alive"]]
     endpoints: dict[str, str] = {}

@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -33,70 +31,15 @@ import httpx
 from cfai.config import Platform, load_stack
 from cfai.errors import LocalPlatformError
 from cfai.local.ports import free_port, plan_ports, run_fingerprint
-from cfai.local.services.base import EmulatorContext
+from cfai.local.processes import alive, forget, spawn, stop
+from cfai.local.provisioning import provision
 from cfai.local.versions import first_routes, start_router
-from cfai.local.workerd import WorkerdWorker, find_workerd, render_config, secret_env_name
-from cfai.provision.rest import CloudflareApiError, CloudflareClient
-from cfai.provision.settings import gateway_fields, index_fields
+from cfai.local.workerd import WorkerdWorker, launch
 from cfai.render import RenderedWorker, render_platform
 
 __all__ = ["LocalPlatform", "free_port"]
 
 Progress = Callable[[str], None]
-
-# Children started by this process, kept so that their `Popen` objects are neither garbage
-# collected while running (a ResourceWarning) nor left as zombies once stopped.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def _alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    # A zombie child still answers kill(0); reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    # Someone else's zombie (an orphan whose new parent has not reaped it yet) is dead too.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
-
-
-def _stop(pid: int, timeout: float = 5.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    while _alive(pid) and time.monotonic() < deadline + timeout:
-        time.sleep(0.05)
-
-
-def _forget(pid: int) -> None:
-    child = _CHILDREN.pop(pid, None)
-    if child is not None and child.poll() is None:
-        child.kill()
-        child.wait(timeout=5)
 
 
 @dataclass
@@ -146,7 +89,7 @@ class LocalPlatform:
         if not self._run_path.is_file():
             return None
         run = json.loads(self._run_path.read_text())
-        if all(_alive(int(pid)) for pid in run["pids"].values()):
+        if all(alive(int(pid)) for pid in run["pids"].values()):
             return dict(run)
         return None
 
@@ -185,7 +128,7 @@ class LocalPlatform:
             self._run_path.write_text(json.dumps({"pids": pids}))
             api = f"http://127.0.0.1:{emulator_port}"
             self._wait(f"{api}/__cfai/health", "emulator", pids["emulator"], timeout)
-            self._provision(platform, f"{api}/client/v4", tokens["api_token"])
+            provision(platform, f"{api}/client/v4", tokens["api_token"], self.progress)
             # workerd listens on private ports; the router owns the public ones (versions).
             workers = self._place(rendered, {key: free_port() for key in worker_ports})
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
@@ -206,8 +149,8 @@ class LocalPlatform:
                 self._wait(url, f"router for {key}", pids["router"], timeout)
         except BaseException:
             for pid in pids.values():
-                _stop(pid)
-                _forget(pid)
+                stop(pid)
+                forget(pid)
             self._run_path.unlink(missing_ok=True)
             raise
         front = [replace(w, port=worker_ports[w.rendered.key]) for w in workers]
@@ -224,29 +167,15 @@ class LocalPlatform:
         run = json.loads(self._run_path.read_text())
         was = False
         for pid in reversed(list(run["pids"].values())):
-            was = _alive(int(pid)) or was
-            _stop(int(pid))
-            _forget(int(pid))
+            was = alive(int(pid)) or was
+            stop(int(pid))
+            forget(int(pid))
         self._run_path.unlink(missing_ok=True)
         return was
 
     # -- steps ---------------------------------------------------------------------------
-    def _log(self, name: str) -> Any:
-        return open(self.state_dir / f"{name}.log", "ab")
-
     def _spawn(self, argv: list[str], name: str, env: Mapping[str, str]) -> int:
-        with self._log(name) as log:
-            proc = subprocess.Popen(
-                argv,
-                cwd=self.state_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **env},
-                start_new_session=True,
-            )
-        _CHILDREN[proc.pid] = proc
-        return proc.pid
+        return spawn(argv, cwd=self.state_dir, log=self.state_dir / f"{name}.log", env=env)
 
     def _spawn_emulator(self, platform: Platform, port: int, api_token: str) -> int:
         env = {
@@ -276,72 +205,16 @@ class LocalPlatform:
     def _spawn_workerd(
         self, workers: list[WorkerdWorker], emulator_port: int, auth_token: str
     ) -> int:
-        from cfai.local.emulator import build_app
-
-        # Only the services' workerd contributions are needed here, not their state.
-        ctx = EmulatorContext(self.state_dir / "_probe", "0" * 32, "-")
-        _, services = _services_only(ctx, build_app)
-        config = render_config(workers, services, f"127.0.0.1:{emulator_port}")
-        (self.state_dir / "workerd.capnp").write_text(config, encoding="utf-8")
-        env = {
-            secret_env_name(w.rendered.key, b.name): auth_token
-            for w in workers
-            for b in w.rendered.bindings
-            if b.type == "secret_text"
-        }
-        binary = str(find_workerd(self.project_dir))
-        return self._spawn([binary, "serve", "workerd.capnp", "--experimental"], "workerd", env)
-
-    def _provision(self, platform: Platform, base_url: str, token: str) -> None:
-        with CloudflareClient(
-            base_url, token=token, account_id=platform.account_id, max_retries=2
-        ) as cf:
-            for key, gw in platform.gateways.items():
-                body = gateway_fields(platform.physical_name(key), gw)
-                self.progress(f"gateway {body['id']}")
-                try:
-                    cf.ai_gateway.update(body["id"], body)
-                except CloudflareApiError as err:
-                    if not err.not_found:
-                        raise
-                    cf.ai_gateway.create(body)
-            for key, index in platform.indexes.items():
-                f = index_fields(platform.physical_name(key), index)
-                self.progress(
-                    f"vectorize_index {f['name']} ({f['dimensions']} dims, {f['metric']})"
-                )
-                try:
-                    existing = cf.vectorize.get_index(f["name"])
-                except CloudflareApiError as err:
-                    if not err.not_found:
-                        raise
-                    cf.vectorize.create_index(
-                        f["name"],
-                        dimensions=f["dimensions"],
-                        metric=f["metric"],
-                        description=f["description"],
-                    )
-                else:
-                    cfg = existing.get("config", {})
-                    if (cfg.get("dimensions"), cfg.get("metric")) != (f["dimensions"], f["metric"]):
-                        # Local state is disposable: replace, as `pulumi up` would.
-                        cf.vectorize.delete_index(f["name"])
-                        cf.vectorize.create_index(
-                            f["name"],
-                            dimensions=f["dimensions"],
-                            metric=f["metric"],
-                            description=f["description"],
-                        )
-                have = {m["propertyName"] for m in cf.vectorize.list_metadata_indexes(f["name"])}
-                for prop, kind in f["metadata_indexes"].items():
-                    if prop not in have:
-                        cf.vectorize.create_metadata_index(f["name"], prop, kind)
+        argv, env = launch(
+            self.state_dir, "workerd", workers, emulator_port, auth_token, self.project_dir
+        )
+        return self._spawn(argv, "workerd", env)
 
     def _wait(self, url: str, what: str, pid: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not alive(pid):
                 raise LocalPlatformError(f"{what} exited during start; see {self._log_hint(what)}")
             try:
                 r = httpx.get(url, timeout=2.0)
@@ -405,13 +278,3 @@ class LocalPlatform:
                 "token": tokens["api_token"],
             },
         }
-
-
-def _services_only(ctx: EmulatorContext, build_app: Any) -> Any:
-    # Building the app opens each service's state; close them at once (the emulator
-    # process owns the real state).
-    ctx.state_dir.mkdir(parents=True, exist_ok=True)
-    app, services = build_app(ctx)
-    for s in services.values():
-        s.close()
-    return app, services

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cfai.local.ports import free_port
+from cfai.local.processes import forget, stop
 from cfai.local.router import read_routes, write_routes
-from cfai.local.services.base import EmulatorContext
-from cfai.local.workerd import WorkerdWorker, find_workerd, render_config, secret_env_name
+from cfai.local.workerd import WorkerdWorker, launch
 from cfai.render import RenderedWorker
 
 if TYPE_CHECKING:
@@ -89,9 +89,6 @@ def start_version(
 ) -> dict[str, Any]:
     """Start `rendered` as a new version in its own workerd process, recorded in run.json
     and added to routes.json (serving no traffic until a split names it)."""
-    from cfai.local.emulator import build_app
-    from cfai.local.supervisor import _services_only
-
     run = platform.running()
     if run is None:
         raise RuntimeError("the local platform is not running")
@@ -101,18 +98,11 @@ def start_version(
     (platform.state_dir / module).parent.mkdir(parents=True, exist_ok=True)
     (platform.state_dir / module).write_text(rendered.source, encoding="utf-8")
     worker = WorkerdWorker(rendered=rendered, port=free_port(), module_path=module.as_posix())
-    ctx = EmulatorContext(platform.state_dir / "_probe", "0" * 32, "-")
-    _, services = _services_only(ctx, build_app)
-    config = render_config([worker], services, f"127.0.0.1:{run['emulator_port']}")
-    (platform.state_dir / f"{process}.capnp").write_text(config, encoding="utf-8")
     token = platform._secrets()["auth_token"]
-    env = {
-        secret_env_name(rendered.key, b.name): token
-        for b in rendered.bindings
-        if b.type == "secret_text"
-    }
-    binary = str(find_workerd(platform.project_dir))
-    pid = platform._spawn([binary, "serve", f"{process}.capnp", "--experimental"], process, env)
+    argv, env = launch(
+        platform.state_dir, process, [worker], run["emulator_port"], token, platform.project_dir
+    )
+    pid = platform._spawn(argv, process, env)
     update_run(platform, {process: pid})
     url = f"http://127.0.0.1:{worker.port}/health"
     platform._wait(url, f"{process} (Worker {rendered.key} version {vid[:8]})", pid, timeout)
@@ -125,8 +115,6 @@ def start_version(
 
 def stop_process(platform: LocalPlatform, process: str) -> None:
     """Stop a workerd process once no routed version lives in it."""
-    from cfai.local.supervisor import _forget, _stop
-
     routes = read_routes(platform.state_dir / ROUTES)
     for w in routes["workers"].values():
         if any(v["process"] == process for v in w["versions"].values()):
@@ -134,8 +122,8 @@ def stop_process(platform: LocalPlatform, process: str) -> None:
     run = platform.running() or json.loads((platform.state_dir / "run.json").read_text())
     pid = run["pids"].get(process)
     if pid is not None:
-        _stop(int(pid))
-        _forget(int(pid))
+        stop(int(pid))
+        forget(int(pid))
     update_run(platform, {process: None})
 
 

@@ -142,3 +142,41 @@ def find_workerd(project_dir: Path) -> Path:
     raise ToolMissingError(
         f"workerd is not installed in {project_dir / 'node_modules'}; run `make setup` (npm ci installs the pinned workerd)"
     )
+
+
+def _contributors() -> Mapping[str, Service]:
+    """Every registered service, for its workerd contributions only. Building a service
+    opens its state, so these are built over a throwaway directory and closed at once (the
+    emulator process owns the real state)."""
+    import tempfile
+
+    from cfai.local.emulator import build_app
+    from cfai.local.services.base import EmulatorContext
+
+    with tempfile.TemporaryDirectory(prefix="cfai-workerd-") as tmp:
+        _, services = build_app(EmulatorContext(Path(tmp), "0" * 32, "-"))
+        for s in services.values():
+            s.close()
+    return services
+
+
+def launch(
+    state_dir: Path,
+    name: str,
+    workers: Sequence[WorkerdWorker],
+    emulator_port: int,
+    auth_token: str,
+    project_dir: Path,
+) -> tuple[list[str], dict[str, str]]:
+    """Write ``<state_dir>/<name>.capnp`` for `workers` and return the workerd argv (run
+    from `state_dir`) and the environment carrying their secrets."""
+    config = render_config(workers, _contributors(), f"127.0.0.1:{emulator_port}")
+    (state_dir / f"{name}.capnp").write_text(config, encoding="utf-8")
+    env = {
+        secret_env_name(w.rendered.key, b.name): auth_token
+        for w in workers
+        for b in w.rendered.bindings
+        if b.type == "secret_text"
+    }
+    argv = [str(find_workerd(project_dir)), "serve", f"{name}.capnp", "--experimental"]
+    return argv, env

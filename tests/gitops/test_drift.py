@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cfai.local import supervisor
+from cfai.local import processes
 from cfai.local.supervisor import LocalPlatform, free_port
 from cfai.render import module_sha256
 
@@ -71,8 +71,8 @@ def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
     argv = Path(f"/proc/{old}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     env_items = Path(f"/proc/{old}/environ").read_bytes().rstrip(b"\0").split(b"\0")
     env = dict(item.decode().split("=", 1) for item in env_items if b"=" in item)
-    supervisor._stop(old)
-    supervisor._forget(old)
+    processes.stop(old)
+    processes.forget(old)
     with open(platform.state_dir / "workerd.log", "ab") as log:
         proc = subprocess.Popen(
             [a.decode() for a in argv],
@@ -84,7 +84,7 @@ def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
             start_new_session=True,
         )
     # Handed to the supervisor so `down()` stops and reaps it like its own workerd.
-    supervisor._CHILDREN[proc.pid] = proc
+    processes.CHILDREN[proc.pid] = proc
     run["pids"]["workerd"] = proc.pid
     (platform.state_dir / "run.json").write_text(json.dumps(run))
 

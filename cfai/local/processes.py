@@ -1,0 +1,87 @@
+"""The local platform's child processes: started detached with output to log files,
+checked, stopped and reaped. Shared by the supervisor, versioned deploys and `cfai dev`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["CHILDREN", "alive", "forget", "spawn", "stop"]
+
+# Children started by this process, kept so that their `Popen` objects are neither garbage
+# collected while running (a ResourceWarning) nor left as zombies once stopped.
+CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def spawn(argv: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str]) -> int:
+    """Start `argv` in its own session (so `stop` takes its whole group), stdin closed,
+    stdout and stderr appended to `log`; returns the pid."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+    CHILDREN[proc.pid] = proc
+    return proc.pid
+
+
+def alive(pid: int) -> bool:
+    child = CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    # Someone else's zombie (an orphan whose new parent has not reaped it yet) is dead too.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def stop(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM the process group, SIGKILL it after `timeout`."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while alive(pid) and time.monotonic() < deadline + timeout:
+        time.sleep(0.05)
+
+
+def forget(pid: int) -> None:
+    """Drop (and reap) a stopped child."""
+    child = CHILDREN.pop(pid, None)
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait(timeout=5)
