@@ -21,7 +21,7 @@ node_modules/.installed: package.json package-lock.json
 local: setup
 	@$(BIN)/cfai local up --stack $(STACK) --demo
 
-test: setup
+test: setup lint
 	@$(BIN)/python -m pytest
 
 lint: setup
