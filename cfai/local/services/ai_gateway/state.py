@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cfai.local.services._sqlite import SqliteStore
 from cfai.local.services.ai_gateway import _errors as err
 from cfai.local.services.ai_gateway._logquery import where_clause
 from cfai.local.services.ai_gateway._records import NewLog, log_answer, new_log_id, timestamp
@@ -41,28 +40,11 @@ CREATE INDEX IF NOT EXISTS logs_by_gateway ON logs(gateway, seq);
 """
 
 
-class GatewayStore:
+class GatewayStore(SqliteStore):
     """Gateways and logs. Thread-safe: routes run service logic in a thread pool."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.RLock()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA, rows=True)
 
     # -- gateways ---------------------------------------------------------------------------
 

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cfai.local.services._cf import CloudflareError
+from cfai.local.services._sqlite import SqliteStore
 from cfai.local.services.vectorize import _errors as E
 from cfai.local.services.vectorize._apply import apply_mutations, iso
 from cfai.local.services.vectorize._filters import indexed_values, key_problem
@@ -61,7 +60,7 @@ CREATE INDEX IF NOT EXISTS mutations_pending ON mutations (index_name, applied, 
 """
 
 
-class VectorizeStore:
+class VectorizeStore(SqliteStore):
     """All Vectorize indexes of one emulator, persisted in one SQLite file."""
 
     def __init__(
@@ -74,24 +73,8 @@ class VectorizeStore:
         self.path = path
         self.visibility_delay = visibility_delay
         self.clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
         self._cache: dict[str, Snapshot] = {}
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     # -- indexes -------------------------------------------------------------------------
 
