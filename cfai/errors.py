@@ -9,12 +9,15 @@
     ├── ToolMissingError          a required program (pulumi, node, workerd) is not installed (user)
     ├── LocalPlatformError        the local platform could not start or answer (system)
     │   └── PortInUseError        a port asked for with `--port` is taken (user)
+    ├── DeployUserError           a deploy cannot start: not running, bad --steps, Worker not
+    │                             created yet (user) — raised by cfai.deploy
     └── CloudflareError           a call to Cloudflare (or the emulator) failed — in cfai.provision.rest
         ├── CloudflareApiError    Cloudflare refused it (user for 4xx, system for 5xx)
         └── CloudflareUnreachableError  no answer after retries (system)
 
 Foreign exceptions are translated at exactly one boundary each: pydantic in
-`cfai.config.loader`, jinja2 in `cfai.render`, httpx in `cfai.provision.rest`.
+`cfai.config.loader`, jinja2 in `cfai.render`, httpx in `cfai.provision.rest`,
+pulumi.automation in `cfai.deploy._automation`.
 Messages never contain secrets.
 """
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 __all__ = [
     "CfaiError",
     "ConfigError",
+    "DeployUserError",
     "LocalPlatformError",
     "PortInUseError",
     "Problem",
@@ -99,5 +103,11 @@ class LocalPlatformError(CfaiError):
 
 class PortInUseError(LocalPlatformError):
     """A port the user asked for (`cfai local up --port N`) is already taken."""
+
+    user_fault = True
+
+
+class DeployUserError(CfaiError):
+    """A deploy cannot start for a reason the user must fix (not running, bad steps)."""
 
     user_fault = True

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from cfai.errors import CfaiError
+from cfai.errors import DeployUserError  # re-exported: cfai.deploy.DeployUserError
 from cfai.render import RenderedWorker
 
 __all__ = [
@@ -42,12 +42,6 @@ __all__ = [
 
 #: Cloudflare's header sending one request to a named version of a Worker in its deployment.
 OVERRIDE_HEADER = "Cloudflare-Workers-Version-Overrides"
-
-
-class DeployUserError(CfaiError):
-    """A deploy cannot start for a reason the user must fix (not running, bad steps)."""
-
-    user_fault = True
 
 
 @dataclass(frozen=True)

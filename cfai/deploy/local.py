@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cfai.contract import read_outputs
-from cfai.deploy.driver import DeployUserError, Version, worker_outputs
+from cfai.deploy.driver import Version, worker_outputs
+from cfai.errors import DeployUserError
 from cfai.local.router import read_routes, write_routes
 from cfai.local.supervisor import LocalPlatform
 from cfai.local.versions import ROUTES, start_version, stop_process

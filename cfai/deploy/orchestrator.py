@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cfai.deploy.driver import DeployUserError, Driver, Failure, Gate, Version
-from cfai.errors import StaleRenderError
+from cfai.deploy.driver import Driver, Failure, Gate, Version
+from cfai.errors import DeployUserError, StaleRenderError
 from cfai.render import RenderedWorker, stale_paths
 
 __all__ = ["DEFAULT_STEPS", "DeployReport", "Rollout", "deploy", "parse_steps"]
