@@ -568,7 +568,7 @@ def deploy_cmd(
 ) -> None:
     """Canary each changed Worker, gated by the contract suite; roll back on any failure.
     Exit 0 promoted (or nothing to do), 1 rolled back, 2 user error."""
-    from cfai.deploy import contract_gate, deploy, parse_steps
+    from cfai.deploy import Driver, contract_gate, deploy, parse_steps
     from cfai.render import render_platform
 
     if local == (stack is not None):
@@ -576,19 +576,20 @@ def deploy_cmd(
     percentages = parse_steps(steps)
     name = stack or "local"
     rendered = render_platform(load_stack(name, project), base_dir=project)
+    driver: Driver
     if stack is not None:
-        from cfai.deploy.cloud import require_cli
+        from cfai.deploy.cloud import open_cloud_driver
 
-        require_cli()
-        err.print("[red]error:[/red] the cloud rollout driver is not wired to the CLI yet")
-        raise typer.Exit(2)
-    from cfai.deploy.local import LocalDriver
+        driver = open_cloud_driver(project, stack)  # ToolMissingError first without the CLI
+    else:
+        from cfai.deploy.local import LocalDriver
 
+        driver = LocalDriver(project, name)
     report = deploy(
         rendered,
         workers_dir=project / "workers",
-        driver=LocalDriver(project, name),
-        gate=contract_gate(project),
+        driver=driver,
+        gate=contract_gate(project, live=stack is not None),
         steps=percentages,
         progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
     )

@@ -1,84 +1,240 @@
-"""Cloud side of `cfai deploy --stack`: Worker versions and percentage deployments in Pulumi.
+"""`CloudDriver`: canary rollouts on a Pulumi stack (`cfai deploy --stack NAME`).
 
-`rollout_program` declares, per Worker, one `WorkerVersion` per listed version (never
-deployed by itself, ``deploy=False``) and one `WorkersDeployment` with the split
-(``strategy="percentage"``, 1 or 2 versions summing to 100). `CloudDriver` runs it through
-the Automation API, which needs the Pulumi CLI: without it, `require_pulumi` stops at once
-with how to install it.
+Who owns what. The platform stack (``Pulumi.<stack>.yaml``, ``__main__.py``) creates each
+Worker: its ``WorkersScript`` (first version, deployed), workers.dev subdomain, bindings,
+gateways and indexes. Code changes after that go through the **rollout stack**
+``<stack>-rollout`` (same Pulumi project ``cfai``, inline program
+`cfai.deploy._cloud_program.rollout_program`), which adds ``WorkerVersion``s to those same
+Workers and moves traffic with a percentage ``WorkersDeployment``. It declares no
+``WorkersScript`` and no Worker, so no physical name collides with the platform stack.
+
+The two models must not both change a Worker's code (pulumi-notes §7): a ``pulumi up`` of the
+platform stack with changed ``workers/`` uploads and deploys at 100%, bypassing the canary.
+So change Worker code with ``cfai deploy --stack``; run ``pulumi up`` on the platform stack
+for infrastructure, new Workers, and after a deploy (its ``workers/`` then equal what was
+promoted, and re-uploading identical code is harmless). A Worker the rollout stack has not
+seen yet is adopted: its live deployment's version (read from the Cloudflare API) becomes
+the "current" version, referenced by id only.
+
+The rollout stack remembers each Worker's versions (their full upload spec, so an earlier
+version is re-declared unchanged) and split in its ``rollout`` output; every `Driver` call
+that changes something is one ``up``. The Automation API (`cfai.deploy._automation`) needs
+the Pulumi CLI: `open_cloud_driver` calls `require_cli` first, which stops at once
+(`ToolMissingError`, exit 2) when it is missing.
 
 Example::
 
-    program = rollout_program(account_id, {"assistant": Plan(rendered, {sha_old: 90, sha_new: 10})})
+    driver = open_cloud_driver(Path("."), "staging")      # ToolMissingError without the CLI
+    report = deploy(rendered, workers_dir=Path("workers"), driver=driver,
+                    gate=contract_gate(Path("."), live=True))
 """
 
 from __future__ import annotations
 
-import base64
+import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
-import pulumi
-import pulumi_cloudflare as cloudflare
-
+from cfai.deploy._cloud_program import Plan, VersionSpec, rollout_program
+from cfai.deploy.driver import Version, worker_outputs
+from cfai.errors import DeployUserError
 from cfai.provision.pulumi_cli import require_pulumi
 from cfai.render import RenderedWorker
 
-__all__ = ["Plan", "require_cli", "rollout_program"]
+__all__ = [
+    "CloudDriver",
+    "Plan",
+    "StackOps",
+    "VersionSpec",
+    "open_cloud_driver",
+    "require_cli",
+    "rollout_program",
+    "rollout_stack_name",
+]
+
+AUTH_TOKEN_KEY = "cfai:authToken"
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One Worker's versions (by template hash -> its rendered module) and split (hash -> %)."""
+class StackOps(Protocol):
+    """The few Automation API operations the driver needs, on the rollout stack."""
 
-    script_name: str
-    modules: Mapping[str, RenderedWorker]
-    split: Mapping[str, int] = field(default_factory=dict)
+    def set_config(self, key: str, value: str, *, secret: bool = False) -> None:
+        """Set one stack config value (``cfai:authToken`` as a secret)."""
+
+    def up(self, program: Callable[[], None]) -> dict[str, Any]:
+        """Run `program` on the stack (``pulumi up``) and return its outputs as plain values."""
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack's last outputs as plain values (empty for a new stack)."""
 
 
-def rollout_program(account_id: str, plans: Mapping[str, Plan]) -> Callable[[], None]:
-    """The inline Pulumi program for `plans`; exports ``versions`` {worker: {sha: id}}."""
+#: The Cloudflare version id deployed at the highest percentage on a script, or None.
+LiveVersion = Callable[[str], str | None]
 
-    def program() -> None:
-        exported: dict[str, dict[str, pulumi.Output[str]]] = {}
-        for key, plan in sorted(plans.items()):
-            if sum(plan.split.values()) != 100 or not 1 <= len(plan.split) <= 2:
-                raise ValueError(f"{key}: a deployment has 1 or 2 versions summing to 100%")
-            versions = {}
-            for sha, r in sorted(plan.modules.items()):
-                versions[sha] = cloudflare.WorkerVersion(
-                    f"{key}-{sha[:12]}",
-                    account_id=account_id,
-                    worker_id=plan.script_name,
-                    main_module=r.main_module,
-                    compatibility_date=r.compatibility_date,
-                    compatibility_flags=list(r.compatibility_flags),
-                    modules=[
-                        cloudflare.WorkerVersionModuleArgs(
-                            name=r.main_module,
-                            content_type="application/javascript+module",
-                            content_base64=base64.b64encode(r.source.encode()).decode(),
-                        )
-                    ],
-                    deploy=False,
-                )
-            cloudflare.WorkersDeployment(
-                f"{key}-deployment",
-                account_id=account_id,
-                script_name=plan.script_name,
-                strategy="percentage",
-                versions=[
-                    cloudflare.WorkersDeploymentVersionArgs(
-                        version_id=versions[sha].id, percentage=float(pct)
-                    )
-                    for sha, pct in sorted(plan.split.items())
-                ],
-            )
-            exported[key] = {sha: v.id for sha, v in versions.items()}
-        pulumi.export("versions", exported)
 
-    return program
+def rollout_stack_name(stack: str) -> str:
+    """The rollout stack beside platform stack `stack`.
+
+    >>> rollout_stack_name("staging")
+    'staging-rollout'
+    """
+    return f"{stack}-rollout"
 
 
 def require_cli() -> None:
     """Stop with the install hint (`ToolMissingError`, exit 2) when the Pulumi CLI is missing."""
     require_pulumi()
+
+
+class CloudDriver:
+    """The `Driver` of a Pulumi stack, over `StackOps` on its rollout stack.
+
+    ``platform_outputs`` are the platform stack's outputs (what the contract suite reads:
+    workers.dev URLs, the secret ``auth_token``); ``live_version`` finds a Worker's
+    deployed version when the rollout stack has no record of it yet.
+    """
+
+    def __init__(
+        self,
+        ops: StackOps,
+        *,
+        stack: str,
+        account_id: str,
+        platform_outputs: Mapping[str, Any],
+        live_version: LiveVersion,
+    ) -> None:
+        self.ops = ops
+        self.stack = stack
+        self.account_id = account_id
+        self.platform_outputs = platform_outputs
+        self.live_version = live_version
+        self._state: dict[str, dict[str, Any]] | None = None
+        self._configured = False
+
+    # -- Driver -------------------------------------------------------------------------
+
+    def current(self, worker: RenderedWorker) -> Version | None:
+        record = self._record(worker)
+        if record is None or not record["split"]:
+            return None
+        sha = max(record["split"], key=lambda s: (record["split"][s], s))
+        return Version(str(record["versions"][sha]["id"]), sha)
+
+    def upload(self, worker: RenderedWorker) -> Version:
+        record = self._record(worker) or self._new_record(worker)
+        record["versions"][worker.sha256] = {"id": None, "spec": VersionSpec.of(worker).as_json()}
+        self._up()
+        return Version(str(self._state_for(worker)["versions"][worker.sha256]["id"]), worker.sha256)
+
+    def split(self, worker: RenderedWorker, weights: Mapping[str, int]) -> None:
+        if sum(weights.values()) != 100 or not 1 <= len(weights) <= 2:
+            raise ValueError(f"a deployment has 1 or 2 versions summing to 100%: {weights}")
+        record = self._state_for(worker)
+        by_id = {str(v["id"]): sha for sha, v in record["versions"].items()}
+        unknown = set(weights) - set(by_id)
+        if unknown:
+            raise ValueError(f"{worker.key}: no version {sorted(unknown)}")
+        record["split"] = {by_id[vid]: int(pct) for vid, pct in weights.items()}
+        self._up()
+
+    def outputs_for(self, worker: RenderedWorker, version: Version) -> dict[str, Any]:
+        return worker_outputs(self.platform_outputs, worker, version)
+
+    def remove(self, worker: RenderedWorker, version: Version) -> None:
+        record = self._state_for(worker)
+        if record["split"].get(version.sha256):
+            raise ValueError(f"{worker.key}: version {version.id} still serves traffic")
+        if record["versions"].pop(version.sha256, None) is None:
+            return
+        record["split"].pop(version.sha256, None)
+        self._up()
+
+    # -- state ----------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._state is None:
+            self._state = copy.deepcopy(dict(self.ops.outputs().get("rollout") or {}))
+        return self._state
+
+    def _platform_entry(self, worker: RenderedWorker) -> Mapping[str, Any]:
+        entry = (self.platform_outputs.get("workers") or {}).get(worker.key)
+        if entry is None:
+            raise DeployUserError(
+                f"Worker {worker.key!r} is not in stack {self.stack!r}'s outputs (new since its "
+                f"last `pulumi up`); create it with `pulumi up --stack {self.stack}` first"
+            )
+        return dict(entry)
+
+    def _record(self, worker: RenderedWorker) -> dict[str, Any] | None:
+        """The rollout stack's record of `worker`, adopting its live version on first sight."""
+        state = self._load()
+        if worker.key in state:
+            return state[worker.key]
+        entry = self._platform_entry(worker)
+        live = self.live_version(worker.script_name)
+        if live is None:
+            return None
+        sha = str(entry["template_sha256"])
+        state[worker.key] = {
+            "script_name": worker.script_name,
+            "split": {sha: 100},
+            "versions": {sha: {"id": live, "spec": None}},
+        }
+        return state[worker.key]
+
+    def _new_record(self, worker: RenderedWorker) -> dict[str, Any]:
+        record: dict[str, Any] = {"script_name": worker.script_name, "split": {}, "versions": {}}
+        self._load()[worker.key] = record
+        return record
+
+    def _state_for(self, worker: RenderedWorker) -> dict[str, Any]:
+        record = self._load().get(worker.key)
+        if record is None:
+            raise ValueError(f"{worker.key}: no version uploaded")
+        return record
+
+    def _plans(self) -> dict[str, Plan]:
+        plans = {}
+        for key, record in self._load().items():
+            versions = record["versions"]
+            plans[key] = Plan(
+                str(record["script_name"]),
+                {
+                    sha: VersionSpec.from_json(v["spec"])
+                    for sha, v in versions.items()
+                    if v["spec"] is not None
+                },
+                split=dict(record["split"]),
+                adopted={sha: str(v["id"]) for sha, v in versions.items() if v["spec"] is None},
+            )
+        return plans
+
+    def _up(self) -> None:
+        if not self._configured:
+            token = self.platform_outputs.get("auth_token")
+            if token:
+                self.ops.set_config(AUTH_TOKEN_KEY, str(token), secret=True)
+            self._configured = True
+        outputs = self.ops.up(rollout_program(self.account_id, self._plans()))
+        self._state = copy.deepcopy(dict(outputs.get("rollout") or {}))
+
+
+def open_cloud_driver(project: Path, stack: str) -> CloudDriver:
+    """The `CloudDriver` of `stack` in `project`, on the real Pulumi CLI and Cloudflare API.
+
+    Checks for the Pulumi CLI before anything else (`ToolMissingError`, exit 2).
+    """
+    require_cli()
+    from cfai.config import load_stack
+    from cfai.contract.runner import stack_outputs
+    from cfai.deploy._automation import AutomationStack, cloudflare_live_version
+
+    account_id = load_stack(stack, project).account_id
+    return CloudDriver(
+        AutomationStack(rollout_stack_name(stack), project),
+        stack=stack,
+        account_id=account_id,
+        platform_outputs=stack_outputs(stack, project),
+        live_version=cloudflare_live_version(account_id),
+    )

@@ -1,0 +1,99 @@
+"""The real `StackOps` (Pulumi Automation API) and the live-version lookup (Cloudflare API).
+
+Neither runs in this repository's tests: they need the Pulumi CLI, a backend and Cloudflare.
+`cfai.deploy.cloud.CloudDriver` is tested over doubles of both.
+
+The rollout stack's workspace is ``<project>/.cfai/rollout`` (gitignored), not the project
+root: ``pulumi stack init`` writes ``Pulumi.<stack>-rollout.yaml`` into the workspace, and in
+the root `cfai.config.discover_stacks` would take it for a platform stack. Its state lives in
+whatever backend the user is logged in to (``PULUMI_BACKEND_URL`` / ``pulumi login``), like
+the platform stack's.
+
+Example::
+
+    ops = AutomationStack("staging-rollout", Path("."))
+    print(ops.outputs().get("rollout"))
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi.automation as auto
+
+from cfai.errors import CfaiError, DeployUserError
+
+__all__ = ["AutomationStack", "cloudflare_live_version"]
+
+
+class AutomationStack:
+    """`StackOps` over an inline-program stack of project ``cfai``."""
+
+    def __init__(self, stack_name: str, project: Path) -> None:
+        self.stack_name = stack_name
+        self.work_dir = project.resolve() / ".cfai" / "rollout"
+
+    def _stack(self, program: Callable[[], None]) -> auto.Stack:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        opts = auto.LocalWorkspaceOptions(
+            work_dir=str(self.work_dir),
+            project_settings=auto.ProjectSettings(name="cfai", runtime="python"),
+        )
+        return auto.create_or_select_stack(
+            stack_name=self.stack_name, project_name="cfai", program=program, opts=opts
+        )
+
+    def set_config(self, key: str, value: str, *, secret: bool = False) -> None:
+        self._stack(_noop).set_config(key, auto.ConfigValue(value, secret=secret))
+
+    def up(self, program: Callable[[], None]) -> dict[str, Any]:
+        try:
+            result = self._stack(program).up(on_output=lambda line: print(line, file=sys.stderr))
+        except auto.CommandError as err:
+            # The one boundary where Pulumi's CommandError becomes a cfai error (system fault:
+            # the stack, backend or Cloudflare refused; Pulumi's own message follows).
+            raise CfaiError(f"`pulumi up` of stack {self.stack_name} failed: {err}") from None
+        return {k: v.value for k, v in result.outputs.items()}
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self._stack(_noop).outputs().items()}
+
+
+def _noop() -> None:
+    """The program of a stack opened only to read outputs or set config (never run)."""
+
+
+def cloudflare_live_version(account_id: str) -> Callable[[str], str | None]:
+    """Looks up a script's deployed version: ``GET .../workers/scripts/<script>/deployments``
+    (the newest deployment; its version at the highest percentage)."""
+
+    def live_version(script: str) -> str | None:
+        from cfai.provision.rest import CloudflareClient
+
+        token = os.environ.get("CLOUDFLARE_API_TOKEN")
+        if not token:
+            raise DeployUserError(
+                f"CLOUDFLARE_API_TOKEN is not set; it is needed to read the deployment of "
+                f"{script!r} before its first canary"
+            )
+        with CloudflareClient(token=token, account_id=account_id) as cf:
+            result = cf.request(
+                "GET",
+                cf.account_path("workers", "scripts", script, "deployments"),
+                action="read",
+                resource=f"deployments of {script}",
+            )
+        deployments = (result or {}).get("deployments") or []
+        if not deployments:
+            return None
+        versions = deployments[0].get("versions") or []
+        if not versions:
+            return None
+        best = max(versions, key=lambda v: float(v.get("percentage", 0)))
+        return str(best["version_id"])
+
+    return live_version
