@@ -16,7 +16,7 @@ import pytest
 
 from cfai.config import load_stack
 from cfai.deploy import Failure, deploy
-from cfai.deploy.cloud import CloudDriver, StackOps
+from cfai.deploy.cloud import CloudDriver
 from cfai.deploy.driver import OVERRIDE_HEADER, Version
 from cfai.errors import DeployUserError
 from cfai.render import RenderedWorker, render_platform, write_rendered
@@ -77,7 +77,7 @@ class FakeStack:
         @pulumi.runtime.test
         def run() -> Any:
             real_export = pulumi.export
-            pulumi.export = lambda name, value: exported.__setitem__(name, value)  # type: ignore[assignment]
+            pulumi.export = lambda name, value: exported.__setitem__(name, value)
             try:
                 program()
             finally:
@@ -104,10 +104,6 @@ class FakeStack:
     def deployment(self) -> dict[str, float]:
         (d,) = self.of(DEPLOYMENT)
         return {v["versionId"]: v["percentage"] for v in d.inputs["versions"]}
-
-
-def _check_protocol(ops: FakeStack) -> StackOps:
-    return ops  # mypy proves the double has the StackOps shape
 
 
 @pytest.fixture
@@ -142,7 +138,7 @@ def _platform_outputs(*workers: RenderedWorker, sha: str | None = None) -> dict[
 
 def _driver(ops: FakeStack, outputs: Mapping[str, Any], live: str | None = LIVE) -> CloudDriver:
     return CloudDriver(
-        _check_protocol(ops),
+        ops,
         stack="staging",
         account_id=ACCOUNT,
         platform_outputs=outputs,
