@@ -1,0 +1,82 @@
+"""What every verb shares: the Typer apps, consoles, common options, the user-error
+boundary and loading the chosen platform(s)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cfai.config import Platform, discover_stacks, load_file, load_stack
+from cfai.errors import CfaiError, ConfigError, Problem
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Declare, render, run and prove an AI platform on Cloudflare.",
+)
+local_app = typer.Typer(
+    no_args_is_help=True, help="The platform offline on this machine (workerd + emulator)."
+)
+app.add_typer(local_app, name="local")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Use Pulumi.<STACK>.yaml.")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="A YAML file holding the platform.")
+]
+ProjectOpt = Annotated[
+    Path, typer.Option("--project", help="Project directory.", show_default=True)
+]
+
+
+def user_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CfaiError as e:
+            if not e.user_fault:
+                raise
+            err.print(f"[red]error:[/red] {e}", markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def platforms(
+    stack: str | None, config: Path | None, project: Path
+) -> Iterator[tuple[str, Platform]]:
+    """(label, platform) for the chosen source; every stack of the project by default.
+    Loads all before yielding so every broken stack is reported."""
+    if stack and config:
+        raise typer.BadParameter("give --stack or --config, not both")
+    if config:
+        yield str(config), load_file(config)
+        return
+    stacks = [stack] if stack else discover_stacks(project)
+    if not stacks:
+        raise ConfigError([], source=f"no Pulumi.<stack>.yaml in {project.resolve()}")
+    loaded: list[tuple[str, Platform]] = []
+    problems: list[Problem] = []
+    for name in stacks:
+        try:
+            loaded.append((name, load_stack(name, project)))
+        except ConfigError as e:
+            problems.extend(
+                type(p)(f"{name}: {p.path}" if p.path else name, p.message) for p in e.problems
+            )
+    if problems:
+        raise ConfigError(problems)
+    yield from loaded
+
+
+stack_app = typer.Typer(no_args_is_help=True, help="Stacks of the project (review stacks).")
+app.add_typer(stack_app, name="stack")

@@ -1,0 +1,282 @@
+"""`cfai test`, `deploy`, `drift`, `stack new` and `cost`: working with deployed stacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cfai.cli._common import (
+    ConfigOpt,
+    ProjectOpt,
+    StackOpt,
+    app,
+    err,
+    out,
+    platforms,
+    stack_app,
+    user_errors,
+)
+from cfai.config import load_stack
+
+
+@app.command("test")
+@user_errors
+def test_cmd(
+    local: Annotated[
+        bool, typer.Option("--local", help="Check the local platform (.cfai/local/outputs.json).")
+    ] = False,
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", "-s", help="Check a Pulumi stack (reads its outputs)."),
+    ] = None,
+    outputs: Annotated[
+        Path | None, typer.Option("--outputs", help="Check the platform in this outputs map.")
+    ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="JUnit XML report (default: .cfai/contract/junit.xml)."),
+    ] = None,
+    keyword: Annotated[
+        str | None, typer.Option("-k", help="Only checks matching this pytest -k expression.")
+    ] = None,
+    wait: Annotated[
+        float | None,
+        typer.Option("--wait", help="Bound on eventual-consistency waits (0 local, 60 live)."),
+    ] = None,
+    rate_limit: Annotated[
+        bool, typer.Option("--rate-limit", help="Also exhaust gateway rate limits on live stacks.")
+    ] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
+    import tempfile
+
+    from cfai.contract import run_contract, stack_outputs, summary_table
+
+    if [local, stack is not None, outputs is not None].count(True) != 1:
+        raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
+    junit = junit or project / ".cfai" / "contract" / "junit.xml"
+    with tempfile.TemporaryDirectory(prefix="cfai-test-") as tmp:
+        if local:
+            from cfai.local.supervisor import LocalPlatform
+
+            platform = LocalPlatform(project)
+            if not platform.running() or not platform.outputs_path.is_file():
+                err.print(
+                    "[red]error:[/red] the local platform is not running; start it with `cfai local up`"
+                )
+                raise typer.Exit(2)
+            outputs = platform.outputs_path
+        elif stack is not None:
+            outputs = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir
+            outputs.write_text(json.dumps(stack_outputs(stack, project)))
+        assert outputs is not None
+        run = run_contract(
+            outputs,
+            project=project,
+            junit=junit,
+            keyword=keyword,
+            wait=wait,
+            live=stack is not None,
+            rate_limit=rate_limit,
+        )
+    out.print(
+        summary_table(run, title=f"cfai contract: {stack or ('local' if local else outputs)}")
+    )
+    passed = len(run.results) - len(run.failed)
+    out.print(f"{passed} passed, {len(run.failed)} not passed; JUnit XML: {junit}")
+    if not run.results:
+        err.print("[red]no checks ran[/red]")
+    if not run.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def drift(
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", "-s", help="A Pulumi stack (with --local: the local stack)."),
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="The local platform (`cfai local up`).")
+    ] = False,
+    outputs: Annotated[
+        Path | None, typer.Option("--outputs", help="Cloud: the stack outputs from this file.")
+    ] = None,
+    require_pulumi: Annotated[
+        bool, typer.Option("--require-pulumi", help="Fail when the Pulumi CLI is missing.")
+    ] = False,
+    pulumi_timeout: Annotated[
+        float, typer.Option(help="Seconds for `pulumi preview --refresh`.")
+    ] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Compare what runs with the repository; exit 1 listing every difference."""
+    from cfai.contract import read_outputs
+    from cfai.gitops.drift import (
+        drift_details,
+        drift_local,
+        drift_stack,
+        drift_table,
+        report_json,
+    )
+
+    if (not local and stack is None) or (local and outputs is not None):
+        raise typer.BadParameter("give --stack NAME [--outputs FILE], or --local [--stack NAME]")
+    if local:
+        report = drift_local(project, stack or "local")
+    else:
+        assert stack is not None
+        report = drift_stack(
+            stack,
+            project,
+            outputs=read_outputs(outputs) if outputs else None,
+            require_pulumi=require_pulumi,
+            pulumi_timeout=pulumi_timeout,
+        )
+    if as_json:
+        print(report_json(report))
+    else:
+        out.print(drift_table(report))
+        for line in drift_details(report):
+            out.print(f"  {line}", markup=False)
+        for note in report.notes:
+            out.print(f"[yellow]note:[/yellow] {note}")
+        if report.pulumi is not None:
+            colour = "green" if report.pulumi.status == "clean" else "yellow"
+            colour = colour if report.pulumi.ok else "red"
+            out.print(f"[{colour}]{report.pulumi.note}[/]")
+            if report.pulumi.output:
+                out.print(report.pulumi.output, markup=False)
+        if report.ok:
+            out.print(f"[green]no drift[/green]: {report.target} runs what the repository says")
+        else:
+            names = ", ".join(w.worker for w in report.drifted) or "the Pulumi stack"
+            err.print(f"[red]drift[/red] in {report.target}: {names}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@stack_app.command("new")
+@user_errors
+def stack_new(
+    name: Annotated[str, typer.Argument(help="The new stack's name, e.g. pr-42.")],
+    source: Annotated[str, typer.Option("--from", help="The stack to copy.")],
+    prefix: Annotated[
+        str | None,
+        typer.Option("--prefix", help="Physical-name prefix (default: <project>-<NAME>)."),
+    ] = None,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Create Pulumi.NAME.yaml from another stack, with its own name prefix."""
+    from cfai.gitops.stacks import new_stack
+
+    made = new_stack(name, source, project=project, prefix=prefix)
+    out.print(f"[green]created[/green] {made.path} (name_prefix {made.name_prefix})")
+    if made.secrets_to_set:
+        out.print(f"{source}'s encrypted values are not copied; set them for {name}:")
+        for line in made.secret_commands():
+            out.print(f"  {line}", markup=False)
+    if made.dropped:
+        out.print(f"not copied (bound to {source}'s secrets provider): {', '.join(made.dropped)}")
+    out.print(f"run it offline: cfai local up --stack {name}")
+
+
+@app.command()
+@user_errors
+def cost(
+    requests_per_day: Annotated[
+        int, typer.Option("--requests-per-day", min=0, help="Requests a day to each Worker.")
+    ],
+    stack: StackOpt = None,
+    config: ConfigOpt = None,
+    tokens_in: Annotated[
+        int | None, typer.Option("--tokens-in", min=0, help="Input tokens per request.")
+    ] = None,
+    tokens_out: Annotated[
+        int | None, typer.Option("--tokens-out", min=0, help="Output tokens per request.")
+    ] = None,
+    images_per_request: Annotated[
+        int, typer.Option("--images-per-request", min=0, help="Images per image request.")
+    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Estimate daily Workers AI neurons and dollars per Worker, with the assumptions."""
+    from cfai.gitops.cost import Traffic, cost_table, estimate
+
+    traffic = Traffic(requests_per_day, tokens_in, tokens_out, images_per_request)
+    estimates = [
+        estimate(platform, traffic, source=label)
+        for label, platform in platforms(stack, config, project)
+    ]
+    if as_json:
+        data = [e.as_json() for e in estimates]
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+        return
+    for est in estimates:
+        out.print(cost_table(est))
+        out.print("assumptions:")
+        for line in est.assumptions:
+            out.print(f"  - {line}", markup=False)
+
+
+@app.command("deploy")
+@user_errors
+def deploy_cmd(
+    local: Annotated[bool, typer.Option("--local", help="Roll out on the local platform.")] = False,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="Roll out on a Pulumi stack.")
+    ] = None,
+    steps: Annotated[
+        str, typer.Option("--steps", help="Traffic percentages for the new version.")
+    ] = "10,100",
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Canary each changed Worker, gated by the contract suite; roll back on any failure.
+    Exit 0 promoted (or nothing to do), 1 rolled back, 2 user error."""
+    from cfai.deploy import Driver, contract_gate, deploy, parse_steps
+    from cfai.render import render_platform
+
+    if local == (stack is not None):
+        raise typer.BadParameter("give exactly one of --local, --stack NAME")
+    percentages = parse_steps(steps)
+    name = stack or "local"
+    rendered = render_platform(load_stack(name, project), base_dir=project)
+    driver: Driver
+    if stack is not None:
+        from cfai.deploy.cloud import open_cloud_driver
+
+        driver = open_cloud_driver(project, stack)  # ToolMissingError first without the CLI
+    else:
+        from cfai.deploy.local import LocalDriver
+
+        driver = LocalDriver(project, name)
+    report = deploy(
+        rendered,
+        workers_dir=project / "workers",
+        driver=driver,
+        gate=contract_gate(project, live=stack is not None),
+        steps=percentages,
+        progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
+    )
+    table = Table("worker", "outcome", "passed at", "failed at", "check", "detail")
+    for r in report.rollouts:
+        rows: list[Any] = list(r.failures) or [None]
+        for f in rows:
+            table.add_row(
+                r.worker,
+                r.outcome + (f" ({r.note})" if r.note else ""),
+                ",".join(f"{p}%" for p in r.passed),
+                f"{r.failed_at}%" if r.failed_at is not None else "",
+                f"{f.worker} {f.check}" if f else "",
+                f.message if f else "",
+            )
+    out.print(table)
+    raise typer.Exit(report.exit_code)
