@@ -43,6 +43,8 @@ async def forward(
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
+    # One write per request, but no Nagle delay either way (a 40 ms stall per request).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         await loop.sock_connect(sock, (host, port))
     except BaseException:

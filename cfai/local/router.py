@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     for w in routes["workers"].values():
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: a response's head and body go out at once
+        # (else Nagle + the client's delayed ACK stall every keep-alive request ~40 ms).
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.bind(("127.0.0.1", int(w["port"])))
         sockets.append(s)
     config = uvicorn.Config(

@@ -123,30 +123,23 @@ class LocalPlatform:
         tokens = self._secrets()
         pids: dict[str, int] = {}
         try:
+            # The router starts with the emulator (both are Python processes that take a
+            # moment to import); workerd listens on private ports behind it.
+            workers = self._place(rendered, {key: free_port() for key in worker_ports})
             self.progress(f"starting emulator on 127.0.0.1:{emulator_port}")
             pids["emulator"] = self._spawn_emulator(platform, emulator_port, tokens["api_token"])
-            self._run_path.write_text(json.dumps({"pids": pids}))
+            pids["router"] = start_router(self, first_routes(workers, worker_ports))
+            run = {"pids": pids, "emulator_port": emulator_port, "fingerprint": fingerprint}
+            self._run_path.write_text(json.dumps({**run, "port": port}))
             api = f"http://127.0.0.1:{emulator_port}"
             self._wait(f"{api}/__cfai/health", "emulator", pids["emulator"], timeout)
             provision(platform, f"{api}/client/v4", tokens["api_token"], self.progress)
-            # workerd listens on private ports; the router owns the public ones (versions).
-            workers = self._place(rendered, {key: free_port() for key in worker_ports})
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
             pids["workerd"] = self._spawn_workerd(workers, emulator_port, tokens["auth_token"])
-            run = {"pids": pids, "emulator_port": emulator_port, "fingerprint": fingerprint}
-            self._run_path.write_text(json.dumps({**run, "port": port}))
-            for w in workers:
-                self._wait(
-                    f"http://127.0.0.1:{w.port}/health",
-                    f"Worker {w.rendered.key}",
-                    pids["workerd"],
-                    timeout,
-                )
-            pids["router"] = start_router(self, first_routes(workers, worker_ports))
             self._run_path.write_text(json.dumps({**run, "port": port}))
             for key, public in worker_ports.items():
                 url = f"http://127.0.0.1:{public}/health"
-                self._wait(url, f"router for {key}", pids["router"], timeout)
+                self._wait(url, f"Worker {key}", pids["workerd"], timeout, router=pids["router"])
         except BaseException:
             for pid in pids.values():
                 stop(pid)
@@ -210,12 +203,19 @@ class LocalPlatform:
         )
         return self._spawn(argv, "workerd", env)
 
-    def _wait(self, url: str, what: str, pid: int, timeout: float) -> None:
+    def _wait(
+        self, url: str, what: str, pid: int, timeout: float, *, router: int | None = None
+    ) -> None:
+        """Until `url` answers 200; fails fast when `pid` (or the `router` in front) exits."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
             if not alive(pid):
                 raise LocalPlatformError(f"{what} exited during start; see {self._log_hint(what)}")
+            if router is not None and not alive(router):
+                raise LocalPlatformError(
+                    f"the router exited during start; see {self._log_hint('router')}"
+                )
             try:
                 r = httpx.get(url, timeout=2.0)
                 if r.status_code == 200:
