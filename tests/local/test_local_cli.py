@@ -136,11 +136,24 @@ def test_up_prints_curl_examples_without_the_token(cli: Cli) -> None:
 
 
 def test_taken_port_is_a_user_error_naming_it(cli: Cli) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+    # Find four consecutive free ports and hold only the last: the emulator's (base+3), so
+    # the Workers' three are free and the message must name the emulator's.
+    held: list[socket.socket] = []
+    for base in range(20000, 60000, 7):
+        held = [socket.socket() for _ in range(4)]
+        try:
+            for sock, port in zip(held, range(base, base + 4), strict=True):
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            for sock in held:
+                sock.close()
+            continue
+        for sock in held[:3]:
+            sock.close()
+        break
+    with held[-1] as s:
         s.listen()
         taken = s.getsockname()[1]
-        # The emulator would take base+3: make the taken port that one.
         up = cli("up", "--config", cli.config, "--port", str(taken - 3))
     assert up.returncode == 2
     assert f"port {taken} (emulator) is already in use" in up.stderr
