@@ -64,7 +64,7 @@ def local_up(
 
     With --config FILE the platform comes from that YAML file; its state still lives under
     .cfai/<STACK>. A second `up` of an unchanged platform leaves it running."""
-    from cfai.local.status import curl_examples, public_outputs
+    from cfai.local.status import command_name, curl_examples, public_outputs
     from cfai.local.supervisor import LocalPlatform
 
     settings, emulator_env = _remote_ai(remote_ai)
@@ -97,11 +97,12 @@ def local_up(
     for key, w in sorted(outputs["workers"].items()):
         table.add_row(key, w["kind"], w["url"], w["template_sha256"][:12])
     out.print(table)
-    out.print(f"outputs: {platform.outputs_path}  (auth token: `cfai local token`)")
+    cfai = command_name()
+    out.print(f"outputs: {platform.outputs_path}  (auth token: `{cfai} local token`)")
     out.print("\ntry:")
     for example in curl_examples(outputs, stack):
         out.print(example, markup=False)
-    out.print("\nstop with: cfai local down" + (f" --stack {stack}" if stack != "local" else ""))
+    out.print(f"\nstop with: {cfai} local down" + (f" --stack {stack}" if stack != "local" else ""))
 
 
 @local_app.command("down")

@@ -14,7 +14,10 @@ Example::
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,9 +47,16 @@ def public_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
     return dict(shown)
 
 
+def command_name() -> str:
+    """How the user invoked cfai (``.venv/bin/cfai`` from `make local`, ``cfai`` on PATH),
+    so printed commands paste as they are."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return shlex.quote(argv0) if os.path.basename(argv0) == "cfai" else "cfai"
+
+
 def curl_examples(outputs: Mapping[str, Any], stack: str = "local") -> list[str]:
     """One curl command per Worker, token read from ``cfai local token`` at paste time."""
-    token_cmd = "cfai local token" + (f" --stack {stack}" if stack != "local" else "")
+    token_cmd = f"{command_name()} local token" + (f" --stack {stack}" if stack != "local" else "")
     lines = []
     for key, worker in sorted(outputs["workers"].items()):
         method, path, body, extra = _EXAMPLES.get(worker["kind"], _EXAMPLES["custom"])
