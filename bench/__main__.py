@@ -20,7 +20,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _groups(work: Path, log: list[str]) -> dict[str, Callable[[], list[Result]]]:
-    from bench import platform, render, vectorize
+    from bench import platform, render, streams, vectorize
 
     return {
         "vectorize_query": lambda: vectorize.query_benches(log),
@@ -28,6 +28,8 @@ def _groups(work: Path, log: list[str]) -> dict[str, Callable[[], list[Result]]]
         "render": lambda: render.render_bench(log, work),
         "cold_start": lambda: platform.cold_start_bench(log, work),
         "chat_rps": lambda: platform.chat_rps_bench(log, work),
+        "sse_streams": lambda: streams.sse_streams_bench(log, work),
+        "reload": lambda: streams.reload_bench(log, work),
     }
 
 

@@ -20,7 +20,8 @@ class Result:
     """One row of ``latest.json``; `extra` (spreads, percentiles, notes) goes to the README.
 
     `check` is how `met` is judged: ``"ratio<="``, ``"ratio>="`` or ``"value>="`` against
-    `limit`; None for report-only figures.
+    `limit`, or ``"passed"`` for a pass/fail target decided by the bench (`passed`); None
+    for report-only figures.
     """
 
     name: str
@@ -31,6 +32,7 @@ class Result:
     check: str | None = None
     limit: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    passed: bool | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -40,6 +42,8 @@ class Result:
 
     @property
     def met(self) -> bool | None:
+        if self.check == "passed":
+            return self.passed
         if self.check is None or self.limit is None:
             return None
         measured = self.value if self.check.startswith("value") else self.ratio
