@@ -62,15 +62,23 @@ def _mtimes(paths: Iterable[Path]) -> dict[Path, int | None]:
     return out
 
 
-def reload_workers(lp: LocalPlatform, platform: Platform) -> dict[str, Any]:
-    """Re-provision, re-render and restart workerd of the running `lp`; keep the emulator
-    and each Worker's port. Returns the new outputs map."""
+def reload_workers(
+    lp: LocalPlatform, platform: Platform, *, previous: Platform | None = None
+) -> dict[str, Any]:
+    """Re-provision (when gateways or indexes changed since `previous`), re-render and
+    restart workerd of the running `lp`; keep the emulator and each Worker's port. Returns
+    the new outputs map."""
     run = json.loads((lp.state_dir / "run.json").read_text())
     rendered = render_platform(platform, base_dir=lp.source_dir or lp.project_dir)
     emulator_port = int(run["emulator_port"])
     api = f"http://127.0.0.1:{emulator_port}"
     tokens = lp._secrets()
-    provision(platform, f"{api}/client/v4", tokens["api_token"], lp.progress)
+    if previous is None or (previous.name_prefix, previous.gateways, previous.indexes) != (
+        platform.name_prefix,
+        platform.gateways,
+        platform.indexes,
+    ):
+        provision(platform, f"{api}/client/v4", tokens["api_token"], lp.progress)
     # workerd serves on private ports behind the router, which keeps the public ones.
     ports = private_ports(lp, [r.key for r in rendered])
     pid = int(run["pids"]["workerd"])
@@ -115,7 +123,7 @@ def run_dev(
     *,
     port: int | None = None,
     timeout: float = 60.0,
-    interval: float = 0.5,
+    interval: float = 0.1,
 ) -> None:
     """Serve in the foreground until SIGINT/SIGTERM, reloading Workers on changes."""
     declaration = list(declaration)
@@ -142,7 +150,7 @@ def run_dev(
                 say(f"{e}\nstill serving the last good version")
                 continue
             try:
-                outputs = reload_workers(lp, candidate)
+                outputs = reload_workers(lp, candidate, previous=platform)
             except CfaiError as e:
                 say(f"reload failed: {e}\nrestoring the last good version")
                 outputs = reload_workers(lp, platform)
