@@ -291,7 +291,7 @@ def reload_bench(log: list[str], work: Path) -> list[Result]:
             {
                 "edit_to_answer_s": [round(t, 3) for t in times],
                 "cold_up_s": _round(cold),
-                "watch_poll_interval_s": 0.5,
+                "watch_poll_interval_s": 0.1,
             },
         )
     ]
