@@ -15,8 +15,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from rich.table import Table
 
 from cfai.contract.plugin import CHECKS_DIR
 from cfai.errors import ToolMissingError
+from cfai.provision.pulumi_cli import find_pulumi, run_pulumi
 
 PLUGIN = "cfai.contract.plugin"
 CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
@@ -175,23 +174,16 @@ def run_contract(
 
 def stack_outputs(stack: str, project: Path, *, timeout: float = 120.0) -> dict[str, Any]:
     """``pulumi stack output --json --show-secrets --stack STACK`` as a dict."""
-    pulumi = shutil.which("pulumi")
+    pulumi = find_pulumi()
     if pulumi is None:
         raise ToolMissingError(
             "the Pulumi CLI is not installed (needed to read stack outputs); install it from "
             "https://www.pulumi.com/docs/install/ or pass the outputs with --outputs FILE"
         )
-    try:
-        done = subprocess.run(
-            [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = run_pulumi(
+        pulumi, ["stack", "output", "--json", "--show-secrets", "--stack", stack], project, timeout
+    )
+    if done is None:
         raise ToolMissingError(
             f"`pulumi stack output --stack {stack}` did not answer within {timeout:.0f}s "
             "(is the backend reachable and logged in?)"

@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from rich.table import Table
 from cfai.config import Platform, load_stack, stack_file
 from cfai.contract import OutputsError, parse_target, read_outputs, stack_outputs
 from cfai.errors import ConfigError, Problem, ToolMissingError
-from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi
+from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi
 from cfai.render import module_sha256, render_platform
 
 __all__ = [
@@ -200,19 +199,10 @@ def pulumi_preview(
         return PulumiCheck(
             "skipped", "Pulumi check skipped: the Pulumi CLI is missing (only hashes compared)"
         )
-    argv = [str(pulumi), "preview", "--refresh", "--expect-no-changes", "--non-interactive"]
+    argv = ["preview", "--refresh", "--expect-no-changes", "--non-interactive"]
     argv += ["--diff", "--stack", stack]
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=project,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = run_pulumi(pulumi, argv, project, timeout)
+    if done is None:
         return PulumiCheck("failed", f"`pulumi preview --refresh` did not finish in {timeout:.0f}s")
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-40:])
     if done.returncode == 0:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from cfai.errors import ToolMissingError
 
-__all__ = ["INSTALL_HINT", "find_pulumi", "require_pulumi"]
+__all__ = ["INSTALL_HINT", "find_pulumi", "require_pulumi", "run_pulumi"]
 
 INSTALL_HINT = (
     "the Pulumi CLI is not installed; install it from the Pulumi docs "
@@ -43,3 +44,22 @@ def require_pulumi() -> Path:
     if found is None:
         raise ToolMissingError(INSTALL_HINT)
     return found
+
+
+def run_pulumi(
+    pulumi: Path, args: list[str], project: Path, timeout: float
+) -> subprocess.CompletedProcess[str] | None:
+    """Run ``pulumi ARGS`` in `project` without a terminal (stdin closed, output captured);
+    None when it did not finish within `timeout` seconds (it is killed then)."""
+    try:
+        return subprocess.run(
+            [str(pulumi), *args],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
