@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cfai.config.models import INDEX_PRESETS
 from cfai.local.services._cf import CloudflareError
 
 MAX_DIMENSIONS = 1536
@@ -70,13 +71,8 @@ DEFAULT_LIST_COUNT = 100
 
 METRICS = ("cosine", "euclidean", "dot-product")
 METADATA_INDEX_TYPES = ("string", "number", "boolean")
-PRESETS: dict[str, tuple[int, str]] = {
-    "@cf/baai/bge-small-en-v1.5": (384, "cosine"),
-    "@cf/baai/bge-base-en-v1.5": (768, "cosine"),
-    "@cf/baai/bge-large-en-v1.5": (1024, "cosine"),
-    "openai/text-embedding-ada-002": (1536, "cosine"),
-    "cohere/embed-multilingual-v2.0": (768, "cosine"),
-}
+# One table of presets: the config's (a preset fixes dimensions and metric).
+PRESETS = INDEX_PRESETS
 
 
 def not_found(name: str) -> CloudflareError:
