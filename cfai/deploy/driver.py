@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from cfai._files import write_private_json
 from cfai.errors import DeployUserError  # re-exported: cfai.deploy.DeployUserError
 from cfai.render import RenderedWorker
 
@@ -118,9 +117,7 @@ class _ContractGate:
 
         with tempfile.TemporaryDirectory(prefix="cfai-deploy-") as tmp:
             path = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir, mode 600
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(outputs, f)
+            write_private_json(path, outputs)
             # pytest's own report would interleave with the rollout's progress; the
             # failures it holds are returned instead.
             with contextlib.redirect_stdout(io.StringIO()):

@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from cfai._files import write_private_json
 from cfai.config import CustomWorker, Platform
 from cfai.errors import CfaiError, ConfigError
 from cfai.local.ports import run_fingerprint
@@ -98,9 +98,7 @@ def reload_workers(
     public = rebase_routes(lp, workers)
     front = [replace(w, port=public[w.rendered.key]) for w in workers]
     outputs = lp._outputs(platform, front, api, tokens)
-    fd = os.open(lp.outputs_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(outputs, f, indent=2, sort_keys=True)
+    write_private_json(lp.outputs_path, outputs, indent=2)
     return outputs
 
 

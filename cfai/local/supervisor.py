@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sys
 import time
@@ -28,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from cfai._files import write_private_json
 from cfai.config import Platform, load_stack
 from cfai.errors import LocalPlatformError
 from cfai.local.ports import free_port, plan_ports, run_fingerprint
@@ -79,9 +79,7 @@ class LocalPlatform:
             return dict(json.loads(path.read_text()))
         values = {"api_token": secrets.token_urlsafe(24), "auth_token": secrets.token_urlsafe(24)}
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(values, f)
+        write_private_json(path, values)
         return values
 
     def running(self) -> dict[str, Any] | None:
@@ -148,9 +146,7 @@ class LocalPlatform:
             raise
         front = [replace(w, port=worker_ports[w.rendered.key]) for w in workers]
         outputs = self._outputs(platform, front, api, tokens)
-        fd = os.open(self.outputs_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(outputs, f, indent=2, sort_keys=True)
+        write_private_json(self.outputs_path, outputs, indent=2)
         return outputs
 
     def down(self) -> bool:
