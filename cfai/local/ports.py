@@ -21,7 +21,12 @@ from cfai.config import Platform
 from cfai.errors import PortInUseError
 from cfai.render import RenderedWorker
 
-__all__ = ["free_port", "plan_ports", "run_fingerprint"]
+__all__ = [
+    "free_port",
+    "plan_ports",
+    "reserve",
+    "run_fingerprint",
+]
 
 
 def free_port() -> int:
@@ -29,6 +34,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def reserve() -> socket.socket:
+    """A listening socket on a free 127.0.0.1 port, held until handed to workerd with
+    ``--socket-fd``: a port chosen and closed could be taken (e.g. by an outgoing
+    connection's ephemeral port) before workerd binds it."""
+    s = socket.socket()
+    # As workerd does for its own sockets: without it, connections left in TIME_WAIT on this
+    # port keep a restarted workerd (cfai dev) from binding it again.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    return s
 
 
 def _check_free(port: int, what: str) -> None:

@@ -18,9 +18,16 @@ __all__ = ["CHILDREN", "alive", "forget", "spawn", "stop"]
 CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def spawn(argv: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str]) -> int:
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    log: Path,
+    env: Mapping[str, str],
+    pass_fds: Sequence[int] = (),
+) -> int:
     """Start `argv` in its own session (so `stop` takes its whole group), stdin closed,
-    stdout and stderr appended to `log`; returns the pid."""
+    stdout and stderr appended to `log`, `pass_fds` inherited; returns the pid."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             list(argv),
@@ -30,6 +37,7 @@ def spawn(argv: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str]) 
             stderr=subprocess.STDOUT,
             env={**os.environ, **env},
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     CHILDREN[proc.pid] = proc
     return proc.pid

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import httpx
 from cfai._files import write_private_json
 from cfai.config import Platform, load_stack
 from cfai.errors import LocalPlatformError
-from cfai.local.ports import free_port, plan_ports, run_fingerprint
+from cfai.local.ports import free_port, plan_ports, reserve, run_fingerprint
 from cfai.local.processes import alive, forget, spawn, stop
 from cfai.local.provisioning import provision
 from cfai.local.versions import first_routes, start_router
@@ -120,10 +121,13 @@ class LocalPlatform:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         tokens = self._secrets()
         pids: dict[str, int] = {}
+        # workerd's private ports are held open from now until workerd takes them over.
+        listeners = {key: reserve() for key in worker_ports}
         try:
             # The router starts with the emulator (both are Python processes that take a
             # moment to import); workerd listens on private ports behind it.
-            workers = self._place(rendered, {key: free_port() for key in worker_ports})
+            ports = {key: int(sock.getsockname()[1]) for key, sock in listeners.items()}
+            workers = self._place(rendered, ports)
             self.progress(f"starting emulator on 127.0.0.1:{emulator_port}")
             pids["emulator"] = self._spawn_emulator(platform, emulator_port, tokens["api_token"])
             pids["router"] = start_router(self, first_routes(workers, worker_ports))
@@ -133,7 +137,9 @@ class LocalPlatform:
             self._wait(f"{api}/__cfai/health", "emulator", pids["emulator"], timeout)
             provision(platform, f"{api}/client/v4", tokens["api_token"], self.progress)
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
-            pids["workerd"] = self._spawn_workerd(workers, emulator_port, tokens["auth_token"])
+            pids["workerd"] = self._spawn_workerd(
+                workers, emulator_port, tokens["auth_token"], listeners
+            )
             self._run_path.write_text(json.dumps({**run, "port": port}))
             for key, public in worker_ports.items():
                 url = f"http://127.0.0.1:{public}/health"
@@ -144,6 +150,9 @@ class LocalPlatform:
                 forget(pid)
             self._run_path.unlink(missing_ok=True)
             raise
+        finally:
+            for sock in listeners.values():
+                sock.close()  # workerd has its own copies
         front = [replace(w, port=worker_ports[w.rendered.key]) for w in workers]
         outputs = self._outputs(platform, front, api, tokens)
         write_private_json(self.outputs_path, outputs, indent=2)
@@ -163,8 +172,11 @@ class LocalPlatform:
         return was
 
     # -- steps ---------------------------------------------------------------------------
-    def _spawn(self, argv: list[str], name: str, env: Mapping[str, str]) -> int:
-        return spawn(argv, cwd=self.state_dir, log=self.state_dir / f"{name}.log", env=env)
+    def _spawn(
+        self, argv: list[str], name: str, env: Mapping[str, str], pass_fds: Sequence[int] = ()
+    ) -> int:
+        log = self.state_dir / f"{name}.log"
+        return spawn(argv, cwd=self.state_dir, log=log, env=env, pass_fds=pass_fds)
 
     def _spawn_emulator(self, platform: Platform, port: int, api_token: str) -> int:
         env = {
@@ -192,12 +204,23 @@ class LocalPlatform:
         return placed
 
     def _spawn_workerd(
-        self, workers: list[WorkerdWorker], emulator_port: int, auth_token: str
+        self,
+        workers: list[WorkerdWorker],
+        emulator_port: int,
+        auth_token: str,
+        listeners: Mapping[str, socket.socket] | None = None,
     ) -> int:
-        argv, env = launch(
-            self.state_dir, "workerd", workers, emulator_port, auth_token, self.project_dir
+        """workerd serving `workers`; on the held `listeners` sockets (by key) when given."""
+        argv, env, fds = launch(
+            self.state_dir,
+            "workerd",
+            workers,
+            emulator_port,
+            auth_token,
+            self.project_dir,
+            listeners,
         )
-        return self._spawn(argv, "workerd", env)
+        return self._spawn(argv, "workerd", env, fds)
 
     def _wait(
         self, url: str, what: str, pid: int, timeout: float, *, router: int | None = None

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cfai.local.ports import free_port
+from cfai.local.ports import free_port, reserve
 from cfai.local.processes import forget, stop
 from cfai.local.router import read_routes, write_routes
 from cfai.local.workerd import WorkerdWorker, launch
@@ -97,12 +97,21 @@ def start_version(
     module = Path("versions") / vid / rendered.main_module
     (platform.state_dir / module).parent.mkdir(parents=True, exist_ok=True)
     (platform.state_dir / module).write_text(rendered.source, encoding="utf-8")
-    worker = WorkerdWorker(rendered=rendered, port=free_port(), module_path=module.as_posix())
+    listener = reserve()  # held until the new workerd takes it over
+    port = int(listener.getsockname()[1])
+    worker = WorkerdWorker(rendered=rendered, port=port, module_path=module.as_posix())
     token = platform._secrets()["auth_token"]
-    argv, env = launch(
-        platform.state_dir, process, [worker], run["emulator_port"], token, platform.project_dir
-    )
-    pid = platform._spawn(argv, process, env)
+    with listener:
+        argv, env, fds = launch(
+            platform.state_dir,
+            process,
+            [worker],
+            run["emulator_port"],
+            token,
+            platform.project_dir,
+            {rendered.key: listener},
+        )
+        pid = platform._spawn(argv, process, env, fds)
     update_run(platform, {process: pid})
     url = f"http://127.0.0.1:{worker.port}/health"
     platform._wait(url, f"{process} (Worker {rendered.key} version {vid[:8]})", pid, timeout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,9 +168,11 @@ def launch(
     emulator_port: int,
     auth_token: str,
     project_dir: Path,
-) -> tuple[list[str], dict[str, str]]:
+    listeners: Mapping[str, socket.socket] | None = None,
+) -> tuple[list[str], dict[str, str], list[int]]:
     """Write ``<state_dir>/<name>.capnp`` for `workers` and return the workerd argv (run
-    from `state_dir`) and the environment carrying their secrets."""
+    from `state_dir`), the environment carrying their secrets and the descriptors to pass:
+    a Worker with a socket in `listeners` (by key) serves on it (``--socket-fd``)."""
     config = render_config(workers, _contributors(), f"127.0.0.1:{emulator_port}")
     (state_dir / f"{name}.capnp").write_text(config, encoding="utf-8")
     env = {
@@ -179,4 +182,10 @@ def launch(
         if b.type == "secret_text"
     }
     argv = [str(find_workerd(project_dir)), "serve", f"{name}.capnp", "--experimental"]
-    return argv, env
+    fds = []
+    for w in workers:
+        sock = (listeners or {}).get(w.rendered.key)
+        if sock is not None:
+            argv += ["--socket-fd", f"{w.service}={sock.fileno()}"]
+            fds.append(sock.fileno())
+    return argv, env, fds

@@ -65,10 +65,12 @@ def running(project: Path) -> Iterator[tuple[LocalPlatform, dict[str, Any]]]:
 
 def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
     """What an operator restarting workerd by hand does: same command line and environment,
-    whatever module files are on disk now."""
+    whatever module files are on disk now. The supervisor handed workerd pre-opened sockets
+    (``--socket-fd``), which a hand restart does not have: it binds the config's addresses."""
     run = json.loads((platform.state_dir / "run.json").read_text())
     old = int(run["pids"]["workerd"])
-    argv = Path(f"/proc/{old}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    raw = Path(f"/proc/{old}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    argv = [a for i, a in enumerate(raw) if a != b"--socket-fd" and raw[i - 1] != b"--socket-fd"]
     env_items = Path(f"/proc/{old}/environ").read_bytes().rstrip(b"\0").split(b"\0")
     env = dict(item.decode().split("=", 1) for item in env_items if b"=" in item)
     processes.stop(old)
