@@ -9,6 +9,7 @@
     ├── ToolMissingError          a required program (pulumi, node, workerd) is not installed (user)
     ├── LocalPlatformError        the local platform could not start or answer (system)
     │   └── PortInUseError        a port asked for with `--port` is taken (user)
+    ├── OutputsError              an outputs map is missing, unreadable or malformed (user)
     ├── DeployUserError           a deploy cannot start: not running, bad --steps, Worker not
     │                             created yet (user) — raised by cfai.deploy
     └── CloudflareError           a call to Cloudflare (or the emulator) failed — in cfai.provision.rest
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigError",
     "DeployUserError",
     "LocalPlatformError",
+    "OutputsError",
     "PortInUseError",
     "Problem",
     "RenderError",
@@ -109,5 +111,11 @@ class PortInUseError(LocalPlatformError):
 
 class DeployUserError(CfaiError):
     """A deploy cannot start for a reason the user must fix (not running, bad steps)."""
+
+    user_fault = True
+
+
+class OutputsError(CfaiError):
+    """An outputs map is missing, unreadable or lacks a field its reader needs."""
 
     user_fault = True

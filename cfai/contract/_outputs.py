@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfai.errors import CfaiError
+from cfai.errors import OutputsError
 
 #: Worker kinds whose code comes from a cfai template (and so has the common HTTP contract).
 TEMPLATE_KINDS = ("chat", "rag", "image")
-
-
-class OutputsError(CfaiError):
-    """The outputs map is missing, unreadable or lacks a field the suite needs (user)."""
-
-    user_fault = True
 
 
 @dataclass(frozen=True)
