@@ -12,7 +12,7 @@ import cfai
 PUBLIC = [
     "cfai.config",
     "cfai.errors",
-    "cfai.models",
+    "cfai.catalog",
     "cfai.render",
     "cfai.local.services",
     "cfai.local.supervisor",

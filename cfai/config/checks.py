@@ -18,7 +18,7 @@ from cfai.config.models import (
     RagWorker,
 )
 from cfai.errors import Problem
-from cfai.models import CATALOG, ModelSpec, Task, models_for
+from cfai.catalog import CATALOG, ModelSpec, Task, models_for
 
 __all__ = ["check_platform"]
 

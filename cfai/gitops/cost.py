@@ -3,7 +3,7 @@
 Each Worker's model and limits are known, so each request's billable units are too:
 input/output tokens for text models, tokens embedded for the rag Worker's question, tiles
 and steps for image models. Units times the catalog's published prices
-(`cfai.models.Price`) give dollars; dollars over `NEURON_PRICE_USD` give neurons; the daily
+(`cfai.catalog.Price`) give dollars; dollars over `NEURON_PRICE_USD` give neurons; the daily
 free allocation (`FREE_NEURONS_PER_DAY`, per account) comes off the total. A model without
 a published price is reported as unknown, never as free.
 
@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cfai.config import ChatWorker, CustomWorker, ImageWorker, Platform, RagWorker
-from cfai.models import CATALOG, FREE_NEURONS_PER_DAY, NEURON_PRICE_USD, ModelSpec
+from cfai.catalog import CATALOG, FREE_NEURONS_PER_DAY, NEURON_PRICE_USD, ModelSpec
 
 __all__ = ["CostEstimate", "LineItem", "Traffic", "WorkerCost", "cost_table", "estimate"]
 
@@ -147,7 +147,7 @@ def estimate(platform: Platform, traffic: Traffic, *, source: str = "") -> CostE
         f"{traffic.requests_per_day} requests/day to every Worker",
         f"${NEURON_PRICE_USD * 1000:.3f} per 1,000 neurons; "
         f"{FREE_NEURONS_PER_DAY:,} neurons/day free per account (taken off the total)",
-        "prices: the catalog's published per-unit prices (cfai/models.py); "
+        "prices: the catalog's published per-unit prices (cfai/catalog.py); "
         "gateway cache hits are not subtracted",
     ]
     for key, w in sorted(platform.workers.items()):

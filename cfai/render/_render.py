@@ -19,7 +19,7 @@ import jinja2
 import cfai
 from cfai.config.models import ChatWorker, CustomWorker, ImageWorker, Platform, RagWorker
 from cfai.errors import ConfigError, Problem, RenderError
-from cfai.models import CATALOG, ModelSpec
+from cfai.catalog import CATALOG, ModelSpec
 
 __all__ = [
     "Binding",

@@ -9,7 +9,7 @@ from PIL import Image
 from cfai.contract._http import describe
 from cfai.contract._outputs import WorkerTarget
 from cfai.contract.plugin import ClientFactory
-from cfai.models import CATALOG
+from cfai.catalog import CATALOG
 
 _FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from cfai.local.services.base import EmulatorContext
 from cfai.local.services.workers_ai import AiError, WorkersAI
-from cfai.models import CATALOG, Output
+from cfai.catalog import CATALOG, Output
 
 FLUX = "@cf/black-forest-labs/flux-1-schnell"
 SDXL = "@cf/stabilityai/stable-diffusion-xl-base-1.0"

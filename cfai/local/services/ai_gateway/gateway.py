@@ -29,7 +29,7 @@ from cfai.local.services.ai_gateway._records import NewLog
 from cfai.local.services.ai_gateway.memory import CacheEntry, RateLimiter, ResponseCache
 from cfai.local.services.ai_gateway.options import RunOptions
 from cfai.local.services.ai_gateway.state import GatewayStore
-from cfai.models import CATALOG
+from cfai.catalog import CATALOG
 
 
 class AiResultLike(Protocol):

@@ -1,5 +1,5 @@
 """The emulated Workers AI service: deterministic, honest stand-in models for every model in
-`cfai.models.CATALOG`, with the real input checks, defaults, output shapes and forms.
+`cfai.catalog.CATALOG`, with the real input checks, defaults, output shapes and forms.
 
 One handler per task (`HANDLERS`), each in its own module: `text` (text generation and
 vision), `embeddings`, `images`, `audio` (speech recognition and text-to-speech), `misc`
@@ -27,7 +27,7 @@ from cfai.local.services.base import (
     WorkerdBinding,
     WorkerdService,
 )
-from cfai.models import CATALOG, ModelSpec, Task
+from cfai.catalog import CATALOG, ModelSpec, Task
 
 from . import app
 from ._core import AiError, AiResult, bad_input, no_such_model

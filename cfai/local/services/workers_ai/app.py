@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cfai.local.services._cf import JSON, api_error, check_token, envelope, json_response
-from cfai.models import CATALOG, ModelSpec, Task
+from cfai.catalog import CATALOG, ModelSpec, Task
 
 from . import compat
 from ._core import AiError, AiResult, bad_input

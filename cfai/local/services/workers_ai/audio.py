@@ -20,7 +20,7 @@ import wave
 from collections.abc import Mapping
 from typing import Any
 
-from cfai.models import ModelSpec
+from cfai.catalog import ModelSpec
 
 from ._core import (
     AiResult,

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from cfai.local.services._cf import json_response
-from cfai.models import CATALOG, Task
+from cfai.catalog import CATALOG, Task
 
 from ._core import bad_input, digest, no_such_model
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cfai.models import ModelSpec
+from cfai.catalog import ModelSpec
 
 from ._core import AiResult, bad_input, check_str, digest, opt_str, usage, words
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cfai.models import ImageLimits, ModelSpec, Output
+from cfai.catalog import ImageLimits, ModelSpec, Output
 
 from ._core import (
     AiResult,

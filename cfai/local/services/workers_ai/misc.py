@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cfai.models import ModelSpec
+from cfai.catalog import ModelSpec
 
 from ._core import AiResult, opt_str, req_str, usage, words, wordset
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cfai.models import ModelSpec
+from cfai.catalog import ModelSpec
 
 from . import _schema
 from ._core import (

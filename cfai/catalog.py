@@ -3,12 +3,13 @@
 One source of truth for the config cross-checks (a rag worker's embedding model must be a
 `text-embeddings` model whose dimensions equal its index's), the renderer (how a worker
 reads a model's output), the emulator's stand-in models (which schema to honour) and cost
-estimates. Facts and their sources: ``shared/reference/cloudflare-ai-facts.md`` §2 and §7;
-prices are snapshots in USD.
+estimates. Sources: each model's page under https://developers.cloudflare.com/workers-ai/models/
+(task, inputs, outputs, limits) and https://developers.cloudflare.com/workers-ai/platform/pricing/
+(prices, snapshots in USD).
 
 Example::
 
-    >>> from cfai.models import get_model, Task
+    >>> from cfai.catalog import get_model, Task
     >>> get_model("@cf/baai/bge-base-en-v1.5").dimensions
     768
     >>> get_model("@cf/meta/llama-3.1-8b-instruct").task is Task.TEXT_GENERATION
