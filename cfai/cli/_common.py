@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from cfai.config import Platform, discover_stacks, load_file, load_stack
+from cfai.config import PlatformConfig, discover_stacks, load_file, load_stack
 from cfai.errors import CfaiError, ConfigError, Problem
 
 app = typer.Typer(
@@ -53,7 +53,7 @@ def user_errors(fn: F) -> F:
 
 def platforms(
     stack: str | None, config: Path | None, project: Path
-) -> Iterator[tuple[str, Platform]]:
+) -> Iterator[tuple[str, PlatformConfig]]:
     """(label, platform) for the chosen source; every stack of the project by default.
     Loads all before yielding so every broken stack is reported."""
     if stack and config:
@@ -64,7 +64,7 @@ def platforms(
     stacks = [stack] if stack else discover_stacks(project)
     if not stacks:
         raise ConfigError([], source=f"no Pulumi.<stack>.yaml in {project.resolve()}")
-    loaded: list[tuple[str, Platform]] = []
+    loaded: list[tuple[str, PlatformConfig]] = []
     problems: list[Problem] = []
     for name in stacks:
         try:

@@ -181,12 +181,22 @@ def dev(
     port: PortOpt = None,
     remote_ai: RemoteAiOpt = False,
     timeout: TimeoutOpt = 60.0,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            "--templates",
+            exists=True,
+            file_okay=False,
+            help="Render from the Worker templates in DIR (default: cfai's own), to try an edit.",
+        ),
+    ] = None,
 ) -> None:
     """Run the local platform in the foreground; re-render and reload the Workers when the
     templates, the declaration or a custom module change (the emulator keeps its state)."""
     from cfai.config import stack_file
     from cfai.local.dev import run_dev
     from cfai.local.supervisor import LocalPlatform
+    from cfai.render import Templates
 
     def say(message: str) -> None:
         err.print(message, markup=False)
@@ -200,6 +210,7 @@ def dev(
         progress=say,
         source_dir=config.resolve().parent if config else None,
         emulator_env=emulator_env,
+        templates=Templates(templates.resolve()) if templates else None,
     )
     run_dev(
         platform,

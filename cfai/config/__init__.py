@@ -1,10 +1,14 @@
 """Typed platform declaration: models, loading and cross-checks.
 
+Gateways, indexes and the platform are declared here; each Worker kind's own model lives
+with its kind (`cfai.kinds.chat.ChatWorkerConfig`, ...), and `workers:` entries validate
+as the union of every registered kind's model.
+
 Example::
 
     from cfai.config import load_stack
     platform = load_stack("staging")
-    platform.workers["assistant"].model
+    platform.workers["assistant"].kind
 """
 
 from cfai.config.loader import (
@@ -13,44 +17,32 @@ from cfai.config.loader import (
     load_file,
     load_platform,
     load_stack,
+    project_name,
     stack_file,
 )
 from cfai.config.models import (
     INDEX_PRESETS,
-    ChatWorker,
-    CustomBindings,
-    CustomWorker,
-    Gateway,
-    GatewayRef,
-    ImageWorker,
-    Index,
-    Platform,
-    RagWorker,
-    RateLimit,
-    VectorizeRef,
-    Worker,
-    WorkerKind,
+    AnyWorkerConfig,
+    GatewayConfig,
+    IndexConfig,
+    PlatformConfig,
+    RateLimitConfig,
 )
+from cfai.kinds.base import WorkerConfig
 
 __all__ = [
     "CONFIG_KEY",
     "INDEX_PRESETS",
-    "ChatWorker",
-    "CustomBindings",
-    "CustomWorker",
-    "Gateway",
-    "GatewayRef",
-    "ImageWorker",
-    "Index",
-    "Platform",
-    "RagWorker",
-    "RateLimit",
-    "VectorizeRef",
-    "Worker",
-    "WorkerKind",
+    "AnyWorkerConfig",
+    "GatewayConfig",
+    "IndexConfig",
+    "PlatformConfig",
+    "RateLimitConfig",
+    "WorkerConfig",
     "discover_stacks",
     "load_file",
     "load_platform",
     "load_stack",
+    "project_name",
     "stack_file",
 ]

@@ -21,8 +21,9 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from cfai.config.checks import check_platform
-from cfai.config.models import Gateway, Index, Platform, Worker
+from cfai.config.models import AnyWorkerConfig, GatewayConfig, IndexConfig, PlatformConfig
 from cfai.errors import ConfigError, Problem
+from cfai.kinds import kind_names
 
 __all__ = [
     "CONFIG_KEY",
@@ -30,22 +31,23 @@ __all__ = [
     "load_file",
     "load_platform",
     "load_stack",
+    "project_name",
     "stack_file",
 ]
 
 CONFIG_KEY = "cfai:platform"
 _SECTIONS: dict[str, Any] = {
-    "gateways": TypeAdapter(Gateway),
-    "indexes": TypeAdapter(Index),
-    "workers": TypeAdapter(Worker),
+    "gateways": TypeAdapter(GatewayConfig),
+    "indexes": TypeAdapter(IndexConfig),
+    "workers": TypeAdapter(AnyWorkerConfig),
 }
-_KINDS = {"chat", "rag", "image", "custom"}
 
 
 def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
     # pydantic puts the discriminator's value in the location of a union member; users never
     # wrote it, so drop it: ("rag", "top_k") -> "top_k".
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _KINDS and loc.index(p) == 0)]
+    kinds = kind_names()
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in kinds and loc.index(p) == 0)]
     return ".".join([prefix, *parts]) if prefix else ".".join(parts)
 
 
@@ -56,16 +58,16 @@ def _problems(err: ValidationError, prefix: str) -> list[Problem]:
         if e["type"] == "extra_forbidden":
             msg = "unknown setting (check the spelling)"
         elif e["type"] == "union_tag_invalid":
-            msg = f"kind must be one of: {', '.join(sorted(_KINDS))}"
+            msg = f"kind must be one of: {', '.join(kind_names())}"
         elif e["type"] == "union_tag_not_found":
-            msg = f"missing kind (one of: {', '.join(sorted(_KINDS))})"
+            msg = f"missing kind (one of: {', '.join(kind_names())})"
         out.append(Problem(_path(prefix, e["loc"]), msg))
     return out
 
 
 def load_platform(
     data: Mapping[str, Any], *, base_dir: Path | None = None, source: str | None = None
-) -> Platform:
+) -> PlatformConfig:
     """Validate `data` and cross-check it; raise `ConfigError` listing every problem."""
     if not isinstance(data, Mapping):
         raise ConfigError(
@@ -94,14 +96,14 @@ def load_platform(
                 problems.extend(_problems(err, f"{section}.{key}"))
     top = {k: v for k, v in data.items() if k not in _SECTIONS}
     try:
-        platform = Platform.model_validate({**top, **valid})
+        platform = PlatformConfig.model_validate({**top, **valid})
     except ValidationError as err:
         problems.extend(_problems(err, ""))
         # Cross-check the sections anyway, against a platform without the bad top-level keys.
         bad = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
         top = {k: v for k, v in top.items() if k not in bad}
         try:
-            platform = Platform.model_validate({**top, "account_id": "0" * 32, **valid})
+            platform = PlatformConfig.model_validate({**top, "account_id": "0" * 32, **valid})
         except ValidationError:
             raise ConfigError(problems, source) from None
     problems.extend(check_platform(platform, base_dir=base_dir, defined=defined))
@@ -121,7 +123,7 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError([Problem("", f"{path} is not valid YAML: {err}")]) from None
 
 
-def load_file(path: str | Path) -> Platform:
+def load_file(path: str | Path) -> PlatformConfig:
     """Load a YAML file whose top level is the platform, or a `Pulumi.<stack>.yaml`."""
     path = Path(path)
     data = _read_yaml(path)
@@ -137,7 +139,7 @@ def stack_file(stack: str, project_dir: str | Path = ".") -> Path:
     return Path(project_dir) / f"Pulumi.{stack}.yaml"
 
 
-def load_stack(stack: str, project_dir: str | Path = ".") -> Platform:
+def load_stack(stack: str, project_dir: str | Path = ".") -> PlatformConfig:
     """Load the platform of `Pulumi.<stack>.yaml`. Without a `name_prefix`, physical names
     get `<project>-<stack>` so stacks sharing an account never collide."""
     project_dir = Path(project_dir)
@@ -151,11 +153,13 @@ def load_stack(stack: str, project_dir: str | Path = ".") -> Platform:
         raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {path}")])
     platform_data = config[CONFIG_KEY]
     if isinstance(platform_data, Mapping) and not platform_data.get("name_prefix"):
-        platform_data = {**platform_data, "name_prefix": f"{_project_name(project_dir)}-{stack}"}
+        platform_data = {**platform_data, "name_prefix": f"{project_name(project_dir)}-{stack}"}
     return load_platform(platform_data, base_dir=project_dir.resolve(), source=str(path))
 
 
-def _project_name(project_dir: Path) -> str:
+def project_name(project_dir: Path) -> str:
+    """The Pulumi project's name (`Pulumi.yaml`), "cfai" without one: the default prefix of
+    a stack's physical names is ``<project>-<stack>``."""
     project = project_dir / "Pulumi.yaml"
     if project.is_file():
         data = yaml.safe_load(project.read_text(encoding="utf-8")) or {}

@@ -2,12 +2,13 @@
 
 Every model is frozen and closed (`extra="forbid"`): a misspelt key is an error, not a
 silently ignored setting. Defaults are Cloudflare's where Cloudflare has one. Field bounds
-are the documented limits (``shared/reference/cloudflare-ai-facts.md``); cross-resource
-rules live in `cfai.config.checks`.
+are the documented limits (https://developers.cloudflare.com/ai-gateway/,
+https://developers.cloudflare.com/vectorize/platform/limits/); cross-resource rules live in
+`cfai.config.checks`. Each Worker kind's model is its kind's (`cfai.kinds`).
 
 Example::
 
-    platform = Platform(
+    platform = PlatformConfig(
         account_id="0123456789abcdef0123456789abcdef",
         indexes={"docs": {"preset": "@cf/baai/bge-base-en-v1.5"}},
         workers={"kb": {"kind": "rag", "index": "docs"}},
@@ -17,25 +18,22 @@ Example::
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from cfai.kinds import KINDS, ConfigModel, WorkerConfig
+from cfai.kinds.base import DATE
 
 __all__ = [
     "INDEX_PRESETS",
-    "ChatWorker",
-    "CustomBindings",
-    "CustomWorker",
-    "Gateway",
-    "GatewayRef",
-    "ImageWorker",
-    "Index",
-    "Platform",
-    "RagWorker",
-    "RateLimit",
-    "VectorizeRef",
-    "Worker",
-    "WorkerKind",
+    "NAME_RULES",
+    "AnyWorkerConfig",
+    "GatewayConfig",
+    "IndexConfig",
+    "PlatformConfig",
+    "RateLimitConfig",
+    "plain",
 ]
 
 # Vectorize presets fix dimensions and metric (Cloudflare's create-index `config.preset`).
@@ -47,17 +45,10 @@ INDEX_PRESETS: dict[str, tuple[int, str]] = {
     "cohere/embed-multilingual-v2.0": (768, "cosine"),
 }
 
-_BINDING_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_DATE = r"^\d{4}-\d{2}-\d{2}$"
-WorkerKind = Literal["chat", "rag", "image", "custom"]
 Metric = Literal["cosine", "euclidean", "dot-product"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-class RateLimit(_Model):
+class RateLimitConfig(ConfigModel):
     """AI Gateway rate limit: at most `limit` requests per `interval` seconds."""
 
     limit: int = Field(ge=1, description="requests allowed per interval")
@@ -67,7 +58,7 @@ class RateLimit(_Model):
     )
 
 
-class Gateway(_Model):
+class GatewayConfig(ConfigModel):
     """An AI Gateway. Defaults are Cloudflare's for a new gateway."""
 
     cache_ttl: int | None = Field(
@@ -75,7 +66,7 @@ class Gateway(_Model):
     )
     cache_invalidate_on_update: bool = False
     collect_logs: bool = True
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimitConfig | None = None
     authentication: bool = Field(False, description="require cf-aig-authorization on every call")
     log_management: int | None = Field(
         None, ge=10_000, le=10_000_000, description="maximum stored logs; null = plan limit"
@@ -83,7 +74,7 @@ class Gateway(_Model):
     log_management_strategy: Literal["STOP_INSERTING", "DELETE_OLDEST"] | None = None
 
 
-class Index(_Model):
+class IndexConfig(ConfigModel):
     """A Vectorize index: a `preset` or both `dimensions` and `metric`."""
 
     preset: str | None = Field(None, description="embedding model preset fixing dimensions+metric")
@@ -95,7 +86,7 @@ class Index(_Model):
     )
 
     @model_validator(mode="after")
-    def _shape(self) -> Index:
+    def _shape(self) -> IndexConfig:
         if self.preset is not None:
             if self.preset not in INDEX_PRESETS:
                 known = ", ".join(sorted(INDEX_PRESETS))
@@ -117,113 +108,29 @@ class Index(_Model):
         return INDEX_PRESETS[self.preset][1] if self.preset else str(self.metric)
 
 
-class _Worker(_Model):
-    auth: bool = Field(True, description="require Authorization: Bearer <AUTH_TOKEN> (not /health)")
-    compatibility_date: str | None = Field(
-        None, pattern=_DATE, description="overrides the platform's"
-    )
-    compatibility_flags: tuple[str, ...] | None = None
-    max_request_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
-    contract: tuple[str, ...] = Field((), description="extra pytest files run by `cfai test`")
+# The discriminated union of every registered kind's declaration model. Type checkers see
+# the common base: code that needs a kind's own fields asks the kind (`cfai.kinds`).
+if TYPE_CHECKING:
+    AnyWorkerConfig = WorkerConfig
+else:
+    AnyWorkerConfig = Annotated[
+        Union[tuple(k.config for k in KINDS)],  # noqa: UP007 (a runtime-built union)
+        Field(discriminator="kind"),
+    ]
 
 
-class ChatWorker(_Worker):
-    """A chat Worker: `/chat`, OpenAI-compatible `/v1/chat/completions`, `/feedback`."""
-
-    kind: Literal["chat"] = "chat"
-    model: str = "@cf/meta/llama-3.1-8b-instruct"
-    gateway: str | None = None
-    system_prompt: str = Field("", max_length=131_072)
-    max_tokens: int = Field(256, ge=1, le=131_072)
-    temperature: float = Field(0.6, ge=0, le=5)
-    response_schema: dict[str, JsonValue] | None = Field(
-        None, description="JSON Schema: answers become objects valid against it (JSON mode)"
-    )
-    stream: bool = Field(False, description="stream when the request does not say")
-
-
-class RagWorker(_Worker):
-    """A retrieval Worker: `/documents` ingest and delete, `/query` answer with sources."""
-
-    kind: Literal["rag"] = "rag"
-    embedding_model: str = "@cf/baai/bge-base-en-v1.5"
-    index: str
-    model: str = "@cf/meta/llama-3.1-8b-instruct"
-    gateway: str | None = None
-    system_prompt: str = Field(
-        "Answer the question using only the context. Say so when the context does not contain the answer.",
-        max_length=131_072,
-    )
-    top_k: int = Field(3, ge=1, description="matches fed to the model; at most 50")
-    chunk_size: int = Field(800, ge=64, le=8000, description="characters per chunk")
-    chunk_overlap: int = Field(100, ge=0, description="characters shared by neighbouring chunks")
-    pooling: Literal["mean", "cls"] = "mean"
-    max_tokens: int = Field(256, ge=1, le=131_072)
-    temperature: float = Field(0.6, ge=0, le=5)
-
-    @model_validator(mode="after")
-    def _overlap(self) -> RagWorker:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(
-                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
-            )
-        return self
-
-
-class ImageWorker(_Worker):
-    """An image Worker: `POST /image` answers the image bytes."""
-
-    kind: Literal["image"] = "image"
-    model: str = "@cf/black-forest-labs/flux-1-schnell"
-    steps: int | None = Field(None, ge=1, le=50, description="default steps; null = the model's")
-    max_width: int | None = Field(None, ge=64, le=2500, description="null = the model's maximum")
-    max_height: int | None = Field(None, ge=64, le=2500, description="null = the model's maximum")
-
-
-class VectorizeRef(_Model):
-    binding: str = Field("VECTORIZE", pattern=_BINDING_NAME)
-    index: str
-
-
-class GatewayRef(_Model):
-    binding: str = Field("GATEWAY_ID", pattern=_BINDING_NAME, description="plain-text var name")
-    gateway: str
-
-
-class CustomBindings(_Model):
-    """What a custom Worker's code expects, under the binding names the code uses."""
-
-    ai: str | None = Field(None, pattern=_BINDING_NAME)
-    vectorize: VectorizeRef | None = None
-    gateway: GatewayRef | None = None
-    vars: dict[str, str] = Field(default_factory=dict)
-    auth_token: str | None = Field(None, pattern=_BINDING_NAME, description="secret binding name")
-
-
-class CustomWorker(_Worker):
-    """The user's own ES module, taken byte-for-byte; cfai provisions, runs and checks it."""
-
-    kind: Literal["custom"] = "custom"
-    main: str = Field(description="path of the ES module, relative to the project root")
-    bindings: CustomBindings = Field(default_factory=CustomBindings)
-    auth: bool = Field(False, description="the code checks auth itself via bindings.auth_token")
-
-
-Worker = Annotated[ChatWorker | RagWorker | ImageWorker | CustomWorker, Field(discriminator="kind")]
-
-
-class Platform(_Model):
+class PlatformConfig(ConfigModel):
     """The whole declaration: what `cfai:platform` holds in `Pulumi.<stack>.yaml`."""
 
     account_id: str = Field(description="Cloudflare account id: 32 lowercase hex digits")
-    compatibility_date: str = Field("2025-09-01", pattern=_DATE)
+    compatibility_date: str = Field("2025-09-01", pattern=DATE)
     compatibility_flags: tuple[str, ...] = ()
     name_prefix: str | None = Field(
         None, pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=40, description="prefixes physical names"
     )
-    gateways: dict[str, Gateway] = Field(default_factory=dict)
-    indexes: dict[str, Index] = Field(default_factory=dict)
-    workers: dict[str, Worker] = Field(default_factory=dict)
+    gateways: dict[str, GatewayConfig] = Field(default_factory=dict)
+    indexes: dict[str, IndexConfig] = Field(default_factory=dict)
+    workers: dict[str, AnyWorkerConfig] = Field(default_factory=dict)
 
     @field_validator("account_id", "compatibility_date", mode="before")
     @classmethod

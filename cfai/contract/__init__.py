@@ -13,7 +13,15 @@ Example::
     print(run.ok, [(r.worker, r.check, r.message) for r in run.failed])
 """
 
-from cfai.contract._outputs import OutputsError, Target, WorkerTarget, parse_target, read_outputs
+from cfai.contract._outputs import (
+    OutputsError,
+    Target,
+    WorkerTarget,
+    load_outputs,
+    parse_outputs,
+    parse_target,
+    read_outputs,
+)
 from cfai.contract.plugin import CHECKS_DIR
 from cfai.contract.runner import (
     CheckResult,
@@ -30,6 +38,8 @@ __all__ = [
     "OutputsError",
     "Target",
     "WorkerTarget",
+    "load_outputs",
+    "parse_outputs",
     "parse_target",
     "read_outputs",
     "run_contract",

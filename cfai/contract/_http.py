@@ -1,5 +1,5 @@
-"""HTTP helpers the checks share: clients that refuse leaked secrets, JSON error and SSE
-assertions.
+"""HTTP helpers the checks share: clients that refuse leaked secrets, JSON error, SSE and
+JSON Schema assertions.
 
 Every client the suite hands out (to the checks, the `openai` client and user checks) runs
 `SecretGuard` on each response, so "no secret in any response" is checked on every request
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
+from jsonschema import Draft202012Validator
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 T = TypeVar("T")
@@ -152,6 +153,17 @@ def assert_usage(usage: Any) -> None:
         assert isinstance(usage.get(key), int) and usage[key] >= 0, (
             f"usage.{key} must be a non-negative integer; got {usage!r}"
         )
+
+
+def schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
+    """Every way `value` breaks `schema` (JSON Schema 2020-12), each with its JSON path.
+
+    >>> schema_errors({"a": 1}, {"type": "object", "required": ["a", "b"]})
+    ["$: 'b' is a required property"]
+    """
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{e.json_path}: {e.message}" for e in errors]
 
 
 def eventually(check: Callable[[], T], wait: float, interval: float = 0.5) -> T:

@@ -15,11 +15,14 @@ Fixtures: `cfai_outputs` (the map), `cfai_target` (it parsed), `cfai_project` (t
 root, for ``workers/``), `worker_client(name)` (authenticated `httpx.Client`),
 `anon_client(name)` (no token), `consistency_wait` (seconds). A Worker's optional
 ``request_headers`` in the outputs map go out with every request its clients send (how
-`cfai deploy` pins the suite to a new version with Cloudflare's version override header). Parameters a check may take:
-`worker` (every templated Worker), `auth_worker`, `chat_worker` (free-text chat), `rag_worker`,
-`image_worker`, `gateway_worker` (chat Workers behind a gateway), `schema_worker` (chat
-Workers with a response schema), `rate_limited_worker` (gateway Workers whose gateway has a
-rate limit; marker ``cfai_rate_limit``, only run when enabled).
+`cfai deploy` pins the suite to a new version with Cloudflare's version override header).
+
+Parameters a check may take: `worker` (every templated Worker), `auth_worker`, each kind's
+own selections (`cfai.kinds.Kind.selections`: `chat_worker` (free-text chat),
+`schema_worker` (chat Workers with a response schema), `gateway_worker` (chat Workers
+behind a gateway), `rag_worker`, `image_worker`, ...), and `rate_limited_worker` (gateway
+Workers whose gateway has a rate limit; marker ``cfai_rate_limit``, only run when
+enabled).
 """
 
 from __future__ import annotations
@@ -33,13 +36,13 @@ import pytest
 
 from cfai.contract._http import make_client
 from cfai.contract._outputs import (
-    TEMPLATE_KINDS,
     OutputsError,
     Target,
     WorkerTarget,
+    load_outputs,
     parse_target,
-    read_outputs,
 )
+from cfai.kinds import KINDS, Selection
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 _TARGET = pytest.StashKey[Target]()
@@ -90,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     project = _project(config)
     try:
-        target = parse_target(read_outputs(Path(path)), project)
+        target = parse_target(load_outputs(Path(path)), project)
     except OutputsError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[_TARGET] = target
@@ -140,8 +143,8 @@ def _rate_limit_on(config: pytest.Config, target: Target) -> bool:
 # -- parametrisation ---------------------------------------------------------------------
 
 
-def _gateway_workers(target: Target) -> list[WorkerTarget]:
-    return [w for w in target.by_kind("chat") if w.gateway and target.gateway_by_id(w.gateway)]
+def _templated(target: Target) -> list[WorkerTarget]:
+    return target.by_kind(*(k.name for k in KINDS if k.templated))
 
 
 def _rate_limited(target: Target) -> list[WorkerTarget]:
@@ -149,7 +152,8 @@ def _rate_limited(target: Target) -> list[WorkerTarget]:
     if target.api is None:
         return []
     out, seen = [], set()
-    for w in _gateway_workers(target):
+    # Refines the gateway kinds' own `gateway_worker` selection.
+    for w in _SELECTIONS["gateway_worker"](target) if "gateway_worker" in _SELECTIONS else []:
         if w.gateway in seen:
             continue  # one Worker per gateway: the limit is the gateway's
         seen.add(w.gateway)
@@ -167,15 +171,20 @@ def _rate_limited(target: Target) -> list[WorkerTarget]:
     return out
 
 
+def _selection(kind: str, select: Selection) -> Callable[[Target], list[WorkerTarget]]:
+    return lambda t: [w for w in t.by_kind(kind) if select(w, t.outputs)]
+
+
+# Each kind's own selections (`Kind.selections`: chat_worker, rag_worker, ...).
+_SELECTIONS: dict[str, Callable[[Target], list[WorkerTarget]]] = {
+    name: _selection(kind.name, select)
+    for kind in KINDS
+    for name, select in kind.selections.items()
+}
 _PARAMETERS: dict[str, Callable[[Target], list[WorkerTarget]]] = {
-    "worker": lambda t: t.by_kind(*TEMPLATE_KINDS),
-    "auth_worker": lambda t: [w for w in t.by_kind(*TEMPLATE_KINDS) if w.auth],
-    # Free-text chat: a Worker with a response schema answers objects and cannot stream.
-    "chat_worker": lambda t: [w for w in t.by_kind("chat") if not w.response_schema],
-    "rag_worker": lambda t: t.by_kind("rag"),
-    "image_worker": lambda t: t.by_kind("image"),
-    "gateway_worker": _gateway_workers,
-    "schema_worker": lambda t: [w for w in t.by_kind("chat") if w.response_schema],
+    "worker": _templated,
+    "auth_worker": lambda t: [w for w in _templated(t) if w.auth],
+    **_SELECTIONS,
     "rate_limited_worker": _rate_limited,
 }
 
@@ -229,8 +238,8 @@ def cfai_target(pytestconfig: pytest.Config) -> Target:
 
 @pytest.fixture(scope="session")
 def cfai_outputs(cfai_target: Target) -> dict[str, Any]:
-    """The outputs map as read (endpoints, workers, gateways, indexes, auth_token, api)."""
-    return dict(cfai_target.raw)
+    """The outputs map as JSON data (endpoints, workers, gateways, indexes, auth_token, api)."""
+    return cfai_target.outputs.to_json()
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from cfai.config import Platform, load_stack, stack_file
+from cfai.config import PlatformConfig, load_stack, stack_file
 from cfai.contract import OutputsError, parse_target, read_outputs, stack_outputs
 from cfai.errors import ConfigError, Problem, ToolMissingError
 from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi
@@ -129,7 +129,7 @@ def check_workers(
     outputs: Mapping[str, Any],
     *,
     project: Path,
-    platform: Platform | None = None,
+    platform: PlatformConfig | None = None,
     deployed_dir: Path | None = None,
     timeout: float = 10.0,
 ) -> list[WorkerDrift]:
@@ -264,7 +264,7 @@ def drift_stack(
     return DriftReport(stack, tuple(workers), check, tuple(notes))
 
 
-def _declaration(stack: str, project: Path) -> tuple[Platform | None, list[str]]:
+def _declaration(stack: str, project: Path) -> tuple[PlatformConfig | None, list[str]]:
     if not stack_file(stack, project).is_file():
         return None, [f"no Pulumi.{stack}.yaml here: workers/ not compared with a fresh render"]
     return load_stack(stack, project), []

@@ -25,29 +25,34 @@ from types import FrameType
 from typing import Any
 
 from cfai._files import write_private_json
-from cfai.config import CustomWorker, Platform
+from cfai.config import PlatformConfig
 from cfai.errors import CfaiError, ConfigError
+from cfai.kinds import kind_for
 from cfai.local.ports import run_fingerprint
 from cfai.local.processes import forget, stop
 from cfai.local.provisioning import provision
 from cfai.local.supervisor import LocalPlatform
 from cfai.local.versions import private_ports, rebase_routes
-from cfai.render import render_platform
-from cfai.render._render import _templates_dir
+from cfai.render import Templates, render_platform
 
 __all__ = ["reload_workers", "run_dev", "watched_paths"]
 
 Say = Callable[[str], None]
 
 
-def watched_paths(platform: Platform, declaration: Iterable[Path], source_dir: Path) -> set[Path]:
+def watched_paths(
+    platform: PlatformConfig,
+    declaration: Iterable[Path],
+    source_dir: Path,
+    templates: Templates | None = None,
+) -> set[Path]:
     """Every file whose change changes what the Workers run."""
     paths = {p.resolve() for p in declaration}
-    paths |= {p for p in _templates_dir().resolve().rglob("*") if p.is_file()}
+    paths |= {p.resolve() for p in (templates or Templates.packaged()).files()}
     paths |= {
-        (source_dir / w.main).resolve()
+        (source_dir / source).resolve()
         for w in platform.workers.values()
-        if isinstance(w, CustomWorker)
+        for source in kind_for(w.kind).sources(w)
     }
     return paths
 
@@ -63,13 +68,15 @@ def _mtimes(paths: Iterable[Path]) -> dict[Path, int | None]:
 
 
 def reload_workers(
-    lp: LocalPlatform, platform: Platform, *, previous: Platform | None = None
+    lp: LocalPlatform, platform: PlatformConfig, *, previous: PlatformConfig | None = None
 ) -> dict[str, Any]:
     """Re-provision (when gateways or indexes changed since `previous`), re-render and
     restart workerd of the running `lp`; keep the emulator and each Worker's port. Returns
     the new outputs map."""
     run = json.loads((lp.state_dir / "run.json").read_text())
-    rendered = render_platform(platform, base_dir=lp.source_dir or lp.project_dir)
+    rendered = render_platform(
+        platform, base_dir=lp.source_dir or lp.project_dir, templates=lp.templates
+    )
     emulator_port = int(run["emulator_port"])
     api = f"http://127.0.0.1:{emulator_port}"
     tokens = lp._secrets()
@@ -89,11 +96,13 @@ def reload_workers(
     run["fingerprint"] = run_fingerprint(platform, rendered, lp.settings)
     (lp.state_dir / "run.json").write_text(json.dumps(run))
     for w in workers:
+        ready = kind_for(w.rendered.kind).readiness
         lp._wait(
-            f"http://127.0.0.1:{w.port}/health",
+            f"http://127.0.0.1:{w.port}{ready.path}",
             f"Worker {w.rendered.key}",
             run["pids"]["workerd"],
             60,
+            ready=ready,
         )
     public = rebase_routes(lp, workers)
     front = [replace(w, port=public[w.rendered.key]) for w in workers]
@@ -115,7 +124,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run_dev(
     lp: LocalPlatform,
-    load: Callable[[], Platform],
+    load: Callable[[], PlatformConfig],
     declaration: Iterable[Path],
     say: Say,
     *,
@@ -132,11 +141,13 @@ def run_dev(
         outputs = lp.up(platform, timeout=timeout, port=port)
         for line in _hashes(outputs):
             say(line)
-        seen = _mtimes(watched_paths(platform, declaration, source_dir))
+        seen = _mtimes(watched_paths(platform, declaration, source_dir, lp.templates))
         say(f"watching {len(seen)} file(s); Ctrl-C stops")
         while True:
             time.sleep(interval)
-            now = _mtimes(watched_paths(platform, declaration, source_dir) | set(seen))
+            now = _mtimes(
+                watched_paths(platform, declaration, source_dir, lp.templates) | set(seen)
+            )
             changed = sorted(str(p) for p in now if now[p] != seen.get(p))
             if not changed:
                 continue

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cfai.config import Platform
+from cfai.config import PlatformConfig
 from cfai.errors import PortInUseError
 from cfai.render import RenderedWorker
 
@@ -77,7 +77,7 @@ def plan_ports(keys: Iterable[str], base: int | None) -> tuple[dict[str, int], i
 
 
 def run_fingerprint(
-    platform: Platform, rendered: Iterable[RenderedWorker], settings: Mapping[str, Any]
+    platform: PlatformConfig, rendered: Iterable[RenderedWorker], settings: Mapping[str, Any]
 ) -> str:
     """Same declaration, same rendered code and same emulator settings: same fingerprint."""
     data = {

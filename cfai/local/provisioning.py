@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cfai.config import Platform
+from cfai.config import PlatformConfig
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
 from cfai.provision.settings import gateway_fields, index_fields
 
@@ -15,7 +15,7 @@ __all__ = ["provision"]
 
 
 def provision(
-    platform: Platform, base_url: str, token: str, progress: Callable[[str], None]
+    platform: PlatformConfig, base_url: str, token: str, progress: Callable[[str], None]
 ) -> None:
     """Create or update every gateway and index of `platform`, and their metadata indexes."""
     with CloudflareClient(

@@ -21,20 +21,13 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from cfai.kinds import example_for
 from cfai.local.processes import alive
 from cfai.local.supervisor import LocalPlatform
 
 __all__ = ["SECRET", "curl_examples", "process_report", "public_outputs", "reset"]
 
 SECRET = "<secret: cfai local token>"
-
-# One example request per worker kind: (method, path, JSON body, extra curl arguments).
-_EXAMPLES: dict[str, tuple[str, str, dict[str, Any] | None, str]] = {
-    "chat": ("POST", "/chat", {"prompt": "What does AI Gateway caching do?"}, ""),
-    "rag": ("POST", "/query", {"question": "How does gateway caching work?"}, ""),
-    "image": ("POST", "/image", {"prompt": "a lighthouse at dusk"}, " -o out.png"),
-    "custom": ("GET", "/health", None, ""),
-}
 
 
 def public_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,14 +52,15 @@ def curl_examples(outputs: Mapping[str, Any], stack: str = "local") -> list[str]
     token_cmd = f"{command_name()} local token" + (f" --stack {stack}" if stack != "local" else "")
     lines = []
     for key, worker in sorted(outputs["workers"].items()):
-        method, path, body, extra = _EXAMPLES.get(worker["kind"], _EXAMPLES["custom"])
-        parts = [f"curl -sS -X {method} {worker['url']}{path}"]
-        if worker.get("auth") and body is not None:
+        # Each kind's example request (`cfai.kinds.Kind.example`).
+        example = example_for(worker["kind"])
+        parts = [f"curl -sS -X {example.method} {worker['url']}{example.path}"]
+        if worker.get("auth") and example.body is not None:
             parts.append(f'-H "authorization: Bearer $({token_cmd})"')
-        if body is not None:
+        if example.body is not None:
             parts.append("-H 'content-type: application/json'")
-            parts.append(f"-d '{json.dumps(body)}'")
-        lines.append(f"# {key} ({worker['kind']})\n" + " ".join(parts) + extra)
+            parts.append(f"-d '{json.dumps(example.body)}'")
+        lines.append(f"# {key} ({worker['kind']})\n" + " ".join(parts) + example.curl_extra)
     return lines
 
 

@@ -29,14 +29,15 @@ from typing import Any
 import httpx
 
 from cfai._files import write_private_json
-from cfai.config import Platform, load_stack
+from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
+from cfai.kinds import Readiness, kind_for
 from cfai.local.ports import free_port, plan_ports, reserve, run_fingerprint
 from cfai.local.processes import alive, forget, spawn, stop
 from cfai.local.provisioning import provision
 from cfai.local.versions import first_routes, start_router
 from cfai.local.workerd import WorkerdWorker, launch
-from cfai.render import RenderedWorker, render_platform
+from cfai.render import RenderedWorker, Templates, render_platform
 
 __all__ = ["LocalPlatform", "free_port"]
 
@@ -55,6 +56,8 @@ class LocalPlatform:
     source_dir: Path | None = None
     # Extra environment of the emulator only (secrets such as the remote AI token: never argv).
     emulator_env: Mapping[str, str] = field(default_factory=dict)
+    # The Worker templates (default: cfai's own); another directory tries a template edit.
+    templates: Templates | None = None
     state_dir: Path = field(init=False)
     # Set by `up`: True when it found the same run already serving and left it alone.
     reused: bool = field(init=False, default=False)
@@ -95,7 +98,7 @@ class LocalPlatform:
     # -- lifecycle -----------------------------------------------------------------------
     def up(
         self,
-        platform: Platform | None = None,
+        platform: PlatformConfig | None = None,
         *,
         timeout: float = 60.0,
         port: int | None = None,
@@ -105,7 +108,9 @@ class LocalPlatform:
         `reuse` and it runs the same declaration, rendered code and settings (then `reused`).
         `port`: Workers on port, port+1, ... by key, the emulator next; default free ports."""
         platform = platform or load_stack(self.stack, self.project_dir)
-        rendered = render_platform(platform, base_dir=self.source_dir or self.project_dir)
+        rendered = render_platform(
+            platform, base_dir=self.source_dir or self.project_dir, templates=self.templates
+        )
         fingerprint = run_fingerprint(platform, rendered, self.settings)
         current = self.running() if reuse else None
         self.reused = bool(
@@ -141,9 +146,17 @@ class LocalPlatform:
                 workers, emulator_port, tokens["auth_token"], listeners
             )
             self._run_path.write_text(json.dumps({**run, "port": port}))
-            for key, public in worker_ports.items():
-                url = f"http://127.0.0.1:{public}/health"
-                self._wait(url, f"Worker {key}", pids["workerd"], timeout, router=pids["router"])
+            for w in workers:
+                ready = kind_for(w.rendered.kind).readiness
+                url = f"http://127.0.0.1:{worker_ports[w.rendered.key]}{ready.path}"
+                self._wait(
+                    url,
+                    f"Worker {w.rendered.key}",
+                    pids["workerd"],
+                    timeout,
+                    router=pids["router"],
+                    ready=ready,
+                )
         except BaseException:
             for pid in pids.values():
                 stop(pid)
@@ -178,7 +191,7 @@ class LocalPlatform:
         log = self.state_dir / f"{name}.log"
         return spawn(argv, cwd=self.state_dir, log=log, env=env, pass_fds=pass_fds)
 
-    def _spawn_emulator(self, platform: Platform, port: int, api_token: str) -> int:
+    def _spawn_emulator(self, platform: PlatformConfig, port: int, api_token: str) -> int:
         env = {
             "CFAI_EMULATOR_TOKEN": api_token,
             "CFAI_EMULATOR_ACCOUNT": platform.account_id,
@@ -223,9 +236,18 @@ class LocalPlatform:
         return self._spawn(argv, "workerd", env, fds)
 
     def _wait(
-        self, url: str, what: str, pid: int, timeout: float, *, router: int | None = None
+        self,
+        url: str,
+        what: str,
+        pid: int,
+        timeout: float,
+        *,
+        router: int | None = None,
+        ready: Readiness | None = None,
     ) -> None:
-        """Until `url` answers 200; fails fast when `pid` (or the `router` in front) exits."""
+        """Until `url` answers as `ready` expects (200 by default); fails fast when `pid` (or
+        the `router` in front) exits."""
+        ready = ready or Readiness()
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -237,7 +259,7 @@ class LocalPlatform:
                 )
             try:
                 r = httpx.get(url, timeout=2.0)
-                if r.status_code == 200:
+                if ready.accepts(r.status_code):
                     return
                 last = f"HTTP {r.status_code}"
             except httpx.HTTPError as err:
@@ -255,7 +277,11 @@ class LocalPlatform:
         return str(self.state_dir / f"{name}.log")
 
     def _outputs(
-        self, platform: Platform, workers: list[WorkerdWorker], api: str, tokens: Mapping[str, str]
+        self,
+        platform: PlatformConfig,
+        workers: list[WorkerdWorker],
+        api: str,
+        tokens: Mapping[str, str],
     ) -> dict[str, Any]:
         endpoints = {w.rendered.key: f"http://127.0.0.1:{w.port}" for w in workers}
         return {

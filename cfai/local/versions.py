@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cfai.kinds import kind_for
 from cfai.local.ports import free_port, reserve
 from cfai.local.processes import forget, stop
 from cfai.local.router import read_routes, write_routes
@@ -113,8 +114,10 @@ def start_version(
         )
         pid = platform._spawn(argv, process, env, fds)
     update_run(platform, {process: pid})
-    url = f"http://127.0.0.1:{worker.port}/health"
-    platform._wait(url, f"{process} (Worker {rendered.key} version {vid[:8]})", pid, timeout)
+    ready = kind_for(rendered.kind).readiness
+    url = f"http://127.0.0.1:{worker.port}{ready.path}"
+    what = f"{process} (Worker {rendered.key} version {vid[:8]})"
+    platform._wait(url, what, pid, timeout, ready=ready)
     path = platform.state_dir / ROUTES
     routes = read_routes(path)
     routes["workers"][rendered.key]["versions"][vid] = _entry(worker, process)

@@ -1,6 +1,6 @@
 """`Gateway`: one declared AI Gateway as a `pulumi_cloudflare.AiGateway`.
 
-Every setting of `cfai.config.Gateway` reaches Cloudflare through
+Every setting of `cfai.config.GatewayConfig` reaches Cloudflare through
 `cfai.provision.settings.gateway_fields`, the mapping `cfai local up` gives the emulator,
 so the cloud and local gateways behave alike. A setting left out of the declaration is sent
 with Cloudflare's default for a new gateway (caching off, no rate limit, logs on), never
@@ -33,7 +33,7 @@ class GatewayArgs:
 
     account_id: pulumi.Input[str]
     gateway_id: str
-    gateway: config.Gateway
+    gateway: config.GatewayConfig
 
 
 class Gateway(pulumi.ComponentResource):

@@ -9,7 +9,7 @@ Children (all ``parent=self``, logical names ``<name>-<key>``):
 - one `AiWorker` per rendered Worker (a ``WorkersScript`` + ``WorkersScriptSubdomain``),
   bound to the index and gateway resources' outputs so they are created first.
 
-Physical names are `cfai.config.Platform.physical_name` (``<project>-<stack>-<key>`` unless
+Physical names are `cfai.config.PlatformConfig.physical_name` (``<project>-<stack>-<key>`` unless
 ``name_prefix`` says otherwise), so stacks sharing an account never collide.
 
 The outputs are the map `cfai local up` writes to ``.cfai/local/outputs.json`` (the only thing
@@ -61,7 +61,7 @@ class PlatformArgs:
     single resource is declared, raising `cfai.errors.CfaiError` subclasses only.
     """
 
-    platform: config.Platform
+    platform: config.PlatformConfig
     rendered: Sequence[RenderedWorker]
     workers_subdomain: str | None = None
     auth_token: pulumi.Input[str] | None = None
@@ -72,7 +72,7 @@ class PlatformArgs:
         return cls.from_config(load_stack(stack, project_dir), base_dir=project_dir)
 
     @classmethod
-    def from_config(cls, platform: config.Platform, *, base_dir: Path) -> PlatformArgs:
+    def from_config(cls, platform: config.PlatformConfig, *, base_dir: Path) -> PlatformArgs:
         """Render `platform` and read ``cfai:workersSubdomain`` / ``cfai:authToken``
         (each required only when some Worker needs it)."""
         rendered = render_platform(platform, base_dir=base_dir)
@@ -181,7 +181,9 @@ class Platform(pulumi.ComponentResource):
         }
 
 
-def _index_args(p: config.Platform, key: str, index: config.Index) -> VectorizeIndexArgs:
+def _index_args(
+    p: config.PlatformConfig, key: str, index: config.IndexConfig
+) -> VectorizeIndexArgs:
     f = index_fields(p.physical_name(key), index)
     return VectorizeIndexArgs(
         account_id=p.account_id,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cfai.config.models import Gateway, Index
+from cfai.config import GatewayConfig, IndexConfig
 
 __all__ = ["gateway_fields", "index_fields"]
 
 
-def gateway_fields(gateway_id: str, gw: Gateway) -> dict[str, Any]:
+def gateway_fields(gateway_id: str, gw: GatewayConfig) -> dict[str, Any]:
     """The AI Gateway create/PUT body (Cloudflare's snake_case names) for `gw`."""
     rl = gw.rate_limit
     fields: dict[str, Any] = {
@@ -35,7 +35,7 @@ def gateway_fields(gateway_id: str, gw: Gateway) -> dict[str, Any]:
     return fields
 
 
-def index_fields(index_name: str, index: Index) -> dict[str, Any]:
+def index_fields(index_name: str, index: IndexConfig) -> dict[str, Any]:
     """The Vectorize index settings (name, dimensions, metric, description, metadata indexes)."""
     return {
         "name": index_name,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cfai.config.models import Platform
+from cfai.config import PlatformConfig
 from cfai.render._render import RenderedWorker
 
 __all__ = ["stale_paths", "wrangler_config", "write_rendered"]
@@ -19,7 +19,7 @@ __all__ = ["stale_paths", "wrangler_config", "write_rendered"]
 WRANGLER_FILE = "wrangler.jsonc"
 
 
-def wrangler_config(worker: RenderedWorker, platform: Platform) -> str:
+def wrangler_config(worker: RenderedWorker, platform: PlatformConfig) -> str:
     """A wrangler config (JSONC text) that deploys the same code with the same bindings.
 
     Example::

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from cfai.config import ChatWorker, RagWorker, load_file, load_platform, load_stack
+from cfai.config import load_file, load_platform, load_stack
 from cfai.errors import ConfigError
+from cfai.kinds.chat import ChatWorkerConfig
+from cfai.kinds.rag import RagWorkerConfig
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 REPO = Path(__file__).resolve().parents[2]
@@ -34,14 +36,14 @@ def test_load_defaults_are_cloudflare_defaults() -> None:
         )
     )
     chat = p.workers["a"]
-    assert isinstance(chat, ChatWorker)
+    assert isinstance(chat, ChatWorkerConfig)
     assert chat.max_tokens == 256 and chat.temperature == 0.6 and chat.auth is True
     assert p.gateways["main"].collect_logs is True and p.gateways["main"].cache_ttl is None
     assert (
         p.indexes["docs"].resolved_dimensions == 768
         and p.indexes["docs"].resolved_metric == "cosine"
     )
-    assert isinstance(p.workers["kb"], RagWorker) and p.workers["kb"].top_k == 3
+    assert isinstance(p.workers["kb"], RagWorkerConfig) and p.workers["kb"].top_k == 3
 
 
 def test_load_unknown_index_names_the_path_and_defined_indexes() -> None:

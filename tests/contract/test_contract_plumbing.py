@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from cfai.cli import app
 from cfai.contract import ContractRun, parse_target, run_contract, summary_table
-from cfai.contract._schema import schema_errors
+from cfai.contract._http import schema_errors
 from cfai.contract.plugin import TRANSPORT
 from cfai.render import module_sha256
 
@@ -207,13 +207,28 @@ def test_schema_errors_name_the_path() -> None:
         == []
     )
     assert schema_errors({"fruit": 3, "n": 0, "x": 1}, schema) == [
-        "$.fruit: expected string, got int",
-        "$.n: 0 breaks minimum 1",
-        "$: missing required property colour",
-        "$: unexpected properties ['x']",
+        "$: 'colour' is a required property",
+        "$: Additional properties are not allowed ('x' was unexpected)",
+        "$.fruit: 3 is not of type 'string'",
+        "$.n: 0 is less than the minimum of 1",
     ]
-    assert schema_errors("x", {"$ref": "#/defs/a"}) == [
-        "$: schema keyword '$ref' is not supported by the contract suite"
+
+
+def test_schema_errors_follow_refs_and_2020_12_keywords() -> None:
+    # What the emulator's JSON mode accepts, the contract suite must check, not refuse.
+    schema = {
+        "$defs": {"even": {"type": "integer", "multipleOf": 2}},
+        "type": "object",
+        "properties": {
+            "n": {"$ref": "#/$defs/even"},
+            "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}]},
+        },
+        "required": ["n"],
+    }
+    assert schema_errors({"n": 4, "pair": ["a", 1]}, schema) == []
+    assert schema_errors({"n": 3, "pair": ["a", "b"]}, schema) == [
+        "$.n: 3 is not a multiple of 2",
+        "$.pair[1]: 'b' is not of type 'integer'",
     ]
 
 

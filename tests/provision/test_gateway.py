@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from cfai.config import Gateway as GatewayConfig
+from cfai.config import GatewayConfig
 from cfai.provision import gateway as gateway_module
 from cfai.provision.gateway import Gateway, GatewayArgs
 

@@ -15,7 +15,7 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from cfai.config import Platform, load_platform
+from cfai.config import PlatformConfig, load_platform
 from cfai.errors import ConfigError
 from cfai.local.supervisor import LocalPlatform
 from cfai.local.workerd import WorkerdWorker
@@ -79,7 +79,7 @@ def cloud() -> tuple[_Mocks, _Monitor]:
     return mocks, monitor
 
 
-def _platform(tmp_path: Path) -> Platform:
+def _platform(tmp_path: Path) -> PlatformConfig:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "edge.js").write_text(
         "export default { fetch: (_req, env) => new Response(env.MODE) };\n"
@@ -125,7 +125,7 @@ def _platform(tmp_path: Path) -> Platform:
     )
 
 
-def _deploy(platform: Platform, base_dir: Path) -> dict[str, Any]:
+def _deploy(platform: PlatformConfig, base_dir: Path) -> dict[str, Any]:
     """Run a program declaring `platform`; return its resolved outputs, secretness and URNs."""
     seen: dict[str, Any] = {}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cfai.config import Platform, load_platform
+from cfai.config import PlatformConfig, load_platform
 from cfai.render import RenderedWorker, render_worker
 
 TOKEN = "t0ken-for-tests"
@@ -53,14 +53,14 @@ FIXTURE: dict[str, Any] = {
 
 def make_platform(
     workers: dict[str, Any] | None = None, name_prefix: str = "golden", **extra: Any
-) -> Platform:
+) -> PlatformConfig:
     data = {**FIXTURE, "name_prefix": name_prefix, **extra}
     if workers is not None:
         data["workers"] = workers
     return load_platform(data)
 
 
-def render(platform: Platform, key: str, base_dir: Path | None = None) -> RenderedWorker:
+def render(platform: PlatformConfig, key: str, base_dir: Path | None = None) -> RenderedWorker:
     return render_worker(platform, key, base_dir=base_dir or Path("."))
 
 
@@ -76,5 +76,5 @@ def env_for(worker: RenderedWorker) -> dict[str, str]:
 
 
 @pytest.fixture
-def fixture_platform() -> Platform:
+def fixture_platform() -> PlatformConfig:
     return make_platform()

@@ -13,10 +13,11 @@ import pytest
 from conftest import ACCOUNT, make_platform, render
 
 import cfai.render
-from cfai.config import Platform
+from cfai.config import PlatformConfig
 from cfai.errors import ConfigError, RenderError
 from cfai.render import (
     Binding,
+    Templates,
     module_sha256,
     render_platform,
     stale_paths,
@@ -24,13 +25,12 @@ from cfai.render import (
     wrangler_config,
     write_rendered,
 )
-from cfai.render._render import _ENV
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.mark.parametrize("kind", ["chat", "rag", "image"])
-def test_render_matches_golden(kind: str, fixture_platform: Platform) -> None:
+def test_render_matches_golden(kind: str, fixture_platform: PlatformConfig) -> None:
     source = render(fixture_platform, kind).source
     golden = GOLDEN / f"{kind}.js"
     if os.environ.get("CFAI_UPDATE_GOLDEN") == "1":
@@ -41,7 +41,7 @@ def test_render_matches_golden(kind: str, fixture_platform: Platform) -> None:
     )
 
 
-def test_render_is_deterministic(fixture_platform: Platform) -> None:
+def test_render_is_deterministic(fixture_platform: PlatformConfig) -> None:
     first = render_platform(fixture_platform, base_dir=Path("."))
     second = render_platform(make_platform(), base_dir=Path("."))
     assert [w.source for w in first] == [w.source for w in second]
@@ -57,7 +57,7 @@ def test_render_same_settings_other_stack_same_code() -> None:
         assert a.bindings != b.bindings or a.kind == "image"
 
 
-def test_render_hash_is_module_sha256(fixture_platform: Platform) -> None:
+def test_render_hash_is_module_sha256(fixture_platform: PlatformConfig) -> None:
     for w in render_platform(fixture_platform, base_dir=Path(".")):
         found = re.findall(r'const TEMPLATE_SHA256 = "([0-9a-f]{64})";', w.source)
         assert found == [w.sha256]
@@ -87,7 +87,7 @@ def test_rendered_module_passes_node_check(kind: str, tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
 
 
-def test_render_bindings_carry_environment_values(fixture_platform: Platform) -> None:
+def test_render_bindings_carry_environment_values(fixture_platform: PlatformConfig) -> None:
     rag = render(fixture_platform, "rag")
     assert rag.bindings == (
         Binding("ai", "AI"),
@@ -182,7 +182,7 @@ def _strip_comments(jsonc: str) -> str:
     return "\n".join(line for line in jsonc.splitlines() if not line.startswith("//"))
 
 
-def test_wrangler_config_is_valid_for_its_stack(fixture_platform: Platform) -> None:
+def test_wrangler_config_is_valid_for_its_stack(fixture_platform: PlatformConfig) -> None:
     rag = render(fixture_platform, "rag")
     text = wrangler_config(rag, fixture_platform)
     assert text.endswith("}\n")
@@ -206,7 +206,7 @@ def test_wrangler_config_is_valid_for_its_stack(fixture_platform: Platform) -> N
     assert "AUTH_TOKEN" not in json.loads(_strip_comments(text))["vars"]
 
 
-def test_write_rendered_then_stale_paths(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_write_rendered_then_stale_paths(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     workers = render_platform(fixture_platform, base_dir=Path("."))
     out = tmp_path / "workers"
     assert len(stale_paths(workers, out)) == 6
@@ -235,17 +235,20 @@ def test_tojs_escapes_what_breaks_js_or_html() -> None:
         tojs(float("nan"))
 
 
-def test_template_printing_raw_value_is_refused() -> None:
-    template = _ENV.from_string("const X = {{ value }};")
+def test_template_printing_raw_value_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "raw.j2").write_text("const X = {{ value }};")
+    (tmp_path / "safe.j2").write_text("const X = {{ value | tojs }};")
+    templates = Templates(tmp_path)
     with pytest.raises(RenderError, match=r"\| tojs"):
-        template.render(value="hi")
-    assert _ENV.from_string("const X = {{ value | tojs }};").render(value="hi") == 'const X = "hi";'
+        templates.render("raw.j2", {"value": "hi"})
+    assert templates.render("safe.j2", {"value": "hi"}) == 'const X = "hi";'
 
 
 def test_render_public_names() -> None:
     assert sorted(cfai.render.__all__) == [
         "Binding",
         "RenderedWorker",
+        "Templates",
         "module_sha256",
         "render_platform",
         "render_worker",

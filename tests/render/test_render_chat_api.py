@@ -11,7 +11,7 @@ import openai
 from conftest import TOKEN, env_for, make_platform, render
 from node_harness import request, run_worker, serve_worker
 
-from cfai.config import Platform
+from cfai.config import PlatformConfig
 
 SSE = [
     'data: {"response":"Hel","p":"abc"}\n\n',
@@ -22,7 +22,7 @@ SSE = [
 
 
 def _run(
-    tmp_path: Path, platform: Platform, key: str, requests: list[dict[str, Any]], **stubs: Any
+    tmp_path: Path, platform: PlatformConfig, key: str, requests: list[dict[str, Any]], **stubs: Any
 ):
     worker = render(platform, key)
     return run_worker(
@@ -37,7 +37,7 @@ def _events(body: bytes) -> list[str]:
 
 
 def test_chat_prepends_system_prompt_and_caps_max_tokens(
-    fixture_platform: Platform, tmp_path: Path
+    fixture_platform: PlatformConfig, tmp_path: Path
 ) -> None:
     replies, calls = _run(
         tmp_path,
@@ -71,7 +71,7 @@ def test_chat_prepends_system_prompt_and_caps_max_tokens(
     assert second["max_tokens"] == 8 and second["temperature"] == 1
 
 
-def test_chat_streams_sse_passthrough(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_chat_streams_sse_passthrough(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     replies, calls = _run(
         tmp_path,
         fixture_platform,
@@ -116,7 +116,7 @@ def test_chat_json_mode_from_configured_schema(tmp_path: Path) -> None:
     assert replies[2].status == 400 and "stream" in replies[2].json()["error"]["message"]
 
 
-def test_chat_request_response_format(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_chat_request_response_format(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     schema = {"type": "object"}
     _, calls = _run(
         tmp_path,
@@ -145,7 +145,7 @@ def test_chat_request_response_format(fixture_platform: Platform, tmp_path: Path
     }
 
 
-def test_feedback_patches_the_gateway_log(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_feedback_patches_the_gateway_log(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     replies, calls = _run(
         tmp_path,
         fixture_platform,
@@ -178,7 +178,7 @@ def test_feedback_without_gateway_is_400(tmp_path: Path) -> None:
     assert calls["feedback"] == []
 
 
-def test_openai_shape_without_client(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_openai_shape_without_client(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     replies, calls = _run(
         tmp_path,
         fixture_platform,
@@ -209,7 +209,7 @@ def test_openai_shape_without_client(fixture_platform: Platform, tmp_path: Path)
     assert calls["ai"][0]["inputs"]["max_tokens"] == 1
 
 
-def test_openai_client_against_worker(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_openai_client_against_worker(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     worker = render(fixture_platform, "chat")
     scenario = {
         "env": env_for(worker),
@@ -237,7 +237,7 @@ def test_openai_client_against_worker(fixture_platform: Platform, tmp_path: Path
             raise AssertionError("a wrong api key was accepted")
 
 
-def test_openai_client_non_streaming(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_openai_client_non_streaming(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     worker = render(fixture_platform, "chat")
     with serve_worker(tmp_path, worker.source, {"env": env_for(worker)}) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0)

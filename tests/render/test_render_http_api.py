@@ -11,14 +11,14 @@ import pytest
 from conftest import TOKEN, env_for, make_platform, render
 from node_harness import request, run_worker
 
-from cfai.config import Platform
+from cfai.config import PlatformConfig
 from cfai.render import module_sha256
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
 def _run(
-    tmp_path: Path, platform: Platform, key: str, requests: list[dict[str, Any]], **stubs: Any
+    tmp_path: Path, platform: PlatformConfig, key: str, requests: list[dict[str, Any]], **stubs: Any
 ):
     worker = render(platform, key)
     return run_worker(
@@ -28,7 +28,7 @@ def _run(
 
 @pytest.mark.parametrize("kind", ["chat", "rag", "image"])
 def test_health_reports_template_hash_without_auth(
-    kind: str, fixture_platform: Platform, tmp_path: Path
+    kind: str, fixture_platform: PlatformConfig, tmp_path: Path
 ) -> None:
     worker = render(fixture_platform, kind)
     (reply,), _ = run_worker(
@@ -45,7 +45,9 @@ def test_health_reports_template_hash_without_auth(
     assert reply.json()["template_sha256"] == worker.sha256
 
 
-def test_auth_required_with_constant_answer(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_auth_required_with_constant_answer(
+    fixture_platform: PlatformConfig, tmp_path: Path
+) -> None:
     replies, calls = _run(
         tmp_path,
         fixture_platform,
@@ -73,7 +75,9 @@ def test_auth_off_needs_no_token(tmp_path: Path) -> None:
     assert reply.status == 200 and reply.json()["response"] == "ok"
 
 
-def test_errors_are_json_with_honest_statuses(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_errors_are_json_with_honest_statuses(
+    fixture_platform: PlatformConfig, tmp_path: Path
+) -> None:
     big = b'{"prompt": "' + b"x" * 1_048_576 + b'"}'
     replies, calls = _run(
         tmp_path,
@@ -116,7 +120,7 @@ def test_errors_are_json_with_honest_statuses(fixture_platform: Platform, tmp_pa
     assert calls["ai"] == []
 
 
-def test_capacity_errors_retried_then_429(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_capacity_errors_retried_then_429(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     busy = {"throw": "3040: Capacity temporarily exceeded, please try again."}
     replies, calls = _run(
         tmp_path,
@@ -140,7 +144,7 @@ def test_capacity_errors_retried_then_429(fixture_platform: Platform, tmp_path: 
     ],
 )
 def test_capacity_error_once_then_success(
-    first: str, fixture_platform: Platform, tmp_path: Path
+    first: str, fixture_platform: PlatformConfig, tmp_path: Path
 ) -> None:
     replies, calls = _run(
         tmp_path,
@@ -155,7 +159,7 @@ def test_capacity_error_once_then_success(
 
 
 def test_other_upstream_error_is_502_without_internals(
-    fixture_platform: Platform, tmp_path: Path
+    fixture_platform: PlatformConfig, tmp_path: Path
 ) -> None:
     secret = "5007: No such model @cf/internal/secret-thing at 10.0.0.7 token=abc"
     replies, calls = _run(
@@ -173,7 +177,7 @@ def test_other_upstream_error_is_502_without_internals(
     assert len(calls["ai"]) == 1  # not retried
 
 
-def test_gateway_options_and_log_id(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_gateway_options_and_log_id(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     replies, calls = _run(
         tmp_path,
         fixture_platform,
@@ -212,7 +216,9 @@ def test_no_gateway_no_options(tmp_path: Path) -> None:
     assert "cf-aig-log-id" not in replies[0].headers
 
 
-def test_missing_auth_secret_is_a_server_error(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_missing_auth_secret_is_a_server_error(
+    fixture_platform: PlatformConfig, tmp_path: Path
+) -> None:
     worker = render(fixture_platform, "chat")
     env = {k: v for k, v in env_for(worker).items() if k != "AUTH_TOKEN"}
     (reply,), calls = run_worker(

@@ -11,7 +11,7 @@ from typing import Any
 from conftest import TOKEN, env_for, render
 from node_harness import request, run_worker
 
-from cfai.config import Platform
+from cfai.config import PlatformConfig
 
 EMBED = {"@cf/baai/bge-small-en-v1.5": {"embed": 4}}
 TEXT = (
@@ -20,13 +20,13 @@ TEXT = (
 )
 
 
-def _run(tmp_path: Path, platform: Platform, requests: list[dict[str, Any]], **stubs: Any):
+def _run(tmp_path: Path, platform: PlatformConfig, requests: list[dict[str, Any]], **stubs: Any):
     worker = render(platform, "rag")
     scenario = {"env": env_for(worker), "requests": requests, "ai_default": EMBED, **stubs}
     return run_worker(tmp_path, worker.source, scenario)
 
 
-def test_ingest_chunks_embeds_and_upserts(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_ingest_chunks_embeds_and_upserts(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     docs = {"documents": [{"id": "guide", "text": TEXT, "metadata": {"lang": "en"}}]}
     replies, calls = _run(
         tmp_path, fixture_platform, [request("POST", "/documents", docs, token=TOKEN)]
@@ -56,7 +56,9 @@ def test_ingest_chunks_embeds_and_upserts(fixture_platform: Platform, tmp_path: 
     assert delete["ids"][0] == f"guide#{len(vectors)}" and delete["ids"][-1] == "guide#99"
 
 
-def test_ingest_batches_embeddings_and_writes(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_ingest_batches_embeddings_and_writes(
+    fixture_platform: PlatformConfig, tmp_path: Path
+) -> None:
     docs = {"documents": [{"id": f"d{i}", "text": f"doc {i}"} for i in range(250)]}
     replies, calls = _run(
         tmp_path, fixture_platform, [request("POST", "/documents", docs, token=TOKEN)]
@@ -68,7 +70,7 @@ def test_ingest_batches_embeddings_and_writes(fixture_platform: Platform, tmp_pa
     assert sum(len(c["ids"]) for c in deletes) == 250 * 99
 
 
-def test_ingest_validates_documents(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_ingest_validates_documents(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     long_id = "x" * 62
     bad = [
         ({}, "documents"),
@@ -92,7 +94,7 @@ def test_ingest_validates_documents(fixture_platform: Platform, tmp_path: Path) 
 
 
 def test_query_builds_context_and_returns_matches(
-    fixture_platform: Platform, tmp_path: Path
+    fixture_platform: PlatformConfig, tmp_path: Path
 ) -> None:
     docs = {"documents": [{"id": "guide", "text": TEXT}]}
     replies, calls = _run(
@@ -134,7 +136,7 @@ def test_query_builds_context_and_returns_matches(
     assert replies[1].headers["cf-aig-log-id"]
 
 
-def test_query_streams_matches_first(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_query_streams_matches_first(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     sse = ['data: {"response":"Gate"}\n\n', 'data: {"response":"way"}\n\n', "data: [DONE]\n\n"]
     replies, _ = _run(
         tmp_path,
@@ -155,7 +157,7 @@ def test_query_streams_matches_first(fixture_platform: Platform, tmp_path: Path)
 
 
 def test_query_validates_and_maps_upstream_errors(
-    fixture_platform: Platform, tmp_path: Path
+    fixture_platform: PlatformConfig, tmp_path: Path
 ) -> None:
     replies, _ = _run(
         tmp_path,
@@ -177,7 +179,9 @@ def test_query_validates_and_maps_upstream_errors(
     assert "shard" not in replies[3].body.decode()
 
 
-def test_delete_document_removes_every_chunk_id(fixture_platform: Platform, tmp_path: Path) -> None:
+def test_delete_document_removes_every_chunk_id(
+    fixture_platform: PlatformConfig, tmp_path: Path
+) -> None:
     replies, calls = _run(
         tmp_path,
         fixture_platform,

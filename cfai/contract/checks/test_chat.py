@@ -16,10 +16,10 @@ from cfai.contract._http import (
     assert_usage,
     describe,
     json_body,
+    schema_errors,
     sse_events,
 )
 from cfai.contract._outputs import Target, WorkerTarget
-from cfai.contract._schema import schema_errors
 from cfai.contract.plugin import ClientFactory
 
 LONG_PROMPT = "Describe, in at least fifty words, how a lighthouse keeper spends a stormy night."

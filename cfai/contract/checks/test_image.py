@@ -6,10 +6,10 @@ import io
 
 from PIL import Image
 
+from cfai.catalog import CATALOG
 from cfai.contract._http import describe
 from cfai.contract._outputs import WorkerTarget
 from cfai.contract.plugin import ClientFactory
-from cfai.catalog import CATALOG
 
 _FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 

@@ -8,11 +8,17 @@ from pathlib import Path
 from cfai.contract._http import assert_json_error, json_body
 from cfai.contract._outputs import WorkerTarget
 from cfai.contract.plugin import ClientFactory
+from cfai.kinds import kind_for
 from cfai.render import module_sha256
 
-#: The route each kind serves with POST and a JSON body.
-MAIN_ROUTE = {"chat": "/chat", "rag": "/query", "image": "/image"}
 _MAX_BYTES = re.compile(r"const MAX_REQUEST_BYTES = (\d+);")
+
+
+def _main_route(worker: WorkerTarget) -> str:
+    """The JSON route of the Worker's kind (`Kind.main_route`) the checks below probe."""
+    route = kind_for(worker.kind).main_route
+    assert route is not None, f"kind {worker.kind} declares no main route"
+    return route.path
 
 
 def _reviewed_module(project: Path, worker: WorkerTarget) -> str:
@@ -47,13 +53,13 @@ def test_unknown_route_404(worker: WorkerTarget, worker_client: ClientFactory) -
 
 
 def test_wrong_method_405(worker: WorkerTarget, worker_client: ClientFactory) -> None:
-    r = worker_client(worker.name).delete(MAIN_ROUTE[worker.kind])
+    r = worker_client(worker.name).delete(_main_route(worker))
     assert_json_error(r, 405)
 
 
 def test_malformed_json_400(worker: WorkerTarget, worker_client: ClientFactory) -> None:
     r = worker_client(worker.name).post(
-        MAIN_ROUTE[worker.kind],
+        _main_route(worker),
         content=b'{"prompt": "unterminated',
         headers={"content-type": "application/json"},
     )
@@ -61,7 +67,7 @@ def test_malformed_json_400(worker: WorkerTarget, worker_client: ClientFactory) 
 
 
 def test_missing_field_400(worker: WorkerTarget, worker_client: ClientFactory) -> None:
-    r = worker_client(worker.name).post(MAIN_ROUTE[worker.kind], json={})
+    r = worker_client(worker.name).post(_main_route(worker), json={})
     assert_json_error(r, 400)
 
 
@@ -74,19 +80,19 @@ def test_oversize_body_413(
     limit = int(found.group(1))
     body = b'{"prompt": "' + b"x" * limit + b'"}'
     r = worker_client(worker.name).post(
-        MAIN_ROUTE[worker.kind], content=body, headers={"content-type": "application/json"}
+        _main_route(worker), content=body, headers={"content-type": "application/json"}
     )
     assert_json_error(r, 413)
 
 
 def test_missing_token_401(auth_worker: WorkerTarget, anon_client: ClientFactory) -> None:
-    r = anon_client(auth_worker.name).post(MAIN_ROUTE[auth_worker.kind], json={"prompt": "hi"})
+    r = anon_client(auth_worker.name).post(_main_route(auth_worker), json={"prompt": "hi"})
     assert_json_error(r, 401)
 
 
 def test_wrong_token_401(auth_worker: WorkerTarget, anon_client: ClientFactory) -> None:
     r = anon_client(auth_worker.name).post(
-        MAIN_ROUTE[auth_worker.kind],
+        _main_route(auth_worker),
         json={"prompt": "hi"},
         headers={"authorization": "Bearer not-the-token-cfai"},
     )
@@ -99,7 +105,7 @@ def test_error_responses_leak_no_secret(
     # Every client's SecretGuard fails the request that leaks; these are the answers most
     # likely to echo configuration: errors, auth failures, health.
     client, anon = worker_client(worker.name), anon_client(worker.name)
-    route = MAIN_ROUTE[worker.kind]
+    route = _main_route(worker)
     answers = [
         anon.get("/health"),
         anon.post(route, json={"prompt": "x"}, headers={"authorization": "Bearer wrong"}),

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cfai.catalog import CATALOG, Task, models_for
 from cfai.local.services.base import EmulatorContext
 from cfai.local.services.workers_ai import AiError, WorkersAI
-from cfai.catalog import CATALOG, Task, models_for
 
 BGE_SMALL = "@cf/baai/bge-small-en-v1.5"
 QWEN3 = "@cf/qwen/qwen3-embedding-0.6b"

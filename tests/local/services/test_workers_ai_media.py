@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from cfai.catalog import CATALOG, Output
 from cfai.local.services.base import EmulatorContext
 from cfai.local.services.workers_ai import AiError, WorkersAI
-from cfai.catalog import CATALOG, Output
 
 FLUX = "@cf/black-forest-labs/flux-1-schnell"
 SDXL = "@cf/stabilityai/stable-diffusion-xl-base-1.0"

@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from cfai.catalog import CATALOG
 from cfai.local.services._cf import CloudflareError
 from cfai.local.services.ai_gateway import _errors as err
 from cfai.local.services.ai_gateway._records import NewLog
 from cfai.local.services.ai_gateway.memory import CacheEntry, RateLimiter, ResponseCache
 from cfai.local.services.ai_gateway.options import RunOptions
 from cfai.local.services.ai_gateway.state import GatewayStore
-from cfai.catalog import CATALOG
 
 
 class AiResultLike(Protocol):

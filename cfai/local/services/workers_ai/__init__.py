@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cfai.catalog import CATALOG, ModelSpec, Task
 from cfai.local.services.base import (
     WORKER_HEADER,
     EmulatorContext,
@@ -27,7 +28,6 @@ from cfai.local.services.base import (
     WorkerdBinding,
     WorkerdService,
 )
-from cfai.catalog import CATALOG, ModelSpec, Task
 
 from . import app
 from ._core import AiError, AiResult, bad_input, no_such_model

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from cfai.local.services._cf import JSON, api_error, check_token, envelope, json_response
 from cfai.catalog import CATALOG, ModelSpec, Task
+from cfai.local.services._cf import JSON, api_error, check_token, envelope, json_response
 
 from . import compat
 from ._core import AiError, AiResult, bad_input

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from cfai.local.services._cf import json_response
 from cfai.catalog import CATALOG, Task
+from cfai.local.services._cf import json_response
 
 from ._core import bad_input, digest, no_such_model
 

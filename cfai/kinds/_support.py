@@ -1,0 +1,114 @@
+"""Helpers the kinds share: model task checks, the AI bindings, gateways, text generation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Set
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from cfai.catalog import CATALOG, ModelSpec, Task, models_for
+from cfai.errors import Problem, RenderError
+from cfai.kinds.base import Binding, CheckContext, RenderContext, WorkerConfig
+from cfai.kinds.pricing import DEFAULT_USER_TOKENS, Traffic
+
+
+def unknown(path: str, what: str, name: str, defined: Set[str]) -> Problem:
+    """`<path>: unknown index 'docz' (defined: docs)`."""
+    listing = ", ".join(sorted(defined)) or "none"
+    return Problem(path, f"unknown {what} {name!r} (defined: {listing})")
+
+
+def model_problems(
+    path: str, name: str, task: Task, role: str
+) -> tuple[ModelSpec | None, list[Problem]]:
+    """The catalog entry of model `name` when it does `task`, else the problem saying so."""
+    spec = CATALOG.get(name)
+    choices = ", ".join(models_for(task))
+    if spec is None:
+        return None, [
+            Problem(path, f"unknown Workers AI model {name!r} ({task.value} models: {choices})")
+        ]
+    if spec.task is not task:
+        return None, [
+            Problem(
+                path,
+                f"{role} needs a {task.value} model but {name!r} is {spec.task.value} (choose one of: {choices})",
+            )
+        ]
+    return spec, []
+
+
+def render_spec(model: str, key: str) -> ModelSpec:
+    """The catalog entry the renderer needs; a model the checks let through is in it."""
+    spec = CATALOG.get(model)
+    if spec is None:
+        raise RenderError(f"workers.{key}: model {model!r} is not in the catalog (validate first)")
+    return spec
+
+
+def ai_bindings(model: str) -> list[Binding]:
+    """`AI` and the `MODEL` var: how a templated Worker reaches its model."""
+    return [Binding("ai", "AI"), Binding("plain_text", "MODEL", text=model)]
+
+
+class TextGenerationConfig(WorkerConfig):
+    """Settings of a Worker that answers with a text-generation model (chat, rag)."""
+
+    model: str = "@cf/meta/llama-3.1-8b-instruct"
+    gateway: str | None = None
+    max_tokens: int = Field(256, ge=1, le=131_072)
+    temperature: float = Field(0.6, ge=0, le=5)
+
+
+def text_generation_problems(
+    key: str, worker: TextGenerationConfig, ctx: CheckContext
+) -> Iterator[Problem]:
+    """The gateway exists; the model generates text and its context window fits max_tokens."""
+    base = f"workers.{key}"
+    if worker.gateway and worker.gateway not in ctx.gateways:
+        yield unknown(f"{base}.gateway", "gateway", worker.gateway, ctx.gateways)
+    spec, problems = model_problems(
+        f"{base}.model", worker.model, Task.TEXT_GENERATION, f"a {worker.kind} worker"
+    )
+    yield from problems
+    if spec and spec.context_window and worker.max_tokens > spec.context_window:
+        yield Problem(
+            f"{base}.max_tokens",
+            f"max_tokens {worker.max_tokens} exceeds {worker.model}'s context window of {spec.context_window}",
+        )
+
+
+def gateway_binding(worker: TextGenerationConfig, ctx: RenderContext) -> list[Binding]:
+    """The `GATEWAY_ID` var when the Worker's model calls go through an AI Gateway."""
+    if not worker.gateway:
+        return []
+    return [Binding("plain_text", "GATEWAY_ID", text=ctx.physical_name(worker.gateway))]
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Tokens in and out of one request, and how each figure was arrived at."""
+
+    system: int
+    tokens_in: int
+    tokens_out: int
+    said_in: str
+    said_out: str
+
+
+def tokens(system_prompt: str, max_tokens: int, t: Traffic) -> Tokens:
+    """The traffic's token counts, or the system prompt's words plus a user message in and
+    `max_tokens` out."""
+    system = len(system_prompt.split())
+    tokens_in = t.tokens_in if t.tokens_in is not None else system + DEFAULT_USER_TOKENS
+    tokens_out = t.tokens_out if t.tokens_out is not None else max_tokens
+    said_in = (
+        f"{tokens_in} (--tokens-in)"
+        if t.tokens_in is not None
+        else f"{tokens_in} ({system} system prompt words + {DEFAULT_USER_TOKENS})"
+    )
+    said_out = (
+        f"{tokens_out} (--tokens-out)" if t.tokens_out is not None else f"{tokens_out} (max_tokens)"
+    )
+    return Tokens(system, tokens_in, tokens_out, said_in, said_out)

@@ -1,0 +1,225 @@
+"""What a Worker kind is: the `Kind` plugin interface and the types it speaks.
+
+A kind owns its declaration model (a `WorkerConfig` subclass with a ``kind`` literal), its
+template, its render context and bindings, its cross-checks, its HTTP routes, its contract
+selections, its cost rule, its readiness probe and its example request. The rest of cfai
+asks the registry (`cfai.kinds.registry`) and never tests a kind by name.
+
+Example::
+
+    class EchoKind(Kind[EchoWorkerConfig]):
+        name = "echo"
+        config = EchoWorkerConfig
+        template = "workers/echo.js.j2"
+        routes = (HEALTH, Route("POST", "/echo", summary="answer the text back"))
+        main_route = routes[1]
+        example = Example("POST", "/echo", {"text": "hi"})
+
+        def render(self, key, worker, ctx):
+            return Rendering(bindings=ai_bindings(worker.model), models=(worker.model,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Set
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from cfai.errors import Problem
+from cfai.kinds.pricing import LineItem, Traffic
+from cfai.outputs import Outputs, WorkerOutput
+
+__all__ = [
+    "BINDING_NAME",
+    "DATE",
+    "HEALTH",
+    "Binding",
+    "CheckContext",
+    "ConfigModel",
+    "Example",
+    "Kind",
+    "KindCost",
+    "Readiness",
+    "RenderContext",
+    "Rendering",
+    "Route",
+    "Selection",
+    "WorkerConfig",
+]
+
+BINDING_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class ConfigModel(BaseModel):
+    """Base of every declaration model: frozen, and closed so a misspelt key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class WorkerConfig(ConfigModel):
+    """What every Worker declares, whatever its kind."""
+
+    kind: str
+    auth: bool = Field(True, description="require Authorization: Bearer <AUTH_TOKEN> (not /health)")
+    compatibility_date: str | None = Field(
+        None, pattern=DATE, description="overrides the platform's"
+    )
+    compatibility_flags: tuple[str, ...] | None = None
+    max_request_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
+    contract: tuple[str, ...] = Field((), description="extra pytest files run by `cfai test`")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One Worker binding as Cloudflare's upload metadata (and the emulator) names it."""
+
+    type: Literal["ai", "vectorize", "plain_text", "secret_text"]
+    name: str
+    index_name: str | None = None  # vectorize: the physical index name
+    text: str | None = None  # plain_text value; secrets are supplied at deploy/run time
+
+    def as_dict(self) -> dict[str, str]:
+        """`{"type", "name"}` plus `index_name`/`text` when set.
+
+        >>> Binding("vectorize", "VECTORIZE", index_name="docs").as_dict()
+        {'type': 'vectorize', 'name': 'VECTORIZE', 'index_name': 'docs'}
+        """
+        out = {"type": self.type, "name": self.name}
+        if self.index_name is not None:
+            out["index_name"] = self.index_name
+        if self.text is not None:
+            out["text"] = self.text
+        return out
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HTTP route of a kind's Worker. `auth`: needs the bearer token when the Worker
+    has auth on. ``{id}`` in `path` stands for a path parameter."""
+
+    method: str
+    path: str
+    auth: bool = True
+    summary: str = ""
+
+
+#: Every templated Worker answers `GET /health` without a token.
+HEALTH = Route("GET", "/health", auth=False, summary="worker, kind, template_sha256, models")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """When a started Worker counts as ready: `path` answers `status` (None: any HTTP answer)."""
+
+    path: str = "/health"
+    status: int | None = 200
+
+    def accepts(self, status: int) -> bool:
+        return self.status is None or status == self.status
+
+
+@dataclass(frozen=True)
+class Example:
+    """A request worth pasting: `cfai local up` and `status` print it as a curl command."""
+
+    method: str
+    path: str
+    body: JsonValue = None
+    curl_extra: str = ""  # e.g. " -o out.png" for a binary answer
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a kind's cross-checks may know of the rest of the declaration.
+
+    `gateways`/`indexes` hold every declared key, valid or not (a reference to an invalid
+    one is not reported twice); `index_dimensions` only the valid indexes'."""
+
+    gateways: Set[str]
+    indexes: Set[str]
+    index_dimensions: Mapping[str, int]
+    base_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a kind's render may know: physical names and where the project's files are."""
+
+    physical_name: Callable[[str], str]
+    base_dir: Path
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A kind's part of a rendered Worker. `context` feeds the kind's template; a kind
+    without a template gives the module itself as `source`."""
+
+    bindings: tuple[Binding, ...]
+    models: tuple[str, ...] = ()
+    gateway: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class KindCost:
+    """A Worker's billed items a day and the assumptions behind them (`note`: why unknown)."""
+
+    items: tuple[LineItem, ...]
+    assumptions: tuple[str, ...] = ()
+    note: str = ""
+
+
+#: Picks the Workers a contract fixture runs on, from the outputs map.
+Selection = Callable[[WorkerOutput, Outputs], bool]
+
+C = TypeVar("C", bound=WorkerConfig)
+
+
+class Kind(Generic[C]):
+    """One Worker kind. Subclasses set the class attributes and override what they need."""
+
+    name: ClassVar[str]
+    config: type[C]
+    #: Template of the main module, under the templates directory; None: the user's module.
+    template: ClassVar[str | None] = None
+    routes: ClassVar[tuple[Route, ...]] = ()
+    #: The JSON route the common contract checks probe (405, 400, 413, 401); None: no common checks.
+    main_route: ClassVar[Route | None] = None
+    readiness: ClassVar[Readiness] = Readiness()
+    example: ClassVar[Example] = Example("GET", "/health")
+    #: The kind's contract check modules, in `cfai/contract/checks`.
+    checks: ClassVar[tuple[str, ...]] = ()
+    #: Contract fixture name -> which of this kind's Workers it runs on.
+    selections: ClassVar[Mapping[str, Selection]] = MappingProxyType({})
+
+    @property
+    def templated(self) -> bool:
+        """True when cfai renders the code, so the common Worker HTTP API holds."""
+        return self.template is not None
+
+    def problems(self, key: str, worker: C, ctx: CheckContext) -> Iterator[Problem]:
+        """Cross-checks a single model cannot make (references, model tasks, limits)."""
+        return iter(())
+
+    def render(self, key: str, worker: C, ctx: RenderContext) -> Rendering:
+        """Bindings, models and the template context (or the module) of `worker`."""
+        raise NotImplementedError(f"kind {self.name} does not render")
+
+    def cost(self, key: str, worker: C, traffic: Traffic) -> KindCost:
+        """What `traffic` costs a day on `worker` (default: unknown)."""
+        note = f"cfai has no cost rule for {self.name} Workers"
+        return KindCost((), (f"{key} ({self.name}): price unknown ({note})",), note)
+
+    def output_fields(self, worker: C) -> dict[str, Any]:
+        """What the kind adds to its Worker's entry in the outputs map (`WorkerOutput`)."""
+        return {}
+
+    def sources(self, worker: C) -> tuple[str, ...]:
+        """Project-relative files the Worker's code is read from (besides templates)."""
+        return ()
