@@ -118,6 +118,37 @@ def test_load_model_task_must_fit_worker_kind() -> None:
     assert "workers.u.model: unknown Workers AI model '@cf/nobody/nothing'" in text
 
 
+def test_load_response_schema_must_be_a_valid_json_schema() -> None:
+    found = problems(
+        platform(
+            workers={
+                "facts": {
+                    "kind": "chat",
+                    "response_schema": {
+                        "type": "object",
+                        "properties": {"n": {"type": "integer", "minimum": "one"}},
+                        "required": "n",
+                    },
+                },
+                "ok": {
+                    "kind": "chat",
+                    "response_schema": {
+                        "type": "object",
+                        "$defs": {"even": {"type": "integer", "multipleOf": 2}},
+                        "properties": {"n": {"$ref": "#/$defs/even"}},
+                    },
+                },
+            }
+        )
+    )
+    assert found == [
+        "workers.facts.response_schema.properties.n.minimum: not a valid JSON Schema: "
+        "'one' is not of type 'number'",
+        "workers.facts.response_schema.required: not a valid JSON Schema: "
+        "'n' is not of type 'array'",
+    ]
+
+
 def test_load_names_outside_cloudflare_limits() -> None:
     long_key = "a" * 70
     found = problems(platform(gateways={"Main GW": {}}, workers={long_key: {"kind": "chat"}}))
