@@ -16,7 +16,7 @@ import yaml
 
 from bench._util import Result, stats, timed
 from cfai.config.loader import load_platform
-from cfai.render import _render, render_platform, tojs
+from cfai.render import Templates, render_platform, render_worker, tojs
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 200
@@ -34,21 +34,23 @@ def platform_data() -> dict[str, Any]:
     return data
 
 
+class _Recording(Templates):
+    """cfai's templates, remembering what each render was given."""
+
+    def __init__(self) -> None:
+        super().__init__(Templates.packaged().root)
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def render(self, name: str, context: dict[str, Any]) -> str:
+        self.seen.append((name, dict(context)))
+        return super().render(name, context)
+
+
 def _chat_context(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    captured: list[tuple[str, dict[str, Any]]] = []
-    original = _render._render_template
-
-    def spy(name: str, context: dict[str, Any]) -> str:
-        captured.append((name, dict(context)))
-        return original(name, context)
-
-    _render._render_template = spy  # type: ignore[assignment]
-    try:
-        platform = load_platform(data, base_dir=ROOT)
-        _render.render_worker(platform, "assistant000", base_dir=ROOT)
-    finally:
-        _render._render_template = original  # type: ignore[assignment]
-    return captured[0]
+    templates = _Recording()
+    platform = load_platform(data, base_dir=ROOT)
+    render_worker(platform, "assistant000", base_dir=ROOT, templates=templates)
+    return templates.seen[0]
 
 
 def render_bench(log: list[str], work: Path) -> list[Result]:
@@ -60,7 +62,7 @@ def render_bench(log: list[str], work: Path) -> list[Result]:
 
     name, context = _chat_context(data)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_render._templates_dir()), keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(Templates.packaged().root), keep_trailing_newline=True
     )
     env.filters["tojs"] = tojs
     template = env.get_template(name)

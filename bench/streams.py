@@ -7,10 +7,9 @@ and stop every process they start before returning.
   to ``data: [DONE]``; time-to-first-byte (first body chunk) p50/p99 and the wall time of
   the burst. Baseline: the TTFB p50 of one stream at a time on the same, idle platform.
   Met when every stream completes and none errs.
-- `reload`: ``python -m cfai dev`` as a subprocess on a copy that carries its own ``cfai``
-  package and ``templates/`` (the renderer reads the package's ``_templates`` symlink, so
-  only a copied package sees an edit in the copy, as in ``tests/local/test_local_dev.py``);
-  append a comment to ``templates/workers/chat.js.j2`` and time until the assistant's
+- `reload`: ``python -m cfai dev --templates <copy>`` as a subprocess on a copy of the
+  project with its own copy of ``templates/`` (as in ``tests/local/test_local_dev.py``);
+  append a comment to the copy's ``workers/chat.js.j2`` and time until the assistant's
   ``/health`` reports a new ``template_sha256``. Baseline: `LocalPlatform.up()` of the same
   stack, cold, in the same run.
 """
@@ -192,13 +191,12 @@ def _wait(what: str, check: Any, bound: float, proc: subprocess.Popen[bytes], lo
     raise RuntimeError(f"timed out after {bound:.0f} s waiting for {what}; see {log}")
 
 
-def _dev_copy(dest: Path) -> Path:
+def _dev_copy(dest: Path) -> tuple[Path, Path]:
+    """A project copy and a templates copy `cfai dev --templates` renders from."""
     project = _project_copy(dest)
-    # The dev subprocess imports this copy of the package (PYTHONPATH), whose _templates
-    # symlink (relative, ../templates) then points at the copy's templates.
-    shutil.copytree(ROOT / "cfai", project / "cfai", symlinks=True)
-    shutil.copytree(ROOT / "templates", project / "templates")
-    return project
+    templates = dest / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    return project, templates
 
 
 def _cold_up(project: Path) -> float:
@@ -212,17 +210,16 @@ def _cold_up(project: Path) -> float:
 
 
 def reload_bench(log: list[str], work: Path) -> list[Result]:
-    project = _dev_copy(work / "dev-project")
+    project, templates = _dev_copy(work / "dev-project")
     _cold_up(project)  # untimed warm-up, as in cold_start
     cold = stats([_cold_up(project) for _ in range(3)])
 
     state = project / ".cfai" / "local"
     dev_log = work / "dev.log"
-    env = {"PYTHONPATH": str(project)}
+    argv = ["dev", "--stack", "local", "--project", str(project), "--templates", str(templates)]
     proc = spawn(
-        [sys.executable, "-m", "cfai", "dev", "--stack", "local", "--project", str(project)],
+        [sys.executable, "-m", "cfai", *argv],
         dev_log,
-        env=env,
         cwd=project,
     )
     text = lambda: dev_log.read_text(errors="replace")  # noqa: E731
@@ -235,7 +232,7 @@ def reload_bench(log: list[str], work: Path) -> list[Result]:
         health = outputs["endpoints"]["assistant"] + "/health"
         sha = lambda: httpx.get(health, timeout=5).json()["template_sha256"]  # noqa: E731
         before = sha()
-        template = project / "templates" / "workers" / "chat.js.j2"
+        template = templates / "workers" / "chat.js.j2"
         for i in range(EDITS):
             time.sleep(1.0)  # idle between edits, so no edit lands inside the previous reload
             template.write_text(template.read_text() + f"\n// bench edit {i}\n")
@@ -261,7 +258,6 @@ def reload_bench(log: list[str], work: Path) -> list[Result]:
         if (state / "run.json").exists():
             subprocess.run(
                 [sys.executable, "-m", "cfai", "local", "down", "--project", str(project)],
-                env={**os.environ, **env},
                 capture_output=True,
                 timeout=60,
                 cwd=project,

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jinja2
 import pytest
 
 from cfai.config import load_stack
@@ -28,7 +27,7 @@ from cfai.deploy import contract_gate, deploy
 from cfai.deploy.local import LocalDriver
 from cfai.local.router import VERSION_HEADER, read_routes
 from cfai.local.supervisor import LocalPlatform
-from cfai.render import _render, render_platform, write_rendered
+from cfai.render import Templates, render_platform, write_rendered
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_REQUESTS = 3000  # the client's bound, whatever the rollout's length
@@ -79,15 +78,17 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, LocalPlatform, dict[str, Any
         shutil.rmtree(platform.state_dir, ignore_errors=True)
 
 
-def _render_into(project: Path) -> list[Any]:
-    rendered = render_platform(load_stack("local", project), base_dir=project)
+def _render_into(project: Path, templates: Templates | None = None) -> list[Any]:
+    rendered = render_platform(load_stack("local", project), base_dir=project, templates=templates)
     write_rendered(rendered, project / "workers")
     return rendered
 
 
-def _rollout(project: Path, outputs: dict[str, Any]) -> tuple[Any, Traffic]:
+def _rollout(
+    project: Path, outputs: dict[str, Any], templates: Templates | None = None
+) -> tuple[Any, Traffic]:
     """Render the project, deploy it locally with the client running throughout."""
-    rendered = _render_into(project)
+    rendered = _render_into(project, templates)
     traffic = Traffic(outputs["endpoints"]["assistant"], outputs["auth_token"])
     thread = threading.Thread(target=traffic.run)
     thread.start()
@@ -115,7 +116,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_good_change_canaries_and_is_promoted_then_a_broken_one_is_rolled_back(
-    project: tuple[Path, LocalPlatform, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    project: tuple[Path, LocalPlatform, dict[str, Any]],
 ) -> None:
     root, platform, outputs = project
     url = outputs["endpoints"]["assistant"]
@@ -156,8 +157,7 @@ def test_good_change_canaries_and_is_promoted_then_a_broken_one_is_rolled_back(
     chat_template.write_text(
         source.replace(head, head + '  return new Response("broken", { status: 500 });\n')
     )
-    monkeypatch.setattr(_render._ENV, "loader", jinja2.FileSystemLoader(templates))
-    report, traffic = _rollout(root, outputs)
+    report, traffic = _rollout(root, outputs, Templates(templates))
     broken = next(r for r in report.rollouts if r.worker == "assistant")
     assert report.exit_code == 1 and broken.outcome == "rolled_back"
     assert broken.failed_at == 0  # caught before any user traffic reached it

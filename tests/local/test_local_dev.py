@@ -1,6 +1,7 @@
-"""`cfai dev` on a copy of the project: an edited template is served within a bounded wait
-(workerd restarted, the emulator and the ports kept), a broken declaration keeps the last
-good version serving, and SIGINT stops every process."""
+"""`cfai dev` on a copy of the project with its own templates (``--templates``): an edited
+template is served within a bounded wait (workerd restarted, the emulator and the ports
+kept), a broken declaration keeps the last good version serving, and SIGINT stops every
+process."""
 
 from __future__ import annotations
 
@@ -50,17 +51,28 @@ def refused(port: int) -> bool:
 def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> None:
     project = tmp_path / "proj"
     project.mkdir()
-    # The subprocess imports this copy of the package, so it renders this copy's templates.
-    shutil.copytree(REPO / "cfai", project / "cfai", symlinks=True)
-    shutil.copytree(REPO / "templates", project / "templates")
+    # The Workers render from this copy of the templates, so an edit leaves the repo alone.
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
     for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
         shutil.copy(REPO / name, project / name)
     (project / "node_modules").symlink_to(REPO / "node_modules")
     log = (tmp_path / "dev.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cfai", "dev", "--stack", "local", "--project", str(project)],
+        [
+            sys.executable,
+            "-m",
+            "cfai",
+            "dev",
+            "--stack",
+            "local",
+            "--project",
+            str(project),
+            "--templates",
+            str(templates),
+        ],
         cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
+        env={**os.environ},
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -76,7 +88,7 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         chat = outputs["endpoints"]["assistant"]
         before = httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"]
 
-        template = project / "templates" / "workers" / "chat.js.j2"
+        template = templates / "workers" / "chat.js.j2"
         template.write_text(template.read_text() + "\n// edited during cfai dev\n")
         after = wait_for(
             "the edited template to serve",
@@ -110,7 +122,6 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
             proc.wait(timeout=10)
             subprocess.run(
                 [sys.executable, "-m", "cfai", "local", "down", "--project", str(project)],
-                env={**os.environ, "PYTHONPATH": str(project)},
                 capture_output=True,
                 timeout=60,
             )
