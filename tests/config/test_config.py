@@ -233,7 +233,9 @@ def test_load_reports_every_problem_at_once() -> None:
     )
     assert len(found) == 5
     assert "workers.typo.modle: unknown setting (check the spelling)" in found
-    assert "workers.what: kind must be one of: chat, custom, image, rag" in found
+    (kinds,) = [f for f in found if f.startswith("workers.what: kind must be one of: ")]
+    listed = kinds.removeprefix("workers.what: kind must be one of: ").split(", ")
+    assert listed == sorted(listed) and {"chat", "custom", "image", "rag"} <= set(listed)
     assert any(f.startswith("account_id: must be the 32 lowercase hex digits") for f in found)
     assert any(f.startswith("workers.kb.index: index 'docs' has 384 dimensions") for f in found)
 
