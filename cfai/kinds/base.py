@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,8 +182,9 @@ Selection = Callable[[WorkerOutput, Outputs], bool]
 C = TypeVar("C", bound=WorkerConfig)
 
 
-class Kind(Generic[C]):
-    """One Worker kind. Subclasses set the class attributes and override what they need."""
+class Kind(ABC, Generic[C]):
+    """One Worker kind. Subclasses set the class attributes, implement `render` and
+    override what else they need."""
 
     name: ClassVar[str]
     config: type[C]
@@ -207,9 +209,9 @@ class Kind(Generic[C]):
         """Cross-checks a single model cannot make (references, model tasks, limits)."""
         return iter(())
 
+    @abstractmethod
     def render(self, key: str, worker: C, ctx: RenderContext) -> Rendering:
         """Bindings, models and the template context (or the module) of `worker`."""
-        raise NotImplementedError(f"kind {self.name} does not render")
 
     def cost(self, key: str, worker: C, traffic: Traffic) -> KindCost:
         """What `traffic` costs a day on `worker` (default: unknown)."""
