@@ -1,4 +1,5 @@
-"""The Worker kinds cfai knows: one line per kind. Everything else loops over `KINDS`.
+"""The Worker kinds cfai knows: a kind is its import here and its place in `KINDS`.
+Everything else loops over `KINDS`.
 
 Example::
 
@@ -12,17 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from cfai.kinds import chat, custom, image, rag
 from cfai.kinds.base import Example, Kind
+from cfai.kinds.chat import KIND as CHAT
+from cfai.kinds.custom import KIND as CUSTOM
+from cfai.kinds.image import KIND as IMAGE
+from cfai.kinds.rag import KIND as RAG
 
 __all__ = ["KINDS", "example_for", "kind_for", "kind_names"]
 
-KINDS: tuple[Kind[Any], ...] = (
-    chat.KIND,
-    rag.KIND,
-    image.KIND,
-    custom.KIND,
-)
+KINDS: tuple[Kind[Any], ...] = (CHAT, RAG, IMAGE, CUSTOM)
 
 _BY_NAME = {k.name: k for k in KINDS}
 
