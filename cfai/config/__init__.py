@@ -13,6 +13,7 @@ from cfai.config.loader import (
     load_file,
     load_platform,
     load_stack,
+    project_name,
     stack_file,
 )
 from cfai.config.models import (
@@ -52,5 +53,6 @@ __all__ = [
     "load_file",
     "load_platform",
     "load_stack",
+    "project_name",
     "stack_file",
 ]

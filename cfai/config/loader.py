@@ -30,6 +30,7 @@ __all__ = [
     "load_file",
     "load_platform",
     "load_stack",
+    "project_name",
     "stack_file",
 ]
 
@@ -151,12 +152,13 @@ def load_stack(stack: str, project_dir: str | Path = ".") -> Platform:
         raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {path}")])
     platform_data = config[CONFIG_KEY]
     if isinstance(platform_data, Mapping) and not platform_data.get("name_prefix"):
-        platform_data = {**platform_data, "name_prefix": f"{_project_name(project_dir)}-{stack}"}
+        platform_data = {**platform_data, "name_prefix": f"{project_name(project_dir)}-{stack}"}
     return load_platform(platform_data, base_dir=project_dir.resolve(), source=str(path))
 
 
-def _project_name(project_dir: Path) -> str:
-    project = project_dir / "Pulumi.yaml"
+def project_name(project_dir: str | Path = ".") -> str:
+    """The Pulumi project's name (``name`` in ``Pulumi.yaml``), ``cfai`` without one."""
+    project = Path(project_dir) / "Pulumi.yaml"
     if project.is_file():
         data = yaml.safe_load(project.read_text(encoding="utf-8")) or {}
         if isinstance(data, Mapping) and data.get("name"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfai.errors import OutputsError
+from cfai.errors import OutputsError as OutputsError  # re-exported (cfai.contract)
 
 #: Worker kinds whose code comes from a cfai template (and so has the common HTTP contract).
 TEMPLATE_KINDS = ("chat", "rag", "image")

@@ -24,8 +24,7 @@ from typing import Any
 
 import yaml
 
-from cfai.config import CONFIG_KEY, discover_stacks, load_platform, stack_file
-from cfai.config.loader import _project_name
+from cfai.config import CONFIG_KEY, discover_stacks, load_platform, project_name, stack_file
 from cfai.errors import ConfigError, Problem
 
 __all__ = ["NewStack", "new_stack", "validate_stack_name"]
@@ -96,7 +95,7 @@ def new_stack(
     if not isinstance(config, Mapping) or not isinstance(config.get(CONFIG_KEY), Mapping):
         raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {origin}")])
 
-    prefix = prefix if prefix is not None else f"{_project_name(project)}-{name}"
+    prefix = prefix if prefix is not None else f"{project_name(project)}-{name}"
     kept, secrets = _without_secrets(dict(config))
     platform = {**kept[CONFIG_KEY], "name_prefix": prefix}
     kept[CONFIG_KEY] = platform
