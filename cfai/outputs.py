@@ -9,8 +9,8 @@ shape. Its JSON Schema is published as ``docs/outputs.schema.json`` for tools ou
 
 Keys only extend: a reader ignores keys it does not know, and a map written by an older
 cfai (no ``target``, ``"target": "cloud"``, Workers without ``url`` or ``script_name``)
-still reads. Regenerate the published schema with ``make schema`` (``python -m
-cfai.outputs > docs/outputs.schema.json``).
+still reads. Regenerate the published schema with
+``python -m cfai.outputs > docs/outputs.schema.json``.
 
 Example::
 
