@@ -109,18 +109,19 @@ class LocalPlatform:
     # -- lifecycle -----------------------------------------------------------------------
     def up(
         self,
-        platform: Platform | None = None,
+        declaration: Platform | None = None,
         *,
         timeout: float = 60.0,
         port: int | None = None,
         reuse: bool = False,
     ) -> Outputs:
-        """Start everything and return the outputs map. Restarts a running platform, unless
-        `reuse` and it runs the same declaration, rendered code and settings (then `reused`).
+        """Start everything and return the outputs map. `declaration` defaults to the stack's
+        (``Pulumi.<stack>.yaml``). Restarts a running platform, unless `reuse` and it runs the
+        same declaration, rendered code and settings (then `reused`).
         `port`: Workers on port, port+1, ... by key, the emulator next; default free ports."""
-        platform = platform or load_stack(self.stack, self.project_dir)
-        rendered = render_platform(platform, base_dir=self.source_dir or self.project_dir)
-        fingerprint = run_fingerprint(platform, rendered, self.settings)
+        declaration = declaration or load_stack(self.stack, self.project_dir)
+        rendered = render_platform(declaration, base_dir=self.source_dir or self.project_dir)
+        fingerprint = run_fingerprint(declaration, rendered, self.settings)
         current = self.running() if reuse else None
         outputs = self.outputs() if current is not None else None
         self.reused = bool(
@@ -146,7 +147,7 @@ class LocalPlatform:
             self.progress(f"starting emulator on 127.0.0.1:{emulator_port}")
             run.pids["emulator"] = self._supervisor.start_emulator(
                 emulator_port,
-                account_id=platform.account_id,
+                account_id=declaration.account_id,
                 api_token=secrets.api_token,
                 settings=self.settings,
                 env=self.emulator_env,
@@ -158,7 +159,7 @@ class LocalPlatform:
             self._supervisor.wait_ready(
                 f"{api}/__cfai/health", "emulator", run.pids["emulator"], timeout, log="emulator"
             )
-            provision(platform, f"{api}/client/v4", secrets.api_token, self.progress)
+            provision(declaration, f"{api}/client/v4", secrets.api_token, self.progress)
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
             run.pids[FIRST_PROCESS] = self._supervisor.start_workerd(
                 FIRST_PROCESS, workers, emulator_port, secrets.auth_token, listeners
@@ -182,7 +183,7 @@ class LocalPlatform:
             for sock in listeners.values():
                 sock.close()  # workerd has its own copies
         front = [replace(w, port=worker_ports[w.rendered.key]) for w in workers]
-        return self._publish(platform, front, emulator_port, secrets)
+        return self._publish(declaration, front, emulator_port, secrets)
 
     def down(self) -> bool:
         """Stop the processes of a previous `up`. True when something was running."""
@@ -207,7 +208,7 @@ class LocalPlatform:
         return was
 
     def reload(
-        self, platform: Platform, *, previous: Platform | None = None, timeout: float = 60.0
+        self, declaration: Platform, *, previous: Platform | None = None, timeout: float = 60.0
     ) -> Outputs:
         """Re-provision (when gateways, indexes or the prefix changed since `previous`),
         re-render and restart workerd of the running platform; the emulator keeps its state
@@ -215,15 +216,15 @@ class LocalPlatform:
         run = self._files.read_run()
         if run is None:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        rendered = render_platform(platform, base_dir=self.source_dir or self.project_dir)
+        rendered = render_platform(declaration, base_dir=self.source_dir or self.project_dir)
         secrets = self._files.secrets()
         if previous is None or (previous.name_prefix, previous.gateways, previous.indexes) != (
-            platform.name_prefix,
-            platform.gateways,
-            platform.indexes,
+            declaration.name_prefix,
+            declaration.gateways,
+            declaration.indexes,
         ):
             api = f"{_emulator_url(run.emulator_port)}/client/v4"
-            provision(platform, api, secrets.api_token, self.progress)
+            provision(declaration, api, secrets.api_token, self.progress)
         # workerd serves on private ports behind the router, which keeps the public ones.
         private = self._versions.private_ports([r.key for r in rendered])
         self._supervisor.stop(run.pids[FIRST_PROCESS])
@@ -231,7 +232,7 @@ class LocalPlatform:
         run.pids[FIRST_PROCESS] = self._supervisor.start_workerd(
             FIRST_PROCESS, workers, run.emulator_port, secrets.auth_token
         )
-        run.fingerprint = run_fingerprint(platform, rendered, self.settings)
+        run.fingerprint = run_fingerprint(declaration, rendered, self.settings)
         self._files.write_run(run)
         for w in workers:
             self._supervisor.wait_ready(
@@ -243,7 +244,7 @@ class LocalPlatform:
             )
         public = self._versions.rebase(workers)
         front = [replace(w, port=public[w.rendered.key]) for w in workers]
-        return self._publish(platform, front, run.emulator_port, secrets)
+        return self._publish(declaration, front, run.emulator_port, secrets)
 
     # -- versions ------------------------------------------------------------------------
     def start_version(
@@ -277,10 +278,10 @@ class LocalPlatform:
 
     # -- outputs -------------------------------------------------------------------------
     def _publish(
-        self, platform: Platform, workers: Sequence[WorkerdWorker], port: int, secrets: Secrets
+        self, declaration: Platform, workers: Sequence[WorkerdWorker], port: int, secrets: Secrets
     ) -> Outputs:
         outputs = local_outputs(
-            platform,
+            declaration,
             [w.rendered for w in workers],
             stack=self.stack,
             ports={w.rendered.key: w.port for w in workers},
@@ -292,7 +293,7 @@ class LocalPlatform:
 
 
 def local_outputs(
-    platform: Platform,
+    declaration: Platform,
     rendered: Sequence[RenderedWorker],
     *,
     stack: str,
@@ -300,11 +301,11 @@ def local_outputs(
     emulator_url: str,
     secrets: Secrets,
 ) -> Outputs:
-    """The outputs map of `platform` served locally: Workers on 127.0.0.1:`ports[key]`,
+    """The outputs map of `declaration` served locally: Workers on 127.0.0.1:`ports[key]`,
     the REST API (and gateway logs) at `emulator_url`."""
     api = ApiOutput(
         base_url=f"{emulator_url}/client/v4",
-        account_id=platform.account_id,
+        account_id=declaration.account_id,
         token=secrets.api_token,
     )
     return Outputs(
@@ -314,24 +315,24 @@ def local_outputs(
             r.key: WorkerOutput.of(
                 r,
                 url=f"http://127.0.0.1:{ports[r.key]}",
-                contract=platform.workers[r.key].contract,
+                contract=declaration.workers[r.key].contract,
             )
             for r in rendered
         },
         gateways={
             key: GatewayOutput(
-                id=platform.physical_name(key),
-                logs_url=f"{api.gateway_url(platform.physical_name(key))}/logs",
+                id=declaration.physical_name(key),
+                logs_url=f"{api.gateway_url(declaration.physical_name(key))}/logs",
             )
-            for key in platform.gateways
+            for key in declaration.gateways
         },
         indexes={
             key: IndexOutput(
-                name=platform.physical_name(key),
+                name=declaration.physical_name(key),
                 dimensions=idx.resolved_dimensions,
                 metric=idx.resolved_metric,
             )
-            for key, idx in platform.indexes.items()
+            for key, idx in declaration.indexes.items()
         },
         auth_token=secrets.auth_token,
         api=api,
