@@ -74,6 +74,7 @@ class Versions:
         run = self.files.read_run()
         if run is None:
             raise LocalPlatformError("the local platform is not running")
+        _route(self.files.read_routes(), rendered.key)
         vid = str(uuid.uuid4())
         process = f"workerd-{vid[:8]}"
         listener = reserve()  # held until the new workerd takes it over
@@ -97,14 +98,14 @@ class Versions:
         )
         route = version_route(worker, process)
         routes = self.files.read_routes()
-        routes.workers[rendered.key].versions[vid] = route
+        _route(routes, rendered.key).versions[vid] = route
         self.files.write_routes(routes)
         return vid, route
 
     def set_split(self, key: str, weights: Mapping[str, int]) -> None:
         """Route Worker `key`'s traffic by `weights` (version id -> percent)."""
         routes = self.files.read_routes()
-        worker = routes.workers[key]
+        worker = _route(routes, key)
         unknown = set(weights) - set(worker.versions)
         if unknown:
             raise ValueError(f"{key}: no version {sorted(unknown)}")
@@ -114,7 +115,7 @@ class Versions:
     def remove(self, key: str, version_id: str) -> VersionRoute | None:
         """Drop a version that serves no traffic from the routes; its entry (None: unknown)."""
         routes = self.files.read_routes()
-        worker = routes.workers[key]
+        worker = _route(routes, key)
         if worker.split.get(version_id):
             raise ValueError(f"{key}: version {version_id} still serves traffic")
         gone = worker.versions.pop(version_id, None)
@@ -164,3 +165,12 @@ class Versions:
         for process in sorted(stale):
             self.stop_unrouted(process)
         return {w.rendered.key: table[w.rendered.key].port for w in workers}
+
+
+def _route(routes: Routes, key: str) -> WorkerRoute:
+    if key not in routes.workers:
+        raise LocalPlatformError(
+            f"Worker {key!r} is not behind the local router (new since `cfai local up`?); "
+            "restart the platform with `cfai local up`"
+        )
+    return routes.workers[key]

@@ -121,3 +121,4 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
     assert pids and not any(running(p) for p in pids)
     assert all(refused(p) for p in ports)
     assert not dev.status().processes  # no run recorded any more
+    assert not (dev.state_dir / "run.json").exists()
