@@ -20,7 +20,8 @@ import httpx
 import yaml
 
 from bench._util import Result, spawn, stats, stop, wait_http
-from cfai.local.supervisor import LocalPlatform, free_port
+from cfai.local import LocalPlatform
+from cfai.local.ports import free_port
 from cfai.local.workerd import find_workerd
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ def _up_once(project: Path) -> float:
         t0 = time.perf_counter()
         outputs = platform.up()
         elapsed = time.perf_counter() - t0
-        for url in outputs["endpoints"].values():  # up() waited for these; check anyway
+        for url in outputs.endpoints.values():  # up() waited for these; check anyway
             httpx.get(f"{url}/health", timeout=5).raise_for_status()
         return elapsed
     finally:
@@ -199,8 +200,9 @@ def chat_rps_bench(log: list[str], work: Path) -> list[Result]:
     platform = LocalPlatform(project, "local")
     try:
         outputs = platform.up()
-        url = outputs["endpoints"]["assistant"] + "/chat"
-        ours = _load(url, {"prompt": "hello"}, outputs["auth_token"], work / "load-chat.json")
+        url = outputs.endpoints["assistant"] + "/chat"
+        token = outputs.auth_token or ""
+        ours = _load(url, {"prompt": "hello"}, token, work / "load-chat.json")
     finally:
         platform.down()
     hello = work / "hello-workerd"

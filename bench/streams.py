@@ -17,7 +17,6 @@ and stop every process they start before returning.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -31,7 +30,7 @@ import httpx
 
 from bench._util import Result, spawn, stats
 from bench.platform import ROOT, _project_copy, no_limits
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
 
 STREAMS = 200
 ROUNDS = 3
@@ -103,8 +102,8 @@ def sse_streams_bench(log: list[str], work: Path) -> list[Result]:
     platform = LocalPlatform(project, "local")
     try:
         outputs = platform.up()
-        url = outputs["endpoints"]["assistant"] + "/chat"
-        token = outputs["auth_token"]
+        url = outputs.endpoints["assistant"] + "/chat"
+        token = outputs.auth_token or ""
         idle = asyncio.run(_idle(url, token))
         bursts = [asyncio.run(_burst(url, token, n)) for n in range(ROUNDS)]
     finally:
@@ -214,7 +213,7 @@ def reload_bench(log: list[str], work: Path) -> list[Result]:
     _cold_up(project)  # untimed warm-up, as in cold_start
     cold = stats([_cold_up(project) for _ in range(3)])
 
-    state = project / ".cfai" / "local"
+    dev = LocalPlatform(project, "local")  # run by the `cfai dev` subprocess; read here
     dev_log = work / "dev.log"
     argv = ["dev", "--stack", "local", "--project", str(project), "--templates", str(templates)]
     proc = spawn(
@@ -228,8 +227,9 @@ def reload_bench(log: list[str], work: Path) -> list[Result]:
     clean_exit = False
     try:
         _wait("cfai dev to serve", lambda: "watching" in text(), 120, proc, dev_log)
-        outputs = json.loads((state / "outputs.json").read_text())
-        health = outputs["endpoints"]["assistant"] + "/health"
+        outputs = dev.outputs()
+        assert outputs is not None, "cfai dev serves without an outputs map"
+        health = outputs.endpoints["assistant"] + "/health"
         sha = lambda: httpx.get(health, timeout=5).json()["template_sha256"]  # noqa: E731
         before = sha()
         template = templates / "workers" / "chat.js.j2"
@@ -247,15 +247,14 @@ def reload_bench(log: list[str], work: Path) -> list[Result]:
                 proc,
                 dev_log,
             )
-        run = json.loads((state / "run.json").read_text())
-        pids = [int(p) for p in run["pids"].values()]
+        pids = [p.pid for p in dev.status().processes.values()]
         proc.send_signal(signal.SIGINT)
         clean_exit = proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
-        if (state / "run.json").exists():
+        if dev.status().processes:
             subprocess.run(
                 [sys.executable, "-m", "cfai", "local", "down", "--project", str(project)],
                 capture_output=True,
@@ -263,7 +262,7 @@ def reload_bench(log: list[str], work: Path) -> list[Result]:
                 cwd=project,
             )
     left = [p for p in pids if _running(p)]
-    if left or not clean_exit or (state / "run.json").exists():
+    if left or not clean_exit or dev.status().processes:
         for p in left:
             os.kill(p, signal.SIGKILL)
         raise RuntimeError(

@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from bench._util import Result, rss_kib, spawn, stats, stop, timed, wait_http
+from cfai.local.ports import free_port
 from cfai.local.services.vectorize import VectorizeStore
 from cfai.local.services.vectorize._wire import VectorIn, parse_query
-from cfai.local.supervisor import free_port
 from cfai.provision.rest import CloudflareClient
 
 N, DIMS, TOP_K, CATEGORIES = 100_000, 768, 10, 10

@@ -6,19 +6,25 @@
     ├── ConfigError               the platform declaration is invalid (user) — lists every Problem
     ├── RenderError               a template failed to render (system: a cfai bug)
     ├── StaleRenderError          committed workers/ differ from a fresh render (user)
-    ├── ToolMissingError          a required program (pulumi, node, workerd) is not installed (user)
+    ├── ToolMissingError          a required program (pulumi, workerd) is not installed (user)
+    ├── PulumiError               the Pulumi CLI or engine ran and failed or did not finish
+    │                             (user for `pulumi stack output`: stack, login, backend;
+    │                             system for a failed `pulumi up` of the rollout stack)
     ├── LocalPlatformError        the local platform could not start or answer (system)
     │   └── PortInUseError        a port asked for with `--port` is taken (user)
     ├── OutputsError              an outputs map is missing, unreadable or malformed (user)
     ├── DeployUserError           a deploy cannot start: not running, bad --steps, Worker not
-    │                             created yet (user) — raised by cfai.deploy
-    └── CloudflareError           a call to Cloudflare (or the emulator) failed — in cfai.provision.rest
-        ├── CloudflareApiError    Cloudflare refused it (user for 4xx, system for 5xx)
-        └── CloudflareUnreachableError  no answer after retries (system)
+    │                             created yet (user)
+    └── CloudflareError           a call to the Cloudflare REST API (or the emulator's) failed
+        ├── CloudflareApiError    Cloudflare refused it (user for 4xx, system for 429 and 5xx)
+        └── CloudflareUnreachableError  no answer after the retries (system)
 
 Foreign exceptions are translated at exactly one boundary each: pydantic in
-`cfai.config.loader`, jinja2 in `cfai.render`, httpx in `cfai.provision.rest`,
-pulumi.automation in `cfai.deploy._automation`.
+`cfai.config.loader` (declarations), `cfai.outputs` (outputs maps) and `cfai.local.state`
+(the local platform's state files), jinja2 in
+`cfai.render`, httpx in `cfai.provision.rest` (`send`, `fetch`: every HTTP call cfai makes
+outside the contract suite's own test client), the Pulumi CLI in
+`cfai.provision.pulumi_cli`, pulumi.automation in `cfai.deploy._automation`.
 Messages never contain secrets.
 """
 
@@ -26,15 +32,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "CfaiError",
+    "CloudflareApiError",
+    "CloudflareError",
+    "CloudflareUnreachableError",
     "ConfigError",
     "DeployUserError",
     "LocalPlatformError",
     "OutputsError",
     "PortInUseError",
     "Problem",
+    "PulumiError",
     "RenderError",
     "StaleRenderError",
     "ToolMissingError",
@@ -99,6 +110,19 @@ class ToolMissingError(CfaiError):
     user_fault = True
 
 
+class PulumiError(CfaiError):
+    """The Pulumi CLI (or the Automation API) ran and failed, or did not finish in time.
+
+    Not a missing tool (that is `ToolMissingError`): the stack, the login or the backend
+    must be fixed, so it is the user's to act on unless the caller says otherwise (a
+    failed ``pulumi up`` of the rollout stack is reported as the system's).
+    """
+
+    def __init__(self, message: str, *, user_fault: bool = True) -> None:
+        super().__init__(message)
+        self.user_fault = user_fault
+
+
 class LocalPlatformError(CfaiError):
     """The local platform (workerd + emulator) could not start or stopped answering."""
 
@@ -119,3 +143,76 @@ class OutputsError(CfaiError):
     """An outputs map is missing, unreadable or lacks a field its reader needs."""
 
     user_fault = True
+
+
+class CloudflareError(CfaiError):
+    """A call to the Cloudflare REST API (or the local emulator's) failed."""
+
+
+class CloudflareApiError(CloudflareError):
+    """Cloudflare answered an error.
+
+    ``status`` is the HTTP status, ``code`` Cloudflare's error code (None when the body
+    carried none), ``action`` what was attempted (``create``) and ``resource`` what on
+    (``vectorize_index 'docs'``). 4xx other than 429 are the user's to fix (config, token,
+    permissions); 429 and 5xx are Cloudflare's side.
+
+    >>> str(CloudflareApiError(404, 3000, "vectorize.index.not_found", "get", "vectorize_index 'docs'"))
+    "404 get vectorize_index 'docs': vectorize.index.not_found (code 3000)"
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: int | None,
+        message: str,
+        action: str,
+        resource: str,
+        *,
+        attempts: int = 1,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.action = action
+        self.resource = resource
+        self.attempts = attempts
+        self.user_fault = 400 <= status < 500 and status != 429
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.status} {self.action} {self.resource}: {self.message}"
+        if self.code is not None:
+            text += f" (code {self.code})"
+        if self.attempts > 1:
+            text += f"; gave up after {self.attempts} attempts"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_api_error,
+            (self.status, self.code, self.message, self.action, self.resource, self.attempts),
+        )
+
+    @property
+    def not_found(self) -> bool:
+        """The resource does not exist (404, or 410 which Cloudflare uses for deleted ones)."""
+        return self.status in (404, 410)
+
+
+def _rebuild_api_error(*args: Any) -> CloudflareApiError:
+    *head, attempts = args
+    return CloudflareApiError(*head, attempts=attempts)
+
+
+class CloudflareUnreachableError(CloudflareError):
+    """No answer from the API (connect error or timeout), after retrying."""
+
+    def __init__(self, action: str, resource: str, detail: str, attempts: int) -> None:
+        self.action = action
+        self.resource = resource
+        self.detail = detail
+        self.attempts = attempts
+        super().__init__(
+            f"{action} {resource}: no answer from the Cloudflare API after {attempts} attempt(s): {detail}"
+        )

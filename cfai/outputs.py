@@ -7,6 +7,11 @@ shape. Its JSON Schema is published as ``docs/outputs.schema.json`` for tools ou
 (a test keeps it current). Writers build an `Outputs`; readers call `Outputs.read` or
 `Outputs.parse`; nobody assembles the dict by hand.
 
+Keys only extend: a reader ignores keys it does not know, and a map written by an older
+cfai (no ``target``, ``"target": "cloud"``, Workers without ``url`` or ``script_name``)
+still reads. Regenerate the published schema with
+``python -m cfai.outputs > docs/outputs.schema.json``.
+
 Example::
 
     outputs = Outputs.read(Path(".cfai/local/outputs.json"))
@@ -21,7 +26,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cfai._files import write_private_json
 from cfai.errors import OutputsError
@@ -64,12 +77,17 @@ class WorkerOutput(_Wire):
     contract: tuple[str, ...] = Field(
         (), description="extra pytest files (project-relative) run by `cfai test`"
     )
+    # Written only when set (deploy's narrowed maps; a declaration's JSON mode), so the
+    # maps of `cfai local up` and the Pulumi program keep their keys.
     request_headers: dict[str, str] = Field(
         default_factory=dict,
+        exclude_if=lambda value: not value,
         description="headers sent with every request to the Worker (e.g. a version override)",
     )
     response_schema: dict[str, JsonValue] | None = Field(
-        None, description="JSON Schema a chat Worker's answers follow (JSON mode)"
+        None,
+        exclude_if=lambda value: value is None,
+        description="JSON Schema a chat Worker's answers follow (JSON mode)",
     )
 
     @field_validator("url")
@@ -79,11 +97,15 @@ class WorkerOutput(_Wire):
 
 
 class GatewayOutput(_Wire):
+    """One AI Gateway."""
+
     id: str = Field(description="the gateway id on Cloudflare")
     logs_url: str | None = Field(None, description="REST URL of the gateway's logs")
 
 
 class IndexOutput(_Wire):
+    """One Vectorize index."""
+
     name: str = Field(description="the Vectorize index name on Cloudflare")
     dimensions: int
     metric: str
@@ -101,16 +123,20 @@ class ApiOutput(_Wire):
         return f"{self.base_url.rstrip('/')}/accounts/{self.account_id}{path}"
 
     def gateway_url(self, gateway_id: str) -> str:
+        """``.../ai-gateway/gateways/<gateway_id>``."""
         return self.account_url(f"/ai-gateway/gateways/{gateway_id}")
 
     def gateway_log_url(self, gateway_id: str, log_id: str) -> str:
+        """One log of a gateway."""
         return f"{self.gateway_url(gateway_id)}/logs/{log_id}"
 
 
 class Outputs(_Wire):
     """The whole outputs map."""
 
-    target: TargetKind
+    target: TargetKind = Field(
+        TargetKind.CLOUDFLARE, description="absent in maps of early writers: a Cloudflare stack"
+    )
     stack: str = ""
     endpoints: dict[str, str] = Field(
         default_factory=dict, description="Worker key -> URL (the same as workers.*.url)"
@@ -127,6 +153,31 @@ class Outputs(_Wire):
         # Early writers said "cloud" for a Cloudflare stack.
         return TargetKind.CLOUDFLARE.value if value == "cloud" else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_in(cls, data: Any) -> Any:
+        """Early maps: a Worker's URL only in `endpoints`, its script name its key; and
+        `endpoints` follows from the Workers when a writer leaves it out."""
+        if not isinstance(data, dict) or not isinstance(data.get("workers"), dict):
+            return data
+        endpoints = data.get("endpoints")
+        workers = {}
+        for key, entry in data["workers"].items():
+            if isinstance(entry, dict):
+                entry = {"script_name": key, **entry}
+                if "url" not in entry and isinstance(endpoints, dict) and key in endpoints:
+                    entry["url"] = endpoints[key]
+            workers[key] = entry
+        data = {**data, "workers": workers}
+        if endpoints is None:
+            urls = {
+                k: w.url if isinstance(w, WorkerOutput) else w.get("url")
+                for k, w in workers.items()
+                if isinstance(w, WorkerOutput | dict)
+            }
+            data["endpoints"] = {k: str(u).rstrip("/") for k, u in urls.items() if u}
+        return data
+
     @property
     def local(self) -> bool:
         return self.target is TargetKind.LOCAL
@@ -138,8 +189,15 @@ class Outputs(_Wire):
         return tuple(s for s in found if s and len(s) >= 8)
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON data, every key written (readers need not know defaults)."""
+        """Plain JSON data, every key written (readers need not know defaults) but a
+        Worker's `request_headers` and `response_schema` when unset."""
         return self.model_dump(mode="json")
+
+    def redacted(self, placeholder: str) -> Outputs:
+        """This map with `auth_token` and `api.token` replaced by `placeholder` (for a terminal)."""
+        api = self.api.model_copy(update={"token": placeholder}) if self.api else None
+        token = placeholder if self.auth_token is not None else None
+        return self.model_copy(update={"auth_token": token, "api": api})
 
     def narrowed(self, key: str, **changes: Any) -> Outputs:
         """This map with only Worker `key`, its entry updated with `changes`."""
@@ -181,3 +239,7 @@ def outputs_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "cfai outputs map"
     return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(outputs_json_schema(), indent=2, sort_keys=True))

@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def local_platform(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """The outputs map of the session's local platform (`LocalPlatform.up()`)."""
     from cfai.config import load_stack
-    from cfai.local.supervisor import LocalPlatform
+    from cfai.local import LocalPlatform
 
     # One state directory per test process: concurrent pytest runs (other engineers, xdist
     # workers) must not stop each other's platform.
@@ -38,4 +38,4 @@ def local_platform(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         shutil.rmtree(platform.state_dir, ignore_errors=True)
 
     request.addfinalizer(stop)
-    yield platform.up(load_stack("local", REPO_ROOT), timeout=60)
+    yield platform.up(load_stack("local", REPO_ROOT), timeout=60).to_json()

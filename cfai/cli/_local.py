@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cfai.cli._common import (
     ConfigOpt,
@@ -18,6 +17,7 @@ from cfai.cli._common import (
     out,
     user_errors,
 )
+from cfai.cli._tables import command_name, local_table
 from cfai.config import load_file, load_stack
 
 PortOpt = Annotated[
@@ -64,8 +64,8 @@ def local_up(
 
     With --config FILE the platform comes from that YAML file; its state still lives under
     .cfai/<STACK>. A second `up` of an unchanged platform leaves it running."""
-    from cfai.local.status import command_name, curl_examples, public_outputs
-    from cfai.local.supervisor import LocalPlatform
+    from cfai.local import LocalPlatform
+    from cfai.local.status import SECRET, curl_examples
 
     settings, emulator_env = _remote_ai(remote_ai)
     platform = LocalPlatform(
@@ -87,20 +87,15 @@ def local_up(
         for line in load_demo(outputs):
             err.print(f"[dim]…[/dim] {line}")
     if as_json:
-        print(json.dumps(public_outputs(outputs), indent=2, sort_keys=True))
+        print(json.dumps(outputs.redacted(SECRET).to_json(), indent=2, sort_keys=True))
         return
     if platform.reused:
         out.print("already running")
-    table = Table(
-        "worker", "kind", "endpoint", "template sha256", title=f"cfai local platform ({stack})"
-    )
-    for key, w in sorted(outputs["workers"].items()):
-        table.add_row(key, w["kind"], w["url"], w["template_sha256"][:12])
-    out.print(table)
+    out.print(local_table(outputs, stack))
     cfai = command_name()
     out.print(f"outputs: {platform.outputs_path}  (auth token: `{cfai} local token`)")
     out.print("\ntry:")
-    for example in curl_examples(outputs, stack):
+    for example in curl_examples(outputs, stack, cfai):
         out.print(example, markup=False)
     out.print(f"\nstop with: {cfai} local down" + (f" --stack {stack}" if stack != "local" else ""))
 
@@ -111,7 +106,7 @@ def local_down(
     stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")
 ) -> None:
     """Stop the local platform."""
-    from cfai.local.supervisor import LocalPlatform
+    from cfai.local import LocalPlatform
 
     was = LocalPlatform(project, stack).down()
     out.print("stopped" if was else "not running")
@@ -126,26 +121,25 @@ def local_status(
 ) -> None:
     """Each process of the local platform with its pid, alive or dead, and the endpoints.
     Exits 1 when it is not running or a process died."""
-    from cfai.local.status import process_report
-    from cfai.local.supervisor import LocalPlatform
+    from cfai.local import LocalPlatform
 
-    report = process_report(LocalPlatform(project, stack))
+    status = LocalPlatform(project, stack).status()
     if as_json:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    elif not report["processes"]:
+        print(json.dumps(status.to_json(), indent=2, sort_keys=True))
+    elif not status.processes:
         out.print("not running; start with `cfai local up`")
     else:
-        for name, p in report["processes"].items():
-            out.print(f"{name}: pid {p['pid']} {'alive' if p['alive'] else 'DEAD'}")
-        if report["dead"]:
+        for name, p in status.processes.items():
+            out.print(f"{name}: pid {p.pid} {'alive' if p.alive else 'DEAD'}")
+        if status.dead:
             err.print(
-                f"[red]{', '.join(report['dead'])} died[/red]; restart with `cfai local up`"
+                f"[red]{', '.join(status.dead)} died[/red]; restart with `cfai local up`"
                 + (f" --stack {stack}" if stack != "local" else "")
             )
         else:
-            for key, url in sorted(report["endpoints"].items()):
+            for key, url in sorted(status.endpoints.items()):
                 out.print(f"{key}: {url}")
-    if not report["running"]:
+    if not status.running:
         raise typer.Exit(1)
 
 
@@ -158,8 +152,7 @@ def local_reset(
 ) -> None:
     """Stop the local platform if it runs and delete its state (.cfai/<STACK>): indexes,
     gateway logs, tokens. Without --yes, only says what it would delete."""
-    from cfai.local.status import reset
-    from cfai.local.supervisor import LocalPlatform
+    from cfai.local import LocalPlatform
 
     platform = LocalPlatform(project, stack)
     if not yes:
@@ -168,7 +161,7 @@ def local_reset(
             "run again with --yes"
         )
         raise typer.Exit(1)
-    was = reset(platform)
+    was = platform.reset()
     out.print(f"{'stopped and ' if was else ''}deleted {platform.state_dir}")
 
 
@@ -194,8 +187,8 @@ def dev(
     """Run the local platform in the foreground; re-render and reload the Workers when the
     templates, the declaration or a custom module change (the emulator keeps its state)."""
     from cfai.config import stack_file
+    from cfai.local import LocalPlatform
     from cfai.local.dev import run_dev
-    from cfai.local.supervisor import LocalPlatform
     from cfai.render import Templates
 
     def say(message: str) -> None:
@@ -228,10 +221,10 @@ def local_token(
     stack: Annotated[str, typer.Option("--stack", "-s")] = "local", project: ProjectOpt = Path(".")
 ) -> None:
     """Print the local Workers' auth token (for curl: -H "authorization: Bearer $(cfai local token)")."""
-    from cfai.local.supervisor import LocalPlatform
+    from cfai.local import LocalPlatform
 
-    platform = LocalPlatform(project, stack)
-    if not platform.outputs_path.is_file():
+    outputs = LocalPlatform(project, stack).outputs()
+    if outputs is None:
         out.print("not running; start with `cfai local up`")
         raise typer.Exit(1)
-    print(json.loads(platform.outputs_path.read_text())["auth_token"])
+    print(outputs.auth_token)

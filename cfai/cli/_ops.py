@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cfai.cli._common import (
     ConfigOpt,
@@ -20,6 +20,7 @@ from cfai.cli._common import (
     stack_app,
     user_errors,
 )
+from cfai.cli._tables import deploy_table, drift_table
 from cfai.config import load_stack
 
 
@@ -55,25 +56,27 @@ def test_cmd(
     """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
     import tempfile
 
-    from cfai.contract import run_contract, stack_outputs, summary_table
+    from cfai.contract import run_contract, summary_table
 
     if [local, stack is not None, outputs is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
     junit = junit or project / ".cfai" / "contract" / "junit.xml"
     with tempfile.TemporaryDirectory(prefix="cfai-test-") as tmp:
         if local:
-            from cfai.local.supervisor import LocalPlatform
+            from cfai.local import LocalPlatform
 
             platform = LocalPlatform(project)
-            if not platform.running() or not platform.outputs_path.is_file():
+            if not platform.running() or platform.outputs() is None:
                 err.print(
                     "[red]error:[/red] the local platform is not running; start it with `cfai local up`"
                 )
                 raise typer.Exit(2)
             outputs = platform.outputs_path
         elif stack is not None:
-            outputs = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir
-            outputs.write_text(json.dumps(stack_outputs(stack, project)))
+            from cfai.provision.pulumi_cli import stack_outputs
+
+            outputs = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir, mode 600
+            stack_outputs(stack, project).write(outputs)
         assert outputs is not None
         run = run_contract(
             outputs,
@@ -118,14 +121,8 @@ def drift(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Compare what runs with the repository; exit 1 listing every difference."""
-    from cfai.contract import read_outputs
-    from cfai.gitops.drift import (
-        drift_details,
-        drift_local,
-        drift_stack,
-        drift_table,
-        report_json,
-    )
+    from cfai.gitops.drift import drift_details, drift_local, drift_stack
+    from cfai.outputs import Outputs
 
     if (not local and stack is None) or (local and outputs is not None):
         raise typer.BadParameter("give --stack NAME [--outputs FILE], or --local [--stack NAME]")
@@ -136,12 +133,12 @@ def drift(
         report = drift_stack(
             stack,
             project,
-            outputs=read_outputs(outputs) if outputs else None,
+            outputs=Outputs.read(outputs) if outputs else None,
             require_pulumi=require_pulumi,
             pulumi_timeout=pulumi_timeout,
         )
     if as_json:
-        print(report_json(report))
+        print(json.dumps(report.to_json(), indent=2))
     else:
         out.print(drift_table(report))
         for line in drift_details(report):
@@ -253,7 +250,10 @@ def deploy_cmd(
     if stack is not None:
         from cfai.deploy.cloud import open_cloud_driver
 
-        driver = open_cloud_driver(project, stack)  # ToolMissingError first without the CLI
+        # ToolMissingError first without the CLI; `pulumi up`'s own output goes to stderr.
+        driver = open_cloud_driver(
+            project, stack, on_output=lambda line: print(line, file=sys.stderr)
+        )
     else:
         from cfai.deploy.local import LocalDriver
 
@@ -266,17 +266,5 @@ def deploy_cmd(
         steps=percentages,
         progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
     )
-    table = Table("worker", "outcome", "passed at", "failed at", "check", "detail")
-    for r in report.rollouts:
-        rows: list[Any] = list(r.failures) or [None]
-        for f in rows:
-            table.add_row(
-                r.worker,
-                r.outcome + (f" ({r.note})" if r.note else ""),
-                ",".join(f"{p}%" for p in r.passed),
-                f"{r.failed_at}%" if r.failed_at is not None else "",
-                f"{f.worker} {f.check}" if f else "",
-                f.message if f else "",
-            )
-    out.print(table)
+    out.print(deploy_table(report))
     raise typer.Exit(report.exit_code)

@@ -157,10 +157,10 @@ def load_stack(stack: str, project_dir: str | Path = ".") -> PlatformConfig:
     return load_platform(platform_data, base_dir=project_dir.resolve(), source=str(path))
 
 
-def project_name(project_dir: Path) -> str:
-    """The Pulumi project's name (`Pulumi.yaml`), "cfai" without one: the default prefix of
-    a stack's physical names is ``<project>-<stack>``."""
-    project = project_dir / "Pulumi.yaml"
+def project_name(project_dir: str | Path = ".") -> str:
+    """The Pulumi project's name (``name`` in ``Pulumi.yaml``), ``cfai`` without one: the
+    default prefix of a stack's physical names is ``<project>-<stack>``."""
+    project = Path(project_dir) / "Pulumi.yaml"
     if project.is_file():
         data = yaml.safe_load(project.read_text(encoding="utf-8")) or {}
         if isinstance(data, Mapping) and data.get("name"):

@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,11 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from cfai.contract.plugin import CHECKS_DIR
-from cfai.errors import ToolMissingError
-from cfai.provision.pulumi_cli import find_pulumi, run_pulumi
+from cfai.provision import pulumi_cli
 
 PLUGIN = "cfai.contract.plugin"
-CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
 _PARAM = re.compile(r"\[(.*)\]$")
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
@@ -173,44 +170,8 @@ def run_contract(
 
 
 def stack_outputs(stack: str, project: Path, *, timeout: float = 120.0) -> dict[str, Any]:
-    """``pulumi stack output --json --show-secrets --stack STACK`` as a dict."""
-    pulumi = find_pulumi()
-    if pulumi is None:
-        raise ToolMissingError(
-            "the Pulumi CLI is not installed (needed to read stack outputs); install it from "
-            "https://www.pulumi.com/docs/install/ or pass the outputs with --outputs FILE"
-        )
-    done = run_pulumi(
-        pulumi, ["stack", "output", "--json", "--show-secrets", "--stack", stack], project, timeout
-    )
-    if done is None:
-        raise ToolMissingError(
-            f"`pulumi stack output --stack {stack}` did not answer within {timeout:.0f}s "
-            "(is the backend reachable and logged in?)"
-        ) from None
-    if done.returncode != 0:
-        raise ToolMissingError(
-            f"`pulumi stack output --stack {stack}` failed: {done.stderr.strip()[:500]}"
-        )
-    try:
-        data = json.loads(done.stdout)
-    except ValueError:
-        raise ToolMissingError(
-            f"`pulumi stack output --stack {stack}` did not print JSON"
-        ) from None
-    data.setdefault("stack", stack)
-    data.setdefault("target", "cloud")
-    # Cloud outputs carry no `api` (the gateway logs are read with the deployer's token).
-    token = os.environ.get("CLOUDFLARE_API_TOKEN")
-    if "api" not in data and token and (project / f"Pulumi.{stack}.yaml").is_file():
-        from cfai.config import load_stack
-
-        data["api"] = {
-            "base_url": CLOUDFLARE_API,
-            "account_id": load_stack(stack, project).account_id,
-            "token": token,
-        }
-    return dict(data)
+    """``pulumi stack output`` of `stack` as plain data (`cfai.provision.pulumi_cli`)."""
+    return pulumi_cli.stack_outputs(stack, project, timeout=timeout).to_json()
 
 
 def summary_table(run: ContractRun, title: str = "cfai contract") -> Table:

@@ -17,25 +17,33 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pulumi.automation as auto
 
-from cfai.errors import CfaiError, DeployUserError
+from cfai.errors import DeployUserError, PulumiError
 
 __all__ = ["AutomationStack", "cloudflare_live_version"]
 
 
 class AutomationStack:
-    """`StackOps` over an inline-program stack of project ``cfai``."""
+    """`StackOps` over an inline-program stack of project ``cfai``; `on_output` gets each
+    line ``pulumi up`` prints."""
 
-    def __init__(self, stack_name: str, project: Path) -> None:
+    def __init__(
+        self,
+        stack_name: str,
+        project: Path,
+        *,
+        on_output: Callable[[str], None] = lambda line: None,
+    ) -> None:
         self.stack_name = stack_name
         self.work_dir = project.resolve() / ".cfai" / "rollout"
+        self.on_output = on_output
 
     def _stack(self, program: Callable[[], None]) -> auto.Stack:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -48,19 +56,28 @@ class AutomationStack:
         )
 
     def set_config(self, key: str, value: str, *, secret: bool = False) -> None:
-        self._stack(_noop).set_config(key, auto.ConfigValue(value, secret=secret))
+        with self._translated("pulumi config set"):
+            self._stack(_noop).set_config(key, auto.ConfigValue(value, secret=secret))
 
     def up(self, program: Callable[[], None]) -> dict[str, Any]:
-        try:
-            result = self._stack(program).up(on_output=lambda line: print(line, file=sys.stderr))
-        except auto.CommandError as err:
-            # The one boundary where Pulumi's CommandError becomes a cfai error (system fault:
-            # the stack, backend or Cloudflare refused; Pulumi's own message follows).
-            raise CfaiError(f"`pulumi up` of stack {self.stack_name} failed: {err}") from None
+        with self._translated("pulumi up"):
+            result = self._stack(program).up(on_output=self.on_output)
         return {k: v.value for k, v in result.outputs.items()}
 
     def outputs(self) -> dict[str, Any]:
-        return {k: v.value for k, v in self._stack(_noop).outputs().items()}
+        with self._translated("pulumi stack output"):
+            return {k: v.value for k, v in self._stack(_noop).outputs().items()}
+
+    @contextlib.contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        """The one boundary where Pulumi's CommandError becomes a cfai error (system fault:
+        the stack, backend or Cloudflare refused; Pulumi's own message follows)."""
+        try:
+            yield
+        except auto.CommandError as err:
+            raise PulumiError(
+                f"`{what}` of stack {self.stack_name} failed: {err}", user_fault=False
+            ) from None
 
 
 def _noop() -> None:

@@ -8,8 +8,9 @@ gateways and indexes. Code changes after that go through the **rollout stack**
 Workers and moves traffic with a percentage ``WorkersDeployment``. It declares no
 ``WorkersScript`` and no Worker, so no physical name collides with the platform stack.
 
-The two models must not both change a Worker's code (pulumi-notes §7): a ``pulumi up`` of the
-platform stack with changed ``workers/`` uploads and deploys at 100%, bypassing the canary.
+The two models must not both change a Worker's code: uploading a script deploys it to 100%
+of traffic at once (https://developers.cloudflare.com/workers/versions-and-deployments/), so
+a ``pulumi up`` of the platform stack with changed ``workers/`` would bypass the canary.
 So change Worker code with ``cfai deploy --stack``; run ``pulumi up`` on the platform stack
 for infrastructure, new Workers, and after a deploy (its ``workers/`` then equal what was
 promoted, and re-uploading identical code is harmless). A Worker the rollout stack has not
@@ -38,7 +39,8 @@ from typing import Any, Protocol
 
 from cfai.deploy._cloud_program import Plan, VersionSpec, rollout_program
 from cfai.deploy.driver import Version, worker_outputs
-from cfai.errors import DeployUserError
+from cfai.errors import DeployUserError, OutputsError
+from cfai.outputs import Outputs, WorkerOutput
 from cfai.provision.pulumi_cli import require_pulumi
 from cfai.render import RenderedWorker
 
@@ -101,7 +103,7 @@ class CloudDriver:
         *,
         stack: str,
         account_id: str,
-        platform_outputs: Mapping[str, Any],
+        platform_outputs: Outputs,
         live_version: LiveVersion,
     ) -> None:
         self.ops = ops
@@ -138,7 +140,7 @@ class CloudDriver:
         record["split"] = {by_id[vid]: int(pct) for vid, pct in weights.items()}
         self._up()
 
-    def outputs_for(self, worker: RenderedWorker, version: Version) -> dict[str, Any]:
+    def outputs_for(self, worker: RenderedWorker, version: Version) -> Outputs:
         return worker_outputs(self.platform_outputs, worker, version)
 
     def remove(self, worker: RenderedWorker, version: Version) -> None:
@@ -157,14 +159,14 @@ class CloudDriver:
             self._state = copy.deepcopy(dict(self.ops.outputs().get("rollout") or {}))
         return self._state
 
-    def _platform_entry(self, worker: RenderedWorker) -> Mapping[str, Any]:
-        entry = (self.platform_outputs.get("workers") or {}).get(worker.key)
+    def _platform_entry(self, worker: RenderedWorker) -> WorkerOutput:
+        entry = self.platform_outputs.workers.get(worker.key)
         if entry is None:
             raise DeployUserError(
                 f"Worker {worker.key!r} is not in stack {self.stack!r}'s outputs (new since its "
                 f"last `pulumi up`); create it with `pulumi up --stack {self.stack}` first"
             )
-        return dict(entry)
+        return entry
 
     def _record(self, worker: RenderedWorker) -> dict[str, Any] | None:
         """The rollout stack's record of `worker`, adopting its live version on first sight."""
@@ -175,7 +177,11 @@ class CloudDriver:
         live = self.live_version(worker.script_name)
         if live is None:
             return None
-        sha = str(entry["template_sha256"])
+        sha = entry.template_sha256
+        if sha is None:
+            raise OutputsError(
+                f"stack {self.stack!r}'s outputs give {worker.key!r} no template_sha256"
+            )
         state[worker.key] = {
             "script_name": worker.script_name,
             "split": {sha: 100},
@@ -212,27 +218,30 @@ class CloudDriver:
 
     def _up(self) -> None:
         if not self._configured:
-            token = self.platform_outputs.get("auth_token")
+            token = self.platform_outputs.auth_token
             if token:
-                self.ops.set_config(AUTH_TOKEN_KEY, str(token), secret=True)
+                self.ops.set_config(AUTH_TOKEN_KEY, token, secret=True)
             self._configured = True
         outputs = self.ops.up(rollout_program(self.account_id, self._plans()))
         self._state = copy.deepcopy(dict(outputs.get("rollout") or {}))
 
 
-def open_cloud_driver(project: Path, stack: str) -> CloudDriver:
-    """The `CloudDriver` of `stack` in `project`, on the real Pulumi CLI and Cloudflare API.
+def open_cloud_driver(
+    project: Path, stack: str, *, on_output: Callable[[str], None] = lambda line: None
+) -> CloudDriver:
+    """The `CloudDriver` of `stack` in `project`, on the real Pulumi CLI and Cloudflare API;
+    `on_output` gets each line ``pulumi up`` of the rollout stack prints.
 
     Checks for the Pulumi CLI before anything else (`ToolMissingError`, exit 2).
     """
     require_cli()
     from cfai.config import load_stack
-    from cfai.contract.runner import stack_outputs
     from cfai.deploy._automation import AutomationStack, cloudflare_live_version
+    from cfai.provision.pulumi_cli import stack_outputs
 
     account_id = load_stack(stack, project).account_id
     return CloudDriver(
-        AutomationStack(rollout_stack_name(stack), project),
+        AutomationStack(rollout_stack_name(stack), project, on_output=on_output),
         stack=stack,
         account_id=account_id,
         platform_outputs=stack_outputs(stack, project),

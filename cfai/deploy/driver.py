@@ -21,10 +21,10 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from cfai._files import write_private_json
 from cfai.errors import DeployUserError  # re-exported: cfai.deploy.DeployUserError
+from cfai.outputs import Outputs
 from cfai.render import RenderedWorker
 
 __all__ = [
@@ -72,7 +72,7 @@ class Driver(Protocol):
     def split(self, worker: RenderedWorker, weights: Mapping[str, int]) -> None:
         """Deploy the versions in `weights` (1 or 2 ids, percentages summing to 100)."""
 
-    def outputs_for(self, worker: RenderedWorker, version: Version) -> dict[str, Any]:
+    def outputs_for(self, worker: RenderedWorker, version: Version) -> Outputs:
         """An outputs map holding only `worker`, whose requests reach `version` alone."""
 
     def remove(self, worker: RenderedWorker, version: Version) -> None:
@@ -80,7 +80,7 @@ class Driver(Protocol):
 
 
 #: Runs the contract on an outputs map; returns what failed (empty: the version passed).
-Gate = Callable[[Mapping[str, Any], str], list[Failure]]
+Gate = Callable[[Outputs, str], list[Failure]]
 
 
 def override_header(script_name: str, version_id: str) -> dict[str, str]:
@@ -92,17 +92,13 @@ def override_header(script_name: str, version_id: str) -> dict[str, str]:
     return {OVERRIDE_HEADER: f'{script_name}="{version_id}"'}
 
 
-def worker_outputs(
-    outputs: Mapping[str, Any], worker: RenderedWorker, version: Version
-) -> dict[str, Any]:
+def worker_outputs(outputs: Outputs, worker: RenderedWorker, version: Version) -> Outputs:
     """`outputs` narrowed to `worker`, its entry carrying the override for `version`."""
-    entry = dict(outputs["workers"][worker.key])
-    entry["request_headers"] = override_header(worker.script_name, version.id)
-    entry["template_sha256"] = version.sha256
-    narrowed = dict(outputs)
-    narrowed["workers"] = {worker.key: entry}
-    narrowed["endpoints"] = {worker.key: outputs["endpoints"][worker.key]}
-    return narrowed
+    return outputs.narrowed(
+        worker.key,
+        request_headers=override_header(worker.script_name, version.id),
+        template_sha256=version.sha256,
+    )
 
 
 @dataclass
@@ -112,12 +108,12 @@ class _ContractGate:
     wait: float | None = None
     extra_args: list[str] = field(default_factory=lambda: ["-m", "not cfai_rate_limit"])
 
-    def __call__(self, outputs: Mapping[str, Any], label: str) -> list[Failure]:
+    def __call__(self, outputs: Outputs, label: str) -> list[Failure]:
         from cfai.contract import run_contract
 
         with tempfile.TemporaryDirectory(prefix="cfai-deploy-") as tmp:
             path = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir, mode 600
-            write_private_json(path, outputs)
+            outputs.write(path)
             # pytest's own report would interleave with the rollout's progress; the
             # failures it holds are returned instead.
             with contextlib.redirect_stdout(io.StringIO()):

@@ -13,7 +13,7 @@ Example::
 """
 
 from cfai.gitops.cost import CostEstimate, Traffic, cost_table, estimate
-from cfai.gitops.drift import DriftReport, drift_local, drift_stack, drift_table
+from cfai.gitops.drift import DriftReport, drift_local, drift_stack
 from cfai.gitops.stacks import NewStack, new_stack
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "cost_table",
     "drift_local",
     "drift_stack",
-    "drift_table",
     "estimate",
     "new_stack",
 ]

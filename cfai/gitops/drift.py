@@ -20,21 +20,18 @@ Example::
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import yaml
-from rich.markup import escape
-from rich.table import Table
 
 from cfai.config import PlatformConfig, load_stack, stack_file
-from cfai.contract import OutputsError, parse_target, read_outputs, stack_outputs
-from cfai.errors import ConfigError, Problem, ToolMissingError
-from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi
+from cfai.errors import ConfigError, OutputsError, Problem, ToolMissingError
+from cfai.outputs import Outputs, TargetKind, WorkerOutput
+from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi, stack_outputs
+from cfai.provision.rest import NoAnswer, fetch
 from cfai.render import module_sha256, render_platform
 
 __all__ = [
@@ -42,12 +39,11 @@ __all__ = [
     "PulumiCheck",
     "WorkerDrift",
     "check_workers",
+    "declared_outputs",
     "drift_details",
     "drift_local",
     "drift_stack",
-    "drift_table",
     "pulumi_preview",
-    "report_json",
 ]
 
 Status = Literal["in sync", "drifted", "unreachable", "stale repo", "not in repo", "unchecked"]
@@ -101,6 +97,16 @@ class DriftReport:
     def drifted(self) -> list[WorkerDrift]:
         return [w for w in self.workers if w.status not in _CLEAN]
 
+    def to_json(self) -> dict[str, Any]:
+        """The report as plain data (``cfai drift --json``, for CI annotations)."""
+        return {
+            "target": self.target,
+            "ok": self.ok,
+            "workers": [dataclasses.asdict(w) for w in self.workers],
+            "pulumi": None if self.pulumi is None else dataclasses.asdict(self.pulumi),
+            "notes": list(self.notes),
+        }
+
 
 def _sha(path: Path) -> str | None:
     try:
@@ -109,12 +115,11 @@ def _sha(path: Path) -> str | None:
         return None
 
 
-def _health(client: httpx.Client, url: str) -> tuple[str | None, str]:
+def _health(url: str, timeout: float) -> tuple[str | None, str]:
     """(template_sha256 or None, why not)."""
-    try:
-        r = client.get(f"{url}/health")
-    except httpx.HTTPError as err:
-        return None, f"unreachable: {type(err).__name__} on {url}/health"
+    r = fetch("GET", f"{url}/health", timeout=timeout)
+    if isinstance(r, NoAnswer):
+        return None, f"unreachable: {r.error} on {url}/health"
     if r.status_code != 200:
         return None, f"unreachable: {url}/health answered HTTP {r.status_code}"
     try:
@@ -126,7 +131,7 @@ def _health(client: httpx.Client, url: str) -> tuple[str | None, str]:
 
 
 def check_workers(
-    outputs: Mapping[str, Any],
+    outputs: Outputs,
     *,
     project: Path,
     platform: PlatformConfig | None = None,
@@ -135,24 +140,20 @@ def check_workers(
 ) -> list[WorkerDrift]:
     """Compare every Worker of `outputs` with ``<project>/workers``, a fresh render of
     `platform` (when given) and, under `deployed_dir`, the module files actually loaded."""
-    target = parse_target(outputs)
     rendered = (
         {r.script_name: r.sha256 for r in render_platform(platform, base_dir=project)}
         if platform is not None
         else {}
     )
     found = []
-    with httpx.Client(timeout=timeout) as client:
-        for name, w in sorted(target.workers.items()):
-            module = Path("workers") / w.script_name / "index.js"
-            repo = _sha(project / module)
-            fresh = rendered.get(w.script_name)
-            live, why = _health(client, w.url)
-            deployed = _sha(deployed_dir / module) if deployed_dir is not None else None
-            status, detail = _verdict(module, repo, fresh, live, why, deployed, deployed_dir)
-            found.append(
-                WorkerDrift(name, w.script_name, status, repo, fresh, live, deployed, detail)
-            )
+    for name, w in sorted(outputs.workers.items()):
+        module = Path("workers") / w.script_name / "index.js"
+        repo = _sha(project / module)
+        fresh = rendered.get(w.script_name)
+        live, why = _health(w.url, timeout)
+        deployed = _sha(deployed_dir / module) if deployed_dir is not None else None
+        status, detail = _verdict(module, repo, fresh, live, why, deployed, deployed_dir)
+        found.append(WorkerDrift(name, w.script_name, status, repo, fresh, live, deployed, detail))
     return found
 
 
@@ -214,15 +215,15 @@ def pulumi_preview(
 
 def drift_local(project: Path, stack: str = "local", *, timeout: float = 10.0) -> DriftReport:
     """Drift of the local platform of `stack` (``cfai local up --stack STACK``)."""
-    from cfai.local.supervisor import LocalPlatform
+    from cfai.local import LocalPlatform
 
     local = LocalPlatform(project, stack)
-    if not local.running() or not local.outputs_path.is_file():
+    outputs = local.outputs() if local.running() else None
+    if outputs is None:
         raise OutputsError(
             f"the local platform of stack {stack!r} is not running; "
             f"start it with `cfai local up --stack {stack}`"
         )
-    outputs = read_outputs(local.outputs_path)
     platform, notes = _declaration(stack, project)
     workers = check_workers(
         outputs,
@@ -238,7 +239,7 @@ def drift_stack(
     stack: str,
     project: Path,
     *,
-    outputs: Mapping[str, Any] | None = None,
+    outputs: Outputs | None = None,
     require_pulumi: bool = False,
     pulumi_timeout: float = 600.0,
     timeout: float = 10.0,
@@ -252,7 +253,7 @@ def drift_stack(
         if find_pulumi() is not None:
             outputs = stack_outputs(stack, project)
         else:
-            outputs = _declared_outputs(stack, project)
+            outputs = declared_outputs(stack, project)
             notes.append(
                 "endpoints derived from the declaration (cfai:workersSubdomain): "
                 "the Pulumi CLI is missing"
@@ -270,7 +271,9 @@ def _declaration(stack: str, project: Path) -> tuple[PlatformConfig | None, list
     return load_stack(stack, project), []
 
 
-def _declared_outputs(stack: str, project: Path) -> dict[str, Any]:
+def declared_outputs(stack: str, project: Path) -> Outputs:
+    """Where the Workers of cloud stack `stack` answer, from its declaration alone
+    (``https://<script>.<cfai:workersSubdomain>.workers.dev``): drift without the Pulumi CLI."""
     platform = load_stack(stack, project)
     data = yaml.safe_load(stack_file(stack, project).read_text(encoding="utf-8")) or {}
     subdomain = (data.get("config") or {}).get("cfai:workersSubdomain")
@@ -287,55 +290,12 @@ def _declared_outputs(stack: str, project: Path) -> dict[str, Any]:
     workers = {}
     for key, w in platform.workers.items():
         script = platform.physical_name(key)
-        workers[key] = {
-            "kind": w.kind,
-            "script_name": script,
-            "url": f"https://{script}.{subdomain}.workers.dev",
-        }
-    return {"stack": stack, "target": "cloud", "workers": workers, "endpoints": {}}
-
-
-def _short(sha: str | None) -> str:
-    return sha[:12] if sha else "-"
-
-
-def drift_table(report: DriftReport) -> Table:
-    """worker, repo hash, live hash, status; what differs and the fix in `drift_details`."""
-    table = Table(
-        "worker",
-        "script",
-        "repo sha256",
-        "live sha256",
-        "status",
-        title=f"cfai drift: {escape(report.target)}",
-    )
-    style = {"in sync": "green", "unchecked": "yellow"}
-    for w in report.workers:
-        colour = style.get(w.status, "red")
-        table.add_row(
-            escape(w.worker),
-            escape(w.script_name),
-            _short(w.repo),
-            _short(w.live),
-            f"[{colour}]{w.status}[/]",
+        workers[key] = WorkerOutput(
+            kind=w.kind, script_name=script, url=f"https://{script}.{subdomain}.workers.dev"
         )
-    return table
+    return Outputs(target=TargetKind.CLOUDFLARE, stack=stack, workers=workers)
 
 
 def drift_details(report: DriftReport) -> list[str]:
     """One line per Worker that is not plainly in sync: ``worker: what differs``."""
     return [f"{w.worker}: {w.detail}" for w in report.workers if w.detail]
-
-
-def report_json(report: DriftReport) -> str:
-    """The report as JSON (for CI annotations)."""
-    return json.dumps(
-        {
-            "target": report.target,
-            "ok": report.ok,
-            "workers": [w.__dict__ for w in report.workers],
-            "pulumi": None if report.pulumi is None else report.pulumi.__dict__,
-            "notes": list(report.notes),
-        },
-        indent=2,
-    )

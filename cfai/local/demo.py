@@ -5,10 +5,12 @@ users do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
+from cfai.errors import LocalPlatformError
+from cfai.outputs import Outputs
+from cfai.provision.rest import NoAnswer, fetch
 
 __all__ = ["DEMO_DOCUMENTS", "load_demo"]
 
@@ -34,18 +36,18 @@ DEMO_DOCUMENTS: tuple[dict[str, Any], ...] = (
 )
 
 
-def load_demo(outputs: Mapping[str, Any]) -> Iterator[str]:
+def load_demo(outputs: Outputs) -> Iterator[str]:
     """Ingest the demo documents into each rag Worker; yield one progress line per Worker."""
-    headers = {"authorization": f"Bearer {outputs['auth_token']}"}
-    for key, worker in sorted(outputs["workers"].items()):
-        if worker["kind"] != "rag":
+    headers = {"authorization": f"Bearer {outputs.auth_token}"}
+    for key, worker in sorted(outputs.workers.items()):
+        if worker.kind != "rag":
             continue
-        r = httpx.post(
-            f"{worker['url']}/documents",
-            json={"documents": list(DEMO_DOCUMENTS)},
-            headers=headers,
-            timeout=30,
+        url = f"{worker.url}/documents"
+        answer = fetch(
+            "POST", url, json={"documents": list(DEMO_DOCUMENTS)}, headers=headers, timeout=30
         )
-        r.raise_for_status()
-        body = r.json()
+        if isinstance(answer, NoAnswer) or answer.status_code != 200:
+            why = answer.error if isinstance(answer, NoAnswer) else f"HTTP {answer.status_code}"
+            raise LocalPlatformError(f"demo: {key} did not take the documents ({why} on {url})")
+        body = answer.json()
         yield f"demo: {key} ingested {body['documents']} documents in {body['chunks']} chunks"

@@ -1,5 +1,6 @@
 """The local platform's child processes: started detached with output to log files,
-checked, stopped and reaped. Shared by the supervisor, versioned deploys and `cfai dev`.
+checked, stopped and reaped (`cfai.local.supervisor` starts and stops them; `LocalPlatform`
+checks they are alive).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ deployed versions, Cloudflare's version override header honoured.
 
 Each version of a Worker runs in workerd on a private port; this process owns the public
 ports written to ``outputs.json`` and never restarts during a deploy. It reads the routing
-table, ``routes.json`` in the state directory, whenever the file changes (checked per
-request), so `cfai deploy --local` moves traffic by rewriting that file atomically
-(`write_routes`). Responses stream through unbuffered (SSE works) and carry
+table, ``routes.json`` in the state directory (`cfai.local.state.Routes`), whenever the file
+changes (checked per request), so `cfai deploy --local` moves traffic by rewriting that file
+atomically. Responses stream through unbuffered (SSE works) and carry
 ``x-cfai-version-id``, the version that answered.
 
 Routing, per request to a Worker:
@@ -26,13 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import os
 import re
 import socket
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import h11
 import uvicorn
@@ -41,26 +37,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from cfai.local._forward import forward
+from cfai.local.state import WorkerRoute, read_routes
 
-__all__ = ["VERSION_HEADER", "Router", "pick", "read_routes", "write_routes"]
+__all__ = ["VERSION_HEADER", "Router", "overrides", "pick"]
 
 VERSION_HEADER = "x-cfai-version-id"
 _OVERRIDE = re.compile(r'\s*([^=,\s]+)\s*=\s*"([^"]*)"\s*')
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
-
-
-def read_routes(path: Path) -> dict[str, Any]:
-    """The routing table: ``{"workers": {key: {script_name, port, versions, split}}}``."""
-    if not path.is_file():
-        return {"workers": {}}
-    return dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def write_routes(path: Path, routes: Mapping[str, Any]) -> None:
-    """Replace the routing table atomically: the router sees the old or the new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(routes, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def overrides(header: str) -> dict[str, str]:
@@ -73,14 +56,14 @@ def overrides(header: str) -> dict[str, str]:
     return found
 
 
-def pick(worker: Mapping[str, Any], n: int, override: str | None) -> str | None:
+def pick(worker: WorkerRoute, n: int, override: str | None) -> str | None:
     """The version id request `n` to `worker` goes to (None: nothing deployed)."""
     if override:
-        wanted = overrides(override).get(str(worker["script_name"]))
-        if wanted in worker["versions"]:
+        wanted = overrides(override).get(worker.script_name)
+        if wanted in worker.versions:
             return wanted
     slot, edge = (n * 37) % 100, 0
-    for vid, pct in sorted(worker["split"].items()):
+    for vid, pct in sorted(worker.split.items()):
         edge += int(pct)
         if slot < edge:
             return str(vid)
@@ -93,7 +76,7 @@ class Router:
     def __init__(self, routes_path: Path) -> None:
         self.path = routes_path
         self.stamp: int | None = None
-        self.by_port: dict[int, dict[str, Any]] = {}
+        self.by_port: dict[int, WorkerRoute] = {}
         self.counter = itertools.count()
 
     def _reload(self) -> None:
@@ -102,8 +85,8 @@ class Router:
         except FileNotFoundError:
             return
         if stamp != self.stamp:
-            workers = read_routes(self.path)["workers"]
-            self.by_port = {int(w["port"]): w for w in workers.values()}
+            workers = read_routes(self.path).workers
+            self.by_port = {w.port: w for w in workers.values()}
             self.stamp = stamp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,7 +104,7 @@ class Router:
             return await _error(503, "no_version", "the Worker has no deployed version")(
                 scope, receive, send
             )
-        response = await self._forward(request, str(worker["versions"][vid]["upstream"]), vid)
+        response = await self._forward(request, worker.versions[vid].upstream, vid)
         await response(scope, receive, send)
 
     async def _forward(self, request: Request, upstream: str, vid: str) -> Response:
@@ -153,13 +136,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     routes = read_routes(args.routes)
     sockets = []
-    for w in routes["workers"].values():
+    for w in routes.workers.values():
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted connections inherit it: a response's head and body go out at once
         # (else Nagle + the client's delayed ACK stall every keep-alive request ~40 ms).
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.bind(("127.0.0.1", int(w["port"])))
+        s.bind(("127.0.0.1", w.port))
         sockets.append(s)
     config = uvicorn.Config(
         Router(args.routes), log_level="warning", lifespan="off", access_log=False

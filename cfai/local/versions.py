@@ -7,170 +7,173 @@ public ones. `cfai deploy --local` adds each new version in a workerd process of
 rewriting ``routes.json``; a process is stopped once none of its versions is routed.
 Every process is recorded in ``run.json``, so `cfai local down` stops them all.
 
+`cfai.local.platform.LocalPlatform` is the public face (`start_version`, `set_split`,
+`stop_version`); this module keeps the routing table and the version processes consistent.
+
 Example::
 
-    platform = LocalPlatform(Path("."))
-    version = start_version(platform, rendered)         # {"id", "upstream", "sha256", "process"}
-    routes = read_routes(platform.state_dir / ROUTES)
+    versions = Versions(StateFiles(state_dir), Supervisor(state_dir, project_dir))
+    version_id, route = versions.start(rendered, emulator_port=8790, auth_token=token)
+    versions.set_split("assistant", {old_id: 90, version_id: 10})
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from cfai.errors import LocalPlatformError
 from cfai.kinds import kind_for
 from cfai.local.ports import free_port, reserve
-from cfai.local.processes import forget, stop
-from cfai.local.router import read_routes, write_routes
-from cfai.local.workerd import WorkerdWorker, launch
+from cfai.local.state import FIRST_PROCESS, Routes, StateFiles, VersionRoute, WorkerRoute
+from cfai.local.supervisor import Supervisor
+from cfai.local.workerd import WorkerdWorker
 from cfai.render import RenderedWorker
 
-if TYPE_CHECKING:
-    from cfai.local.supervisor import LocalPlatform
-
-__all__ = [
-    "ROUTES",
-    "first_routes",
-    "private_ports",
-    "rebase_routes",
-    "start_router",
-    "start_version",
-    "stop_process",
-    "update_run",
-]
-
-ROUTES = "routes.json"
+__all__ = ["Versions", "first_routes", "version_route"]
 
 
-def first_routes(workers: Sequence[WorkerdWorker], public: Mapping[str, int]) -> dict[str, Any]:
+def version_route(worker: WorkerdWorker, process: str) -> VersionRoute:
+    """The routing entry of `worker` served by workerd process `process`."""
+    return VersionRoute(
+        upstream=f"127.0.0.1:{worker.port}", sha256=worker.rendered.sha256, process=process
+    )
+
+
+def first_routes(workers: Sequence[WorkerdWorker], public: Mapping[str, int]) -> Routes:
     """The routing table of a fresh `up`: each Worker's one version (process ``workerd``) at 100%."""
-    table: dict[str, Any] = {}
+    table = {}
     for w in workers:
         vid = str(uuid.uuid4())
-        table[w.rendered.key] = {
-            "script_name": w.rendered.script_name,
-            "port": public[w.rendered.key],
-            "versions": {vid: _entry(w, "workerd")},
-            "split": {vid: 100},
-        }
-    return {"workers": table}
-
-
-def _entry(w: WorkerdWorker, process: str) -> dict[str, Any]:
-    return {"upstream": f"127.0.0.1:{w.port}", "sha256": w.rendered.sha256, "process": process}
-
-
-def start_router(platform: LocalPlatform, routes: Mapping[str, Any]) -> int:
-    """Write ``routes.json`` and start the router on its public ports; its pid."""
-    path = platform.state_dir / ROUTES
-    write_routes(path, routes)
-    argv = [sys.executable, "-m", "cfai.local.router", "--routes", str(path)]
-    return platform._spawn(argv, "router", {})
-
-
-def update_run(platform: LocalPlatform, pids: Mapping[str, int | None]) -> None:
-    """Add (pid) or drop (None) processes of the run record."""
-    path = platform.state_dir / "run.json"
-    run = json.loads(path.read_text())
-    for name, pid in pids.items():
-        if pid is None:
-            run["pids"].pop(name, None)
-        else:
-            run["pids"][name] = pid
-    path.write_text(json.dumps(run))
-
-
-def start_version(
-    platform: LocalPlatform, rendered: RenderedWorker, *, timeout: float = 60.0
-) -> dict[str, Any]:
-    """Start `rendered` as a new version in its own workerd process, recorded in run.json
-    and added to routes.json (serving no traffic until a split names it)."""
-    run = platform.running()
-    if run is None:
-        raise RuntimeError("the local platform is not running")
-    vid = str(uuid.uuid4())
-    process = f"workerd-{vid[:8]}"
-    module = Path("versions") / vid / rendered.main_module
-    (platform.state_dir / module).parent.mkdir(parents=True, exist_ok=True)
-    (platform.state_dir / module).write_text(rendered.source, encoding="utf-8")
-    listener = reserve()  # held until the new workerd takes it over
-    port = int(listener.getsockname()[1])
-    worker = WorkerdWorker(rendered=rendered, port=port, module_path=module.as_posix())
-    token = platform._secrets()["auth_token"]
-    with listener:
-        argv, env, fds = launch(
-            platform.state_dir,
-            process,
-            [worker],
-            run["emulator_port"],
-            token,
-            platform.project_dir,
-            {rendered.key: listener},
+        table[w.rendered.key] = WorkerRoute(
+            script_name=w.rendered.script_name,
+            port=public[w.rendered.key],
+            versions={vid: version_route(w, FIRST_PROCESS)},
+            split={vid: 100},
         )
-        pid = platform._spawn(argv, process, env, fds)
-    update_run(platform, {process: pid})
-    ready = kind_for(rendered.kind).readiness
-    url = f"http://127.0.0.1:{worker.port}{ready.path}"
-    what = f"{process} (Worker {rendered.key} version {vid[:8]})"
-    platform._wait(url, what, pid, timeout, ready=ready)
-    path = platform.state_dir / ROUTES
-    routes = read_routes(path)
-    routes["workers"][rendered.key]["versions"][vid] = _entry(worker, process)
-    write_routes(path, routes)
-    return {"id": vid, **_entry(worker, process)}
+    return Routes(workers=table)
 
 
-def stop_process(platform: LocalPlatform, process: str) -> None:
-    """Stop a workerd process once no routed version lives in it."""
-    routes = read_routes(platform.state_dir / ROUTES)
-    for w in routes["workers"].values():
-        if any(v["process"] == process for v in w["versions"].values()):
+class Versions:
+    """The version processes and routing table of one running local platform."""
+
+    def __init__(self, files: StateFiles, supervisor: Supervisor) -> None:
+        self.files = files
+        self.supervisor = supervisor
+
+    def start(
+        self,
+        rendered: RenderedWorker,
+        *,
+        emulator_port: int,
+        auth_token: str,
+        timeout: float = 60.0,
+    ) -> tuple[str, VersionRoute]:
+        """Start `rendered` as a new version in its own workerd process, recorded in the run
+        and added to the routes (serving no traffic until a split names it)."""
+        run = self.files.read_run()
+        if run is None:
+            raise LocalPlatformError("the local platform is not running")
+        _route(self.files.read_routes(), rendered.key)
+        vid = str(uuid.uuid4())
+        process = f"workerd-{vid[:8]}"
+        listener = reserve()  # held until the new workerd takes it over
+        with listener:
+            port = int(listener.getsockname()[1])
+            # Apart from the first version's modules (workers/), which drift compares.
+            (worker,) = self.supervisor.place(
+                [rendered], {rendered.key: port}, Path("versions") / vid
+            )
+            pid = self.supervisor.start_workerd(
+                process, [worker], emulator_port, auth_token, {rendered.key: listener}
+            )
+        run.pids[process] = pid
+        self.files.write_run(run)
+        ready = kind_for(rendered.kind).readiness
+        self.supervisor.wait_ready(
+            f"http://127.0.0.1:{worker.port}{ready.path}",
+            f"{process} (Worker {rendered.key} version {vid[:8]})",
+            pid,
+            timeout,
+            log=process,
+            ready=ready,
+        )
+        route = version_route(worker, process)
+        routes = self.files.read_routes()
+        _route(routes, rendered.key).versions[vid] = route
+        self.files.write_routes(routes)
+        return vid, route
+
+    def set_split(self, key: str, weights: Mapping[str, int]) -> None:
+        """Route Worker `key`'s traffic by `weights` (version id -> percent)."""
+        routes = self.files.read_routes()
+        worker = _route(routes, key)
+        unknown = set(weights) - set(worker.versions)
+        if unknown:
+            raise ValueError(f"{key}: no version {sorted(unknown)}")
+        worker.split = {vid: int(pct) for vid, pct in weights.items()}
+        self.files.write_routes(routes)
+
+    def remove(self, key: str, version_id: str) -> VersionRoute | None:
+        """Drop a version that serves no traffic from the routes; its entry (None: unknown)."""
+        routes = self.files.read_routes()
+        worker = _route(routes, key)
+        if worker.split.get(version_id):
+            raise ValueError(f"{key}: version {version_id} still serves traffic")
+        gone = worker.versions.pop(version_id, None)
+        worker.split.pop(version_id, None)
+        self.files.write_routes(routes)
+        return gone
+
+    def stop_unrouted(self, process: str) -> None:
+        """Stop workerd process `process` unless some routed version lives in it."""
+        if process in self.files.read_routes().processes():
             return
-    run = platform.running() or json.loads((platform.state_dir / "run.json").read_text())
-    pid = run["pids"].get(process)
-    if pid is not None:
-        stop(int(pid))
-        forget(int(pid))
-    update_run(platform, {process: None})
+        run = self.files.read_run()
+        if run is None:
+            return
+        pid = run.pids.pop(process, None)
+        if pid is not None:
+            self.supervisor.stop(pid)
+        self.files.write_run(run)
+
+    def private_ports(self, keys: Sequence[str]) -> dict[str, int]:
+        """Where process ``workerd`` serves each Worker now (free ports for Workers it lacks)."""
+        table = self.files.read_routes().workers
+        found: dict[str, int] = {}
+        for key in keys:
+            versions = table[key].versions.values() if key in table else []
+            ports = [v.port for v in versions if v.process == FIRST_PROCESS]
+            found[key] = ports[0] if ports else free_port()
+        return found
+
+    def rebase(self, workers: Sequence[WorkerdWorker]) -> dict[str, int]:
+        """After process ``workerd`` was restarted with `workers`: each Worker's one version is
+        the one it serves, at 100%; other versions' processes stop. Returns the public ports."""
+        routes = self.files.read_routes()
+        table = routes.workers
+        stale = routes.processes() - {FIRST_PROCESS}
+        missing = sorted(w.rendered.key for w in workers if w.rendered.key not in table)
+        if missing:
+            raise LocalPlatformError(
+                f"new Worker(s) {', '.join(missing)} need new public ports; "
+                "restart with `cfai local up`"
+            )
+        for w in workers:
+            vid = str(uuid.uuid4())
+            table[w.rendered.key].versions = {vid: version_route(w, FIRST_PROCESS)}
+            table[w.rendered.key].split = {vid: 100}
+        self.files.write_routes(routes)
+        for process in sorted(stale):
+            self.stop_unrouted(process)
+        return {w.rendered.key: table[w.rendered.key].port for w in workers}
 
 
-def private_ports(platform: LocalPlatform, keys: Sequence[str]) -> dict[str, int]:
-    """Where process ``workerd`` serves each Worker now (free ports for Workers it lacks)."""
-    routes = read_routes(platform.state_dir / ROUTES)["workers"]
-    found: dict[str, int] = {}
-    for key in keys:
-        versions = routes.get(key, {}).get("versions", {}).values()
-        ports = [
-            int(v["upstream"].rsplit(":", 1)[1]) for v in versions if v["process"] == "workerd"
-        ]
-        found[key] = ports[0] if ports else free_port()
-    return found
-
-
-def rebase_routes(platform: LocalPlatform, workers: Sequence[WorkerdWorker]) -> dict[str, int]:
-    """After process ``workerd`` was restarted with `workers`: each Worker's one version is
-    the one it serves, at 100%; other versions' processes stop. Returns the public ports."""
-    from cfai.errors import LocalPlatformError
-
-    path = platform.state_dir / ROUTES
-    routes = read_routes(path)
-    table = routes["workers"]
-    stale = {v["process"] for w in table.values() for v in w["versions"].values()} - {"workerd"}
-    missing = sorted(w.rendered.key for w in workers if w.rendered.key not in table)
-    if missing:
+def _route(routes: Routes, key: str) -> WorkerRoute:
+    if key not in routes.workers:
         raise LocalPlatformError(
-            f"new Worker(s) {', '.join(missing)} need new public ports; restart with `cfai local up`"
+            f"Worker {key!r} is not behind the local router (new since `cfai local up`?); "
+            "restart the platform with `cfai local up`"
         )
-    for w in workers:
-        vid = str(uuid.uuid4())
-        table[w.rendered.key]["versions"] = {vid: _entry(w, "workerd")}
-        table[w.rendered.key]["split"] = {vid: 100}
-    write_routes(path, routes)
-    for process in sorted(stale):
-        stop_process(platform, process)
-    return {w.rendered.key: int(table[w.rendered.key]["port"]) for w in workers}
+    return routes.workers[key]

@@ -7,10 +7,9 @@ Cloudflare treats it as a full replace: send the whole configuration, not a patc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cfai.provision.rest import CloudflareClient
+from cfai.provision._api import Requester
 
 
 def _resource(gateway_id: str) -> str:
@@ -20,7 +19,7 @@ def _resource(gateway_id: str) -> str:
 class AiGatewayApi:
     """AI Gateways of one account."""
 
-    def __init__(self, client: CloudflareClient) -> None:
+    def __init__(self, client: Requester) -> None:
         self._client = client
 
     def _path(self, *tail: str) -> str:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from cfai.provision.rest import CloudflareClient
+from cfai.provision._api import Requester
 
 Metric = Literal["cosine", "euclidean", "dot-product"]
 MetadataIndexType = Literal["string", "number", "boolean"]
@@ -27,7 +26,7 @@ def _resource(name: str) -> str:
 class VectorizeApi:
     """Vectorize v2 indexes, metadata indexes and vectors of one account."""
 
-    def __init__(self, client: CloudflareClient) -> None:
+    def __init__(self, client: Requester) -> None:
         self._client = client
 
     def _call(self, method: str, action: str, name: str, *tail: str, **kwargs: Any) -> Any:

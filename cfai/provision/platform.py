@@ -13,8 +13,9 @@ Physical names are `cfai.config.PlatformConfig.physical_name` (``<project>-<stac
 ``name_prefix`` says otherwise), so stacks sharing an account never collide.
 
 The outputs are the map `cfai local up` writes to ``.cfai/local/outputs.json`` (the only thing
-the contract suite reads), minus the local-only ``api``: ``target``, ``stack``,
-``endpoints``, ``workers``, ``gateways``, ``indexes`` and the secret ``auth_token``.
+the contract suite reads), built as the same `cfai.outputs.Outputs` once the resources'
+outputs are known, minus the local-only ``api``: ``target``, ``stack``, ``endpoints``,
+``workers``, ``gateways``, ``indexes`` and the secret ``auth_token`` (`OUTPUT_KEYS`).
 
 Example (what ``__main__.py`` does)::
 
@@ -35,6 +36,7 @@ import pulumi
 
 from cfai.config import load_stack
 from cfai.config import models as config
+from cfai.outputs import GatewayOutput, IndexOutput, Outputs, TargetKind
 from cfai.provision.gateway import Gateway, GatewayArgs
 from cfai.provision.settings import index_fields
 from cfai.provision.vectorize_index import VectorizeIndex, VectorizeIndexArgs
@@ -49,8 +51,8 @@ from cfai.render import RenderedWorker, render_platform
 
 __all__ = ["OUTPUT_KEYS", "Platform", "PlatformArgs"]
 
-TARGET = "cloudflare"
-OUTPUT_KEYS = ("target", "stack", "endpoints", "workers", "gateways", "indexes", "auth_token")
+#: The stack outputs: every key of the outputs map but the local-only ``api``.
+OUTPUT_KEYS = tuple(key for key in Outputs.model_fields if key != "api")
 
 
 @dataclass(frozen=True)
@@ -136,34 +138,28 @@ class Platform(pulumi.ComponentResource):
             for r in args.rendered
         }
 
-        endpoints: dict[str, Any] = {key: w.url for key, w in self.worker_resources.items()}
-        self.endpoints = pulumi.Output.from_input(endpoints)
-        self.workers = pulumi.Output.from_input(
-            {
-                r.key: {
-                    "kind": r.kind,
-                    "script_name": self.worker_resources[r.key].script_name,
-                    "template_sha256": r.sha256,
-                    "url": self.worker_resources[r.key].url,
-                    "auth": r.auth,
-                    "models": list(r.models),
-                    "gateway": r.gateway,
-                    "contract": list(p.workers[r.key].contract),
-                }
-                for r in args.rendered
-            }
+        # The resources' outputs (physical names, URLs) resolved, then one `Outputs` built
+        # from them as `cfai local up` builds its own; the token stays a secret of its own.
+        resolved = pulumi.Output.all(
+            workers={
+                key: {"url": w.url, "script_name": w.script_name}
+                for key, w in self.worker_resources.items()
+            },
+            gateways={
+                key: {"id": gw.gateway_id, "logs_url": gw.logs_url}
+                for key, gw in self.gateway_resources.items()
+            },
+            indexes={
+                key: {"name": i.index_name, "dimensions": i.dimensions, "metric": i.metric}
+                for key, i in self.index_resources.items()
+            },
         )
-        gateways: dict[str, Any] = {
-            key: {"id": gw.gateway_id, "logs_url": gw.logs_url}
-            for key, gw in self.gateway_resources.items()
-        }
-        self.gateways = pulumi.Output.from_input(gateways)
-        self.indexes = pulumi.Output.from_input(
-            {
-                key: {"name": idx.index_name, "dimensions": idx.dimensions, "metric": idx.metric}
-                for key, idx in self.index_resources.items()
-            }
-        )
+        stack = pulumi.get_stack()
+        built = resolved.apply(lambda found: _outputs(p, args.rendered, stack, found).to_json())
+        self.endpoints = built.apply(lambda o: o["endpoints"])
+        self.workers = built.apply(lambda o: o["workers"])
+        self.gateways = built.apply(lambda o: o["gateways"])
+        self.indexes = built.apply(lambda o: o["indexes"])
         self.auth_token = pulumi.Output.secret(args.auth_token)
         self.register_outputs(self.outputs)
 
@@ -171,7 +167,7 @@ class Platform(pulumi.ComponentResource):
     def outputs(self) -> dict[str, Any]:
         """The stack outputs, keyed as in ``.cfai/local/outputs.json`` (`OUTPUT_KEYS`)."""
         return {
-            "target": TARGET,
+            "target": TargetKind.CLOUDFLARE.value,
             "stack": pulumi.get_stack(),
             "endpoints": self.endpoints,
             "workers": self.workers,
@@ -179,6 +175,27 @@ class Platform(pulumi.ComponentResource):
             "indexes": self.indexes,
             "auth_token": self.auth_token,
         }
+
+
+def _outputs(
+    p: config.PlatformConfig, rendered: Sequence[RenderedWorker], stack: str, found: Any
+) -> Outputs:
+    """The outputs map from the resolved resource outputs `found` (see `Platform`)."""
+    workers = found["workers"]
+    return Outputs(
+        target=TargetKind.CLOUDFLARE,
+        stack=stack,
+        workers={
+            r.key: r.output(
+                url=workers[r.key]["url"],
+                script_name=workers[r.key]["script_name"],
+                contract=p.workers[r.key].contract,
+            )
+            for r in rendered
+        },
+        gateways={key: GatewayOutput(**gw) for key, gw in found["gateways"].items()},
+        indexes={key: IndexOutput(**idx) for key, idx in found["indexes"].items()},
+    )
 
 
 def _index_args(

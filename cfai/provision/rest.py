@@ -1,7 +1,10 @@
 """The one Cloudflare REST client (API v4), shared by the Pulumi dynamic provider and
-``cfai local up`` (which provisions the local emulator through the same API).
+``cfai local up`` (which provisions the local emulator through the same API), and the one
+place where httpx's exceptions are caught: `send` (every request of the client) and `fetch`
+(cfai's other HTTP calls: readiness probes, drift's ``/health``, the demo loader) return a
+response or a `NoAnswer`, never raise httpx's errors.
 
-Errors::
+Errors (`cfai.errors`, re-exported here)::
 
     CloudflareError                 a cfai.errors.CfaiError; ``user_fault`` says who must act
     ├── CloudflareApiError          Cloudflare answered with an error (4xx/5xx, success=false)
@@ -26,13 +29,14 @@ import email.utils
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
 
-from cfai.errors import CfaiError
+from cfai.errors import CloudflareApiError, CloudflareError, CloudflareUnreachableError
 from cfai.provision._gateway_api import AiGatewayApi
 from cfai.provision._vectorize_api import VectorizeApi
 
@@ -42,6 +46,9 @@ __all__ = [
     "CloudflareClient",
     "CloudflareError",
     "CloudflareUnreachableError",
+    "NoAnswer",
+    "fetch",
+    "send",
 ]
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -54,74 +61,57 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAYBE_SENT = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 
 
-class CloudflareError(CfaiError):
-    """Base of every error this client raises (a `cfai.errors.CfaiError`)."""
+@dataclass(frozen=True)
+class NoAnswer:
+    """A request that got no HTTP answer: ``error`` is the kind (``ConnectError``,
+    ``ReadTimeout``), ``detail`` its text; ``retry`` says when sending it again is safe:
+    ``always`` (it never left the machine), ``idempotent`` (it may have been applied) or
+    ``never``."""
 
-
-class CloudflareApiError(CloudflareError):
-    """Cloudflare answered an error.
-
-    ``status`` is the HTTP status, ``code`` Cloudflare's error code (None when the body
-    carried none), ``action`` what was attempted (``create``) and ``resource`` what on
-    (``vectorize_index 'docs'``). 4xx other than 429 are the user's to fix (config, token,
-    permissions); 429 and 5xx are Cloudflare's side.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        code: int | None,
-        message: str,
-        action: str,
-        resource: str,
-        *,
-        attempts: int = 1,
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        self.action = action
-        self.resource = resource
-        self.attempts = attempts
-        self.user_fault = 400 <= status < 500 and status != 429
-        super().__init__(str(self))
+    error: str
+    detail: str
+    retry: Literal["always", "idempotent", "never"] = "never"
 
     def __str__(self) -> str:
-        text = f"{self.status} {self.action} {self.resource}: {self.message}"
-        if self.code is not None:
-            text += f" (code {self.code})"
-        if self.attempts > 1:
-            text += f"; gave up after {self.attempts} attempts"
-        return text
+        return f"{self.error}: {self.detail}" if self.detail else self.error
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_api_error,
-            (self.status, self.code, self.message, self.action, self.resource, self.attempts),
+
+def send(
+    http: httpx.Client | None, method: str, url: str, **kwargs: Any
+) -> httpx.Response | NoAnswer:
+    """One HTTP request on `http` (a one-off client when None): the response, whatever its
+    status, or `NoAnswer`. The only place cfai catches httpx's exceptions."""
+    try:
+        if http is None:
+            return httpx.request(method, url, **kwargs)
+        return http.request(method, url, **kwargs)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        retry: Literal["always", "idempotent", "never"] = (
+            "always"
+            if isinstance(exc, _NOT_SENT)
+            else "idempotent"
+            if isinstance(exc, _MAYBE_SENT)
+            else "never"
         )
-
-    @property
-    def not_found(self) -> bool:
-        """The resource does not exist (404, or 410 which Cloudflare uses for deleted ones)."""
-        return self.status in (404, 410)
+        return NoAnswer(type(exc).__name__, str(exc), retry)
 
 
-def _rebuild_api_error(*args: Any) -> CloudflareApiError:
-    *head, attempts = args
-    return CloudflareApiError(*head, attempts=attempts)
+def fetch(
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response | NoAnswer:
+    """A one-off request outside the REST client (a ``/health`` probe, a Worker's route).
 
+    Example::
 
-class CloudflareUnreachableError(CloudflareError):
-    """No answer from the API (connect error or timeout), after retrying."""
-
-    def __init__(self, action: str, resource: str, detail: str, attempts: int) -> None:
-        self.action = action
-        self.resource = resource
-        self.detail = detail
-        self.attempts = attempts
-        super().__init__(
-            f"{action} {resource}: no answer from the Cloudflare API after {attempts} attempt(s): {detail}"
-        )
+        answer = fetch("GET", "http://127.0.0.1:8787/health", timeout=2)
+        ready = not isinstance(answer, NoAnswer) and answer.status_code == 200
+    """
+    return send(None, method, url, timeout=timeout, json=json, headers=headers)
 
 
 class CloudflareClient:
@@ -223,18 +213,23 @@ class CloudflareClient:
         while True:
             attempt += 1
             last = attempt > self.max_retries
-            try:
-                response = self._http.request(
-                    method, path, json=json, content=content, headers=send_headers, params=params
+            response = send(
+                self._http,
+                method,
+                path,
+                json=json,
+                content=content,
+                headers=send_headers,
+                params=params,
+            )
+            if isinstance(response, NoAnswer):
+                retryable = response.retry == "always" or (
+                    response.retry == "idempotent" and method in _IDEMPOTENT
                 )
-            except httpx.TransportError as exc:
-                retryable = isinstance(exc, _NOT_SENT) or (
-                    isinstance(exc, _MAYBE_SENT) and method in _IDEMPOTENT
-                )
-                detail = self._redact(f"{type(exc).__name__}: {exc}")
-                _log.debug("%s %s -> %s (attempt %d)", method, path, type(exc).__name__, attempt)
+                detail = self._redact(str(response))
+                _log.debug("%s %s -> %s (attempt %d)", method, path, response.error, attempt)
                 if not retryable or last:
-                    raise CloudflareUnreachableError(action, resource, detail, attempt) from None
+                    raise CloudflareUnreachableError(action, resource, detail, attempt)
                 self._sleep(self._delay(attempt, None))
                 continue
             _log.debug("%s %s -> %d (attempt %d)", method, path, response.status_code, attempt)

@@ -9,10 +9,11 @@ name within a type) to keep diffs quiet, with two substitutions that make depend
   index exists before the script that binds it;
 - a ``plain_text`` binding holding a gateway id is the `Gateway`'s output, likewise.
 
-The ``secret_text`` binding carries the ``cfai:authToken`` secret as an Output. Pulumi marks
-an enclosing list secret when one element is (notes §0 gotcha 5), so the *whole* ``bindings``
-input and output of the script is secret: `pulumi preview --diff` shows ``[secret]`` for
-any binding change. The token itself never appears in plain text in state or in diffs.
+The ``secret_text`` binding carries the ``cfai:authToken`` secret as an Output. The Pulumi
+SDK marks a list or dict secret when one element is (``pulumi/runtime/rpc.py``,
+``_unwrap_rpc_secret_struct_properties``), so the *whole* ``bindings`` input and output of the script is
+secret: `pulumi preview --diff` shows ``[secret]`` for any binding change. The token itself
+never appears in plain text in state or in diffs.
 
 The URL is ``https://<script>.<cfai:workersSubdomain>.workers.dev``: Cloudflare has no
 resource or output for the account's workers.dev subdomain, so it is stack config.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from cfai.config import PlatformConfig
 from cfai.errors import RenderError
 from cfai.kinds import Binding, RenderContext, kind_for
+from cfai.outputs import WorkerOutput
 from cfai.render._templates import Templates
 
 __all__ = [
@@ -47,6 +49,22 @@ class RenderedWorker:
     auth: bool
     main_module: str = "index.js"
     account_id: str = ""
+
+    def output(
+        self, *, url: str, contract: Sequence[str] = (), script_name: str | None = None
+    ) -> WorkerOutput:
+        """This Worker's entry in an outputs map, answering on `url` (every writer builds
+        it so)."""
+        return WorkerOutput(
+            kind=self.kind,
+            url=url,
+            script_name=script_name or self.script_name,
+            auth=self.auth,
+            models=tuple(self.models),
+            gateway=self.gateway,
+            template_sha256=self.sha256,
+            contract=tuple(contract),
+        )
 
 
 def module_sha256(source: str) -> str:

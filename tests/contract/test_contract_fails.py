@@ -15,7 +15,7 @@ import pytest
 
 from cfai.config import load_stack
 from cfai.contract import ContractRun, run_contract
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The shared platform's gateway limit must not be exhausted (see tests/conftest.py).
@@ -80,9 +80,8 @@ def stopped_emulator(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A dedicated local platform whose emulator (Workers AI, Vectorize, gateway) was killed."""
     platform = LocalPlatform(REPO_ROOT, f"pytest-broken-{os.getpid()}")
     try:
-        outputs = platform.up(load_stack("local", REPO_ROOT), timeout=60)
-        run = json.loads((platform.state_dir / "run.json").read_text())
-        os.kill(int(run["pids"]["emulator"]), signal.SIGKILL)
+        outputs = platform.up(load_stack("local", REPO_ROOT), timeout=60).to_json()
+        os.kill(platform.status().processes["emulator"].pid, signal.SIGKILL)
         yield outputs
     finally:
         platform.down()

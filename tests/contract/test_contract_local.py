@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from cfai.config import load_file
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
 from cfai.render import render_platform, write_rendered
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -19,6 +19,7 @@ from cfai.deploy import Failure, deploy
 from cfai.deploy.cloud import CloudDriver
 from cfai.deploy.driver import OVERRIDE_HEADER, Version
 from cfai.errors import DeployUserError
+from cfai.outputs import Outputs
 from cfai.render import RenderedWorker, render_platform, write_rendered
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,7 +142,7 @@ def _driver(ops: FakeStack, outputs: Mapping[str, Any], live: str | None = LIVE)
         ops,
         stack="staging",
         account_id=ACCOUNT,
-        platform_outputs=outputs,
+        platform_outputs=Outputs.parse(outputs),
         live_version=lambda script: live,
     )
 
@@ -248,7 +249,7 @@ def test_an_earlier_version_is_redeclared_unchanged_from_the_outputs(
 
 def test_outputs_for_carries_the_override_header(chat: RenderedWorker) -> None:
     driver = _driver(FakeStack(), _platform_outputs(chat))
-    got = driver.outputs_for(chat, Version("ver-9", chat.sha256))
+    got = driver.outputs_for(chat, Version("ver-9", chat.sha256)).to_json()
     entry = got["workers"][chat.key]
     assert entry["request_headers"] == {OVERRIDE_HEADER: f'{chat.script_name}="ver-9"'}
     assert got["endpoints"] == {chat.key: f"https://{chat.script_name}.acme.workers.dev"}
@@ -264,9 +265,9 @@ def test_a_worker_missing_from_the_platform_stack_is_a_user_error(chat: Rendered
 # -- the orchestrator end to end over CloudDriver + the double ----------------------------
 
 
-def _gate(failing: set[str]) -> Callable[[Mapping[str, Any], str], list[Failure]]:
-    def gate(outputs: Mapping[str, Any], label: str) -> list[Failure]:
-        (entry,) = outputs["workers"].values()
+def _gate(failing: set[str]) -> Callable[[Outputs, str], list[Failure]]:
+    def gate(outputs: Outputs, label: str) -> list[Failure]:
+        (entry,) = outputs.to_json()["workers"].values()
         assert OVERRIDE_HEADER in entry["request_headers"], "the contract targets the new version"
         if entry["template_sha256"] in failing:
             return [Failure("chat::test_chat_json", "chat[assistant]", "500")]

@@ -25,8 +25,8 @@ import pytest
 from cfai.config import load_stack
 from cfai.deploy import contract_gate, deploy
 from cfai.deploy.local import LocalDriver
-from cfai.local.router import VERSION_HEADER, read_routes
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
+from cfai.local.router import VERSION_HEADER
 from cfai.render import Templates, render_platform, write_rendered
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, LocalPlatform, dict[str, Any
     _render_into(project)
     platform = LocalPlatform(project, "local")
     try:
-        yield project, platform, platform.up(timeout=60)
+        yield project, platform, platform.up(timeout=60).to_json()
     finally:
         platform.down()
         shutil.rmtree(platform.state_dir, ignore_errors=True)
@@ -120,9 +120,8 @@ def test_good_change_canaries_and_is_promoted_then_a_broken_one_is_rolled_back(
 ) -> None:
     root, platform, outputs = project
     url = outputs["endpoints"]["assistant"]
-    routes_path = platform.state_dir / "routes.json"
-    (old_id,) = read_routes(routes_path)["workers"]["assistant"]["split"]
-    untouched = {k: w["split"] for k, w in read_routes(routes_path)["workers"].items()}
+    (old_id,) = platform.routes().workers["assistant"].split
+    untouched = {k: w.split for k, w in platform.routes().workers.items()}
 
     # A good change: a new system prompt.
     declaration = root / "Pulumi.local.yaml"
@@ -136,11 +135,11 @@ def test_good_change_canaries_and_is_promoted_then_a_broken_one_is_rolled_back(
     health = httpx.get(f"{url}/health", timeout=10)
     assert health.json()["template_sha256"] == chat.new.sha256
     assert health.headers[VERSION_HEADER] == new_id
-    table = read_routes(routes_path)["workers"]
-    assert table["assistant"]["split"] == {new_id: 100}
-    assert set(table["assistant"]["versions"]) == {new_id}
+    table = platform.routes().workers
+    assert table["assistant"].split == {new_id: 100}
+    assert set(table["assistant"].versions) == {new_id}
     # kb and studio were not touched.
-    assert {k: w["split"] for k, w in table.items() if k != "assistant"} == {
+    assert {k: w.split for k, w in table.items() if k != "assistant"} == {
         k: v for k, v in untouched.items() if k != "assistant"
     }
     # Every request succeeded, on both versions; both served some of the traffic.
@@ -168,14 +167,14 @@ def test_good_change_canaries_and_is_promoted_then_a_broken_one_is_rolled_back(
     seen = traffic.by_version()
     assert set(seen) == {new_id} and set(seen[new_id]) == {200}, seen
     # Final state: the old version only; the broken version's process is gone.
-    table = read_routes(routes_path)["workers"]
-    assert table["assistant"]["split"] == {new_id: 100}
-    assert set(table["assistant"]["versions"]) == {new_id}
+    table = platform.routes().workers
+    assert table["assistant"].split == {new_id: 100}
+    assert set(table["assistant"].versions) == {new_id}
     assert httpx.get(f"{url}/health", timeout=10).headers[VERSION_HEADER] == new_id
     assert broken.new is not None
     run = platform.running()
-    assert run is not None and f"workerd-{broken.new.id[:8]}" not in run["pids"]
-    assert f"workerd-{new_id[:8]}" in run["pids"]
+    assert run is not None and f"workerd-{broken.new.id[:8]}" not in run.pids
+    assert f"workerd-{new_id[:8]}" in run.pids
 
 
 def test_deploy_without_a_running_platform_says_how_to_start_it(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from cfai.config import load_stack
 from cfai.deploy import DeployUserError, Failure, Version, deploy, parse_steps, worker_outputs
 from cfai.errors import StaleRenderError
+from cfai.outputs import Outputs
 from cfai.render import RenderedWorker, render_platform, write_rendered
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,12 +52,12 @@ class FakeDriver:
         self.splits[worker.key] = dict(weights)
         self.calls.append(("split", worker.key, dict(weights)))
 
-    def outputs_for(self, worker: RenderedWorker, version: Version) -> dict[str, Any]:
+    def outputs_for(self, worker: RenderedWorker, version: Version) -> Outputs:
         outputs = {
             "endpoints": {worker.key: "http://x"},
             "workers": {worker.key: {"kind": worker.kind, "url": "http://x"}},
         }
-        return worker_outputs(outputs, worker, version)
+        return worker_outputs(Outputs.parse(outputs), worker, version)
 
     def remove(self, worker: RenderedWorker, version: Version) -> None:
         assert self.splits[worker.key].get(version.id, 0) == 0, "removing a serving version"
@@ -74,9 +75,9 @@ class Gate:
         self.fail = fail or {}
         self.runs: list[tuple[str, str]] = []
 
-    def __call__(self, outputs: Mapping[str, Any], label: str) -> list[Failure]:
-        (key,) = outputs["workers"]
-        headers = outputs["workers"][key]["request_headers"]
+    def __call__(self, outputs: Outputs, label: str) -> list[Failure]:
+        (key,) = outputs.workers
+        headers = outputs.workers[key].request_headers
         self.runs.append((label, next(iter(headers.values()))))
         pct = int(label.rsplit(" ", 1)[1].rstrip("%"))
         return [Failure(c, f"chat[{key}]", "boom") for c in self.fail.get((key, pct), [])]

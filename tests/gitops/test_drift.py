@@ -22,8 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cfai.local import processes
-from cfai.local.supervisor import LocalPlatform, free_port
+from cfai.local import LocalPlatform, processes
+from cfai.local.ports import free_port
+from cfai.local.state import StateFiles
+from cfai.outputs import WorkerOutput
 from cfai.render import module_sha256
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +60,7 @@ def project(tmp_path: Path) -> Path:
 def running(project: Path) -> Iterator[tuple[LocalPlatform, dict[str, Any]]]:
     platform = LocalPlatform(project, "local")
     try:
-        yield platform, platform.up(timeout=60)
+        yield platform, platform.up(timeout=60).to_json()
     finally:
         platform.down()
 
@@ -67,8 +69,10 @@ def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
     """What an operator restarting workerd by hand does: same command line and environment,
     whatever module files are on disk now. The supervisor handed workerd pre-opened sockets
     (``--socket-fd``), which a hand restart does not have: it binds the config's addresses."""
-    run = json.loads((platform.state_dir / "run.json").read_text())
-    old = int(run["pids"]["workerd"])
+    files = StateFiles(platform.state_dir)
+    run = files.read_run()
+    assert run is not None
+    old = run.pids["workerd"]
     raw = Path(f"/proc/{old}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     argv = [a for i, a in enumerate(raw) if a != b"--socket-fd" and raw[i - 1] != b"--socket-fd"]
     env_items = Path(f"/proc/{old}/environ").read_bytes().rstrip(b"\0").split(b"\0")
@@ -87,8 +91,8 @@ def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
         )
     # Handed to the supervisor so `down()` stops and reaps it like its own workerd.
     processes.CHILDREN[proc.pid] = proc
-    run["pids"]["workerd"] = proc.pid
-    (platform.state_dir / "run.json").write_text(json.dumps(run))
+    run.pids["workerd"] = proc.pid
+    files.write_run(run)
 
 
 def _wait_for_hash(url: str, sha: str) -> None:
@@ -282,11 +286,11 @@ def test_drift_stack_without_pulumi_cli_still_compares_hashes(tmp_path: Path) ->
 def test_drift_stack_without_cli_or_outputs_finds_workers_from_the_declaration(
     tmp_path: Path,
 ) -> None:
-    from cfai.gitops.drift import _declared_outputs
+    from cfai.gitops.drift import declared_outputs
 
-    outputs = _declared_outputs("staging", REPO)
-    assert outputs["workers"]["kb"] == {
-        "kind": "rag",
-        "script_name": "acme-staging-kb",
-        "url": "https://acme-staging-kb.acme-staging.workers.dev",
-    }
+    outputs = declared_outputs("staging", REPO)
+    assert outputs.workers["kb"] == WorkerOutput(
+        kind="rag",
+        script_name="acme-staging-kb",
+        url="https://acme-staging-kb.acme-staging.workers.dev",
+    )

@@ -14,7 +14,7 @@ import yaml
 from cfai.config import load_stack
 from cfai.errors import ConfigError
 from cfai.gitops.stacks import new_stack
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,9 +116,9 @@ def test_review_stack_runs_locally_and_is_drift_free_once_rendered(project: Path
     try:
         outputs = platform.up(timeout=60)
         assert platform.state_dir == project / ".cfai" / "pr-9"
-        assert outputs["workers"]["assistant"]["script_name"] == f"{made.name_prefix}-assistant"
-        assert outputs["indexes"]["docs"]["name"] == "cfai-pr-9-docs"
-        health = httpx.get(f"{outputs['endpoints']['assistant']}/health", timeout=10)
+        assert outputs.workers["assistant"].script_name == f"{made.name_prefix}-assistant"
+        assert outputs.indexes["docs"].name == "cfai-pr-9-docs"
+        health = httpx.get(f"{outputs.endpoints['assistant']}/health", timeout=10)
         assert health.json()["worker"] == "assistant"
         drift = cfai("drift", "--local", "--stack", "pr-9", cwd=project)
         assert drift.returncode == 0, drift.stdout + drift.stderr

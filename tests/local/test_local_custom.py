@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cfai.config import load_file
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
     platform = LocalPlatform(REPO, f"pytest-custom-{os.getpid()}", source_dir=src)
     try:
-        yield platform.up(load_file(src / "platform.yaml"), timeout=60)
+        yield platform.up(load_file(src / "platform.yaml"), timeout=60).to_json()
     finally:
         platform.down()
         shutil.rmtree(platform.state_dir, ignore_errors=True)

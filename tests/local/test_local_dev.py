@@ -5,7 +5,6 @@ process."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from cfai.local import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,15 +78,16 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    state = project / ".cfai" / "local"
+    dev = LocalPlatform(project, "local")  # run by the `cfai dev` subprocess; read here
     pids: list[int] = []
     ports: list[int] = []
     try:
         text = lambda: (tmp_path / "dev.log").read_text(errors="replace")  # noqa: E731
         wait_for("dev to serve", lambda: "watching" in text())
-        outputs = json.loads((state / "outputs.json").read_text())
-        run = json.loads((state / "run.json").read_text())
-        chat = outputs["endpoints"]["assistant"]
+        outputs = dev.outputs()
+        assert outputs is not None
+        run = {name: p.pid for name, p in dev.status().processes.items()}
+        chat = outputs.endpoints["assistant"]
         before = httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"]
 
         template = templates / "workers" / "chat.js.j2"
@@ -99,10 +101,10 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         )
         wait_for("the reload report", lambda: "reloaded:" in text())
         assert after[:12] in text() and "chat.js.j2" in text()
-        rerun = json.loads((state / "run.json").read_text())
-        assert rerun["pids"]["emulator"] == run["pids"]["emulator"]  # state kept
-        assert rerun["pids"]["workerd"] != run["pids"]["workerd"]
-        assert not running(run["pids"]["workerd"])
+        rerun = {name: p.pid for name, p in dev.status().processes.items()}
+        assert rerun["emulator"] == run["emulator"]  # state kept
+        assert rerun["workerd"] != run["workerd"]
+        assert not running(run["workerd"])
 
         stack = project / "Pulumi.local.yaml"
         good = stack.read_text()
@@ -111,9 +113,10 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         assert "still serving the last good version" in text()
         assert httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"] == after
 
-        pids = [int(p) for p in rerun["pids"].values()]
-        ports = [int(u.rsplit(":", 1)[1]) for u in outputs["endpoints"].values()]
-        ports.append(int(run["emulator_port"]))
+        pids = list(rerun.values())
+        ports = [int(u.rsplit(":", 1)[1]) for u in outputs.endpoints.values()]
+        assert outputs.api is not None
+        ports.append(int(httpx.URL(outputs.api.base_url).port or 0))  # the emulator's
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0, text()
     finally:
@@ -128,4 +131,5 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         log.close()
     assert pids and not any(running(p) for p in pids)
     assert all(refused(p) for p in ports)
-    assert not (state / "run.json").exists()
+    assert not dev.status().processes  # no run recorded any more
+    assert not (dev.state_dir / "run.json").exists()

@@ -3,7 +3,6 @@ and `env.VECTORIZE` bindings backed by the emulator, provisioned through its RES
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from cfai.config import load_stack
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
 from cfai.render import module_sha256
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,7 +135,7 @@ def test_committed_vectors_survive_kill_9_of_the_emulator(tmp_path: Path) -> Non
     platform = LocalPlatform(REPO, "pytest-persist")
     declaration = load_stack("local", REPO)
     try:
-        out = platform.up(declaration)
+        out = platform.up(declaration).to_json()
         doc = f"persist-{uuid.uuid4().hex[:8]}"
         r = httpx.post(
             f"{out['endpoints']['kb']}/documents",
@@ -145,9 +144,8 @@ def test_committed_vectors_survive_kill_9_of_the_emulator(tmp_path: Path) -> Non
             timeout=30,
         )
         assert r.status_code == 200
-        run = json.loads((platform.state_dir / "run.json").read_text())
-        os.kill(int(run["pids"]["emulator"]), signal.SIGKILL)
-        out = platform.up(declaration)
+        os.kill(platform.status().processes["emulator"].pid, signal.SIGKILL)
+        out = platform.up(declaration).to_json()
         with api(out) as cf:
             got = cf.post(
                 f"/vectorize/v2/indexes/{out['indexes']['docs']['name']}/get_by_ids",

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from cfai.config import load_file
-from cfai.local.supervisor import LocalPlatform
+from cfai.local import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def unlimited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     declaration = load_file(unlimited_declaration(tmp_path_factory.mktemp("unlimited")))
     platform = LocalPlatform(REPO, f"pytest-load-{os.getpid()}")
     try:
-        yield platform.up(declaration, timeout=60)
+        yield platform.up(declaration, timeout=60).to_json()
     finally:
         platform.down()
         shutil.rmtree(platform.state_dir, ignore_errors=True)
@@ -207,9 +207,8 @@ def refused(port: int) -> bool:
 def test_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
     platform = LocalPlatform(REPO, f"pytest-down-{os.getpid()}")
     try:
-        outputs = platform.up(load_file(unlimited_declaration(tmp_path)), timeout=60)
-        run = json.loads((platform.state_dir / "run.json").read_text())
-        pids = [int(p) for p in run["pids"].values()]
+        outputs = platform.up(load_file(unlimited_declaration(tmp_path)), timeout=60).to_json()
+        pids = [p.pid for p in platform.status().processes.values()]
         ports = [httpx.URL(u).port for u in outputs["endpoints"].values()]
         ports.append(httpx.URL(outputs["api"]["base_url"]).port)
         assert all(p is not None and not refused(p) for p in ports)

@@ -17,8 +17,8 @@ from pulumi.runtime.mocks import MockMonitor
 
 from cfai.config import PlatformConfig, load_platform
 from cfai.errors import ConfigError
-from cfai.local.supervisor import LocalPlatform
-from cfai.local.workerd import WorkerdWorker
+from cfai.local.platform import local_outputs
+from cfai.local.state import Secrets
 from cfai.provision import platform as platform_module
 from cfai.provision.platform import OUTPUT_KEYS, PlatformArgs
 from cfai.provision.platform import Platform as PlatformComponent
@@ -321,7 +321,7 @@ def test_platform_keeps_the_auth_token_secret_everywhere(
         assert TOKEN not in json.dumps(_without_secrets(r.inputs), default=str), (r.typ, r.name)
         sent += TOKEN in json.dumps(r.inputs, default=str)
     assert sent == 3, "assistant, kb and edge carry the token (inside a secret)"
-    # Gotcha 5: one secret binding makes the whole list secret, not just the one entry.
+    # The SDK pushes secretness up: one secret binding makes the whole list secret.
     kb = mocks.one(SCRIPT, "cfai-kb")["bindings"]
     assert kb.get(rpc._special_sig_key) == rpc._special_secret_sig
     assert isinstance(mocks.one(SCRIPT, "cfai-studio")["bindings"], list)
@@ -334,12 +334,14 @@ def test_platform_outputs_have_the_local_platform_shape(
     outputs = _deploy(platform, tmp_path)["outputs"]
     rendered = render_platform(platform, base_dir=tmp_path)
     # What `cfai local up` writes to .cfai/local/outputs.json for the same platform.
-    local = LocalPlatform(tmp_path, stack="staging")._outputs(
+    local = local_outputs(
         platform,
-        [WorkerdWorker(rendered=r, port=8000 + i, module_path="x") for i, r in enumerate(rendered)],
-        "http://127.0.0.1:1",
-        {"auth_token": "t", "api_token": "a"},
-    )
+        rendered,
+        stack="staging",
+        ports={r.key: 8000 + i for i, r in enumerate(rendered)},
+        emulator_url="http://127.0.0.1:1",
+        secrets=Secrets(auth_token="t", api_token="a"),
+    ).to_json()
     assert set(outputs) == set(local) - {"api"} == set(OUTPUT_KEYS)
     for section in ("endpoints", "workers", "gateways", "indexes"):
         assert set(outputs[section]) == set(local[section]), section

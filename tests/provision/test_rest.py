@@ -318,5 +318,47 @@ def test_exported_members() -> None:
             "CloudflareClient",
             "CloudflareError",
             "CloudflareUnreachableError",
+            "NoAnswer",
+            "fetch",
+            "send",
         ]
     )
+
+
+def test_send_answers_no_answer_instead_of_raising_httpx_errors() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise {
+            "/connect": httpx.ConnectError("connection refused"),
+            "/read": httpx.ReadTimeout("timed out"),
+            "/proto": httpx.UnsupportedProtocol("no such scheme"),
+        }[request.url.path]
+
+    with httpx.Client(transport=httpx.MockTransport(refuse)) as http:
+        answers = {
+            p: rest.send(http, "GET", f"http://x{p}") for p in ("/connect", "/read", "/proto")
+        }
+    assert answers == {
+        "/connect": rest.NoAnswer("ConnectError", "connection refused", "always"),
+        "/read": rest.NoAnswer("ReadTimeout", "timed out", "idempotent"),
+        "/proto": rest.NoAnswer("UnsupportedProtocol", "no such scheme", "never"),
+    }
+    assert str(answers["/connect"]) == "ConnectError: connection refused"
+
+
+def test_fetch_of_a_closed_port_is_a_connect_error_answer() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once closed
+    answer = rest.fetch("GET", f"http://127.0.0.1:{port}/health", timeout=2)
+    assert isinstance(answer, rest.NoAnswer) and answer.error == "ConnectError"
+    assert answer.retry == "always"
+
+
+def test_the_cloudflare_errors_are_the_ones_of_the_error_tree() -> None:
+    from cfai import errors
+
+    assert rest.CloudflareError is errors.CloudflareError
+    assert issubclass(rest.CloudflareApiError, errors.CloudflareError)
+    assert issubclass(rest.CloudflareUnreachableError, errors.CfaiError)

@@ -1,0 +1,78 @@
+"""How the verbs show what the library returns: rich tables of the local platform, drift and
+deploy reports, and the command name printed commands use."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:  # the verbs import what they show on demand (the CLI starts fast)
+    from cfai.deploy import DeployReport
+    from cfai.gitops.drift import DriftReport
+    from cfai.outputs import Outputs
+
+
+def command_name() -> str:
+    """How the user invoked cfai (``.venv/bin/cfai`` from `make local`, ``cfai`` on PATH),
+    so printed commands paste as they are."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return shlex.quote(argv0) if os.path.basename(argv0) == "cfai" else "cfai"
+
+
+def local_table(outputs: Outputs, stack: str) -> Table:
+    """worker, kind, endpoint, template hash of a local platform."""
+    table = Table(
+        "worker", "kind", "endpoint", "template sha256", title=f"cfai local platform ({stack})"
+    )
+    for key, w in sorted(outputs.workers.items()):
+        table.add_row(key, w.kind, w.url, (w.template_sha256 or "")[:12])
+    return table
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
+
+
+def drift_table(report: DriftReport) -> Table:
+    """worker, repo hash, live hash, status; what differs and the fix come after it."""
+    table = Table(
+        "worker",
+        "script",
+        "repo sha256",
+        "live sha256",
+        "status",
+        title=f"cfai drift: {escape(report.target)}",
+    )
+    style = {"in sync": "green", "unchecked": "yellow"}
+    for w in report.workers:
+        colour = style.get(w.status, "red")
+        table.add_row(
+            escape(w.worker),
+            escape(w.script_name),
+            _short(w.repo),
+            _short(w.live),
+            f"[{colour}]{w.status}[/]",
+        )
+    return table
+
+
+def deploy_table(report: DeployReport) -> Table:
+    """One row per Worker (and per failed check): outcome, where it passed and failed."""
+    table = Table("worker", "outcome", "passed at", "failed at", "check", "detail")
+    for r in report.rollouts:
+        rows: list[Any] = list(r.failures) or [None]
+        for f in rows:
+            table.add_row(
+                r.worker,
+                r.outcome + (f" ({r.note})" if r.note else ""),
+                ",".join(f"{p}%" for p in r.passed),
+                f"{r.failed_at}%" if r.failed_at is not None else "",
+                f"{f.worker} {f.check}" if f else "",
+                f.message if f else "",
+            )
+    return table
