@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from cfai.local.services import REGISTRY, EmulatorContext, Service
@@ -42,13 +43,22 @@ __all__ = ["build_app", "check_settings", "main"]
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:
-    """Refuse a settings key that no service declares (a typo would otherwise be ignored)."""
+    """Refuse a settings key no service declares (a typo would otherwise be ignored) and a
+    value its service's settings model refuses; ValueError naming the setting."""
     known = {name for cls in REGISTRY for name in cls.settings_model.model_fields}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(
             f"unknown emulator setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
         )
+    for cls in REGISTRY:
+        try:
+            cls.settings_model.model_validate(settings)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+            )
+            raise ValueError(f"emulator setting {problems}") from None
 
 
 def _admin(services: Sequence[Service]) -> list[Endpoint]:

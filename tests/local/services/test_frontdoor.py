@@ -23,7 +23,12 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from cfai.local.emulator import build_app
-from cfai.local.services import EmulatorContext
+from cfai.local.services import (
+    EmulatorContext,
+    GatewayService,
+    VectorizeService,
+    WorkersAIService,
+)
 from cfai.local.services.frontdoor import (
     BINDING_HEADER,
     ApiError,
@@ -333,3 +338,38 @@ def test_a_handler_bug_keeps_the_connection_usable() -> None:
         server.should_exit = True
         thread.join(timeout=10)
         listener.close()
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"vectorize_visiblity_delay": 1}, "vectorize_visiblity_delay"),
+        ({"vectorize_visibility_delay": -1}, "vectorize_visibility_delay"),
+        ({"remote_ai": {"base_url": "https://x"}}, "remote_ai.account_id"),
+    ],
+)
+def test_a_bad_emulator_setting_is_refused_by_name(
+    tmp_path: Path, settings: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+        build_app(EmulatorContext(tmp_path, ACCOUNT, TOKEN, settings=settings))
+
+
+def test_services_read_their_typed_settings(tmp_path: Path) -> None:
+    ctx = EmulatorContext(
+        tmp_path,
+        ACCOUNT,
+        TOKEN,
+        settings={"vectorize_visibility_delay": 2.5, "public_url": "http://h:1"},
+    )
+    _, services = build_app(ctx)
+    # Typed handles: what another service (or a test) gets back is the service's own type.
+    assert ctx.service(VectorizeService).store.visibility_delay == 2.5
+    gateway = ctx.service(GatewayService)
+    assert gateway.gateway_url("gw", "workers-ai") == f"http://h:1/v1/{ACCOUNT}/gw/workers-ai"
+    assert ctx.service(WorkersAIService) is services["workers_ai"]
+    for service in services.values():
+        service.close()
