@@ -148,7 +148,8 @@ class _Dispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
-        ep = self.by_method.get(request.method)
+        method = "GET" if request.method == "HEAD" else request.method  # as Starlette does
+        ep = self.by_method.get(method)
         if ep is None:
             refusal = E.method_not_allowed(request.method, sorted(self.by_method))
             response = refusal.response(self.shape)
