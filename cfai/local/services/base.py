@@ -82,7 +82,7 @@ class EmulatorContext:
     account_id: str
     api_token: str
     settings: Mapping[str, Any] = field(default_factory=dict)
-    _services: list[Service] = field(default_factory=list, repr=False)
+    _services: list[Service] = field(default_factory=list, init=False, repr=False)
 
     def register(self, *services: Service) -> None:
         """Make `services` reachable through `service`."""

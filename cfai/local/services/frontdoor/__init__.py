@@ -43,7 +43,6 @@ from cfai.local.services.frontdoor.routes import (
     NdjsonBody,
     NoBody,
     Open,
-    RawBody,
     Unparsable,
 )
 from cfai.local.services.frontdoor.tokens import (
@@ -71,7 +70,6 @@ __all__ = [
     "NdjsonBody",
     "NoBody",
     "Open",
-    "RawBody",
     "Shape",
     "Unparsable",
     "envelope",

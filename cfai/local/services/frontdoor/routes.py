@@ -40,7 +40,6 @@ __all__ = [
     "NdjsonBody",
     "NoBody",
     "Open",
-    "RawBody",
     "Unparsable",
 ]
 
@@ -96,14 +95,6 @@ class NoBody:
 
 
 @dataclass(frozen=True)
-class RawBody:
-    """The body as bytes."""
-
-    limit: int = DEFAULT_LIMIT
-    too_large: Callable[[int], ApiError] = _too_large
-
-
-@dataclass(frozen=True)
 class JsonBody:
     """One JSON document (no NaN or Infinity, as JSON.parse). `invalid` makes the route's
     error from a reason, `too_large` its error for a body over `limit`; `empty` is the value
@@ -138,7 +129,7 @@ class NdjsonBody:
     multipart_field: str | None = None
 
 
-Body = NoBody | RawBody | JsonBody | NdjsonBody
+Body = NoBody | JsonBody | NdjsonBody
 
 
 # -- the route and the call -----------------------------------------------------------------
@@ -165,8 +156,8 @@ class Call:
         return self.request.headers
 
     @property
-    def scope(self) -> BindingScope:
-        """The binding scope of a binding route's caller."""
+    def binding(self) -> BindingScope:
+        """The binding scope of a binding route's caller (what its token grants)."""
         if self.caller is None:
             raise RuntimeError("not a binding route")
         return self.caller

@@ -99,7 +99,7 @@ def _binding(store: VectorizeStore) -> list[Endpoint]:
 
 
 def _index(call: Call) -> str:
-    index = call.scope.index
+    index = call.binding.index
     if not index:
         raise ApiError(400, 3000, "vectorize.index.not_found - the binding names no index")
     return index
