@@ -30,12 +30,16 @@ from cfai.local.services.frontdoor import (
     envelope,
     json_response,
 )
-from cfai.local.services.workers_ai import RUN_BODY, bad_input
+from cfai.local.services.workers_ai import RUN_BODY, AiError
 
 BINDING_HOST = "workers-binding.ai"
 LOG_PATCH_BODY = JsonBody(
     lambda why: err.invalid("Request body must be a JSON object"), empty={}, object_only=True
 )
+
+
+def _missing(what: str) -> AiError:
+    return AiError(400, 3003, f"Request is missing headers or body: {what}")
 
 
 def answer_response(answer: GatewayAnswer, body: bytes | None = None) -> Response:
@@ -57,13 +61,13 @@ def binding_endpoints(
         model = call.headers.get("cf-consn-model-id", "")
         inputs = call.body.get("inputs", {})
         if not isinstance(inputs, dict):
-            raise bad_input("body", "inputs must be an object")
+            raise _missing("body")
         options = call.body.get("options") or {}
         options = options.get("gateway") if isinstance(options, dict) else None
         options = options if isinstance(options, dict) else {}
         gateway_id = options.get("id")
         if not isinstance(gateway_id, str) or not model:
-            raise bad_input("cf-consn-model-id" if not model else "options.gateway.id", "required")
+            raise _missing("cf-consn-model-id" if not model else "options.gateway.id")
         answer = await run_in_threadpool(
             pipeline.handle_run, gateway_id, model, inputs,
             RunOptions.from_binding(options), path=model,
