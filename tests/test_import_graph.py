@@ -103,7 +103,7 @@ def _where(module: Module, node: ast.AST) -> str:
 
 # Imports of the other parts of issue 10 still reaching into a private module; their owners
 # make them public (or move the importer inside), then drop them from here.
-_PRIVATE_IMPORT_PENDING = {("cfai.local.emulator", "cfai.local.services._cf")}
+_PRIVATE_IMPORT_PENDING: set[tuple[str, str]] = set()
 
 
 def _private_imports() -> set[tuple[str, str, str]]:
@@ -240,19 +240,7 @@ def test_module_level_imports_have_no_cycle() -> None:
 
 # Cycles that only deferred imports (in a function, under TYPE_CHECKING) close, in the other
 # parts of issue 10 (the emulated services); their owners break them, then drop them here.
-_DEFERRED_CYCLES_PENDING = [
-    [
-        "cfai.local.services.ai_gateway",
-        "cfai.local.services.ai_gateway._binding",
-        "cfai.local.services.ai_gateway._rest",
-        "cfai.local.services.ai_gateway._url",
-    ],
-    [
-        "cfai.local.services.workers_ai",
-        "cfai.local.services.workers_ai.app",
-        "cfai.local.services.workers_ai.compat",
-    ],
-]
+_DEFERRED_CYCLES_PENDING: list[list[str]] = []
 
 
 def test_no_cycle_even_through_deferred_imports() -> None:

@@ -1,13 +1,16 @@
-"""The emulator: one Starlette app made of every registered service.
+"""The emulator: every registered service behind the front door, as one ASGI app.
 
 Run as its own process by the supervisor (``python -m cfai.local.emulator``) so that it can
-be stopped and restarted independently of workerd. Settings come from the environment
-(never from argv, which `ps` shows): ``CFAI_EMULATOR_TOKEN`` (the REST API token),
-``CFAI_EMULATOR_ACCOUNT``, ``CFAI_EMULATOR_STATE``, ``CFAI_EMULATOR_SETTINGS`` (JSON).
+be stopped independently of workerd. Settings come from the environment (never from argv,
+which `ps` shows): ``CFAI_EMULATOR_TOKEN`` (the REST API token), ``CFAI_EMULATOR_ACCOUNT``,
+``CFAI_EMULATOR_STATE``, ``CFAI_EMULATOR_SETTINGS`` (JSON, each key read by the service that
+declares it). At start it writes a new binding key (``binding.key``, mode 600) into its state
+directory: the workerd config written for this run mints the binding tokens with it.
 
 Example::
 
-    app, services = build_app(EmulatorContext(Path(".cfai/local"), "0" * 32, "token"))
+    app, services = build_app(EmulatorContext(Path(".cfai/local"), "0" * 32, "token"),
+                              binding_key=BindingKey.generate())
 """
 
 from __future__ import annotations
@@ -15,70 +18,84 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Host, Route, Router
-from starlette.types import Receive, Scope, Send
 
-from cfai.local.services import REGISTRY
-from cfai.local.services._cf import api_error, json_response
-from cfai.local.services.base import EmulatorContext, Service
+from cfai.local.services import REGISTRY, EmulatorContext, Service
+from cfai.local.services.frontdoor import (
+    ApiToken,
+    BindingKey,
+    Call,
+    Endpoint,
+    FrontDoor,
+    Open,
+    json_response,
+)
 
-__all__ = ["build_app", "main"]
-
-
-async def _health(request: Request) -> Response:
-    services = sorted(request.app.state.services)
-    return json_response({"ok": True, "services": services})
+__all__ = ["build_app", "check_settings", "main"]
 
 
-async def _reset(request: Request) -> Response:
-    for service in request.app.state.services.values():
-        service.reset()
-    return json_response({"ok": True})
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse a settings key no service declares (a typo would otherwise be ignored) and a
+    value its service's settings model refuses; ValueError naming the setting."""
+    known = {name for cls in REGISTRY for name in cls.settings_model.model_fields}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown emulator setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    for cls in REGISTRY:
+        try:
+            cls.settings_model.model_validate(settings)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+            )
+            raise ValueError(f"emulator setting {problems}") from None
 
 
-async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    request = Request(scope)
-    response = api_error(404, 7003, f"No route for that URI: {request.method} {request.url.path}")
-    await response(scope, receive, send)
+def _admin(services: Sequence[Service]) -> list[Endpoint]:
+    async def health(call: Call) -> Any:
+        return json_response({"ok": True, "services": sorted(s.name for s in services)})
 
+    async def reset(call: Call) -> Any:
+        for service in services:
+            service.reset()
+        return json_response({"ok": True})
 
-def build_app(ctx: EmulatorContext) -> tuple[Starlette, dict[str, Service]]:
-    """The app and its services (by name). Binding routes of several services that share a
-    host are merged under one `Host` route."""
-    services: dict[str, Service] = {cls.name: cls(ctx) for cls in REGISTRY}
-    ctx.services.update(services)
-    by_host: dict[str, list[BaseRoute]] = {}
-    rest: list[BaseRoute] = []
-    for service in services.values():
-        for host, host_routes in service.binding_routes().items():
-            by_host.setdefault(host, []).extend(host_routes)
-        rest.extend(service.routes())
-    routes: list[BaseRoute] = [
-        Host(host, app=Router(r, default=_not_found)) for host, r in by_host.items()
+    # Reset wipes every index and gateway: it takes the API token like any REST call, so a
+    # web page's cross-origin text/plain POST (no preflight, no Authorization) is refused.
+    return [
+        Endpoint("GET", "/__cfai/health", health, Open()),
+        Endpoint("POST", "/__cfai/reset", reset, ApiToken(account=False)),
     ]
-    routes += [
-        Route("/__cfai/health", _health),
-        Route("/__cfai/reset", _reset, methods=["POST"]),
-        *rest,
-    ]
+
+
+def build_app(
+    ctx: EmulatorContext, *, binding_key: BindingKey | None = None
+) -> tuple[Starlette, dict[str, Service]]:
+    """The app and its services (by name). Without a `binding_key` no binding route answers
+    anything but 401 (nothing can hold a token)."""
+    check_settings(ctx.settings)
+    services = [cls(ctx) for cls in REGISTRY]
+    ctx.register(*services)
+    door = FrontDoor(account_id=ctx.account_id, api_token=ctx.api_token, binding_key=binding_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        for service in services.values():
+        for service in services:
             service.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.router.default = _not_found
-    app.state.services = services
-    return app, services
+    endpoints = [*_admin(services), *(ep for s in services for ep in s.endpoints())]
+    return door.app(endpoints, lifespan=lifespan), {s.name: s for s in services}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -88,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
+    # Unexpected handler errors are logged with their traceback to stderr: the emulator log.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     ctx = EmulatorContext(
         state_dir=Path(os.environ.get("CFAI_EMULATOR_STATE", ".cfai/local")),
         account_id=os.environ.get("CFAI_EMULATOR_ACCOUNT", "0" * 32),
@@ -97,8 +118,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             "public_url": f"http://{args.host}:{args.port}",
         },
     )
+    try:
+        check_settings(ctx.settings)
+    except ValueError as err:
+        sys.exit(f"cfai emulator: {err}")
     ctx.state_dir.mkdir(parents=True, exist_ok=True)
-    app, _ = build_app(ctx)
+    key = BindingKey.write_new(ctx.state_dir)
+    app, _ = build_app(ctx, binding_key=key)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

@@ -4,8 +4,12 @@
 Bindings of type ``ai`` and ``vectorize`` become workerd's own internal modules used as
 wrapped bindings (the Worker sees the real `env.AI` / `env.VECTORIZE` classes) whose inner
 ``fetcher`` is an `external` service pointing at the emulator; which service backs which
-binding type comes from the registry. Plain-text vars are ``text`` bindings; secrets are
-``fromEnvironment`` bindings, so no secret is ever written to the config file.
+binding type comes from the registry. Each such external service injects a binding token
+(`cfai.local.services.frontdoor.tokens`) minted with the running emulator's key, so the
+emulator serves a binding call only from workerd, only on that binding's routes and (for
+Vectorize) only on the bound index. The config therefore holds this run's binding tokens
+and is written with mode 600. Plain-text vars are ``text`` bindings; Worker secrets are
+``fromEnvironment`` bindings, so no Worker secret or API token is written to the file.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any
 
 import jinja2
 
-from cfai.errors import ToolMissingError
-from cfai.local.services.base import Service, WorkerdService
+from cfai.errors import LocalPlatformError, ToolMissingError
+from cfai.local.services import REGISTRY, Service, WorkerdService
+from cfai.local.services.frontdoor import BINDING_HEADER, KEY_FILE, BindingKey
 from cfai.render import RenderedWorker
 
 __all__ = ["WorkerdWorker", "find_workerd", "render_config", "secret_env_name"]
@@ -70,18 +75,20 @@ class WorkerdWorker:
 
 def render_config(
     workers: Sequence[WorkerdWorker],
-    services: Mapping[str, Service],
     emulator_address: str,
+    binding_key: BindingKey,
+    services: Sequence[type[Service]] = REGISTRY,
 ) -> str:
-    """The workerd config text for `workers`, their bindings backed by `services`."""
-    by_type = {t: s for s in services.values() for t in s.binding_types}
+    """The workerd config text for `workers`, their bindings backed by `services` (the
+    registry) and authenticated with tokens minted from `binding_key`."""
+    by_type = {t: s for s in services for t in s.binding_types}
     externals: dict[str, WorkerdService] = {}
     ctx_workers: list[dict[str, Any]] = []
     for w in workers:
         r = w.rendered
         binding_dicts = [b.as_dict() for b in r.bindings]
         bindings: list[dict[str, Any]] = []
-        for service in {id(s): s for s in by_type.values()}.values():
+        for service in dict.fromkeys(by_type.values()):
             mine = [b for b in binding_dicts if b["type"] in service.binding_types]
             if mine:
                 for ext in service.workerd_services(r.key, mine):
@@ -123,9 +130,19 @@ def render_config(
     template = env.get_template("workerd/config.capnp.j2")
     return template.render(
         workers=ctx_workers,
-        externals=list(externals.values()),
+        externals=[
+            {"name": e.name, "inject_headers": {BINDING_HEADER: binding_key.mint(e.scope)}}
+            for e in externals.values()
+        ],
         emulator_address=emulator_address,
     )
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: narrow it
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def find_workerd(project_dir: Path) -> Path:
@@ -145,22 +162,6 @@ def find_workerd(project_dir: Path) -> Path:
     )
 
 
-def _contributors() -> Mapping[str, Service]:
-    """Every registered service, for its workerd contributions only. Building a service
-    opens its state, so these are built over a throwaway directory and closed at once (the
-    emulator process owns the real state)."""
-    import tempfile
-
-    from cfai.local.emulator import build_app
-    from cfai.local.services.base import EmulatorContext
-
-    with tempfile.TemporaryDirectory(prefix="cfai-workerd-") as tmp:
-        _, services = build_app(EmulatorContext(Path(tmp), "0" * 32, "-"))
-        for s in services.values():
-            s.close()
-    return services
-
-
 def launch(
     state_dir: Path,
     name: str,
@@ -170,11 +171,18 @@ def launch(
     project_dir: Path,
     listeners: Mapping[str, socket.socket] | None = None,
 ) -> tuple[list[str], dict[str, str], list[int]]:
-    """Write ``<state_dir>/<name>.capnp`` for `workers` and return the workerd argv (run
-    from `state_dir`), the environment carrying their secrets and the descriptors to pass:
-    a Worker with a socket in `listeners` (by key) serves on it (``--socket-fd``)."""
-    config = render_config(workers, _contributors(), f"127.0.0.1:{emulator_port}")
-    (state_dir / f"{name}.capnp").write_text(config, encoding="utf-8")
+    """Write ``<state_dir>/<name>.capnp`` (mode 600) for `workers` and return the workerd
+    argv (run from `state_dir`), the environment carrying their secrets and the descriptors
+    to pass: a Worker with a socket in `listeners` (by key) serves on it (``--socket-fd``).
+    The emulator of `state_dir` must be running: its binding key signs the config."""
+    try:
+        key = BindingKey.read(state_dir)
+    except (FileNotFoundError, ValueError):
+        raise LocalPlatformError(
+            f"no binding key in {state_dir / KEY_FILE}: start the emulator before workerd"
+        ) from None
+    config = render_config(workers, f"127.0.0.1:{emulator_port}", key)
+    _write_private(state_dir / f"{name}.capnp", config)
     env = {
         secret_env_name(w.rendered.key, b.name): auth_token
         for w in workers

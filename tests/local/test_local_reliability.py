@@ -23,6 +23,7 @@ import yaml
 
 from cfai.config import load_file
 from cfai.local import LocalPlatform
+from cfai.local.services.frontdoor import BINDING_HEADER, BindingKey, BindingScope
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,18 +169,31 @@ def test_bad_rest_requests_get_cloudflare_errors(local_platform: dict[str, Any])
         assert ok.status_code == 200 and ok.json()["result"]["name"] == idx
 
 
+def token(kind: str, index: str | None = None) -> dict[str, str]:
+    """The binding token workerd's external service injects, minted with the session
+    platform's key (its state directory is ``.cfai/pytest-<pid>``, see tests/conftest.py)."""
+    key = BindingKey.read(REPO / ".cfai" / f"pytest-{os.getpid()}")
+    return {BINDING_HEADER: key.mint(BindingScope(kind, "pytest", index))}
+
+
 def test_bad_binding_requests_get_the_binding_error_shape(local_platform: dict[str, Any]) -> None:
     base = emulator(local_platform)
     idx = local_platform["indexes"]["docs"]["name"]
     with httpx.Client(base_url=base, timeout=10) as raw:
-        vec = {"host": "vector-search", "x-cfai-index": idx}
+        vec = {"host": "vector-search", **token("vectorize", idx)}
         r = raw.post("/query", content=b"{nope", headers={**vec, "content-type": "application/json"})  # fmt: skip
         assert r.status_code == 400 and r.json()["code"] == 40026 and r.json()["error"]
         r = raw.post("/insert", content=b"\x00\x01", headers={**vec, "content-type": "application/x-ndjson"})  # fmt: skip
         assert r.status_code == 400 and r.json()["code"] == 40023
-        r = raw.get("/info", headers={"host": "vector-search", "x-cfai-index": "no-such-index"})
+        r = raw.get(
+            "/info", headers={"host": "vector-search", **token("vectorize", "no-such-index")}
+        )
         assert r.status_code == 404 and r.json()["code"] == 3000
-        ai = {"host": "workers-binding.ai", "cf-consn-model-id": "@cf/meta/llama-3.1-8b-instruct"}
+        ai = {
+            "host": "workers-binding.ai",
+            "cf-consn-model-id": "@cf/meta/llama-3.1-8b-instruct",
+            **token("ai"),
+        }
         r = raw.post("/run?version=3", content=b"{", headers={**ai, "content-type": "application/json"})  # fmt: skip
         assert r.status_code == 400 and r.headers["content-type"] == "application/json"
         assert r.json()["internalCode"] == 3003 and r.json()["name"] == "InferenceUpstreamError"

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cfai.local.emulator import build_app
 from cfai.local.ports import free_port
 from cfai.local.services.base import EmulatorContext
+from cfai.local.services.frontdoor import BINDING_HEADER, BindingKey, BindingScope
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "1" * 32
@@ -198,11 +199,13 @@ def test_remote_errors_reach_the_worker_in_the_binding_error_shape(
     outputs, state = platform
     recorder = remote[1]
     before = len(recorder.runs)
-    # The binding wire, as workerd sends env.AI.run: the local emulator would have answered.
+    # The binding wire, as workerd sends env.AI.run (with the binding token its external
+    # service injects): the local emulator would have answered.
+    token = BindingKey.read(state).mint(BindingScope("ai", "assistant"))
     r = httpx.post(
         f"{outputs['api']['base_url'].removesuffix('/client/v4')}/run?version=3",
         json={"inputs": {"prompt": "FAIL-REMOTE"}, "options": {}},
-        headers={"host": "workers-binding.ai", "cf-consn-model-id": LLAMA},
+        headers={"host": "workers-binding.ai", "cf-consn-model-id": LLAMA, BINDING_HEADER: token},
         timeout=30,
     )
     assert r.status_code == 400 and r.headers["content-type"] == "application/json"
@@ -222,6 +225,30 @@ def test_remote_errors_reach_the_worker_in_the_binding_error_shape(
         assert TOKEN not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
     for name in ("emulator.log", "workerd.log", "workerd.capnp", "outputs.json", "run.json"):
         assert TOKEN not in (state / name).read_text(errors="replace"), name
+
+
+def test_unauthenticated_binding_calls_never_reach_the_remote(
+    platform: tuple[dict[str, Any], Path], remote: tuple[str, Recorder]
+) -> None:
+    """Issue 11, "same, with --remote-ai": any local process could run models on the
+    account's bill with an unauthenticated `/run` on the binding host."""
+    outputs, _ = platform
+    recorder = remote[1]
+    before = len(recorder.runs)
+    base = outputs["api"]["base_url"].removesuffix("/client/v4")
+    gateway = outputs["workers"]["assistant"]["gateway"]
+    forged = BindingKey.generate().mint(BindingScope("ai", "assistant"))
+    for extra in ({}, {BINDING_HEADER: forged}, {BINDING_HEADER: "v1.x.y"}):
+        for path, options in (("/run", {}), ("/ai-gateway/run", {"gateway": {"id": gateway}})):
+            r = httpx.post(
+                f"{base}{path}?version=3",
+                json={"inputs": {"prompt": "bill me"}, "options": options},
+                headers={"host": "workers-binding.ai", "cf-consn-model-id": LLAMA, **extra},
+                timeout=30,
+            )
+            assert r.status_code == 401, (path, r.text)
+            assert r.json()["internalCode"] == 10000
+    assert len(recorder.runs) == before
 
 
 def test_remote_ai_without_credentials_names_what_is_missing(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from starlette.applications import Starlette
 
 from cfai.local.services.base import EmulatorContext
-from cfai.local.services.vectorize import Vectorize
+from cfai.local.services.frontdoor import FrontDoor
+from cfai.local.services.vectorize import VectorizeService
 from cfai.provision import vectorize_index
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
 from cfai.provision.vectorize_index import VectorizeIndexProvider
@@ -29,8 +29,8 @@ ACCOUNT = "0" * 32
 def api(tmp_path: Path) -> Iterator[str]:
     """Base URL of a running emulator serving Vectorize's REST routes."""
     ctx = EmulatorContext(state_dir=tmp_path, account_id=ACCOUNT, api_token=TOKEN)
-    service = Vectorize(ctx)
-    app = Starlette(routes=service.routes())
+    service = VectorizeService(ctx)
+    app = FrontDoor(account_id=ACCOUNT, api_token=TOKEN, binding_key=None).app(service.endpoints())
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

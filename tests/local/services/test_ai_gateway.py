@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Host, Router
 from starlette.testclient import TestClient
 
-from cfai.local.services.ai_gateway import AiGateway
+from cfai.local.services.ai_gateway import GatewayService
 from cfai.local.services.ai_gateway._records import NewLog
 from cfai.local.services.base import EmulatorContext
-from cfai.local.services.workers_ai import AiResult, WorkersAI
+from cfai.local.services.frontdoor import BINDING_HEADER, BindingKey, BindingScope, FrontDoor
+from cfai.local.services.workers_ai import AiResult, WorkersAIService
 
 ACCOUNT = "a" * 32
 TOKEN = "test-token"
@@ -39,7 +38,7 @@ RATE_LIMITED = {
 }
 
 
-class CountingWorkersAI(WorkersAI):
+class CountingWorkersAI(WorkersAIService):
     """The real emulated Workers AI, counting the runs that reach it."""
 
     def __init__(self, ctx: EmulatorContext) -> None:
@@ -61,7 +60,7 @@ class Clock:
 
 @dataclass
 class Platform:
-    gateway: AiGateway
+    gateway: GatewayService
     ai: CountingWorkersAI
     clock: Clock
     rest: TestClient
@@ -100,15 +99,14 @@ def make_platform(state_dir: Path, **settings: Any) -> Platform:
         state_dir=state_dir, account_id=ACCOUNT, api_token=TOKEN, settings=settings
     )
     clock = Clock()
-    gateway, ai = AiGateway(ctx, clock=clock), CountingWorkersAI(ctx)
-    ctx.services.update({"ai_gateway": gateway, "workers_ai": ai})
-    by_host: dict[str, list[BaseRoute]] = {}
-    for service in (ai, gateway):  # merged by host, as the emulator app does
-        for host, routes in service.binding_routes().items():
-            by_host.setdefault(host, []).extend(routes)
-    hosts: list[BaseRoute] = [Host(h, app=Router(r)) for h, r in by_host.items()]
-    app = Starlette(routes=[*hosts, *gateway.routes()])
-    binding = TestClient(app, base_url="http://workers-binding.ai")
+    gateway, ai = GatewayService(ctx, clock=clock), CountingWorkersAI(ctx)
+    ctx.register(gateway, ai)
+    key = BindingKey.generate()
+    # Both services behind the front door, as the emulator app serves them.
+    door = FrontDoor(account_id=ACCOUNT, api_token=TOKEN, binding_key=key)
+    app = door.app([*ai.endpoints(), *gateway.endpoints()])
+    token = {BINDING_HEADER: key.mint(BindingScope("ai", "qa"))}
+    binding = TestClient(app, base_url="http://workers-binding.ai", headers=token)
     return Platform(gateway, ai, clock, TestClient(app), binding)
 
 

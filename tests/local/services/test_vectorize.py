@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Host, Router
 from starlette.testclient import TestClient
 
 from cfai.local.services.base import EmulatorContext
-from cfai.local.services.vectorize import Vectorize
+from cfai.local.services.frontdoor import FrontDoor
+from cfai.local.services.vectorize import VectorizeService
 
 ACCOUNT = "a" * 32
 TOKEN = "test-token"
@@ -39,29 +39,29 @@ class Clock:
         return self.now
 
 
-def make_service(state_dir: Path, **settings: Any) -> Vectorize:
+def make_service(state_dir: Path, **settings: Any) -> VectorizeService:
     ctx = EmulatorContext(
         state_dir=state_dir, account_id=ACCOUNT, api_token=TOKEN, settings=settings
     )
-    return Vectorize(ctx)
+    return VectorizeService(ctx)
 
 
-def app_of(service: Vectorize) -> Starlette:
-    """The service's REST routes plus its binding routes on their hosts, as the emulator
-    app composes them."""
-    hosts: list[BaseRoute] = [Host(h, app=Router(r)) for h, r in service.binding_routes().items()]
-    return Starlette(routes=[*hosts, *service.routes()])
+def app_of(service: VectorizeService) -> Starlette:
+    """The service's routes (REST and binding) through the front door, as the emulator
+    app serves them."""
+    door = FrontDoor(account_id=ACCOUNT, api_token=TOKEN, binding_key=None)
+    return door.app(service.endpoints())
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Vectorize]:
+def service(tmp_path: Path) -> Iterator[VectorizeService]:
     svc = make_service(tmp_path)
     yield svc
     svc.close()
 
 
 @pytest.fixture
-def client(service: Vectorize) -> TestClient:
+def client(service: VectorizeService) -> TestClient:
     return TestClient(app_of(service), headers=AUTH)
 
 
@@ -363,7 +363,7 @@ def test_pending_writes_survive_a_restart(tmp_path: Path) -> None:
         again.close()
 
 
-def test_reset_drops_everything(service: Vectorize, client: TestClient) -> None:
+def test_reset_drops_everything(service: VectorizeService, client: TestClient) -> None:
     create(client)
     service.reset()
     assert ok(client.get(BASE)) == []

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from cfai.local.services.base import EmulatorContext
-from cfai.local.services.vectorize import Vectorize
+from cfai.local.services.frontdoor import FrontDoor
+from cfai.local.services.vectorize import VectorizeService
 from cfai.local.services.vectorize._wire import VectorIn, parse_query
 
 ACCOUNT = "a" * 32
@@ -34,15 +34,16 @@ DOCS = {
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Vectorize]:
-    svc = Vectorize(EmulatorContext(state_dir=tmp_path, account_id=ACCOUNT, api_token="t"))
+def service(tmp_path: Path) -> Iterator[VectorizeService]:
+    svc = VectorizeService(EmulatorContext(state_dir=tmp_path, account_id=ACCOUNT, api_token="t"))
     yield svc
     svc.close()
 
 
 @pytest.fixture
-def client(service: Vectorize) -> TestClient:
-    client = TestClient(Starlette(routes=service.routes()), headers=AUTH)
+def client(service: VectorizeService) -> TestClient:
+    door = FrontDoor(account_id=ACCOUNT, api_token="t", binding_key=None)
+    client = TestClient(door.app(service.endpoints()), headers=AUTH)
     body = {"name": "docs", "config": {"dimensions": DIMS, "metric": "cosine"}}
     assert client.post(BASE, json=body).status_code == 201
     return client
@@ -307,7 +308,7 @@ def test_cosine_top1_of_a_stored_vector_is_itself(
     distinct = [v for i, v in enumerate(unit) if all(float(v @ u) < 0.999 for u in unit[:i])]
     if not distinct:
         return
-    svc = Vectorize(
+    svc = VectorizeService(
         EmulatorContext(state_dir=tmp_path_factory.mktemp("p"), account_id=ACCOUNT, api_token="t")
     )
     try:

@@ -4,17 +4,20 @@ config fragments the service contributes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Host, Router
 from starlette.testclient import TestClient
 
-from cfai.local.services.base import INDEX_HEADER, EmulatorContext, WorkerdBinding, WorkerdService
-from cfai.local.services.vectorize import Vectorize
+from cfai.local.services.base import EmulatorContext, WorkerdBinding, WorkerdService
+from cfai.local.services.frontdoor import BindingScope
+from cfai.local.services.vectorize import VectorizeService
+
+Serve = Callable[..., Starlette]  # the `serve` fixture (conftest)
+Binding = Callable[..., dict[str, str]]  # the `binding` fixture (conftest)
 
 DIMS = 32
 
@@ -24,19 +27,20 @@ def e(i: int) -> list[float]:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Vectorize]:
-    svc = Vectorize(EmulatorContext(state_dir=tmp_path, account_id="a" * 32, api_token="t"))
+def service(tmp_path: Path) -> Iterator[VectorizeService]:
+    svc = VectorizeService(EmulatorContext(state_dir=tmp_path, account_id="a" * 32, api_token="t"))
     svc.store.create_index("acme-docs", DIMS, "cosine")
     yield svc
     svc.close()
 
 
 @pytest.fixture
-def wire(service: Vectorize) -> TestClient:
-    """A client speaking as workerd's vectorize fetcher for index acme-docs."""
-    hosts: list[BaseRoute] = [Host(h, app=Router(r)) for h, r in service.binding_routes().items()]
-    app = Starlette(routes=[*hosts, *service.routes()])
-    return TestClient(app, base_url="http://vector-search", headers={INDEX_HEADER: "acme-docs"})
+def wire(service: VectorizeService, serve: Serve, binding: Binding) -> TestClient:
+    """A client speaking as workerd's vectorize fetcher for index acme-docs (Worker qa)."""
+    app = serve(service.ctx, service)
+    return TestClient(
+        app, base_url="http://vector-search", headers=binding("vectorize", "qa", "acme-docs")
+    )
 
 
 def bare(response: Any, status: int = 200) -> Any:
@@ -141,38 +145,39 @@ def test_binding_batch_limit_is_1000(wire: TestClient) -> None:
     bare(ndjson_upsert(wire, [{"id": f"v{i}", "values": e(0)} for i in range(1000)]))
 
 
-def test_unknown_or_missing_index(wire: TestClient) -> None:
-    error = bare(wire.get("/info", headers={INDEX_HEADER: "other"}), 404)
+def test_unknown_index_or_no_binding_token(wire: TestClient, binding: Binding) -> None:
+    error = bare(wire.get("/info", headers=binding("vectorize", "qa", "other")), 404)
     assert error["code"] == 3000
-    no_header = TestClient(wire.app, base_url="http://vector-search")
-    assert bare(no_header.get("/info"), 400)["code"] == 3000
+    no_token = TestClient(wire.app, base_url="http://vector-search")
+    assert bare(no_token.get("/info"), 401)["code"] == 10000
 
 
-def test_binding_routes_answer_only_on_their_host(wire: TestClient) -> None:
-    other = TestClient(wire.app, base_url="http://testserver", headers={INDEX_HEADER: "acme-docs"})
+def test_binding_routes_answer_only_on_their_host(wire: TestClient, binding: Binding) -> None:
+    headers = binding("vectorize", "qa", "acme-docs")
+    other = TestClient(wire.app, base_url="http://testserver", headers=headers)
     assert other.get("/info").status_code == 404
 
 
-def test_workerd_fragments(service: Vectorize) -> None:
+def test_workerd_fragments() -> None:
     bindings = [
         {"type": "vectorize", "name": "VECTORIZE", "index_name": "acme-docs"},
         {"type": "vectorize", "name": "DOCS_AGAIN", "index_name": "acme-docs"},
         {"type": "vectorize", "name": "FAQ", "index_name": "acme-faq"},
         {"type": "ai", "name": "AI"},
     ]
-    assert service.workerd_services("qa", bindings) == [
-        WorkerdService(name="vectorize-acme-docs", inject_headers={INDEX_HEADER: "acme-docs"}),
-        WorkerdService(name="vectorize-acme-faq", inject_headers={INDEX_HEADER: "acme-faq"}),
+    assert VectorizeService.workerd_services("qa", bindings) == [
+        WorkerdService("vectorize:qa:acme-docs", BindingScope("vectorize", "qa", "acme-docs")),
+        WorkerdService("vectorize:qa:acme-faq", BindingScope("vectorize", "qa", "acme-faq")),
     ]
-    assert service.workerd_binding("qa", bindings[0]) == WorkerdBinding(
+    assert VectorizeService.workerd_binding("qa", bindings[0]) == WorkerdBinding(
         name="VECTORIZE",
         module="cloudflare-internal:vectorize-api",
         inner=[
-            ("fetcher", "service", "vectorize-acme-docs"),
+            ("fetcher", "service", "vectorize:qa:acme-docs"),
             ("indexId", "text", "acme-docs"),
             ("indexVersion", "text", "v2"),
             ("useNdJson", "json", "true"),
         ],
     )
     with pytest.raises(NotImplementedError):
-        service.workerd_binding("qa", bindings[3])
+        VectorizeService.workerd_binding("qa", bindings[3])

@@ -9,24 +9,24 @@ import pytest
 
 from cfai.catalog import CATALOG, Task, models_for
 from cfai.local.services.base import EmulatorContext
-from cfai.local.services.workers_ai import AiError, WorkersAI
+from cfai.local.services.workers_ai import AiError, WorkersAIService
 
 BGE_SMALL = "@cf/baai/bge-small-en-v1.5"
 QWEN3 = "@cf/qwen/qwen3-embedding-0.6b"
 
 
 @pytest.fixture
-def ai(tmp_path: Path) -> WorkersAI:
-    return WorkersAI(EmulatorContext(state_dir=tmp_path, account_id="a" * 32, api_token="t"))
+def ai(tmp_path: Path) -> WorkersAIService:
+    return WorkersAIService(EmulatorContext(state_dir=tmp_path, account_id="a" * 32, api_token="t"))
 
 
-def _vectors(ai: WorkersAI, model: str, texts: list[str], **extra: object) -> np.ndarray:
+def _vectors(ai: WorkersAIService, model: str, texts: list[str], **extra: object) -> np.ndarray:
     out = ai.run(model, {"text": texts, **extra})
     return np.asarray(out.result["data"])
 
 
 @pytest.mark.parametrize("model", models_for(Task.TEXT_EMBEDDINGS))
-def test_embeddings_shape_matches_catalog_dimensions(ai: WorkersAI, model: str) -> None:
+def test_embeddings_shape_matches_catalog_dimensions(ai: WorkersAIService, model: str) -> None:
     out = ai.run(model, {"text": ["one text", "another text"]})
     dims = CATALOG[model].dimensions
     assert out.content_type == "application/json"
@@ -35,13 +35,13 @@ def test_embeddings_shape_matches_catalog_dimensions(ai: WorkersAI, model: str) 
     assert np.allclose(np.linalg.norm(out.result["data"], axis=1), 1.0)
 
 
-def test_embeddings_single_string_gives_one_row_and_mean_pooling(ai: WorkersAI) -> None:
+def test_embeddings_single_string_gives_one_row_and_mean_pooling(ai: WorkersAIService) -> None:
     out = ai.run(BGE_SMALL, {"text": "hello world"})
     assert out.result["shape"] == [1, 384]
     assert out.result["pooling"] == "mean"
 
 
-def test_embeddings_similar_texts_score_higher_than_unrelated(ai: WorkersAI) -> None:
+def test_embeddings_similar_texts_score_higher_than_unrelated(ai: WorkersAIService) -> None:
     query, near, far = _vectors(
         ai,
         BGE_SMALL,
@@ -54,7 +54,7 @@ def test_embeddings_similar_texts_score_higher_than_unrelated(ai: WorkersAI) -> 
     assert query @ near > query @ far + 0.2
 
 
-def test_embeddings_retrieval_ranks_the_relevant_document_first(ai: WorkersAI) -> None:
+def test_embeddings_retrieval_ranks_the_relevant_document_first(ai: WorkersAIService) -> None:
     docs = [
         "Vectorize stores embeddings and answers nearest neighbour queries.",
         "AI Gateway caches responses and enforces rate limits.",
@@ -65,12 +65,12 @@ def test_embeddings_retrieval_ranks_the_relevant_document_first(ai: WorkersAI) -
     assert int(np.argmax(matrix @ query)) == 1
 
 
-def test_embeddings_are_deterministic_across_calls(ai: WorkersAI) -> None:
+def test_embeddings_are_deterministic_across_calls(ai: WorkersAIService) -> None:
     first = ai.run(BGE_SMALL, {"text": ["same input"]}).result
     assert ai.run(BGE_SMALL, {"text": ["same input"]}).result == first
 
 
-def test_embeddings_cls_pooling_differs_from_mean(ai: WorkersAI) -> None:
+def test_embeddings_cls_pooling_differs_from_mean(ai: WorkersAIService) -> None:
     (mean,) = _vectors(ai, BGE_SMALL, ["pooling changes the vector"])
     cls_out = ai.run(BGE_SMALL, {"text": ["pooling changes the vector"], "pooling": "cls"})
     (cls,) = np.asarray(cls_out.result["data"])
@@ -78,7 +78,7 @@ def test_embeddings_cls_pooling_differs_from_mean(ai: WorkersAI) -> None:
     assert abs(float(mean @ cls)) < 0.5
 
 
-def test_embeddings_batch_over_limit_is_rejected_naming_text(ai: WorkersAI) -> None:
+def test_embeddings_batch_over_limit_is_rejected_naming_text(ai: WorkersAIService) -> None:
     with pytest.raises(AiError) as err:
         ai.run(BGE_SMALL, {"text": ["t"] * 101})
     assert (err.value.status, err.value.internal_code) == (400, 3003)
@@ -95,7 +95,7 @@ def test_embeddings_batch_over_limit_is_rejected_naming_text(ai: WorkersAI) -> N
     ],
 )
 def test_embeddings_bad_inputs_name_the_field(
-    ai: WorkersAI, inputs: dict[str, object], field: str
+    ai: WorkersAIService, inputs: dict[str, object], field: str
 ) -> None:
     with pytest.raises(AiError) as err:
         ai.run(BGE_SMALL, inputs)
@@ -103,7 +103,9 @@ def test_embeddings_bad_inputs_name_the_field(
     assert f"{field}:" in err.value.message
 
 
-def test_qwen3_embeds_queries_then_documents_so_queries_find_documents(ai: WorkersAI) -> None:
+def test_qwen3_embeds_queries_then_documents_so_queries_find_documents(
+    ai: WorkersAIService,
+) -> None:
     out = ai.run(
         QWEN3,
         {
@@ -118,7 +120,7 @@ def test_qwen3_embeds_queries_then_documents_so_queries_find_documents(ai: Worke
     assert q @ paris > q @ llamas
 
 
-def test_qwen3_batch_limit_is_32_and_needs_some_input(ai: WorkersAI) -> None:
+def test_qwen3_batch_limit_is_32_and_needs_some_input(ai: WorkersAIService) -> None:
     with pytest.raises(AiError) as too_many:
         ai.run(QWEN3, {"documents": ["d"] * 33})
     with pytest.raises(AiError) as empty:

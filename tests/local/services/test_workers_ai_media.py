@@ -14,7 +14,7 @@ from PIL import Image
 
 from cfai.catalog import CATALOG, Output
 from cfai.local.services.base import EmulatorContext
-from cfai.local.services.workers_ai import AiError, WorkersAI
+from cfai.local.services.workers_ai import AiError, WorkersAIService
 
 FLUX = "@cf/black-forest-labs/flux-1-schnell"
 SDXL = "@cf/stabilityai/stable-diffusion-xl-base-1.0"
@@ -25,11 +25,11 @@ WHISPER = "@cf/openai/whisper"
 
 
 @pytest.fixture
-def ai(tmp_path: Path) -> WorkersAI:
-    return WorkersAI(EmulatorContext(state_dir=tmp_path, account_id="a" * 32, api_token="t"))
+def ai(tmp_path: Path) -> WorkersAIService:
+    return WorkersAIService(EmulatorContext(state_dir=tmp_path, account_id="a" * 32, api_token="t"))
 
 
-def _image(ai: WorkersAI, model: str, inputs: dict[str, Any]) -> tuple[Image.Image, str]:
+def _image(ai: WorkersAIService, model: str, inputs: dict[str, Any]) -> tuple[Image.Image, str]:
     """Decode the image the model answered, whatever its form; returns (image, form)."""
     out = ai.run(model, inputs)
     if out.content_type == "application/json":
@@ -54,7 +54,7 @@ def _image(ai: WorkersAI, model: str, inputs: dict[str, Any]) -> tuple[Image.Ima
     ],
 )
 def test_images_decode_at_the_requested_size_in_the_model_form(
-    ai: WorkersAI, model: str, form: str, fmt: str, size: tuple[int, int]
+    ai: WorkersAIService, model: str, form: str, fmt: str, size: tuple[int, int]
 ) -> None:
     img, got_form = _image(
         ai, model, {"prompt": "a lighthouse at dusk", "width": size[0], "height": size[1]}
@@ -64,18 +64,18 @@ def test_images_decode_at_the_requested_size_in_the_model_form(
 
 
 @pytest.mark.parametrize("model", [SDXL, LUCID, PHOENIX])
-def test_images_default_size_is_the_catalog_default(ai: WorkersAI, model: str) -> None:
+def test_images_default_size_is_the_catalog_default(ai: WorkersAIService, model: str) -> None:
     img, _ = _image(ai, model, {"prompt": "a cat"})
     limits = CATALOG[model].image
     assert limits is not None and img.size == (limits.default_width, limits.default_height)
 
 
-def test_flux_ignores_width_and_height_and_paints_1024(ai: WorkersAI) -> None:
+def test_flux_ignores_width_and_height_and_paints_1024(ai: WorkersAIService) -> None:
     img, _ = _image(ai, FLUX, {"prompt": "a cat", "width": 256, "height": 256, "steps": 8})
     assert img.size == (1024, 1024)
 
 
-def test_images_depend_on_prompt_and_seed_only(ai: WorkersAI) -> None:
+def test_images_depend_on_prompt_and_seed_only(ai: WorkersAIService) -> None:
     def png(**extra: Any) -> bytes:
         return (
             ai.run(SDXL, {"prompt": "a red barn", "width": 256, "height": 256, **extra}).body or b""
@@ -104,7 +104,7 @@ def test_images_depend_on_prompt_and_seed_only(ai: WorkersAI) -> None:
     ],
 )
 def test_images_out_of_range_inputs_are_3003(
-    ai: WorkersAI, model: str, inputs: dict[str, Any], field: str
+    ai: WorkersAIService, model: str, inputs: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(AiError) as err:
         ai.run(model, inputs)
@@ -112,7 +112,7 @@ def test_images_out_of_range_inputs_are_3003(
     assert f"{field}:" in err.value.message
 
 
-def test_sdxl_bad_image_b64_is_5004(ai: WorkersAI) -> None:
+def test_sdxl_bad_image_b64_is_5004(ai: WorkersAIService) -> None:
     with pytest.raises(AiError) as err:
         ai.run(SDXL, {"prompt": "a", "image_b64": "not base64!"})
     assert err.value.internal_code == 5004
@@ -137,7 +137,7 @@ def _mp3_frames(data: bytes) -> int:
     return frames
 
 
-def test_tts_answers_valid_mpeg_audio_lasting_about_the_text(ai: WorkersAI) -> None:
+def test_tts_answers_valid_mpeg_audio_lasting_about_the_text(ai: WorkersAIService) -> None:
     short = ai.run("@cf/deepgram/aura-2-en", {"text": "Hello there."})
     long = ai.run("@cf/deepgram/aura-2-es", {"text": "Hola, " * 40, "speaker": "luna"})
     assert short.content_type == long.content_type == "audio/mpeg"
@@ -147,13 +147,13 @@ def test_tts_answers_valid_mpeg_audio_lasting_about_the_text(ai: WorkersAI) -> N
 @pytest.mark.parametrize(
     ("inputs", "field"), [({}, "text"), ({"text": "hi", "encoding": "wma"}, "encoding")]
 )
-def test_tts_bad_inputs_are_3003(ai: WorkersAI, inputs: dict[str, Any], field: str) -> None:
+def test_tts_bad_inputs_are_3003(ai: WorkersAIService, inputs: dict[str, Any], field: str) -> None:
     with pytest.raises(AiError) as err:
         ai.run("@cf/deepgram/aura-2-en", inputs)
     assert err.value.internal_code == 3003 and f"{field}:" in err.value.message
 
 
-def test_tts_then_whisper_turbo_round_trips_the_text(ai: WorkersAI) -> None:
+def test_tts_then_whisper_turbo_round_trips_the_text(ai: WorkersAIService) -> None:
     audio = ai.run("@cf/deepgram/aura-2-en", {"text": "The quick brown fox jumps."}).body or b""
     out = ai.run(TURBO, {"audio": base64.b64encode(audio).decode()}).result
     assert out["text"] == "The quick brown fox jumps."
@@ -169,7 +169,7 @@ def test_tts_then_whisper_turbo_round_trips_the_text(ai: WorkersAI) -> None:
     )
 
 
-def test_whisper_takes_a_byte_array_and_reports_wav_duration(ai: WorkersAI) -> None:
+def test_whisper_takes_a_byte_array_and_reports_wav_duration(ai: WorkersAIService) -> None:
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -192,7 +192,7 @@ def test_whisper_takes_a_byte_array_and_reports_wav_duration(ai: WorkersAI) -> N
         (WHISPER, "AAAA", 3003),
     ],
 )
-def test_asr_bad_audio(ai: WorkersAI, model: str, audio: Any, code: int) -> None:
+def test_asr_bad_audio(ai: WorkersAIService, model: str, audio: Any, code: int) -> None:
     with pytest.raises(AiError) as err:
         ai.run(model, {"audio": audio})
     assert (err.value.status, err.value.internal_code) == (400, code)
@@ -201,12 +201,12 @@ def test_asr_bad_audio(ai: WorkersAI, model: str, audio: Any, code: int) -> None
 # --- translation and classification --------------------------------------------------------
 
 
-def test_translation_tags_the_target_language(ai: WorkersAI) -> None:
+def test_translation_tags_the_target_language(ai: WorkersAIService) -> None:
     out = ai.run("@cf/meta/m2m100-1.2b", {"text": "Good morning", "target_lang": "fr"})
     assert out.result == {"translated_text": "[fr] Good morning"}
 
 
-def test_translation_needs_target_lang(ai: WorkersAI) -> None:
+def test_translation_needs_target_lang(ai: WorkersAIService) -> None:
     with pytest.raises(AiError) as err:
         ai.run("@cf/meta/m2m100-1.2b", {"text": "Good morning"})
     assert "target_lang:" in err.value.message
@@ -221,7 +221,7 @@ def test_translation_needs_target_lang(ai: WorkersAI) -> None:
     ],
 )
 def test_classification_labels_sentiment_with_scores_summing_to_one(
-    ai: WorkersAI, text: str, winner: str
+    ai: WorkersAIService, text: str, winner: str
 ) -> None:
     out = ai.run("@cf/huggingface/distilbert-sst-2-int8", {"text": text}).result
     assert [r["label"] for r in out] == ["NEGATIVE", "POSITIVE"]

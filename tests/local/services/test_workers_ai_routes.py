@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,12 @@ from PIL import Image
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from cfai.local.services.base import WORKER_HEADER, EmulatorContext, WorkerdBinding, WorkerdService
-from cfai.local.services.workers_ai import WorkersAI
+from cfai.local.services.base import EmulatorContext, WorkerdBinding, WorkerdService
+from cfai.local.services.frontdoor import BindingScope
+from cfai.local.services.workers_ai import WorkersAIService
+
+Serve = Callable[..., Starlette]  # the `serve` fixture (conftest)
+Binding = Callable[..., dict[str, str]]  # the `binding` fixture (conftest)
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "test-token"
@@ -28,23 +32,27 @@ BASE = f"/client/v4/accounts/{ACCOUNT}/ai"
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> WorkersAI:
-    return WorkersAI(EmulatorContext(state_dir=tmp_path, account_id=ACCOUNT, api_token=TOKEN))
+def service(tmp_path: Path) -> WorkersAIService:
+    return WorkersAIService(
+        EmulatorContext(state_dir=tmp_path, account_id=ACCOUNT, api_token=TOKEN)
+    )
 
 
 @pytest.fixture
-def binding(service: WorkersAI) -> Iterator[TestClient]:
-    routes = service.binding_routes()
-    assert list(routes) == ["workers-binding.ai"]
-    with TestClient(
-        Starlette(routes=routes["workers-binding.ai"]), base_url="http://workers-binding.ai"
-    ) as c:
+def app(service: WorkersAIService, serve: Serve) -> Starlette:
+    return serve(service.ctx, service)
+
+
+@pytest.fixture
+def binding(app: Starlette, binding: Binding) -> Iterator[TestClient]:
+    """A client speaking as workerd's AI fetcher of Worker qa (its binding token)."""
+    with TestClient(app, base_url="http://workers-binding.ai", headers=binding("ai")) as c:
         yield c
 
 
 @pytest.fixture
-def rest(service: WorkersAI) -> Iterator[TestClient]:
-    with TestClient(Starlette(routes=service.routes())) as c:
+def rest(app: Starlette) -> Iterator[TestClient]:
+    with TestClient(app) as c:
         yield c
 
 
@@ -287,12 +295,12 @@ def test_openai_embeddings_float_and_base64_agree(rest: TestClient) -> None:
 # --- workerd fragments -----------------------------------------------------------------------
 
 
-def test_workerd_fragments_for_an_ai_binding(service: WorkersAI) -> None:
+def test_workerd_fragments_for_an_ai_binding() -> None:
     bindings = [{"type": "ai", "name": "AI"}, {"type": "vectorize", "name": "V", "index": "docs"}]
-    assert service.workerd_services("qa", bindings) == [
-        WorkerdService(name="ai-qa", inject_headers={WORKER_HEADER: "qa"})
+    assert WorkersAIService.workerd_services("qa", bindings) == [
+        WorkerdService(name="ai:qa", scope=BindingScope("ai", "qa"))
     ]
-    assert service.workerd_services("plain", [{"type": "vectorize", "name": "V"}]) == []
-    assert service.workerd_binding("qa", bindings[0]) == WorkerdBinding(
-        name="AI", module="cloudflare-internal:ai-api", inner=[("fetcher", "service", "ai-qa")]
+    assert WorkersAIService.workerd_services("plain", [{"type": "vectorize", "name": "V"}]) == []
+    assert WorkersAIService.workerd_binding("qa", bindings[0]) == WorkerdBinding(
+        name="AI", module="cloudflare-internal:ai-api", inner=[("fetcher", "service", "ai:qa")]
     )

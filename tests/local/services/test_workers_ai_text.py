@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cfai.local.services.base import EmulatorContext
-from cfai.local.services.workers_ai import AiError, AiResult, WorkersAI
+from cfai.local.services.workers_ai import AiError, AiResult, WorkersAIService
 
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
 CONTEXT = (
@@ -22,12 +22,12 @@ CONTEXT = (
 LONG = " ".join(f"word{i}" for i in range(400))
 
 
-def _ai(tmp: Path = Path("/nonexistent")) -> WorkersAI:
-    return WorkersAI(EmulatorContext(state_dir=tmp, account_id="a" * 32, api_token="t"))
+def _ai(tmp: Path = Path("/nonexistent")) -> WorkersAIService:
+    return WorkersAIService(EmulatorContext(state_dir=tmp, account_id="a" * 32, api_token="t"))
 
 
 @pytest.fixture
-def ai(tmp_path: Path) -> WorkersAI:
+def ai(tmp_path: Path) -> WorkersAIService:
     return _ai(tmp_path)
 
 
@@ -41,7 +41,7 @@ def _events(result: AiResult) -> list[Any]:
     return [e[6:] if e == "data: [DONE]" else json.loads(e[6:]) for e in events]
 
 
-def test_text_answer_draws_on_the_system_context(ai: WorkersAI) -> None:
+def test_text_answer_draws_on_the_system_context(ai: WorkersAIService) -> None:
     messages = [
         {"role": "system", "content": CONTEXT},
         {"role": "user", "content": "How tall is the Eiffel Tower?"},
@@ -53,19 +53,19 @@ def test_text_answer_draws_on_the_system_context(ai: WorkersAI) -> None:
     assert out.result["response"].startswith("[cfai stand-in]")
 
 
-def test_text_answer_from_a_single_prompt_with_context_and_question(ai: WorkersAI) -> None:
+def test_text_answer_from_a_single_prompt_with_context_and_question(ai: WorkersAIService) -> None:
     out = ai.run(LLAMA, {"prompt": f"{CONTEXT}\nQuestion: Which fruit has potassium?"})
     assert "Bananas are rich in potassium." in out.result["response"]
 
 
-def test_text_without_context_says_so(ai: WorkersAI) -> None:
+def test_text_without_context_says_so(ai: WorkersAIService) -> None:
     out = ai.run(LLAMA, {"prompt": "Tell me a joke"})
     assert (
         out.result["response"] == "[cfai stand-in] No context was given to answer: Tell me a joke"
     )
 
 
-def test_text_usage_counts_whitespace_tokens(ai: WorkersAI) -> None:
+def test_text_usage_counts_whitespace_tokens(ai: WorkersAIService) -> None:
     out = ai.run(LLAMA, {"prompt": "one two three four"})
     usage = out.result["usage"]
     assert usage["prompt_tokens"] == 4
@@ -74,7 +74,7 @@ def test_text_usage_counts_whitespace_tokens(ai: WorkersAI) -> None:
     assert out.usage == usage
 
 
-def test_text_default_max_tokens_is_256(ai: WorkersAI) -> None:
+def test_text_default_max_tokens_is_256(ai: WorkersAIService) -> None:
     out = ai.run(
         LLAMA,
         {
@@ -89,13 +89,13 @@ def test_text_default_max_tokens_is_256(ai: WorkersAI) -> None:
     assert len(out.result["response"].split()) == 256
 
 
-def test_text_max_tokens_is_honoured(ai: WorkersAI) -> None:
+def test_text_max_tokens_is_honoured(ai: WorkersAIService) -> None:
     out = ai.run(LLAMA, {"prompt": f"{LONG}. word3?", "max_tokens": 10})
     assert len(out.result["response"].split()) == 10
     assert out.result["usage"]["completion_tokens"] == 10
 
 
-def test_text_stream_framing_usage_last_then_done(ai: WorkersAI) -> None:
+def test_text_stream_framing_usage_last_then_done(ai: WorkersAIService) -> None:
     whole = ai.run(LLAMA, {"prompt": f"{CONTEXT} How tall is the tower?"}).result
     events = _events(ai.run(LLAMA, {"prompt": f"{CONTEXT} How tall is the tower?", "stream": True}))
     assert events[-1] == "[DONE]"
@@ -106,7 +106,7 @@ def test_text_stream_framing_usage_last_then_done(ai: WorkersAI) -> None:
     assert "".join(e["response"] for e in body) == whole["response"]
 
 
-def test_text_stream_honours_max_tokens(ai: WorkersAI) -> None:
+def test_text_stream_honours_max_tokens(ai: WorkersAIService) -> None:
     events = _events(ai.run(LLAMA, {"prompt": f"{LONG}. word3?", "stream": True, "max_tokens": 5}))
     tokens = "".join(e["response"] for e in events[:-1]).split()
     assert len(tokens) == 5
@@ -155,7 +155,7 @@ def test_text_is_deterministic_and_never_exceeds_max_tokens(
     ],
 )
 def test_text_bad_inputs_are_3003_naming_the_field(
-    ai: WorkersAI, inputs: dict[str, Any], field: str
+    ai: WorkersAIService, inputs: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(AiError) as err:
         ai.run(LLAMA, inputs)
@@ -163,13 +163,13 @@ def test_text_bad_inputs_are_3003_naming_the_field(
     assert f"{field}:" in err.value.message
 
 
-def test_text_prompt_over_context_window_is_413(ai: WorkersAI) -> None:
+def test_text_prompt_over_context_window_is_413(ai: WorkersAIService) -> None:
     with pytest.raises(AiError) as err:
         ai.run("@cf/mistral/mistral-7b-instruct-v0.1", {"prompt": "w " * 3000})
     assert (err.value.status, err.value.internal_code) == (413, 3006)
 
 
-def test_unknown_model_is_5007(ai: WorkersAI) -> None:
+def test_unknown_model_is_5007(ai: WorkersAIService) -> None:
     with pytest.raises(AiError) as err:
         ai.run("@cf/meta/llama-9-nonexistent", {"prompt": "hi"})
     assert (err.value.status, err.value.internal_code) == (400, 5007)
@@ -249,7 +249,7 @@ def test_validator_rejects_what_it_should() -> None:
     )
 
 
-def test_json_mode_response_is_an_object_valid_against_the_schema(ai: WorkersAI) -> None:
+def test_json_mode_response_is_an_object_valid_against_the_schema(ai: WorkersAIService) -> None:
     inputs = {
         "messages": [
             {"role": "system", "content": CONTEXT},
@@ -264,7 +264,7 @@ def test_json_mode_response_is_an_object_valid_against_the_schema(ai: WorkersAI)
     assert response["answer"].startswith("[cfai stand-in]")
 
 
-def test_json_mode_with_stream_returns_json_not_sse(ai: WorkersAI) -> None:
+def test_json_mode_with_stream_returns_json_not_sse(ai: WorkersAIService) -> None:
     out = ai.run(
         LLAMA, {"prompt": "hi", "stream": True, "response_format": {"type": "json_object"}}
     )
@@ -273,7 +273,7 @@ def test_json_mode_with_stream_returns_json_not_sse(ai: WorkersAI) -> None:
     assert json.loads(out.body or b"") == out.result
 
 
-def test_json_mode_schema_that_cannot_be_met_is_an_error(ai: WorkersAI) -> None:
+def test_json_mode_schema_that_cannot_be_met_is_an_error(ai: WorkersAIService) -> None:
     schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "^[0-9]+$"}}}
     with pytest.raises(AiError) as err:
         ai.run(
@@ -299,7 +299,7 @@ WEATHER = {
 }
 
 
-def test_tools_named_in_the_question_give_tool_calls(ai: WorkersAI) -> None:
+def test_tools_named_in_the_question_give_tool_calls(ai: WorkersAIService) -> None:
     out = ai.run(
         LLAMA,
         {
@@ -312,7 +312,9 @@ def test_tools_named_in_the_question_give_tool_calls(ai: WorkersAI) -> None:
     assert isinstance(call["arguments"]["city"], str) and call["arguments"]["unit"] == "c"
 
 
-def test_tools_not_named_give_a_plain_answer_and_tool_results_are_context(ai: WorkersAI) -> None:
+def test_tools_not_named_give_a_plain_answer_and_tool_results_are_context(
+    ai: WorkersAIService,
+) -> None:
     messages = [
         {"role": "user", "content": "What is the weather like?"},
         {"role": "tool", "content": "The weather in Paris is sunny and 21 degrees."},
@@ -323,7 +325,7 @@ def test_tools_not_named_give_a_plain_answer_and_tool_results_are_context(ai: Wo
     assert "sunny and 21 degrees" in out.result["response"]
 
 
-def test_vision_model_accepts_an_image_and_says_it_cannot_see_it(ai: WorkersAI) -> None:
+def test_vision_model_accepts_an_image_and_says_it_cannot_see_it(ai: WorkersAIService) -> None:
     out = ai.run(
         "@cf/meta/llama-3.2-11b-vision-instruct",
         {

@@ -1,4 +1,5 @@
-"""Routes of the AI binding's gateway traffic from workerd (host ``workers-binding.ai``).
+"""Routes of the AI binding's gateway traffic from workerd (host ``workers-binding.ai``,
+with an ``ai`` binding token).
 
 workerd's ``cloudflare-internal:ai-api`` sends ``env.AI.run(model, inputs, {gateway})`` as
 ``POST /ai-gateway/run?version=3``; ``aig-api`` sends ``env.AI.gateway(id).getLog/patchLog``
@@ -11,21 +12,34 @@ as ``{"internalCode", "name", "description"}``, errors of the log calls as
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
-from cfai.local.services._cf import CloudflareError, api_error, envelope, json_response
 from cfai.local.services.ai_gateway import _errors as err
-from cfai.local.services.ai_gateway.gateway import GatewayAnswer
+from cfai.local.services.ai_gateway.gateway import GatewayAnswer, GatewayPipeline
 from cfai.local.services.ai_gateway.options import RunOptions, flat_metadata
+from cfai.local.services.frontdoor import (
+    BindingToken,
+    Call,
+    Endpoint,
+    JsonBody,
+    Shape,
+    envelope,
+    json_response,
+)
+from cfai.local.services.workers_ai import RUN_BODY, AiError
 
-if TYPE_CHECKING:
-    from cfai.local.services.ai_gateway import AiGateway
+BINDING_HOST = "workers-binding.ai"
+LOG_PATCH_BODY = JsonBody(
+    lambda why: err.invalid("Request body must be a JSON object"), empty={}, object_only=True
+)
+
+
+def _missing(what: str) -> AiError:
+    return AiError(400, 3003, f"Request is missing headers or body: {what}")
 
 
 def answer_response(answer: GatewayAnswer, body: bytes | None = None) -> Response:
@@ -38,76 +52,61 @@ def answer_response(answer: GatewayAnswer, body: bytes | None = None) -> Respons
     )
 
 
-def binding_routes(service: AiGateway) -> list[Route]:
-    async def run(request: Request) -> Response:
-        model = request.headers.get("cf-consn-model-id", "")
-        try:
-            payload = json.loads(await request.body())
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict) or not isinstance(payload.get("inputs", {}), dict):
-            return json_response({"internalCode": 3003, "name": "InferenceUpstreamError",
-                                  "description": "Request is missing headers or body: body"}, 400)  # fmt: skip
-        options = (payload.get("options") or {}).get("gateway") or {}
+def binding_endpoints(
+    pipeline: GatewayPipeline, url_of: Callable[[str, str], str]
+) -> list[Endpoint]:
+    """The binding's gateway routes; `url_of(gateway, provider)` answers `getUrl`."""
+
+    async def run(call: Call) -> Response:
+        model = call.headers.get("cf-consn-model-id", "")
+        inputs = call.body.get("inputs", {})
+        if not isinstance(inputs, dict):
+            raise _missing("body")
+        options = call.body.get("options") or {}
+        options = options.get("gateway") if isinstance(options, dict) else None
+        options = options if isinstance(options, dict) else {}
         gateway_id = options.get("id")
         if not isinstance(gateway_id, str) or not model:
-            missing = "cf-consn-model-id" if not model else "options.gateway.id"
-            return json_response({"internalCode": 3003, "name": "InferenceUpstreamError",
-                                  "description": f"Request is missing headers or body: {missing}"}, 400)  # fmt: skip
-        try:
-            answer = await run_in_threadpool(
-                service.gateway.handle_run, gateway_id, model, payload.get("inputs", {}),
-                RunOptions.from_binding(options), path=model,
-            )  # fmt: skip
-        except err.GatewayError as refusal:
-            return json_response(refusal.body(binding=True), refusal.status)
-        except CloudflareError as upstream:
-            return json_response(_upstream_body(upstream), upstream.status)
+            raise _missing("cf-consn-model-id" if not model else "options.gateway.id")
+        answer = await run_in_threadpool(
+            pipeline.handle_run, gateway_id, model, inputs,
+            RunOptions.from_binding(options), path=model,
+        )  # fmt: skip
         return answer_response(answer)
 
-    async def log(request: Request) -> Response:
-        gw, log_id = request.path_params["gateway_id"], request.path_params["log_id"]
-        try:
-            if request.method == "GET":
-                return json_response({"result": service.store.get_log(gw, log_id)})
-            patch = log_patch(await request.body())
-            service.store.patch_log(gw, log_id, patch)
-        except CloudflareError as e:
-            return api_error(e.status, e.code, e.message)
+    async def get_log(call: Call) -> Response:
+        gw, log_id = call.params["gateway_id"], call.params["log_id"]
+        return json_response({"result": pipeline.store.get_log(gw, log_id)})
+
+    async def patch_log(call: Call) -> Response:
+        gw, log_id = call.params["gateway_id"], call.params["log_id"]
+        pipeline.store.patch_log(gw, log_id, log_patch(call.body))
         return envelope(None)
 
-    async def url(request: Request) -> Response:
-        gw, provider = request.path_params["gateway_id"], request.path_params["provider"]
-        if service.store.get_gateway(gw) is None:
-            e = err.gateway_not_found(gw)
-            return api_error(e.status, e.code, e.message)
-        return json_response({"result": {"url": service.gateway_url(gw, provider)}})
+    async def url(call: Call) -> Response:
+        gw, provider = call.params["gateway_id"], call.params["provider"]
+        if pipeline.store.get_gateway(gw) is None:
+            raise err.gateway_not_found(gw)
+        return json_response({"result": {"url": url_of(gw, provider)}})
+
+    ai = BindingToken("ai")
+    log = "/ai-gateway/gateways/{gateway_id}/logs/{log_id}"
+
+    def route(method: str, path: str, handler: Any, shape: Shape, body: Any = None) -> Endpoint:
+        if body is None:
+            return Endpoint(method, path, handler, ai, shape, host=BINDING_HOST)
+        return Endpoint(method, path, handler, ai, shape, body, host=BINDING_HOST)
 
     return [
-        Route("/ai-gateway/run", run, methods=["POST"]),
-        Route("/ai-gateway/gateways/{gateway_id}/logs/{log_id}", log, methods=["GET", "PATCH"]),
-        Route("/ai-gateway/gateways/{gateway_id}/url/{provider}", url, methods=["GET"]),
+        route("POST", "/ai-gateway/run", run, Shape.AI, RUN_BODY),
+        route("GET", log, get_log, Shape.ENVELOPE),
+        route("PATCH", log, patch_log, Shape.ENVELOPE, LOG_PATCH_BODY),
+        route("GET", "/ai-gateway/gateways/{gateway_id}/url/{provider}", url, Shape.ENVELOPE),
     ]
 
 
-def _upstream_body(error: CloudflareError) -> dict[str, Any]:
-    binding_body = getattr(error, "binding_body", None)
-    if callable(binding_body):
-        body: dict[str, Any] = binding_body()
-        return body
-    return {
-        "internalCode": error.code,
-        "name": "InferenceUpstreamError",
-        "description": error.message,
-    }
-
-
-def log_patch(raw: bytes) -> dict[str, Any]:
+def log_patch(body: Any) -> dict[str, Any]:
     """Validate a `{feedback?, score?, metadata?}` patch (REST PATCH and `patchLog`)."""
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise err.invalid("Request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise err.invalid("Request body must be a JSON object")
     patch: dict[str, Any] = {}

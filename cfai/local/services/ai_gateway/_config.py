@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
 
 def validate(body: Any, *, gateway_id: str | None = None) -> dict[str, Any]:
     """The stored config for a create (`gateway_id` None: taken from the body) or a
-    replace (`gateway_id` from the path). Raises `CloudflareError` naming the bad field."""
+    replace (`gateway_id` from the path). Raises `ApiError` naming the bad field."""
     if not isinstance(body, Mapping):
         raise err.invalid("Request body must be a JSON object")
     if gateway_id is None:

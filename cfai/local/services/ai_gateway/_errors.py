@@ -1,7 +1,7 @@
 """AI Gateway's limits and error codes, in one place.
 
 Two families of errors. REST management calls (``/client/v4/.../ai-gateway/...``) answer
-with the v4 envelope via `CloudflareError`. Requests *through* a gateway (the URL form and
+with the v4 envelope via `ApiError`. Requests *through* a gateway (the URL form and
 the Worker binding) answer with the gateway's own body, seen in public code quoting a live
 rate-limit answer::
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cfai.local.services._cf import CloudflareError
+from cfai.local.services.frontdoor import ApiError, Shape
 
 MAX_ID_CHARS = 64
 # Cloudflare's slug pattern for AI resource names (lowercase, digits, `_`, inner `-`).
@@ -53,10 +53,11 @@ BODY_LIMIT = 1024 * 1024
 HEAD_CHARS = 1024
 
 
-class GatewayError(CloudflareError):
-    """An error of a request through a gateway, answered in the gateway's own shape."""
+class GatewayError(ApiError):
+    """An error of a request through a gateway, answered in the gateway's own shape on the
+    URL form (`Shape.ENVELOPE` routes) and the binding (`Shape.AI`, plus ``description``)."""
 
-    def body(self, *, binding: bool) -> dict[str, Any]:
+    def body(self, shape: Shape) -> dict[str, Any]:
         out: dict[str, Any] = {
             "success": False,
             "result": [],
@@ -66,7 +67,7 @@ class GatewayError(CloudflareError):
             "httpCode": self.status,
             "internalCode": self.code,
         }
-        if binding:
+        if shape is Shape.AI:
             out["description"] = self.message
         return out
 
@@ -83,21 +84,21 @@ def unknown_gateway(gateway_id: str) -> GatewayError:
     return GatewayError(404, 2001, f"Gateway '{gateway_id}' not found")
 
 
-def invalid(message: str) -> CloudflareError:
-    return CloudflareError(400, 7001, message)
+def invalid(message: str) -> ApiError:
+    return ApiError(400, 7001, message)
 
 
-def gateway_not_found(gateway_id: str) -> CloudflareError:
-    return CloudflareError(404, 7002, f"Gateway '{gateway_id}' not found")
+def gateway_not_found(gateway_id: str) -> ApiError:
+    return ApiError(404, 7002, f"Gateway '{gateway_id}' not found")
 
 
-def gateway_exists(gateway_id: str) -> CloudflareError:
-    return CloudflareError(409, 7003, f"Gateway with id '{gateway_id}' already exists")
+def gateway_exists(gateway_id: str) -> ApiError:
+    return ApiError(409, 7003, f"Gateway with id '{gateway_id}' already exists")
 
 
-def log_not_found(log_id: str) -> CloudflareError:
-    return CloudflareError(404, 7004, "Log Not Found")
+def log_not_found(log_id: str) -> ApiError:
+    return ApiError(404, 7004, "Log Not Found")
 
 
-def bad_query(message: str) -> CloudflareError:
-    return CloudflareError(400, 7005, message)
+def bad_query(message: str) -> ApiError:
+    return ApiError(400, 7005, message)

@@ -1,90 +1,83 @@
 """REST management of gateways and logs, under
-``/client/v4/accounts/{account_id}/ai-gateway/gateways``: bearer token, v4 envelope,
-paginated lists with ``result_info``.
+``/client/v4/accounts/{account_id}/ai-gateway/gateways``: API token, v4 envelope, paginated
+lists with ``result_info``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from cfai.local.services._cf import CloudflareError, api_error, check_token, envelope
 from cfai.local.services.ai_gateway import _config
 from cfai.local.services.ai_gateway import _errors as err
-from cfai.local.services.ai_gateway._binding import log_patch
-
-if TYPE_CHECKING:
-    from cfai.local.services.ai_gateway import AiGateway
+from cfai.local.services.ai_gateway._binding import LOG_PATCH_BODY, log_patch
+from cfai.local.services.ai_gateway.gateway import GatewayPipeline
+from cfai.local.services.frontdoor import ApiToken, Call, Endpoint, JsonBody, envelope
 
 BASE = "/client/v4/accounts/{account_id}/ai-gateway/gateways"
-_Handler = Callable[[Request], Awaitable[Response]]
+CONFIG_BODY = JsonBody(lambda why: err.invalid("Request body must be valid JSON"))
 
 
-def rest_routes(service: AiGateway) -> list[Route]:
-    store = service.store
-
-    def guarded(handler: _Handler) -> _Handler:
-        async def endpoint(request: Request) -> Response:
-            if (denied := check_token(request, service.ctx.api_token)) is not None:
-                return denied
-            if request.path_params["account_id"] != service.ctx.account_id:
-                return api_error(403, 10000, "Authentication error")
-            try:
-                return await handler(request)
-            except CloudflareError as e:
-                return api_error(e.status, e.code, e.message)
-
-        return endpoint
+def rest_endpoints(
+    pipeline: GatewayPipeline, account_id: str, url_of: Callable[[str, str], str]
+) -> list[Endpoint]:
+    """The management routes over `pipeline`'s store; `url_of(gateway, provider)` is the
+    gateway URL `getUrl` reports."""
+    store = pipeline.store
 
     def answer(gateway: dict[str, Any]) -> dict[str, Any]:
-        account = service.ctx.account_id
-        return {**gateway, "account_id": account, "account_tag": account, "is_default": False}
+        return {**gateway, "account_id": account_id, "account_tag": account_id, "is_default": False}
 
-    async def create(request: Request) -> Response:
-        config = _config.validate(await _json(request))
-        return envelope(answer(store.create_gateway(config, now=service.gateway.clock())))
+    def existing(call: Call) -> str:
+        gid: str = call.params["gateway_id"]
+        if store.get_gateway(gid) is None:
+            raise err.gateway_not_found(gid)
+        return gid
 
-    async def list_gateways(request: Request) -> Response:
-        page, per_page = _paging(request, err.MAX_GATEWAYS_PER_PAGE)
+    async def create(call: Call) -> Any:
+        config = _config.validate(call.body)
+        return answer(store.create_gateway(config, now=pipeline.clock()))
+
+    async def list_gateways(call: Call) -> Response:
+        page, per_page = _paging(call.request, err.MAX_GATEWAYS_PER_PAGE)
         items, total = store.list_gateways(
-            search=request.query_params.get("search"), page=page, per_page=per_page
+            search=call.query.get("search"), page=page, per_page=per_page
         )
         return envelope(
             [answer(g) for g in items], result_info=_info(page, per_page, len(items), total)
         )
 
-    async def one(request: Request) -> Response:
-        gid = request.path_params["gateway_id"]
-        if request.method == "GET":
-            gateway = store.get_gateway(gid)
-            if gateway is None:
-                raise err.gateway_not_found(gid)
-            return envelope(answer(gateway))
-        if request.method == "DELETE":
-            service.forget(gid)
-            return envelope(answer(store.delete_gateway(gid)))
-        config = _config.validate(await _json(request), gateway_id=gid)
-        updated = store.replace_gateway(config, now=service.gateway.clock())
-        if config.get("cache_invalidate_on_update"):
-            service.cache.drop_gateway(gid)
-        service.limiter.drop_gateway(gid)
-        return envelope(answer(updated))
+    async def get(call: Call) -> Any:
+        gid = call.params["gateway_id"]
+        gateway = store.get_gateway(gid)
+        if gateway is None:
+            raise err.gateway_not_found(gid)
+        return answer(gateway)
 
-    async def logs(request: Request) -> Response:
-        gid = _existing(service, request)
-        query = dict(request.query_params)
-        if request.method == "DELETE":
-            limit = _int(query.pop("limit", "10000"), "limit", 1, 10000)
-            await run_in_threadpool(store.delete_logs, gid, query, limit=limit)
-            return envelope(None)
-        page, per_page = _paging(request, err.MAX_LOGS_PER_PAGE)
+    async def delete(call: Call) -> Any:
+        gid = call.params["gateway_id"]
+        pipeline.forget(gid)
+        return answer(store.delete_gateway(gid))
+
+    async def replace(call: Call) -> Any:
+        gid = call.params["gateway_id"]
+        config = _config.validate(call.body, gateway_id=gid)
+        updated = store.replace_gateway(config, now=pipeline.clock())
+        if config.get("cache_invalidate_on_update"):
+            pipeline.cache.drop_gateway(gid)
+        pipeline.limiter.drop_gateway(gid)
+        return answer(updated)
+
+    async def list_logs(call: Call) -> Response:
+        gid = existing(call)
+        query = dict(call.query)
+        page, per_page = _paging(call.request, err.MAX_LOGS_PER_PAGE)
         for name in ("page", "per_page"):
             query.pop(name, None)
         items, total = await run_in_threadpool(
@@ -92,47 +85,45 @@ def rest_routes(service: AiGateway) -> list[Route]:
         )
         return envelope(items, result_info=_info(page, per_page, len(items), total))
 
-    async def log(request: Request) -> Response:
-        gid, log_id = _existing(service, request), request.path_params["log_id"]
-        if request.method == "PATCH":
-            store.patch_log(gid, log_id, log_patch(await request.body()))
-            return envelope({})
-        return envelope(store.get_log(gid, log_id))
+    async def delete_logs(call: Call) -> Any:
+        gid = existing(call)
+        query = dict(call.query)
+        limit = _int(query.pop("limit", "10000"), "limit", 1, 10000)
+        await run_in_threadpool(store.delete_logs, gid, query, limit=limit)
+        return None
 
-    async def log_body(request: Request) -> Response:
-        gid, log_id = _existing(service, request), request.path_params["log_id"]
-        which = request.url.path.rsplit("/", 1)[1]
+    async def get_log(call: Call) -> Any:
+        return store.get_log(existing(call), call.params["log_id"])
+
+    async def patch_log(call: Call) -> Any:
+        store.patch_log(existing(call), call.params["log_id"], log_patch(call.body))
+        return {}
+
+    async def log_body(call: Call) -> Any:
+        gid, log_id = existing(call), call.params["log_id"]
+        which = call.request.url.path.rsplit("/", 1)[1]
         content_type, body = store.log_body(gid, log_id, which)
-        return envelope(_decoded(content_type, body))
+        return _decoded(content_type, body)
 
-    async def url(request: Request) -> Response:
-        gid = _existing(service, request)
-        return envelope(service.gateway_url(gid, request.path_params["provider"]))
+    async def url(call: Call) -> Any:
+        return url_of(existing(call), call.params["provider"])
 
+    auth = ApiToken()
+    one, logs, log = BASE + "/{gateway_id}", BASE + "/{gateway_id}/logs", BASE + "/{gateway_id}/logs/{log_id}"  # fmt: skip
     return [
-        Route(BASE, guarded(create), methods=["POST"]),
-        Route(BASE, guarded(list_gateways), methods=["GET"]),
-        Route(BASE + "/{gateway_id}", guarded(one), methods=["GET", "PUT", "DELETE"]),
-        Route(BASE + "/{gateway_id}/logs", guarded(logs), methods=["GET", "DELETE"]),
-        Route(BASE + "/{gateway_id}/logs/{log_id}", guarded(log), methods=["GET", "PATCH"]),
-        Route(BASE + "/{gateway_id}/logs/{log_id}/request", guarded(log_body), methods=["GET"]),
-        Route(BASE + "/{gateway_id}/logs/{log_id}/response", guarded(log_body), methods=["GET"]),
-        Route(BASE + "/{gateway_id}/url/{provider}", guarded(url), methods=["GET"]),
+        Endpoint("POST", BASE, create, auth, body=CONFIG_BODY),
+        Endpoint("GET", BASE, list_gateways, auth),
+        Endpoint("GET", one, get, auth),
+        Endpoint("PUT", one, replace, auth, body=CONFIG_BODY),
+        Endpoint("DELETE", one, delete, auth),
+        Endpoint("GET", logs, list_logs, auth),
+        Endpoint("DELETE", logs, delete_logs, auth),
+        Endpoint("GET", log, get_log, auth),
+        Endpoint("PATCH", log, patch_log, auth, body=LOG_PATCH_BODY),
+        Endpoint("GET", log + "/request", log_body, auth),
+        Endpoint("GET", log + "/response", log_body, auth),
+        Endpoint("GET", one + "/url/{provider}", url, auth),
     ]
-
-
-async def _json(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except ValueError:
-        raise err.invalid("Request body must be valid JSON") from None
-
-
-def _existing(service: AiGateway, request: Request) -> str:
-    gid: str = request.path_params["gateway_id"]
-    if service.store.get_gateway(gid) is None:
-        raise err.gateway_not_found(gid)
-    return gid
 
 
 def _paging(request: Request, max_per_page: int) -> tuple[int, int]:

@@ -7,7 +7,7 @@ with status 429); the cache is looked up; the model runs; the answer is cached a
 
 Example::
 
-    gw = Gateway(store, RateLimiter(), ResponseCache(), runner, api_token="t")
+    gw = GatewayPipeline(store, RateLimiter(), ResponseCache(), ai.run, api_token="t")
     answer = gw.handle_run("gw", "@cf/meta/llama-3.1-8b-instruct", {"prompt": "hi"},
                            RunOptions(cache_ttl=60), path="@cf/meta/llama-3.1-8b-instruct")
     answer.headers["cf-aig-cache-status"]   # "MISS", then "HIT"
@@ -21,36 +21,16 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from cfai.catalog import CATALOG
-from cfai.local.services._cf import CloudflareError
 from cfai.local.services.ai_gateway import _errors as err
 from cfai.local.services.ai_gateway._records import NewLog
 from cfai.local.services.ai_gateway.memory import CacheEntry, RateLimiter, ResponseCache
 from cfai.local.services.ai_gateway.options import RunOptions
 from cfai.local.services.ai_gateway.state import GatewayStore
-
-
-class AiResultLike(Protocol):
-    """The shape of `workers_ai.AiResult` (structural, so this module does not import it)."""
-
-    @property
-    def content_type(self) -> str: ...
-    @property
-    def body(self) -> bytes | None: ...
-    @property
-    def chunks(self) -> Iterator[bytes] | None: ...
-    @property
-    def usage(self) -> Mapping[str, int] | None: ...
-    @property
-    def result(self) -> Any: ...
-
-
-class ModelRunner(Protocol):
-    """The Workers AI service as the gateway uses it."""
-
-    def run(self, model: str, inputs: Mapping[str, Any]) -> AiResultLike: ...
+from cfai.local.services.frontdoor import ApiError
+from cfai.local.services.workers_ai import Runner
 
 
 @dataclass(frozen=True)
@@ -65,21 +45,22 @@ class GatewayAnswer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class Gateway:
-    """Runs requests through gateways. `clock` drives TTLs, rate windows and timestamps."""
+class GatewayPipeline:
+    """Runs requests through gateways (Workers AI behind them is `run`). `clock` drives
+    TTLs, rate windows and timestamps."""
 
     def __init__(
         self,
         store: GatewayStore,
         limiter: RateLimiter,
         cache: ResponseCache,
-        runner: Callable[[], ModelRunner],
+        run: Runner,
         *,
         api_token: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.limiter, self.cache = store, limiter, cache
-        self._runner = runner
+        self._run = run
         self._api_token = api_token
         self.clock = clock
 
@@ -96,7 +77,7 @@ class Gateway:
     ) -> GatewayAnswer:
         """Run `model` through `gateway_id`. `gateway_auth` is the `cf-aig-authorization`
         header of an untrusted (URL form) request. Raises `GatewayError` for the gateway's
-        own refusals and the upstream `CloudflareError` (e.g. `AiError`) for model failures,
+        own refusals and the upstream `ApiError` (e.g. `AiError`) for model failures,
         after logging them."""
         gateway = self.store.get_gateway(gateway_id)
         if gateway is None:
@@ -131,8 +112,8 @@ class Gateway:
             log = _succeeded(log, answer, started, cached=True)
             return self._finish(gateway, options, log, answer, now, "HIT")
         try:
-            result = self._runner().run(model, inputs)
-        except CloudflareError as upstream:
+            result = self._run(model, inputs)
+        except ApiError as upstream:
             self._log(gateway, options, _failed(log, upstream, started), now)
             raise
         answer = GatewayAnswer(
@@ -146,6 +127,11 @@ class Gateway:
         return self._finish(
             gateway, options, _succeeded(log, answer, started, cached=False), answer, now, "MISS"
         )
+
+    def forget(self, gateway_id: str) -> None:
+        """Drop a gateway's volatile state (cache, rate-limit counters)."""
+        self.cache.drop_gateway(gateway_id)
+        self.limiter.drop_gateway(gateway_id)
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.lower().startswith("bearer "):
@@ -213,7 +199,7 @@ def _elapsed(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _failed(log: NewLog, error: CloudflareError, started: float) -> NewLog:
+def _failed(log: NewLog, error: ApiError, started: float) -> NewLog:
     body = json.dumps({"errors": [{"code": error.code, "message": error.message}]}).encode()
     return replace(
         log, status_code=error.status, success=False, duration=_elapsed(started),

@@ -1,6 +1,6 @@
 """Vectorize's limits and error codes, in one place.
 
-Every error the emulated Vectorize raises is a `CloudflareError(status, code, message)`.
+Every error the emulated Vectorize raises is a `ApiError(status, code, message)`.
 Codes and messages marked *confirmed* were seen verbatim in public code quoting live
 Cloudflare answers (``VECTOR_QUERY_ERROR (code = 40006): invalid query vector, ...``,
 ``vectorize.index.not_found - Index name "x" [code: 3000]``); the others are *assumed*:
@@ -44,7 +44,7 @@ import re
 from typing import Any
 
 from cfai.config.models import INDEX_PRESETS
-from cfai.local.services._cf import CloudflareError
+from cfai.local.services.frontdoor import ApiError
 
 MAX_DIMENSIONS = 1536
 # Confirmed: "vectorize.index.invalid_config - Dimensions must be in range: [32, 1536]".
@@ -75,36 +75,36 @@ METADATA_INDEX_TYPES = ("string", "number", "boolean")
 PRESETS = INDEX_PRESETS
 
 
-def not_found(name: str) -> CloudflareError:
-    return CloudflareError(404, 3000, f'vectorize.index.not_found - Index name "{name}"')
+def not_found(name: str) -> ApiError:
+    return ApiError(404, 3000, f'vectorize.index.not_found - Index name "{name}"')
 
 
-def duplicate_name(name: str) -> CloudflareError:
-    return CloudflareError(409, 3002, f'vectorize.index.duplicate_name - Index name "{name}"')
+def duplicate_name(name: str) -> ApiError:
+    return ApiError(409, 3002, f'vectorize.index.duplicate_name - Index name "{name}"')
 
 
-def invalid_config(detail: str) -> CloudflareError:
-    return CloudflareError(400, 3001, f"vectorize.index.invalid_config - {detail}")
+def invalid_config(detail: str) -> ApiError:
+    return ApiError(400, 3001, f"vectorize.index.invalid_config - {detail}")
 
 
-def invalid_name(detail: str) -> CloudflareError:
-    return CloudflareError(400, 3003, f"vectorize.index.invalid_name - {detail}")
+def invalid_name(detail: str) -> ApiError:
+    return ApiError(400, 3003, f"vectorize.index.invalid_name - {detail}")
 
 
-def bad_body(detail: str) -> CloudflareError:
+def bad_body(detail: str) -> ApiError:
     """The query (or ids) body does not parse into the expected shape."""
-    return CloudflareError(400, 40026, f"Failed to parse the request body as JSON: {detail}")
+    return ApiError(400, 40026, f"Failed to parse the request body as JSON: {detail}")
 
 
-def bad_vectors(operation: str, detail: str = "") -> CloudflareError:
+def bad_vectors(operation: str, detail: str = "") -> ApiError:
     suffix = f": {detail}" if detail else ""
-    return CloudflareError(
+    return ApiError(
         400, 40023, f"failed to parse {operation} vectors request in json format{suffix}"
     )
 
 
-def bad_filter(detail: str) -> CloudflareError:
-    return CloudflareError(400, 40027, f"invalid metadata filter: {detail}")
+def bad_filter(detail: str) -> ApiError:
+    return ApiError(400, 40027, f"invalid metadata filter: {detail}")
 
 
 def utf8_len(text: str) -> int:
@@ -128,7 +128,5 @@ def check_name(name: Any) -> None:
         )
 
 
-def too_many_ids(limit: int, got: int) -> CloudflareError:
-    return CloudflareError(
-        400, 40007, f"too many ids in payload; max id count is {limit}, got {got}"
-    )
+def too_many_ids(limit: int, got: int) -> ApiError:
+    return ApiError(400, 40007, f"too many ids in payload; max id count is {limit}, got {got}")

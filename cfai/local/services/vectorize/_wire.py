@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cfai.local.services._cf import CloudflareError
+from cfai.local.services.frontdoor import ApiError, Unparsable
 from cfai.local.services.vectorize._errors import (
     DEFAULT_TOP_K,
     MAX_ID_BYTES,
@@ -48,21 +48,12 @@ class QueryIn:
     namespace: str | None
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number")
-
-
-def loads(text: str | bytes) -> Any:
-    """JSON without NaN/Infinity (JSON.parse on the Cloudflare side has neither)."""
-    return json.loads(text, parse_constant=_reject_constant)
-
-
 def _check_metadata_keys(node: Any) -> None:
     if isinstance(node, dict):
         for key, child in node.items():
             problem = key_problem(key, dotted=False)
             if problem:
-                raise CloudflareError(400, 40011, f"invalid metadata: {problem}")
+                raise ApiError(400, 40011, f"invalid metadata: {problem}")
             _check_metadata_keys(child)
     elif isinstance(node, list):
         for child in node:
@@ -80,7 +71,7 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
     if not isinstance(vid, str) or not vid:
         raise bad_vectors(operation, "vector id must be a non-empty string")
     if utf8_len(vid) > MAX_ID_BYTES:
-        raise CloudflareError(
+        raise ApiError(
             400, 40008, f"id too long; max is {MAX_ID_BYTES} bytes, got {utf8_len(vid)} bytes"
         )
     # `type(v) in` rejects bools (an int subclass) and is the fast check on the hot path;
@@ -98,7 +89,7 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
         if not isinstance(namespace, str):
             raise bad_vectors(operation, f'namespace of id="{vid}" must be a string')
         if utf8_len(namespace) > MAX_NAMESPACE_BYTES:
-            raise CloudflareError(
+            raise ApiError(
                 400,
                 40009,
                 f"namespace too long; max is {MAX_NAMESPACE_BYTES} bytes, "
@@ -111,7 +102,7 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
         _check_metadata_keys(metadata)
         size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
         if size > MAX_METADATA_BYTES:
-            raise CloudflareError(
+            raise ApiError(
                 400,
                 40010,
                 f'metadata too large for id="{vid}"; max is {MAX_METADATA_BYTES} bytes, '
@@ -120,30 +111,21 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
     return VectorIn(vid, values, namespace or None, metadata or None)
 
 
-def parse_vectors(
-    body: bytes, content_type: str, operation: str, *, discard_unparsable: bool = False
+def vectors_from(
+    records: list[Any], operation: str, *, discard_unparsable: bool = False
 ) -> list[VectorIn]:
-    """Vectors from an NDJSON body (one object a line) or a JSON ``{"vectors": [...]}``."""
-    text = body.decode("utf-8", errors="replace")
-    if content_type.split(";")[0].strip().lower() == "application/json":
-        try:
-            doc = loads(text)
-        except ValueError as exc:
-            raise bad_vectors(operation) from exc
-        items = doc.get("vectors") if isinstance(doc, dict) else doc
-        if not isinstance(items, list):
-            raise bad_vectors(operation, 'expected {"vectors": [...]}')
-        return [vector_from(item, operation) for item in items]
+    """Vectors from the records of an NDJSON or JSON body (the front door parsed them;
+    lines that were not JSON are `Unparsable`). With `discard_unparsable`, lines that are
+    not JSON or not a well-formed vector are skipped, as ``unparsable-behavior=discard``."""
     out: list[VectorIn] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
+    for record in records:
+        if isinstance(record, Unparsable):
+            if discard_unparsable:
+                continue
+            raise bad_vectors(operation)
         try:
-            out.append(vector_from(loads(line), operation))
-        except ValueError as exc:
-            if not discard_unparsable:
-                raise bad_vectors(operation) from exc
-        except CloudflareError as exc:
+            out.append(vector_from(record, operation))
+        except ApiError as exc:
             if not (discard_unparsable and exc.code == 40023):
                 raise
     return out
@@ -183,9 +165,9 @@ def parse_query(raw: Any) -> QueryIn:
     if return_metadata not in ("none", "indexed", "all"):
         raise bad_body("returnMetadata: expected value")
     if top_k > MAX_TOP_K:
-        raise CloudflareError(400, 40024, f"max top K is {MAX_TOP_K}, but got {top_k}")
+        raise ApiError(400, 40024, f"max top K is {MAX_TOP_K}, but got {top_k}")
     if (return_values or return_metadata == "all") and top_k > MAX_TOP_K_WITH_DATA:
-        raise CloudflareError(
+        raise ApiError(
             400,
             40025,
             f"with returnValues=true or returnMetadata=all, max top K is {MAX_TOP_K_WITH_DATA}, "

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from cfai.local.services._cf import CloudflareError
 from cfai.local.services._sqlite import SqliteStore
+from cfai.local.services.frontdoor import ApiError
 from cfai.local.services.vectorize import _errors as E
 from cfai.local.services.vectorize._apply import apply_mutations, iso
 from cfai.local.services.vectorize._filters import indexed_values, key_problem
@@ -163,21 +163,19 @@ class VectorizeStore(SqliteStore):
 
     def create_metadata_index(self, name: str, property_name: str, index_type: str) -> str:
         if index_type not in E.METADATA_INDEX_TYPES:
-            raise CloudflareError(
+            raise ApiError(
                 400, 3009, f"invalid indexType {index_type!r}; expected string, number or boolean"
             )
         problem = key_problem(property_name, dotted=True) if isinstance(property_name, str) else ""
         if problem is not None:
-            raise CloudflareError(400, 3009, f"invalid propertyName: {problem or 'not a string'}")
+            raise ApiError(400, 3009, f"invalid propertyName: {problem or 'not a string'}")
         existing = self.metadata_indexes(name)
         if property_name in existing:
-            raise CloudflareError(
+            raise ApiError(
                 409, 3006, f"A metadata index for property {property_name} already exists"
             )
         if len(existing) >= E.MAX_METADATA_INDEXES:
-            raise CloudflareError(
-                400, 3008, f"too many metadata indexes; max is {E.MAX_METADATA_INDEXES}"
-            )
+            raise ApiError(400, 3008, f"too many metadata indexes; max is {E.MAX_METADATA_INDEXES}")
         with self._tx() as db:
             db.execute(
                 "INSERT INTO metadata_indexes VALUES (?,?,?)", (name, property_name, index_type)
@@ -192,9 +190,7 @@ class VectorizeStore(SqliteStore):
                 (name, property_name),
             ).rowcount
             if not gone:
-                raise CloudflareError(
-                    404, 3007, f"no metadata index for property {property_name!r}"
-                )
+                raise ApiError(404, 3007, f"no metadata index for property {property_name!r}")
             return self._record(db, name, "metadata_index_delete", None, None)
 
     # -- mutations -----------------------------------------------------------------------
@@ -204,7 +200,7 @@ class VectorizeStore(SqliteStore):
         dims = self._index_row(name)[2]
         for vec in vectors:
             if len(vec.values) != dims:
-                raise CloudflareError(
+                raise ApiError(
                     400,
                     40012,
                     f'invalid vector for id="{vec.id}", expected {dims} dimensions, '
@@ -316,10 +312,10 @@ class VectorizeStore(SqliteStore):
         if vector is None:
             got = self.get_by_ids(name, [q.vector_id or ""])
             if not got:
-                raise CloudflareError(404, 40013, f'vector with id="{q.vector_id}" not found')
+                raise ApiError(404, 40013, f'vector with id="{q.vector_id}" not found')
             vector = got[0]["values"]
         if len(vector) != dims:
-            raise CloudflareError(
+            raise ApiError(
                 400,
                 40006,
                 f"invalid query vector, expected {dims} dimensions, "

@@ -12,11 +12,11 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cfai.local.services._cf import JSON, CloudflareError
+from cfai.local.services.frontdoor import JSON, ApiError
 
 MAX_CONTENT_CHARS = 131_072  # prompt / message content limit of text generation models
 
@@ -44,30 +44,24 @@ class AiResult:
         return cls(content_type=JSON, body=data, usage=usage, result=result)
 
 
-class AiError(CloudflareError):
+class AiError(ApiError):
     """A Workers AI failure: HTTP `status`, Workers AI `internal_code` (also `code`, as on
-    every `CloudflareError`) and `message`. The user is at fault for every code raised here
-    (bad model name or inputs), never the emulator.
+    every `ApiError`) and `message`. The user is at fault for every code raised here (bad
+    model name or inputs), never the emulator. On the binding it answers
+    ``{"internalCode", "name", "description"}`` (`Shape.AI`), over REST the v4 envelope.
 
     Example::
 
         raise AiError(400, 5007, "No such model @cf/x/y or task")
     """
 
-    # workerd's InferenceUpstreamError takes the JS error name from the reply's `name`.
-    error_name = "InferenceUpstreamError"
-
     def __init__(self, status: int, internal_code: int, message: str) -> None:
         super().__init__(status, internal_code, message)
         self.internal_code = internal_code
 
-    def binding_body(self) -> dict[str, Any]:
-        """The error body workerd's `env.AI.run` parses into `"<internalCode>: <description>"`."""
-        return {
-            "internalCode": self.internal_code,
-            "name": self.error_name,
-            "description": self.message,
-        }
+
+Runner = Callable[[str, Mapping[str, Any]], AiResult]
+"""`WorkersAIService.run` as routes and other services use it."""
 
 
 def no_such_model(model: str) -> AiError:
@@ -82,6 +76,16 @@ def bad_input(field: str, why: str) -> AiError:
 
 def too_large(what: str) -> AiError:
     return AiError(413, 3006, f"Request is too large: {what}")
+
+
+def body_too_large(limit: int) -> AiError:
+    """The front door's 413 for an AI route's body over `limit` bytes."""
+    return too_large(f"body over {limit} bytes")
+
+
+def bad_body(why: str) -> AiError:
+    """The front door's refusal of an AI route's body that is not a JSON object."""
+    return bad_input("body", why)
 
 
 def invalid_base64(field: str, kind: str) -> AiError:

@@ -1,7 +1,9 @@
 """OpenAI-compatible endpoints: ``/ai/v1/chat/completions`` and ``/ai/v1/embeddings``.
 
 Each maps the OpenAI request onto the native model inputs, runs the stand-in, and answers
-in OpenAI's shapes (not enveloped; an assumption, see the facts sheet §3). Streams are
+in OpenAI's shapes (not enveloped: OpenAI clients read the bare body; Cloudflare's OpenAI
+compatibility page, https://developers.cloudflare.com/workers-ai/configuration/open-ai-compatibility/,
+shows no envelope). Streams are
 ``chat.completion.chunk`` events ending in ``data: [DONE]``; with
 ``stream_options.include_usage`` a last chunk with empty ``choices`` carries the usage.
 ``finish_reason`` is ``length`` when the completion used all of ``max_tokens``.
@@ -14,23 +16,18 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from cfai.catalog import CATALOG, Task
-from cfai.local.services._cf import json_response
+from cfai.local.services.frontdoor import Call, Handler, json_response
 
-from ._core import bad_input, digest, no_such_model
+from ._core import Runner, bad_input, digest, no_such_model
 
-if TYPE_CHECKING:
-    from . import WorkersAI
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 _PASS = (
     "messages",
     "temperature",
@@ -71,14 +68,14 @@ def _native_chat(body: dict[str, Any]) -> dict[str, Any]:
     return native
 
 
-def chat(service: WorkersAI) -> Endpoint:
-    from .app import read_object
+def chat(run: Runner) -> Handler:
+    """``POST /ai/v1/chat/completions`` over `run`."""
 
-    async def endpoint(request: Request) -> Response:
-        body = await read_object(request, "body")
+    async def endpoint(call: Call) -> Response:
+        body = call.body
         model = _model(body, (Task.TEXT_GENERATION, Task.IMAGE_TO_TEXT))
         native = _native_chat(body)
-        out = (await run_in_threadpool(service.run, model, native)).result
+        out = (await run_in_threadpool(run, model, native)).result
         max_tokens = native.get("max_tokens", CATALOG[model].default_max_tokens)
         use = out["usage"]
         response = out["response"]
@@ -144,11 +141,11 @@ def _chunks(
     yield b"data: [DONE]\n\n"
 
 
-def embeddings(service: WorkersAI) -> Endpoint:
-    from .app import read_object
+def embeddings(run: Runner) -> Handler:
+    """``POST /ai/v1/embeddings`` over `run`."""
 
-    async def endpoint(request: Request) -> Response:
-        body = await read_object(request, "body")
+    async def endpoint(call: Call) -> Response:
+        body = call.body
         model = _model(body, (Task.TEXT_EMBEDDINGS,))
         if body.get("input") is None:
             raise bad_input("input", "required")
@@ -156,7 +153,7 @@ def embeddings(service: WorkersAI) -> Endpoint:
         if fmt not in ("float", "base64"):
             raise bad_input("encoding_format", "must be float or base64")
         key = "documents" if model.startswith("@cf/qwen/qwen3-embedding") else "text"
-        out = await run_in_threadpool(service.run, model, {key: body["input"]})
+        out = await run_in_threadpool(run, model, {key: body["input"]})
         data = []
         for i, vec in enumerate(out.result["data"]):
             emb: Any = vec

@@ -34,7 +34,8 @@ from ._core import (
 )
 
 MAX_PROMPT_CHARS = 2048
-# Guidance ranges of the models whose schema bounds it (facts sheet §2).
+# (min, max, default) guidance of the models whose input schema bounds it: the model pages
+# https://developers.cloudflare.com/workers-ai/models/lucid-origin/ and .../phoenix-1.0/.
 _GUIDANCE = {
     "@cf/leonardo/lucid-origin": (0.0, 10.0, 4.5),
     "@cf/leonardo/phoenix-1.0": (2.0, 10.0, 2.0),

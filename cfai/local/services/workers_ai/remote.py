@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from cfai.local.services._cf import JSON
+from cfai.local.services.frontdoor import JSON
 
 from ._core import AiError, AiResult
 

@@ -8,8 +8,8 @@ RAG worker's answer visibly draws on the retrieved passages. Sampling parameters
 validated but do not change the answer: same inputs, same output.
 
 Tokens are whitespace-separated words (see `_core`); the answer is cut at `max_tokens`
-(default 256). JSON mode returns an object built by the `_schema` walker (strings filled
-with the answer) and never streams. When `tools` are given and the last user turn names
+(default 256). JSON mode checks the schema with `jsonschema`, returns a value built by
+`_schema` (strings filled with the answer) within `max_tokens`, and never streams. When `tools` are given and the last user turn names
 one, the answer is a Llama-3-style ``tool_calls: [{name, arguments: {...}}]`` with an empty
 ``response``.
 """
@@ -156,7 +156,7 @@ def answer(turns: Sequence[_Turn]) -> tuple[str, str]:
 
 
 def _tool_call(
-    inputs: Mapping[str, Any], turns: Sequence[_Turn], question: str
+    inputs: Mapping[str, Any], turns: Sequence[_Turn], question: str, max_tokens: int
 ) -> list[dict[str, Any]]:
     if not inputs.get("tools") or not turns or turns[-1].role != "user":
         return []
@@ -170,8 +170,10 @@ def _tool_call(
         name = fn["name"]
         if name.lower() in asked or name.lower().replace("_", " ") in asked:
             try:
-                args = _schema.instance(fn.get("parameters") or {"type": "object"}, question)
-            except _schema.SchemaError as e:
+                args, _ = _schema.instance(
+                    fn.get("parameters") or {"type": "object"}, question, max_tokens=max_tokens
+                )
+            except (_schema.SchemaError, _schema.InvalidSchema) as e:
                 raise bad_input(f"tools[{i}].parameters", str(e)) from None
             return [{"name": name, "arguments": args}]
     return []
@@ -215,14 +217,20 @@ def run_text(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
     schema = _json_mode(inputs)
     if schema is not None:
         try:
-            obj = _schema.instance(
-                schema or {"type": "object", "properties": {"response": {}}}, text
+            obj, size = _schema.instance(
+                schema or {"type": "object", "properties": {"response": {}}},
+                text,
+                max_tokens=max_tokens,
             )
+        except _schema.InvalidSchema as e:
+            raise bad_input(
+                "response_format.json_schema", f"not a valid JSON Schema: {e}"
+            ) from None
         except _schema.SchemaError as e:
             raise AiError(400, 3003, f"JSON Mode couldn't be met: {e}") from None
-        done = usage(prompt_tokens, min(max_tokens, len(words(json.dumps(obj)))))
+        done = usage(prompt_tokens, size)
         return AiResult.json({"response": obj, "usage": done}, done)
-    calls = _tool_call(inputs, turns, question)
+    calls = _tool_call(inputs, turns, question, max_tokens)
     tokens = [] if calls else words(text)[:max_tokens]
     completion = min(max_tokens, len(words(json.dumps(calls)))) if calls else len(tokens)
     done = usage(prompt_tokens, completion)

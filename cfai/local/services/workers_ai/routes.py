@@ -1,40 +1,52 @@
 """Routes of the Workers AI service.
 
-Binding (host ``workers-binding.ai``, what workerd's ``env.AI.run`` sends):
-``POST /run?version=3`` with ``{"inputs", "options"}`` and header ``cf-consn-model-id``;
-answered with the bare result (content type exactly ``application/json``), an SSE stream,
-or the binary bytes; errors as ``{"internalCode", "name", "description"}``, which workerd
-turns into ``InferenceUpstreamError("<internalCode>: <description>")``.
+Binding (host ``workers-binding.ai``, what workerd's ``env.AI.run`` sends, with an ``ai``
+binding token): ``POST /run?version=3`` with ``{"inputs", "options"}`` and header
+``cf-consn-model-id``; answered with the bare result (content type exactly
+``application/json``), an SSE stream, or the binary bytes; errors as
+``{"internalCode", "name", "description"}``, which workerd turns into
+``InferenceUpstreamError("<internalCode>: <description>")``.
 
-REST (bearer token): ``POST /client/v4/accounts/{account_id}/ai/run/{model}`` answers the
-v4 envelope for JSON results, the raw SSE stream or raw bytes otherwise;
+REST (API token): ``POST /client/v4/accounts/{account_id}/ai/run/{model}`` answers the v4
+envelope for JSON results, the raw SSE stream or raw bytes otherwise;
 ``GET .../ai/models/search`` lists the catalog; the OpenAI-compatible ``.../ai/v1`` routes
 live in `compat`.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
 
 from cfai.catalog import CATALOG, ModelSpec, Task
-from cfai.local.services._cf import JSON, api_error, check_token, envelope, json_response
+from cfai.local.services.frontdoor import (
+    JSON,
+    ApiError,
+    ApiToken,
+    BindingToken,
+    Call,
+    Endpoint,
+    JsonBody,
+    Shape,
+    envelope,
+)
 
 from . import compat
-from ._core import AiError, AiResult, bad_input
+from ._core import AiResult, Runner, bad_body, bad_input, body_too_large
 
-if TYPE_CHECKING:
-    from . import WorkersAI
+__all__ = ["BINDING_HOST", "MAX_RUN_BODY", "RUN_BODY", "endpoints", "raw_response"]
 
+BINDING_HOST = "workers-binding.ai"
 ACCOUNT = "/client/v4/accounts/{account_id}/ai"
 MODEL_HEADER = "cf-consn-model-id"
+# Images and audio travel base64 inside the JSON inputs; this bounds what the emulator
+# buffers for one run (Workers AI's own request limit is not published).
+MAX_RUN_BODY = 32 * 1024 * 1024
+RUN_BODY = JsonBody(bad_body, limit=MAX_RUN_BODY, too_large=body_too_large, object_only=True)
 _TASK_NAMES = {
     Task.TEXT_GENERATION: "Text Generation",
     Task.TEXT_EMBEDDINGS: "Text Embeddings",
@@ -55,70 +67,39 @@ def raw_response(result: AiResult, headers: Mapping[str, str] | None = None) -> 
     return Response(result.body, headers=head)
 
 
-async def read_object(request: Request, field: str) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        raise bad_input(field, "body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise bad_input(field, "must be a JSON object")
-    return body
+def endpoints(run: Runner) -> list[Endpoint]:
+    """The binding route and the REST routes, over `run` (`WorkersAIService.run`)."""
 
-
-def binding_routes(service: WorkersAI) -> list[BaseRoute]:
-    async def run(request: Request) -> Response:
+    async def binding_run(call: Call) -> Response:
         req_id = {"cf-ai-req-id": str(uuid.uuid4())}
         try:
-            model = request.headers.get(MODEL_HEADER)
+            model = call.headers.get(MODEL_HEADER)
             if not model:
                 raise bad_input(MODEL_HEADER, "header required")
-            body = await read_object(request, "body")
-            inputs = body.get("inputs")
+            inputs = call.body.get("inputs")
             if not isinstance(inputs, dict):
                 raise bad_input("inputs", "must be an object")
-            result = await run_in_threadpool(service.run, model, inputs)
-        except AiError as e:
-            return json_response(e.binding_body(), e.status, req_id)
+            result = await run_in_threadpool(run, model, inputs)
+        except ApiError as e:
+            e.headers.update(req_id)
+            raise
         return raw_response(result, req_id)
 
-    return [Route("/run", run, methods=["POST"])]
-
-
-def authed(
-    service: WorkersAI, handler: Callable[[Request], Awaitable[Response]]
-) -> Callable[[Request], Awaitable[Response]]:
-    """Bearer-token check, account check, and `AiError` -> v4 error envelope."""
-
-    async def endpoint(request: Request) -> Response:
-        denied = check_token(request, service.ctx.api_token)
-        if denied is not None:
-            return denied
-        if request.path_params["account_id"] != service.ctx.account_id:
-            return api_error(403, 10000, "Authentication error")
-        try:
-            return await handler(request)
-        except AiError as e:
-            return api_error(e.status, e.internal_code, e.message)
-
-    return endpoint
-
-
-def rest_routes(service: WorkersAI) -> list[BaseRoute]:
-    async def run(request: Request) -> Response:
-        inputs = await read_object(request, "body")
+    async def rest_run(call: Call) -> Any:
+        inputs = dict(call.body)
         inputs.pop("options", None)  # rejectIfBusy: the emulator is never busy
-        result = await run_in_threadpool(service.run, request.path_params["model"], inputs)
+        result = await run_in_threadpool(run, call.params["model"], inputs)
         if result.content_type == JSON and result.chunks is None:
-            return envelope(result.result)
+            return result.result
         return raw_response(result)
 
-    async def search(request: Request) -> Response:
-        q = request.query_params
+    async def search(call: Call) -> Response:
+        q = call.query
         task, text, author = (q.get(k, "").lower() for k in ("task", "search", "author"))
         try:
             page, per_page = max(1, int(q.get("page", "1"))), max(1, int(q.get("per_page", "50")))
         except ValueError:
-            return api_error(400, 7003, "page and per_page must be integers")
+            raise ApiError(400, 7003, "page and per_page must be integers") from None
         found = [
             _describe(spec)
             for spec in CATALOG.values()
@@ -130,19 +111,14 @@ def rest_routes(service: WorkersAI) -> list[BaseRoute]:
         info = {"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(found)}
         return envelope(chunk, result_info=info)
 
+    binding = BindingToken("ai")
+    rest = ApiToken()
     return [
-        Route(f"{ACCOUNT}/run/{{model:path}}", authed(service, run), methods=["POST"]),
-        Route(f"{ACCOUNT}/models/search", authed(service, search), methods=["GET"]),
-        Route(
-            f"{ACCOUNT}/v1/chat/completions",
-            authed(service, compat.chat(service)),
-            methods=["POST"],
-        ),
-        Route(
-            f"{ACCOUNT}/v1/embeddings",
-            authed(service, compat.embeddings(service)),
-            methods=["POST"],
-        ),
+        Endpoint("POST", "/run", binding_run, binding, Shape.AI, RUN_BODY, host=BINDING_HOST),
+        Endpoint("POST", f"{ACCOUNT}/run/{{model:path}}", rest_run, rest, body=RUN_BODY),
+        Endpoint("GET", f"{ACCOUNT}/models/search", search, rest),
+        Endpoint("POST", f"{ACCOUNT}/v1/chat/completions", compat.chat(run), rest, body=RUN_BODY),
+        Endpoint("POST", f"{ACCOUNT}/v1/embeddings", compat.embeddings(run), rest, body=RUN_BODY),
     ]
 
 

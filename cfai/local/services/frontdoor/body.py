@@ -1,0 +1,123 @@
+"""Reading a request body within the route's limit, and parsing it as the route declares.
+
+The limit holds while the body streams in: a declared Content-Length over it is refused
+before a byte is read, and a chunked body is refused as soon as it passes it, so memory
+stays bounded by the limit whatever the client sends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+
+from starlette.requests import Request
+
+from cfai.local.services.frontdoor.errors import ApiError
+from cfai.local.services.frontdoor.routes import (
+    REQUIRED,
+    Body,
+    JsonBody,
+    NdjsonBody,
+    NoBody,
+    Unparsable,
+)
+
+__all__ = ["loads", "read_body"]
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:32]} is out of range")
+    return value
+
+
+def loads(data: str | bytes) -> Any:
+    """JSON as JSON.parse reads it, minus what it cannot round-trip: no NaN or Infinity, no
+    number that overflows a double. Raises ValueError (also for nesting too deep)."""
+    try:
+        return json.loads(data, parse_constant=_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("JSON nests too deeply") from None
+
+
+async def _read(request: Request, limit: int, too_large: Callable[[int], ApiError]) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_body(request: Request, spec: Body) -> Any:
+    """The body as `spec` declares it; raises the route's `ApiError` when it does not fit."""
+    if isinstance(spec, NoBody):
+        return None
+    raw = await _read(request, spec.limit, spec.too_large)
+    if isinstance(spec, JsonBody):
+        return _json(raw, spec)
+    return _records(raw, request.headers.get("content-type", ""), spec)
+
+
+def _json(raw: bytes, spec: JsonBody) -> Any:
+    if not raw.strip() and spec.empty is not REQUIRED:
+        return spec.empty
+    try:
+        value = loads(raw)
+    except ValueError as exc:
+        raise spec.invalid(f"body is not valid JSON ({exc})") from None
+    if spec.object_only and not isinstance(value, dict):
+        raise spec.invalid("must be a JSON object")
+    return value
+
+
+def _records(raw: bytes, content_type: str, spec: NdjsonBody) -> list[Any]:
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/json":
+        try:
+            doc = loads(raw)
+        except ValueError as exc:
+            raise spec.invalid(f"body is not valid JSON ({exc})") from None
+        items = doc.get(spec.json_key) if isinstance(doc, dict) else doc
+        if not isinstance(items, list):
+            raise spec.invalid(f'expected {{"{spec.json_key}": [...]}}')
+        return items
+    if media == "multipart/form-data" and spec.multipart_field is not None:
+        field = _multipart_field(raw, content_type, spec.multipart_field)
+        if field is None:
+            raise spec.invalid(f"missing multipart field `{spec.multipart_field}`")
+        raw = field
+    out: list[Any] = []
+    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(loads(line))
+        except ValueError as exc:
+            out.append(Unparsable(number, str(exc)))
+    return out
+
+
+def _multipart_field(body: bytes, content_type: str, field: str) -> bytes | None:
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        return None
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == field:
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else None
+    return None

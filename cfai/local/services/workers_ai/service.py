@@ -1,0 +1,128 @@
+"""The Workers AI service: its settings, its model handlers and its workerd fragments.
+
+Example::
+
+    ai = WorkersAIService(EmulatorContext(Path(".cfai"), account_id="0" * 32, api_token="t"))
+    out = ai.run("@cf/baai/bge-small-en-v1.5", {"text": ["hello"]})
+    out.result["shape"]  # [1, 384]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from cfai.catalog import CATALOG, ModelSpec, Task
+from cfai.local.services.base import (
+    EmulatorContext,
+    Service,
+    ServiceSettings,
+    WorkerdBinding,
+    WorkerdService,
+)
+from cfai.local.services.frontdoor import BindingScope, Endpoint
+
+from . import routes
+from ._core import AiResult, bad_input, no_such_model
+from .audio import run_asr, run_tts
+from .embeddings import run_embeddings
+from .images import run_image
+from .misc import run_classification, run_translation
+from .remote import TOKEN_ENV, RemoteAi
+from .text import run_text
+
+__all__ = ["HANDLERS", "RemoteAiSettings", "WorkersAIService", "WorkersAISettings"]
+
+Handler = Callable[[ModelSpec, Mapping[str, Any]], AiResult]
+
+HANDLERS: dict[Task, Handler] = {
+    Task.TEXT_GENERATION: run_text,
+    Task.IMAGE_TO_TEXT: run_text,
+    Task.TEXT_EMBEDDINGS: run_embeddings,
+    Task.TEXT_TO_IMAGE: run_image,
+    Task.SPEECH_RECOGNITION: run_asr,
+    Task.TEXT_TO_SPEECH: run_tts,
+    Task.TRANSLATION: run_translation,
+    Task.TEXT_CLASSIFICATION: run_classification,
+}
+
+
+class RemoteAiSettings(BaseModel):
+    """Where `--remote-ai` sends model runs (the token comes from ``CFAI_REMOTE_AI_TOKEN``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str
+    account_id: str
+
+
+class WorkersAISettings(ServiceSettings):
+    """``remote_ai``: forward model runs to a real account's Workers AI REST API."""
+
+    remote_ai: RemoteAiSettings | None = None
+
+
+class WorkersAIService(Service):
+    """Workers AI: `run(model, inputs)` for other services, binding and REST routes."""
+
+    name: ClassVar[str] = "workers_ai"
+    binding_types: ClassVar[tuple[str, ...]] = ("ai",)
+    settings_model: ClassVar[type[ServiceSettings]] = WorkersAISettings
+
+    def __init__(self, ctx: EmulatorContext) -> None:
+        super().__init__(ctx)
+        self.settings = WorkersAISettings.model_validate(ctx.settings)
+        remote = self.settings.remote_ai
+        self._remote = (
+            RemoteAi(remote.base_url, remote.account_id, os.environ[TOKEN_ENV]) if remote else None
+        )
+
+    def run(self, model: str, inputs: Mapping[str, Any]) -> AiResult:
+        """Run `model` on `inputs` (what ``env.AI.run`` takes); raises `AiError`.
+
+        A streaming text answer comes back as ``text/event-stream`` chunks when
+        ``inputs["stream"]`` is true (JSON mode never streams). In remote mode the run goes
+        to the remote account's Workers AI (see `remote`)."""
+        if self._remote is not None:
+            if not isinstance(inputs, Mapping):
+                raise bad_input("inputs", "must be an object")
+            return self._remote.run(model, inputs)
+        spec = CATALOG.get(model)
+        if spec is None:
+            raise no_such_model(model)
+        if not isinstance(inputs, Mapping):
+            raise bad_input("inputs", "must be an object")
+        return HANDLERS[spec.task](spec, inputs)
+
+    def endpoints(self) -> list[Endpoint]:
+        # `self.run` is looked up per call, so a subclass's `run` (tests count runs) serves.
+        return routes.endpoints(lambda model, inputs: self.run(model, inputs))
+
+    @classmethod
+    def workerd_services(
+        cls, worker: str, bindings: Sequence[Mapping[str, Any]]
+    ) -> list[WorkerdService]:
+        if not any(b.get("type") in cls.binding_types for b in bindings):
+            return []
+        return [WorkerdService(name=_service_name(worker), scope=BindingScope("ai", worker))]
+
+    @classmethod
+    def workerd_binding(cls, worker: str, binding: Mapping[str, Any]) -> WorkerdBinding:
+        if binding.get("type") not in cls.binding_types:
+            return super().workerd_binding(worker, binding)
+        return WorkerdBinding(
+            name=str(binding["name"]),
+            module="cloudflare-internal:ai-api",
+            inner=[("fetcher", "service", _service_name(worker))],
+        )
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+
+
+def _service_name(worker: str) -> str:
+    return f"ai:{worker}"
