@@ -76,7 +76,7 @@ def binding_endpoints(
 
     async def get_log(call: Call) -> Response:
         gw, log_id = call.params["gateway_id"], call.params["log_id"]
-        return json_response({"result": pipeline.store.get_log(gw, log_id)})
+        return json_response({"result": pipeline.store.get_log(gw, log_id, metadata_text=False)})
 
     async def patch_log(call: Call) -> Response:
         gw, log_id = call.params["gateway_id"], call.params["log_id"]

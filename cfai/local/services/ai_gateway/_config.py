@@ -21,7 +21,14 @@ REQUIRED = (
     "rate_limiting_interval",
     "rate_limiting_limit",
 )
-_BOOLS = ("cache_invalidate_on_update", "collect_logs", "authentication", "logpush", "zdr")
+_BOOLS = (
+    "cache_invalidate_on_update",
+    "collect_logs",
+    "authentication",
+    "byok_only",
+    "logpush",
+    "zdr",
+)
 _NULLABLE_INTS = ("cache_ttl", "rate_limiting_interval", "rate_limiting_limit", "log_management")
 _CHOICES: dict[str, tuple[str, ...]] = {
     "rate_limiting_technique": ("fixed", "sliding"),
@@ -43,6 +50,9 @@ _OPAQUE = (
 DEFAULTS: dict[str, Any] = {
     "rate_limiting_technique": "fixed",
     "authentication": False,
+    # "Requires customer-provided provider credentials and prevents fallback to Unified
+    # Billing" (API schema); stored and answered, nothing to enforce for Workers AI here.
+    "byok_only": False,
     "log_management": None,
     "log_management_strategy": None,
     "logpush": False,

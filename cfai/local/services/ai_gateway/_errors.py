@@ -13,19 +13,26 @@ rate-limit answer::
 ``InferenceUpstreamError`` reads ``"2003: Rate limited"`` (it formats
 ``<internalCode>: <description>``).
 
-=====  ===============================================  ====  =========
+=====  ===============================================  ====  ============
 code   meaning                                          HTTP  source
-=====  ===============================================  ====  =========
+=====  ===============================================  ====  ============
 2003   rate limited                                     429   community
 2009   missing or wrong ``cf-aig-authorization``        401   community
-2001   gateway not found (request through a gateway)    404   assumed
-7001   invalid gateway config / request body            400   assumed
-7002   gateway not found (REST)                         404   assumed
-7003   gateway id already exists                        409   assumed
-7004   log not found                                    404   assumed
-7005   invalid log query (filters, order_by, page)      400   assumed
+2001   gateway not configured (request through one)     404   community
+2011   provider not reachable from the local platform   502   local only
+7001   invalid body or query; gateway id already taken  400   chanfana
+7002   gateway or log not found (REST)                  404   API schema
 10000  authentication error (provider token, account)   401   confirmed
-=====  ===============================================  ====  =========
+=====  ===============================================  ====  ============
+
+The REST management API is a chanfana service (Cloudflare's OpenAPI framework for
+Workers): its schema (https://developers.cloudflare.com/api/resources/ai_gateway/) declares
+``{"code": 7002, "message": "Not Found"}`` for a missing log and
+``{"errors": [{"code", "message", "path"}]}`` 400s for create, which are chanfana's
+``NotFoundException`` (7002) and ``InputValidationException`` (7001) in
+``cloudflare/chanfana`` ``src/exceptions.ts``. Create declares no 409, so a taken id is
+answered as input validation (400, 7001) naming ``id``; 7003 is the API's "could not
+route" and nothing here. The 2001 wording is a live answer quoted in public test notes.
 
 Assumed codes are ours to change when a live answer shows the real ones.
 """
@@ -81,7 +88,18 @@ def unauthorized() -> GatewayError:
 
 
 def unknown_gateway(gateway_id: str) -> GatewayError:
-    return GatewayError(404, 2001, f"Gateway '{gateway_id}' not found")
+    # Cloudflare's wording does not name the gateway; the id is in the URL the caller sent.
+    return GatewayError(404, 2001, "Please configure AI Gateway in the Cloudflare dashboard")
+
+
+def unreachable_provider(provider: str) -> GatewayError:
+    """A provider other than Workers AI: the local platform reaches no third party."""
+    return GatewayError(
+        502,
+        2011,
+        f"Provider '{provider}' is not reachable from the local platform "
+        "(it serves workers-ai only)",
+    )
 
 
 def invalid(message: str) -> ApiError:
@@ -89,16 +107,17 @@ def invalid(message: str) -> ApiError:
 
 
 def gateway_not_found(gateway_id: str) -> ApiError:
-    return ApiError(404, 7002, f"Gateway '{gateway_id}' not found")
+    return ApiError(404, 7002, f"Not Found: gateway '{gateway_id}'")
 
 
 def gateway_exists(gateway_id: str) -> ApiError:
-    return ApiError(409, 7003, f"Gateway with id '{gateway_id}' already exists")
+    return ApiError(400, 7001, f"id: a gateway with id '{gateway_id}' already exists")
 
 
 def log_not_found(log_id: str) -> ApiError:
-    return ApiError(404, 7004, "Log Not Found")
+    # "Log Not Found" is what workerd's AiGatewayLogNotFound shows a Worker.
+    return ApiError(404, 7002, "Log Not Found")
 
 
 def bad_query(message: str) -> ApiError:
-    return ApiError(400, 7005, message)
+    return ApiError(400, 7001, message)

@@ -37,6 +37,7 @@ class NewLog:
     request_body: bytes = b""
     response_body: bytes = b""
     response_size: int | None = None
+    step: int = 0
 
 
 def timestamp(now: float) -> str:
@@ -53,19 +54,31 @@ def new_log_id(now: float) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def log_answer(row: sqlite3.Row, *, heads: bool = True) -> dict[str, Any]:
-    """A log as Cloudflare answers it (REST get/list and the binding's `getLog`)."""
+def log_answer(
+    row: sqlite3.Row, *, heads: bool = True, metadata_text: bool = True
+) -> dict[str, Any]:
+    """A log as Cloudflare answers it (REST get/list and the binding's `getLog`).
+
+    Over REST ``metadata`` is JSON *text*: the API schema and both SDKs type it as a string
+    (cloudflare-python ``types/ai_gateway/log_list_response.py``: ``metadata: Optional[str]``).
+    workerd's ``AiGatewayLog`` types it as a record, so the binding (`metadata_text` False)
+    gets the object."""
     out: dict[str, Any] = {
         "id": row["id"], "provider": row["provider"], "model": row["model"], "path": row["path"],
         "duration": row["duration"], "status_code": row["status_code"],
         "success": bool(row["success"]), "cached": bool(row["cached"]),
         "tokens_in": row["tokens_in"], "tokens_out": row["tokens_out"],
-        "metadata": json.loads(row["metadata"] or "{}"), "step": row["step"], "cost": 0,
+        "step": row["step"], "cost": 0,
         "feedback": row["feedback"], "score": row["score"], "created_at": row["created_at"],
         "request_content_type": row["request_content_type"],
         "response_content_type": row["response_content_type"],
         "request_size": row["request_size"], "response_size": row["response_size"],
     }  # fmt: skip
+    metadata = json.loads(row["metadata"] or "{}")
+    if not metadata_text:
+        out["metadata"] = metadata
+    elif metadata:
+        out["metadata"] = json.dumps(metadata, separators=(",", ":"))
     if row["model_type"]:
         out["model_type"] = row["model_type"]
     if row["event_id"]:

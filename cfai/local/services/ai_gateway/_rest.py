@@ -1,12 +1,16 @@
 """REST management of gateways and logs, under
 ``/client/v4/accounts/{account_id}/ai-gateway/gateways``: API token, v4 envelope, paginated
 lists with ``result_info``.
+
+``logs/{id}/request`` and ``logs/{id}/response`` answer the stored body itself, with its
+content type and no envelope: the API schema gives the 200 as the body ("Returns the
+request body from a specific log"), and both SDKs return what they get without unwrapping
+``result`` (cloudflare-python ``resources/ai_gateway/logs.py`` ``cast_to=object``;
+cloudflare-typescript ``resources/ai-gateway/logs.ts``).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +22,7 @@ from cfai.local.services.ai_gateway import _config
 from cfai.local.services.ai_gateway import _errors as err
 from cfai.local.services.ai_gateway._binding import LOG_PATCH_BODY, log_patch
 from cfai.local.services.ai_gateway.gateway import GatewayPipeline
-from cfai.local.services.frontdoor import ApiToken, Call, Endpoint, JsonBody, envelope
+from cfai.local.services.frontdoor import JSON, ApiToken, Call, Endpoint, JsonBody, envelope
 
 BASE = "/client/v4/accounts/{account_id}/ai-gateway/gateways"
 CONFIG_BODY = JsonBody(lambda why: err.invalid("Request body must be valid JSON"))
@@ -76,20 +80,19 @@ def rest_endpoints(
 
     async def list_logs(call: Call) -> Response:
         gid = existing(call)
-        query = dict(call.query)
         page, per_page = _paging(call.request, err.MAX_LOGS_PER_PAGE)
-        for name in ("page", "per_page"):
-            query.pop(name, None)
-        items, total = await run_in_threadpool(
-            store.list_logs, gid, query, page=page, per_page=per_page
+        items, total, meta = await run_in_threadpool(
+            store.list_logs, gid, call.query.multi_items(), page=page, per_page=per_page
         )
-        return envelope(items, result_info=_info(page, per_page, len(items), total))
+        info: dict[str, float] = _info(page, per_page, len(items), total)
+        if call.query.get("meta_info", "").lower() == "true":
+            info.update(meta)
+        return envelope(items, result_info=info)
 
     async def delete_logs(call: Call) -> Any:
         gid = existing(call)
-        query = dict(call.query)
-        limit = _int(query.pop("limit", "10000"), "limit", 1, 10000)
-        await run_in_threadpool(store.delete_logs, gid, query, limit=limit)
+        limit = _int(call.query.get("limit", "10000"), "limit", 1, 10000)
+        await run_in_threadpool(store.delete_logs, gid, call.query.multi_items(), limit=limit)
         return None
 
     async def get_log(call: Call) -> Any:
@@ -99,11 +102,11 @@ def rest_endpoints(
         store.patch_log(existing(call), call.params["log_id"], log_patch(call.body))
         return {}
 
-    async def log_body(call: Call) -> Any:
+    async def log_body(call: Call) -> Response:
         gid, log_id = existing(call), call.params["log_id"]
         which = call.request.url.path.rsplit("/", 1)[1]
         content_type, body = store.log_body(gid, log_id, which)
-        return _decoded(content_type, body)
+        return Response(body, media_type=None, headers={"content-type": content_type or JSON})
 
     async def url(call: Call) -> Any:
         return url_of(existing(call), call.params["provider"])
@@ -148,21 +151,5 @@ def _int(raw: str, name: str, minimum: int, maximum: int | None) -> int:
     return value
 
 
-def _info(page: int, per_page: int, count: int, total: int) -> dict[str, int]:
+def _info(page: int, per_page: int, count: int, total: int) -> dict[str, float]:
     return {"page": page, "per_page": per_page, "count": count, "total_count": total}
-
-
-def _decoded(content_type: str | None, body: bytes) -> Any:
-    """A stored body as the REST answer's `result`: parsed JSON, text, or base64 bytes."""
-    if content_type == "application/json":
-        try:
-            return json.loads(body)
-        except ValueError:
-            pass
-    if (
-        content_type is None
-        or content_type.startswith("text/")
-        or content_type == "application/json"
-    ):
-        return body.decode("utf-8", "replace")
-    return base64.b64encode(body).decode()

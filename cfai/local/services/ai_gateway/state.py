@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from cfai.local.services._sqlite import SqliteStore
 from cfai.local.services.ai_gateway import _errors as err
-from cfai.local.services.ai_gateway._logquery import where_clause
+from cfai.local.services.ai_gateway._logquery import LogQuery
 from cfai.local.services.ai_gateway._records import NewLog, log_answer, new_log_id, timestamp
 
 _SCHEMA = """
@@ -132,12 +132,12 @@ class GatewayStore(SqliteStore):
                 "INSERT INTO logs (id, gateway, created_at, provider, model, model_type, path, duration,"
                 " status_code, success, cached, tokens_in, tokens_out, metadata, event_id, step,"
                 " request_content_type, response_content_type, request_size, response_size,"
-                " request_body, response_body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
+                " request_body, response_body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     log_id, gateway_id, timestamp(now), log.provider, log.model, log.model_type,
                     log.path, log.duration, log.status_code, int(log.success), int(log.cached),
                     log.tokens_in, log.tokens_out, json.dumps(dict(log.metadata)), log.event_id,
-                    log.request_content_type, log.response_content_type, len(log.request_body),
+                    log.step, log.request_content_type, log.response_content_type, len(log.request_body),
                     len(log.response_body) if log.response_size is None else log.response_size,
                     log.request_body[: err.BODY_LIMIT], log.response_body[: err.BODY_LIMIT],
                 ),
@@ -163,14 +163,17 @@ class GatewayStore(SqliteStore):
                 ),
             )
 
-    def get_log(self, gateway_id: str, log_id: str) -> dict[str, Any]:
-        return log_answer(self._log_row(gateway_id, log_id))
+    def get_log(
+        self, gateway_id: str, log_id: str, *, metadata_text: bool = True
+    ) -> dict[str, Any]:
+        """One log with its heads; `metadata_text` as `log_answer` (False for the binding)."""
+        return log_answer(self._log_row(gateway_id, log_id), metadata_text=metadata_text)
 
     def log_body(self, gateway_id: str, log_id: str, which: str) -> tuple[str | None, bytes]:
         row = self._log_row(gateway_id, log_id)
         return row[f"{which}_content_type"], bytes(row[f"{which}_body"] or b"")
 
-    def patch_log(self, gateway_id: str, log_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+    def patch_log(self, gateway_id: str, log_id: str, patch: Mapping[str, Any]) -> None:
         self._log_row(gateway_id, log_id)
         sets = {k: (json.dumps(v) if k == "metadata" else v) for k, v in patch.items()}
         if sets:
@@ -179,28 +182,37 @@ class GatewayStore(SqliteStore):
                     f"UPDATE logs SET {', '.join(f'{k}=?' for k in sets)} WHERE id=?",
                     (*sets.values(), log_id),
                 )
-        return self.get_log(gateway_id, log_id)
 
     def list_logs(
-        self, gateway_id: str, query: Mapping[str, str], *, page: int, per_page: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        where, params, order = where_clause(gateway_id, query)
+        self, gateway_id: str, query: Iterable[tuple[str, str]], *, page: int, per_page: int
+    ) -> tuple[list[dict[str, Any]], int, dict[str, float]]:
+        """A page of logs matching `query` (the request's query items), the total count,
+        and the min/max figures `meta_info` asks for."""
+        q = LogQuery(gateway_id, query, delete=False)
         with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM logs WHERE {where}", params).fetchone()[
-                0
-            ]
+            stats = self._db.execute(
+                "SELECT COUNT(*), MIN(duration), MAX(duration), MIN(tokens_in), MAX(tokens_in),"
+                " MIN(tokens_out), MAX(tokens_out), MIN(COALESCE(tokens_in,0)+COALESCE(tokens_out,0)),"
+                f" MAX(COALESCE(tokens_in,0)+COALESCE(tokens_out,0)) FROM logs WHERE {q.where}",
+                q.params,
+            ).fetchone()
             rows = self._db.execute(
-                f"SELECT * FROM logs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                (*params, per_page, (page - 1) * per_page),
+                f"SELECT * FROM logs WHERE {q.where} ORDER BY {q.order} LIMIT ? OFFSET ?",
+                (*q.params, per_page, (page - 1) * per_page),
             ).fetchall()
-        return [log_answer(r, heads=False) for r in rows], total
+        names = ("duration", "tokens_in", "tokens_out", "total_tokens")
+        meta = {"min_cost": 0.0, "max_cost": 0.0}
+        for i, name in enumerate(names):
+            meta[f"min_{name}"], meta[f"max_{name}"] = stats[1 + 2 * i] or 0, stats[2 + 2 * i] or 0
+        return [log_answer(r, heads=False) for r in rows], stats[0], meta
 
-    def delete_logs(self, gateway_id: str, query: Mapping[str, str], *, limit: int) -> int:
-        where, params, order = where_clause(gateway_id, query)
+    def delete_logs(self, gateway_id: str, query: Iterable[tuple[str, str]], *, limit: int) -> int:
+        """Delete up to `limit` logs matching `query`, in its order; the count deleted."""
+        q = LogQuery(gateway_id, query, delete=True)
         with self._tx() as db:
             cur = db.execute(
-                f"DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE {where} ORDER BY {order} LIMIT ?)",
-                (*params, limit),
+                f"DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE {q.where} ORDER BY {q.order} LIMIT ?)",
+                (*q.params, limit),
             )
         return cur.rowcount
 
