@@ -17,14 +17,17 @@ Example::
 from __future__ import annotations
 
 from ._core import AiError, AiResult, Runner, bad_input
+from .compat import OPENAI_COMPAT, OpenAICall
 from .routes import RUN_BODY
 from .service import HANDLERS, WorkersAIService, WorkersAISettings
 
 __all__ = [
     "HANDLERS",
+    "OPENAI_COMPAT",
     "RUN_BODY",
     "AiError",
     "AiResult",
+    "OpenAICall",
     "Runner",
     "WorkersAIService",
     "WorkersAISettings",
