@@ -92,6 +92,9 @@ def unknown_gateway(gateway_id: str) -> GatewayError:
     return GatewayError(404, 2001, "Please configure AI Gateway in the Cloudflare dashboard")
 
 
+UNREACHABLE = 2011
+
+
 def unreachable_provider(provider: str) -> GatewayError:
     """A provider other than Workers AI: the local platform reaches no third party."""
     return GatewayError(

@@ -30,7 +30,18 @@ from cfai.local.services.ai_gateway.memory import CacheEntry, RateLimiter, Respo
 from cfai.local.services.ai_gateway.options import RunOptions
 from cfai.local.services.ai_gateway.state import GatewayStore
 from cfai.local.services.frontdoor import ApiError
-from cfai.local.services.workers_ai import Runner
+from cfai.local.services.workers_ai import AiResult, Runner
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a request through a gateway goes: `provider` (logged), and `call` producing
+    the answer (None: Workers AI runs the model on the inputs). `step` is the index of a
+    universal-endpoint step (logged as the log's ``step``)."""
+
+    provider: str = "workers-ai"
+    call: Callable[[], AiResult] | None = None
+    step: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,15 +85,17 @@ class GatewayPipeline:
         path: str,
         gateway_auth: str | None = None,
         trusted: bool = True,
+        upstream: Upstream = Upstream(),  # frozen: one shared default is safe
     ) -> GatewayAnswer:
         """Run `model` through `gateway_id`. `gateway_auth` is the `cf-aig-authorization`
-        header of an untrusted (URL form) request. Raises `GatewayError` for the gateway's
-        own refusals and the upstream `ApiError` (e.g. `AiError`) for model failures,
-        after logging them."""
+        header of an untrusted (URL form) request; `upstream` says where the request goes
+        (default: Workers AI runs `model` on `inputs`; the OpenAI-compatible forms pass
+        their own call). Raises `GatewayError` for the gateway's own refusals and the
+        upstream `ApiError` (e.g. `AiError`) for model failures, after logging them."""
         gateway = self.store.get_gateway(gateway_id)
         if gateway is None:
             raise err.unknown_gateway(gateway_id)
-        if not trusted and gateway.get("authentication") and not self._authorized(gateway_auth):
+        if not trusted and gateway.get("authentication") and not self.token_ok(gateway_auth):
             raise err.unauthorized()
         started = time.perf_counter()
         now = self.clock()
@@ -90,7 +103,7 @@ class GatewayPipeline:
         log = NewLog(
             model=model, path=path, status_code=200, success=True, cached=False, duration=0,
             model_type=_model_type(model), metadata=options.metadata, event_id=options.event_id,
-            request_body=request_body,
+            request_body=request_body, provider=upstream.provider, step=upstream.step,
         )  # fmt: skip
         limit, interval = gateway.get("rate_limiting_limit"), gateway.get("rate_limiting_interval")
         if limit and interval:
@@ -106,15 +119,15 @@ class GatewayPipeline:
         if not ttl and options.cache_key:
             ttl = err.CACHE_KEY_DEFAULT_TTL
         use_cache = bool(ttl) and not options.skip_cache and not streaming
-        key = options.cache_key or _cache_key(model, inputs)
+        key = options.cache_key or _cache_key(path, model, inputs)
         if use_cache and (hit := self.cache.get(gateway_id, key, now=now)) is not None:
             answer = GatewayAnswer(hit.content_type, hit.body, None, hit.usage, hit.result)
             log = _succeeded(log, answer, started, cached=True)
             return self._finish(gateway, options, log, answer, now, "HIT")
         try:
-            result = self._run(model, inputs)
-        except ApiError as upstream:
-            self._log(gateway, options, _failed(log, upstream, started), now)
+            result = upstream.call() if upstream.call is not None else self._run(model, inputs)
+        except ApiError as failure:
+            self._log(gateway, options, _failed(log, failure, started), now)
             raise
         answer = GatewayAnswer(
             result.content_type, result.body, result.chunks, result.usage, result.result
@@ -133,7 +146,9 @@ class GatewayPipeline:
         self.cache.drop_gateway(gateway_id)
         self.limiter.drop_gateway(gateway_id)
 
-    def _authorized(self, header: str | None) -> bool:
+    def token_ok(self, header: str | None) -> bool:
+        """Whether `header` is ``Bearer <the API token>`` (what Workers AI and an
+        authenticated gateway accept)."""
         if not header or not header.lower().startswith("bearer "):
             return False
         return hmac.compare_digest(header[7:].strip().encode(), self._api_token.encode())
@@ -185,9 +200,10 @@ class GatewayPipeline:
             )
 
 
-def _cache_key(model: str, inputs: Mapping[str, Any]) -> str:
+def _cache_key(path: str, model: str, inputs: Mapping[str, Any]) -> str:
+    # The path keeps an OpenAI-shaped answer and a native one for the same model apart.
     canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{model}\n{canonical}".encode()).hexdigest()
+    return hashlib.sha256(f"{path}\n{model}\n{canonical}".encode()).hexdigest()
 
 
 def _model_type(model: str) -> str | None:

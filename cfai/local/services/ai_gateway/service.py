@@ -59,7 +59,7 @@ class GatewayService(Service):
     def endpoints(self) -> list[Endpoint]:
         return [
             *rest_endpoints(self.pipeline, self.ctx.account_id, self.gateway_url),
-            *url_endpoints(self.pipeline),
+            *url_endpoints(self.pipeline, self._run, self.ctx.account_id),
             *binding_endpoints(self.pipeline, self.gateway_url),
         ]
 

@@ -17,6 +17,10 @@ route                           caller
 binding hosts                   a binding token of the route's binding type (`tokens`)
 ==============================  ==========================================================
 
+Wherever the API token is accepted, so is the older ``X-Auth-Email`` + ``X-Auth-Key`` pair
+the API reference lists beside it: the key is the API token, the email any well-formed
+address (the local platform has no users to match it against).
+
 Example::
 
     door = FrontDoor(account_id=account, api_token=token, binding_key=BindingKey.generate())

@@ -86,7 +86,7 @@ def _json(raw: bytes, spec: JsonBody) -> Any:
 
 def _records(raw: bytes, content_type: str, spec: NdjsonBody) -> list[Any]:
     media = content_type.split(";")[0].strip().lower()
-    if media == "application/json":
+    if media == "application/json" and spec.json_key is not None:
         try:
             doc = loads(raw)
         except ValueError as exc:
@@ -100,6 +100,8 @@ def _records(raw: bytes, content_type: str, spec: NdjsonBody) -> list[Any]:
         if field is None:
             raise spec.invalid(f"missing multipart field `{spec.multipart_field}`")
         raw = field
+    elif media != "application/x-ndjson" and spec.unknown_type is not None:
+        raise spec.unknown_type(media)
     out: list[Any] = []
     for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():

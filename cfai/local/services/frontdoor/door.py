@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,7 @@ from cfai.local.services.frontdoor.tokens import BINDING_HEADER, BindingKey, Bin
 __all__ = ["FrontDoor"]
 
 log = logging.getLogger("cfai.local.emulator")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
 class FrontDoor:

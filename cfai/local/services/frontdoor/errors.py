@@ -129,6 +129,16 @@ def invalid_token() -> ApiError:
     return ApiError(403, INVALID_TOKEN, "Invalid access token")
 
 
+def bad_auth_email() -> ApiError:
+    # Cloudflare answers 6003 "Invalid request headers" with 6102 in its error chain.
+    return ApiError(400, 6003, "Invalid request headers: Invalid format for X-Auth-Email header")
+
+
+def unknown_auth_key() -> ApiError:
+    # Cloudflare's code and wording for a key or email it does not know.
+    return ApiError(403, 9103, "Unknown X-Auth-Key or X-Auth-Email")
+
+
 def wrong_account() -> ApiError:
     return ApiError(403, AUTHENTICATION, "Authentication error")
 

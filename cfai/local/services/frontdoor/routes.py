@@ -118,15 +118,18 @@ class Unparsable:
 @dataclass(frozen=True)
 class NdjsonBody:
     """Records, one JSON value a line (``application/x-ndjson``, the default), or the array
-    under `json_key` of a JSON document (``application/json``), or the NDJSON of the
-    multipart field `multipart_field` (``multipart/form-data``). The body is a list whose
-    unparsable lines are `Unparsable`; `invalid` refuses a body that is none of those."""
+    under `json_key` of a JSON document (``application/json``; None: not a records format),
+    or the NDJSON of the multipart field `multipart_field` (``multipart/form-data``). The
+    body is a list whose unparsable lines are `Unparsable`; `invalid` refuses a body that is
+    none of those. With `unknown_type`, a media type that is none of the accepted ones is
+    refused with it (given the media type); without, it is read as NDJSON."""
 
     invalid: Callable[[str], ApiError]
     limit: int = DEFAULT_LIMIT
     too_large: Callable[[int], ApiError] = _too_large
-    json_key: str = "vectors"
+    json_key: str | None = "vectors"
     multipart_field: str | None = None
+    unknown_type: Callable[[str], ApiError] | None = None
 
 
 Body = NoBody | JsonBody | NdjsonBody

@@ -27,6 +27,7 @@ code   meaning                                                 HTTP        sourc
 40011  invalid metadata key                                    400         assumed
 40012  vector has the wrong dimensions                         400         confirmed
 40013  queryById: no vector with that id                       404         assumed
+1005   insert/upsert body of another content type (REST)      400         confirmed
 40023  vectors body is not parsable NDJSON/JSON                400         confirmed
 40024  topK above 100                                          400         assumed
 40025  topK above 50 with values or all metadata               400         confirmed
@@ -100,6 +101,30 @@ def bad_vectors(operation: str, detail: str = "") -> ApiError:
     suffix = f": {detail}" if detail else ""
     return ApiError(
         400, 40023, f"failed to parse {operation} vectors request in json format{suffix}"
+    )
+
+
+def unknown_content_type(media: str) -> ApiError:
+    """A REST insert/upsert that is neither ``application/x-ndjson`` nor multipart: public
+    code quoting a live answer to an ``application/json`` ``{"vectors": [...]}`` upsert
+    shows ``400 {"code": 1005, "message": "vectorize.unknown_content_type"}``; the API
+    reference documents ``Content-Type: application/x-ndjson``
+    (https://developers.cloudflare.com/api/resources/vectorize/subresources/indexes/methods/insert/)
+    and wrangler sends multipart (workers-sdk ``packages/wrangler/src/vectorize/insert.ts``)."""
+    return ApiError(400, 1005, "vectorize.unknown_content_type")
+
+
+def bad_ndjson_line(operation: str, line: int, detail: str = "") -> ApiError:
+    """Line `line` (0-based, as Cloudflare's Rust ``Option`` debug form shows it) of an NDJSON
+    body is not a vector. Cloudflare's wording, quoted in cloudflare-typescript issue #2646:
+    ``vectorize.upstream_error - failed to parse upsert vectors request in ndjson format:
+    line Some(0) was not expected format``; the detail after it is the emulator's."""
+    suffix = f" ({detail})" if detail else ""
+    return ApiError(
+        400,
+        40023,
+        f"vectorize.upstream_error - failed to parse {operation} vectors request in ndjson "
+        f"format: line Some({line}) was not expected format{suffix}",
     )
 
 

@@ -21,6 +21,7 @@ from cfai.local.services.vectorize._errors import (
     MAX_TOP_K,
     MAX_TOP_K_WITH_DATA,
     bad_body,
+    bad_ndjson_line,
     bad_vectors,
     utf8_len,
 )
@@ -112,22 +113,31 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
 
 
 def vectors_from(
-    records: list[Any], operation: str, *, discard_unparsable: bool = False
+    records: list[Any], operation: str, *, discard_unparsable: bool = False, ndjson: bool = False
 ) -> list[VectorIn]:
     """Vectors from the records of an NDJSON or JSON body (the front door parsed them;
     lines that were not JSON are `Unparsable`). With `discard_unparsable`, lines that are
-    not JSON or not a well-formed vector are skipped, as ``unparsable-behavior=discard``."""
+    not JSON or not a well-formed vector are skipped, as ``unparsable-behavior=discard``.
+    With `ndjson` (REST bodies), a bad line is refused in Cloudflare's NDJSON wording,
+    naming the line (0-based among the non-blank lines)."""
     out: list[VectorIn] = []
-    for record in records:
+    for line, record in enumerate(records):
         if isinstance(record, Unparsable):
             if discard_unparsable:
                 continue
+            if ndjson:
+                raise bad_ndjson_line(operation, line, f"not JSON: {record.reason}")
             raise bad_vectors(operation)
         try:
             out.append(vector_from(record, operation))
         except ApiError as exc:
-            if not (discard_unparsable and exc.code == 40023):
+            if exc.code != 40023:
                 raise
+            if discard_unparsable:
+                continue
+            if ndjson:
+                raise bad_ndjson_line(operation, line, exc.message.partition(": ")[2]) from None
+            raise
     return out
 
 

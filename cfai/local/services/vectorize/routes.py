@@ -2,7 +2,7 @@
 
 Binding wire (host ``vector-search``; the index is the one the caller's ``vectorize``
 binding token was minted for, never a header the Worker sets): ``POST /insert|/upsert``
-(NDJSON or ``{"vectors"}``) -> ``{"mutationId"}``, ``POST /query`` -> ``{"count",
+(NDJSON or ``{"vectors"}``; REST takes only NDJSON or multipart, see `_writes`) -> ``{"mutationId"}``, ``POST /query`` -> ``{"count",
 "matches"}``, ``POST /getByIds`` -> ``[vector]``, ``POST /deleteByIds`` ->
 ``{"mutationId"}``, ``GET /info``. Errors are a non-200 ``{"code", "error"}``, which the
 Worker sees as ``VECTOR_QUERY_ERROR (code = N): error``.
@@ -39,11 +39,18 @@ MAX_WRITE_BODY = 100 * 1024 * 1024
 QUERY_BODY = JsonBody(E.bad_body)
 
 
-def _writes(op: str, *, multipart: bool) -> NdjsonBody:
+def _writes(op: str, *, rest: bool) -> NdjsonBody:
+    """Binding writes: NDJSON or ``{"vectors": [...]}`` (workerd sends either). REST writes:
+    ``application/x-ndjson`` or multipart field ``vectors`` (wrangler), any other content
+    type refused as Cloudflare does (`E.unknown_content_type`)."""
+    if not rest:
+        return NdjsonBody(lambda why: E.bad_vectors(op, why), limit=MAX_WRITE_BODY)
     return NdjsonBody(
         lambda why: E.bad_vectors(op, why),
         limit=MAX_WRITE_BODY,
-        multipart_field="vectors" if multipart else None,
+        json_key=None,
+        multipart_field="vectors",
+        unknown_type=E.unknown_content_type,
     )
 
 
@@ -89,8 +96,8 @@ def _binding(store: VectorizeStore) -> list[Endpoint]:
         return Endpoint(method, path, handler, auth, Shape.VECTORIZE, body, host=BINDING_HOST)
 
     return [
-        route("POST", "/insert", write(False), _writes("insert", multipart=False)),
-        route("POST", "/upsert", write(True), _writes("upsert", multipart=False)),
+        route("POST", "/insert", write(False), _writes("insert", rest=False)),
+        route("POST", "/upsert", write(True), _writes("upsert", rest=False)),
         route("POST", "/query", query, QUERY_BODY),
         route("POST", "/getByIds", get_by_ids, QUERY_BODY),
         route("POST", "/deleteByIds", delete_by_ids, QUERY_BODY),
@@ -152,7 +159,9 @@ def _rest(store: VectorizeStore) -> list[Endpoint]:
             behavior = call.query.get("unparsable-behavior", "error")
             if behavior not in ("error", "discard"):
                 raise E.bad_body("unparsable-behavior: expected error or discard")
-            vectors = vectors_from(call.body, op, discard_unparsable=behavior == "discard")
+            vectors = vectors_from(
+                call.body, op, discard_unparsable=behavior == "discard", ndjson=True
+            )
             _check_batch(vectors, E.MAX_BATCH_HTTP)
             return {"mutationId": store.write(name, vectors, upsert=upsert)}
 
@@ -205,12 +214,8 @@ def _rest(store: VectorizeStore) -> list[Endpoint]:
         Endpoint("GET", one, get, auth),
         Endpoint("DELETE", one, delete, auth),
         Endpoint("GET", one + "/info", info, auth),
-        Endpoint(
-            "POST", one + "/insert", write(False), auth, body=_writes("insert", multipart=True)
-        ),
-        Endpoint(
-            "POST", one + "/upsert", write(True), auth, body=_writes("upsert", multipart=True)
-        ),
+        Endpoint("POST", one + "/insert", write(False), auth, body=_writes("insert", rest=True)),
+        Endpoint("POST", one + "/upsert", write(True), auth, body=_writes("upsert", rest=True)),
         Endpoint("POST", one + "/query", query, auth, body=QUERY_BODY),
         Endpoint("POST", one + "/get_by_ids", get_by_ids, auth, body=QUERY_BODY),
         Endpoint("POST", one + "/delete_by_ids", delete_by_ids, auth, body=QUERY_BODY),
