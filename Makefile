@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 
-.PHONY: setup local test lint typecheck render bench clean
+.PHONY: setup local test lint typecheck render bench clean parity
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -28,6 +28,11 @@ lint: setup
 	@$(BIN)/ruff format --check cfai tests bench
 	@$(BIN)/ruff check cfai tests bench
 	@$(BIN)/mypy
+
+# Runs the parity suite (Cloudflare's own clients against the local platform) and rewrites
+# docs/parity.md from its outcomes; any other run of the suite fails while the file is stale.
+parity: setup
+	@CFAI_PARITY_WRITE=1 $(BIN)/python -m pytest -q tests/parity
 
 render: setup
 	@$(BIN)/cfai render

@@ -114,10 +114,26 @@ class FrontDoor:
     def _check_token(self, request: Request) -> None:
         values = request.headers.getlist("authorization")
         header = values[0] if len(values) == 1 else ""
+        if not header and ("x-auth-key" in request.headers or "x-auth-email" in request.headers):
+            return self._check_key(request)
         if not header.lower().startswith("bearer "):
             raise E.not_authenticated()
         if not hmac.compare_digest(header[7:].strip().encode(), self._api_token):
             raise E.invalid_token()
+
+    def _check_key(self, request: Request) -> None:
+        """The older scheme the API reference lists beside tokens for every route here
+        (e.g. https://developers.cloudflare.com/api/resources/vectorize/subresources/indexes/methods/insert/):
+        ``X-Auth-Email`` + ``X-Auth-Key``, a Global API key. The local platform has no
+        users, so the key is its API token and any well-formed email is accepted."""
+        keys = request.headers.getlist("x-auth-key")
+        emails = request.headers.getlist("x-auth-email")
+        if len(keys) != 1 or len(emails) != 1:
+            raise E.not_authenticated()
+        if not _EMAIL.fullmatch(emails[0].strip()):
+            raise E.bad_auth_email()
+        if not hmac.compare_digest(keys[0].strip().encode(), self._api_token):
+            raise E.unknown_auth_key()
 
     def _check_account(self, auth: ApiToken, request: Request) -> None:
         if request.path_params.get("account_id") == self.account_id:
