@@ -67,6 +67,22 @@ def served_routes() -> list[str]:
     return sorted(set(routes))
 
 
+def declared() -> dict[str, tuple[str, str]]:
+    """Every parity test in this directory, ``"<file>::<test>"`` -> (operation, client),
+    read from the test modules themselves (whatever a run selected)."""
+    import importlib
+    import inspect
+
+    found = {}
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        module = importlib.import_module(path.stem)
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            for mark in getattr(function, "pytestmark", []):
+                if mark.name == "parity":
+                    found[f"{path.name}::{name}"] = (str(mark.args[0]), str(mark.kwargs["client"]))
+    return found
+
+
 def route_pattern(route: str) -> re.Pattern[str]:
     method, path = route.split(" ", 1)
     parts = re.split(r"(\{[^}]+\})", path)
@@ -158,7 +174,7 @@ def parse_rows(text: str) -> dict[str, Row]:
     rows = {}
     for line in text.splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[1] in CLIENTS:
+        if len(cells) == 4 and cells[1] in CLIENTS and cells[3] in ("passed", "failed", "skipped"):
             rows[cells[2]] = Row(*cells)
     return rows
 
