@@ -156,7 +156,10 @@ def test_bad_rest_requests_get_cloudflare_errors(local_platform: dict[str, Any])
             headers={"content-type": "application/xml"},
         )
         # Cloudflare refuses a write of another content type before reading it
-        assert cf_error(wrong_type, 400) == {"code": 1005, "message": "vectorize.unknown_content_type"}
+        assert cf_error(wrong_type, 400) == {
+            "code": 1005,
+            "message": "vectorize.unknown_content_type",
+        }
         unknown = cf.post("/vectorize/v2/indexes/no-such-index/query", json={"vector": [0.1] * 768})
         assert cf_error(unknown, 404)["code"] == 3000
         bad_create = cf.post("/vectorize/v2/indexes", content=b"[1,2", headers={"content-type": "application/json"})  # fmt: skip

@@ -617,3 +617,32 @@ def test_url_form_rate_limit_body_is_exact(p: Platform) -> None:
     url_form(p)
     refused = url_form(p)
     assert refused.status_code == 429 and refused.json() == RATE_LIMITED
+
+
+def test_log_filters_in_the_sdks_dotted_form_and_odd_values_never_crash(p: Platform) -> None:
+    p.create("gw")
+    p.run("a", metadata={"team": "x"})
+    p.run("b", metadata={"team": "y"})
+
+    dotted = p.logs(
+        **{"filters.key": "metadata.value", "filters.operator": "eq", "filters.value": "x"}
+    )
+    by_key = p.logs(
+        **{"filters.key": "metadata.key", "filters.operator": "eq", "filters.value": "team"}
+    )
+    two = p.rest.get(
+        f"{BASE}/gw/logs?filters.key=success&filters.key=model&filters.operator=eq"
+        "&filters.operator=eq&filters.value=true&filters.value=x&filters.value=y",
+        headers=AUTH,
+    )
+    odd = p.logs(
+        filters=json.dumps([{"key": "metadata.value", "operator": "eq", "value": {"a": 1}}])
+    )
+    odd_bool = p.logs(filters=json.dumps([{"key": "success", "operator": "eq", "value": {"a": 1}}]))
+
+    assert dotted.json()["result_info"]["total_count"] == 1
+    assert by_key.json()["result_info"]["total_count"] == 2
+    assert_error(two, 400, 7001)  # 2 filters, 3 values: refused, never guessed
+    assert "cannot be matched up" in two.json()["errors"][0]["message"]
+    assert odd.status_code == 200 and odd.json()["result"] == []
+    assert_error(odd_bool, 400, 7001)
