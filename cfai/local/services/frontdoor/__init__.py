@@ -32,6 +32,7 @@ from cfai.local.services.frontdoor.errors import (
     envelope,
     json_response,
 )
+from cfai.local.services.frontdoor.multipart import Part, parse_multipart
 from cfai.local.services.frontdoor.routes import (
     DEFAULT_LIMIT,
     ApiToken,
@@ -40,6 +41,7 @@ from cfai.local.services.frontdoor.routes import (
     Endpoint,
     Handler,
     JsonBody,
+    MultipartBody,
     NdjsonBody,
     NoBody,
     Open,
@@ -67,12 +69,15 @@ __all__ = [
     "FrontDoor",
     "Handler",
     "JsonBody",
+    "MultipartBody",
     "NdjsonBody",
     "NoBody",
     "Open",
+    "Part",
     "Shape",
     "Unparsable",
     "envelope",
     "json_response",
     "loads",
+    "parse_multipart",
 ]
