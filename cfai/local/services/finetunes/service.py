@@ -18,7 +18,11 @@ from cfai.local.services.finetunes.routes import endpoints
 from cfai.local.services.finetunes.state import Finetune, FinetuneStore
 from cfai.local.services.frontdoor import ApiError, Endpoint
 
-__all__ = ["FinetunesService", "missing_files"]
+__all__ = ["FinetunesService", "finetune_not_found", "missing_files", "no_lora"]
+
+#: Cloudflare's errors for a run that names a finetune (re-exported for Workers AI).
+finetune_not_found = E.not_found
+no_lora = E.no_lora
 
 MISSING_FILES = 3039
 
