@@ -3,7 +3,7 @@
 A finetune is a folder in the repository holding ``adapter_config.json`` and
 ``adapter_model.safetensors``, trained elsewhere for `base_model`. cfai uploads it as a
 Workers AI finetune (https://developers.cloudflare.com/workers-ai/features/fine-tunes/loras/)
-named `physical name <cfai.config.PlatformConfig.physical_name>` plus a digest
+named by its physical name (`PlatformConfig.physical_name`) plus a digest
 (`cfai.finetunes.naming`), and a chat Worker uses it with ``lora: <key>``.
 
 Checked at load, every problem at once, each at its path: the base model is one Cloudflare
@@ -61,7 +61,10 @@ class FinetuneConfig(ConfigModel):
         "adapter_model.safetensors",
     )
     description: str = Field(
-        "", max_length=1024, description="shown by `wrangler ai finetune list`"
+        "",
+        max_length=1024,
+        description="shown by `wrangler ai finetune list` (1024 characters is cfai's bound: "
+        "Cloudflare publishes none)",
     )
 
     @field_validator("base_model")
