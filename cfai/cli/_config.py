@@ -26,9 +26,10 @@ def validate(
 ) -> None:
     """Check the platform declaration(s) and report every problem."""
     for label, platform in platforms(stack, config, project):
+        finetunes = f", {len(platform.finetunes)} finetune(s)" if platform.finetunes else ""
         out.print(
             f"[green]ok[/green] {label}: {len(platform.workers)} worker(s), "
-            f"{len(platform.gateways)} gateway(s), {len(platform.indexes)} index(es)"
+            f"{len(platform.gateways)} gateway(s), {len(platform.indexes)} index(es){finetunes}"
         )
 
 

@@ -139,20 +139,24 @@ class CheckContext:
     """What a kind's cross-checks may know of the rest of the declaration.
 
     `gateways`/`indexes` hold every declared key, valid or not (a reference to an invalid
-    one is not reported twice); `index_dimensions` only the valid indexes'."""
+    one is not reported twice); `index_dimensions` only the valid indexes'. `finetunes`
+    maps every declared finetune key to its base model (None when its entry is invalid)."""
 
     gateways: Set[str]
     indexes: Set[str]
     index_dimensions: Mapping[str, int]
     base_dir: Path | None = None
+    finetunes: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RenderContext:
-    """What a kind's render may know: physical names and where the project's files are."""
+    """What a kind's render may know: physical names and where the project's files are.
+    `finetune_name` gives a finetune key's Cloudflare name (`cfai.config.finetunes`)."""
 
     physical_name: Callable[[str], str]
     base_dir: Path
+    finetune_name: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)

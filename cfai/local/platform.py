@@ -166,7 +166,13 @@ class LocalPlatform:
             self._supervisor.wait_ready(
                 f"{api}/__cfai/health", "emulator", run.pids["emulator"], timeout, log="emulator"
             )
-            provision(declaration, f"{api}/client/v4", secrets.api_token, self.progress)
+            provision(
+                declaration,
+                f"{api}/client/v4",
+                secrets.api_token,
+                self.progress,
+                base_dir=self.source_dir or self.project_dir,
+            )
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
             run.pids[FIRST_PROCESS] = self._supervisor.start_workerd(
                 FIRST_PROCESS, workers, emulator_port, secrets.auth_token, listeners
@@ -223,7 +229,7 @@ class LocalPlatform:
         previous: PlatformConfig | None = None,
         timeout: float = 60.0,
     ) -> Outputs:
-        """Re-provision (when gateways, indexes or the prefix changed since `previous`),
+        """Re-provision (when gateways, indexes, finetunes or the prefix changed since `previous`),
         re-render and restart workerd of the running platform; the emulator keeps its state
         and each Worker its public port. Returns the new outputs map."""
         run = self._files.read_run()
@@ -231,13 +237,20 @@ class LocalPlatform:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
         rendered = self._render(declaration)
         secrets = self._files.secrets()
-        if previous is None or (previous.name_prefix, previous.gateways, previous.indexes) != (
+        if previous is None or (
+            previous.name_prefix,
+            previous.gateways,
+            previous.indexes,
+            previous.finetunes,
+        ) != (
             declaration.name_prefix,
             declaration.gateways,
             declaration.indexes,
+            declaration.finetunes,
         ):
             api = f"{_emulator_url(run.emulator_port)}/client/v4"
-            provision(declaration, api, secrets.api_token, self.progress)
+            base_dir = self.source_dir or self.project_dir
+            provision(declaration, api, secrets.api_token, self.progress, base_dir=base_dir)
         # workerd serves on private ports behind the router, which keeps the public ones.
         private = self._versions.private_ports([r.key for r in rendered])
         self._supervisor.stop(run.pids[FIRST_PROCESS])

@@ -104,7 +104,12 @@ def render_worker(
     worker = platform.workers[key]
     kind = kind_for(worker.kind)
     date, flags = platform.worker_compat(key)
-    part = kind.render(key, worker, RenderContext(platform.physical_name, base_dir))
+    ctx = RenderContext(
+        platform.physical_name,
+        base_dir,
+        finetune_name=lambda name: platform.finetune_name(name, base_dir),
+    )
+    part = kind.render(key, worker, ctx)
     bindings = list(part.bindings)
     if kind.template is None:
         source = part.source

@@ -109,6 +109,7 @@ def extended_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     (project / "Pulumi.ext.yaml").write_text(yaml.safe_dump(stack))
     (project / "src").mkdir()
     shutil.copy(REPO_ROOT / "src" / "legacy.js", project / "src" / "legacy.js")
+    shutil.copytree(REPO_ROOT / "src" / "adapters", project / "src" / "adapters")
     (project / "checks").mkdir()
     (project / "checks" / "test_legacy.py").write_text(_USER_CHECK)
     (project / "node_modules").symlink_to(REPO_ROOT / "node_modules")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -104,6 +105,7 @@ def platform(
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["gateways"]["main"]["rate_limit"]
     (project / "platform.yaml").write_text(yaml.safe_dump(data))
+    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     (project / "node_modules").symlink_to(REPO / "node_modules")
     env = {
         **os.environ,

@@ -36,6 +36,7 @@ from cfai.local.services.frontdoor.errors import (
     envelope,
     json_response,
 )
+from cfai.local.services.frontdoor.multipart import Part, parse_multipart
 from cfai.local.services.frontdoor.routes import (
     DEFAULT_LIMIT,
     ApiToken,
@@ -44,6 +45,7 @@ from cfai.local.services.frontdoor.routes import (
     Endpoint,
     Handler,
     JsonBody,
+    MultipartBody,
     NdjsonBody,
     NoBody,
     Open,
@@ -71,12 +73,15 @@ __all__ = [
     "FrontDoor",
     "Handler",
     "JsonBody",
+    "MultipartBody",
     "NdjsonBody",
     "NoBody",
     "Open",
+    "Part",
     "Shape",
     "Unparsable",
     "envelope",
     "json_response",
     "loads",
+    "parse_multipart",
 ]

@@ -16,10 +16,12 @@ from typing import Any
 from starlette.requests import Request
 
 from cfai.local.services.frontdoor.errors import ApiError
+from cfai.local.services.frontdoor.multipart import parse_multipart
 from cfai.local.services.frontdoor.routes import (
     REQUIRED,
     Body,
     JsonBody,
+    MultipartBody,
     NdjsonBody,
     NoBody,
     Unparsable,
@@ -69,6 +71,11 @@ async def read_body(request: Request, spec: Body) -> Any:
     raw = await _read(request, spec.limit, spec.too_large)
     if isinstance(spec, JsonBody):
         return _json(raw, spec)
+    if isinstance(spec, MultipartBody):
+        try:
+            return parse_multipart(raw, request.headers.get("content-type", ""))
+        except ValueError as exc:
+            raise spec.invalid(str(exc)) from None
     return _records(raw, request.headers.get("content-type", ""), spec)
 
 

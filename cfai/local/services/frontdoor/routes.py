@@ -37,6 +37,7 @@ __all__ = [
     "Endpoint",
     "Handler",
     "JsonBody",
+    "MultipartBody",
     "NdjsonBody",
     "NoBody",
     "Open",
@@ -132,7 +133,18 @@ class NdjsonBody:
     unknown_type: Callable[[str], ApiError] | None = None
 
 
-Body = NoBody | JsonBody | NdjsonBody
+@dataclass(frozen=True)
+class MultipartBody:
+    """A ``multipart/form-data`` body, parsed byte-exact into its parts
+    (`cfai.local.services.frontdoor.multipart.Part`, in order); `invalid` refuses another
+    media type or a malformed body, `too_large` a body over `limit`."""
+
+    invalid: Callable[[str], ApiError]
+    limit: int = DEFAULT_LIMIT
+    too_large: Callable[[int], ApiError] = _too_large
+
+
+Body = NoBody | JsonBody | NdjsonBody | MultipartBody
 
 
 # -- the route and the call -----------------------------------------------------------------

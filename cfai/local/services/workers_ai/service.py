@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from cfai.catalog import CATALOG, ModelSpec, Task
+from cfai.finetunes import lora_base
 from cfai.local.services.base import (
     EmulatorContext,
     Service,
@@ -23,10 +24,12 @@ from cfai.local.services.base import (
     WorkerdBinding,
     WorkerdService,
 )
+from cfai.local.services.finetunes import FinetunesService
+from cfai.local.services.finetunes.service import finetune_not_found, no_lora
 from cfai.local.services.frontdoor import BindingScope, Endpoint
 
 from . import routes
-from ._core import AiResult, bad_input, no_such_model
+from ._core import AiResult, bad_input, check_str, no_such_model
 from .audio import run_asr, run_tts
 from .embeddings import run_embeddings
 from .images import run_image
@@ -83,6 +86,9 @@ class WorkersAIService(Service):
     def run(self, model: str, inputs: Mapping[str, Any]) -> AiResult:
         """Run `model` on `inputs` (what ``env.AI.run`` takes); raises `AiError`.
 
+        With ``lora`` (a finetune's id or name) the finetunes service must hold that
+        finetune, made for `model` with both assets: the answer then names the adapter.
+
         A streaming text answer comes back as ``text/event-stream`` chunks when
         ``inputs["stream"]`` is true (JSON mode never streams). In remote mode the run goes
         to the remote account's Workers AI (see `remote`)."""
@@ -95,7 +101,22 @@ class WorkersAIService(Service):
             raise no_such_model(model)
         if not isinstance(inputs, Mapping):
             raise bad_input("inputs", "must be an object")
+        if inputs.get("lora") is not None:
+            # Every LoRA base model generates text (cfai.finetunes.bases).
+            return run_text(spec, inputs, adapter=self._adapter(model, inputs["lora"]))
         return HANDLERS[spec.task](spec, inputs)
+
+    def _adapter(self, model: str, lora: object) -> str:
+        """The name of the finetune `lora` names for a run of `model`, or Cloudflare's error
+        (`FinetunesService.adapter`)."""
+        name = check_str(lora, "lora")
+        try:
+            finetunes = self.ctx.service(FinetunesService)
+        except LookupError:  # an emulator without the finetunes service holds none
+            if lora_base(model) is None:
+                raise no_lora(model) from None
+            raise finetune_not_found(name) from None
+        return finetunes.adapter(model, name).name
 
     def endpoints(self) -> list[Endpoint]:
         # `self.run` is looked up per call, so a subclass's `run` (tests count runs) serves.

@@ -200,8 +200,10 @@ def _json_mode(inputs: Mapping[str, Any]) -> Any | None:
     return schema if schema is not None else {}
 
 
-def run_text(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
-    """Text generation: ``{response, tool_calls?, usage}`` as JSON, or SSE when streaming."""
+def run_text(spec: ModelSpec, inputs: Mapping[str, Any], *, adapter: str | None = None) -> AiResult:
+    """Text generation: ``{response, tool_calls?, usage}`` as JSON, or SSE when streaming.
+    With a LoRA `adapter` (the finetune's name) the answer says so after the marker, so it
+    differs from the base model's and a test can tell which adapter ran."""
     turns = _turns(inputs)
     max_tokens = _check_params(spec, inputs)
     prompt_tokens = sum(len(words(t.content)) for t in turns)
@@ -214,6 +216,8 @@ def run_text(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
         text = (
             f"{MARKER} An image was given; the stand-in cannot see it. " + text[len(MARKER) + 1 :]
         )
+    if adapter is not None:
+        text = f"{MARKER} [LoRA {adapter}]{text[len(MARKER) :]}"
     schema = _json_mode(inputs)
     if schema is not None:
         try:
