@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from pydantic import Field, JsonValue
 
+from cfai.catalog import CATALOG, Catalog, Task
 from cfai.errors import Problem
 from cfai.kinds._support import (
     TextGenerationConfig,
@@ -29,6 +30,7 @@ from cfai.kinds.base import (
     Example,
     Kind,
     KindCost,
+    ModelUse,
     RenderContext,
     Rendering,
     Route,
@@ -92,6 +94,9 @@ class ChatKind(Kind[ChatWorkerConfig]):
         {"chat_worker": _free_text, "schema_worker": _schema, "gateway_worker": _behind_gateway}
     )
 
+    def model_uses(self, worker: ChatWorkerConfig) -> tuple[ModelUse, ...]:
+        return (ModelUse("model", worker.model, Task.TEXT_GENERATION, "a chat worker"),)
+
     def problems(self, key: str, worker: ChatWorkerConfig, ctx: CheckContext) -> Iterator[Problem]:
         yield from text_generation_problems(key, worker, ctx)
         if worker.response_schema is None:
@@ -124,10 +129,18 @@ class ChatKind(Kind[ChatWorkerConfig]):
         # The contract suite checks JSON-mode answers against the schema.
         return {"response_schema": worker.response_schema} if worker.response_schema else {}
 
-    def cost(self, key: str, worker: ChatWorkerConfig, traffic: Traffic) -> KindCost:
+    def cost(
+        self,
+        key: str,
+        worker: ChatWorkerConfig,
+        traffic: Traffic,
+        catalog: Catalog | None = None,
+    ) -> KindCost:
         n, t = traffic.requests_per_day, tokens(worker.system_prompt, worker.max_tokens, traffic)
         items = priced(
-            worker.model, {"input_tokens": t.tokens_in * n, "output_tokens": t.tokens_out * n}
+            worker.model,
+            {"input_tokens": t.tokens_in * n, "output_tokens": t.tokens_out * n},
+            catalog or CATALOG,
         )
         said = f"{key} (chat): {worker.model}, {t.said_in} in, {t.said_out} out tokens per request"
         return KindCost(tuple(items), (said,))

@@ -13,11 +13,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cfai.catalog import Task
+from cfai.catalog import CATALOG, Catalog, Task
 from cfai.errors import Problem
 from cfai.kinds._support import (
     TextGenerationConfig,
     ai_bindings,
+    declared_task,
     gateway_binding,
     model_problems,
     render_spec,
@@ -32,6 +33,7 @@ from cfai.kinds.base import (
     Example,
     Kind,
     KindCost,
+    ModelUse,
     RenderContext,
     Rendering,
     Route,
@@ -97,17 +99,32 @@ class RagKind(Kind[RagWorkerConfig]):
     checks = ("test_rag.py",)
     selections = MappingProxyType({"rag_worker": _every})
 
+    def model_uses(self, worker: RagWorkerConfig) -> tuple[ModelUse, ...]:
+        return (
+            ModelUse("model", worker.model, Task.TEXT_GENERATION, "a rag worker"),
+            ModelUse(
+                "embedding_model", worker.embedding_model, Task.TEXT_EMBEDDINGS, "a rag worker"
+            ),
+        )
+
     def problems(self, key: str, worker: RagWorkerConfig, ctx: CheckContext) -> Iterator[Problem]:
         base = f"workers.{key}"
         if worker.index not in ctx.indexes:
             yield unknown(f"{base}.index", "index", worker.index, ctx.indexes)
+        # `task: text-embeddings` vouches for the embedding model, not for the answering one.
         yield from text_generation_problems(key, worker, ctx)
         spec, problems = model_problems(
-            f"{base}.embedding_model", worker.embedding_model, Task.TEXT_EMBEDDINGS, "a rag worker"
+            f"{base}.embedding_model",
+            worker.embedding_model,
+            Task.TEXT_EMBEDDINGS,
+            "a rag worker",
+            ctx.catalog,
+            declared_task(worker),
         )
         yield from problems
         dimensions = ctx.index_dimensions.get(worker.index)
-        if spec and dimensions is not None and spec.dimensions != dimensions:
+        # A declared model's dimensions are unknown: it must fit its index (a notice says so).
+        if spec and spec.dimensions and dimensions is not None and spec.dimensions != dimensions:
             yield Problem(
                 f"{base}.index",
                 f"index {worker.index!r} has {dimensions} dimensions but embedding model "
@@ -120,13 +137,25 @@ class RagKind(Kind[RagWorkerConfig]):
                 f"top_k {worker.top_k} exceeds Vectorize's topK limit of "
                 f"{VECTORIZE_TOP_K_WITH_METADATA} when metadata is returned",
             )
-        if worker.pooling == "cls" and not worker.embedding_model.startswith("@cf/baai/bge-"):
+        if worker.pooling == "cls" and spec and spec.known and "cls" not in spec.poolings:
             yield Problem(
                 f"{base}.pooling", "pooling 'cls' is only offered by the @cf/baai/bge-* models"
             )
 
+    def notices(self, key: str, worker: RagWorkerConfig, ctx: CheckContext) -> Iterator[Problem]:
+        yield from super().notices(key, worker, ctx)
+        if (
+            worker.embedding_model not in ctx.catalog
+            and declared_task(worker) is Task.TEXT_EMBEDDINGS
+        ):
+            yield Problem(
+                f"workers.{key}.index",
+                f"index {worker.index!r} takes vectors of its own dimensions; cfai cannot "
+                f"check that {worker.embedding_model!r} makes them",
+            )
+
     def render(self, key: str, worker: RagWorkerConfig, ctx: RenderContext) -> Rendering:
-        embedder = render_spec(worker.embedding_model, key)
+        embedder = render_spec(self.model_uses(worker)[1], key, worker, ctx.catalog)
         gateway = gateway_binding(worker, ctx)
         return Rendering(
             bindings=(
@@ -150,17 +179,25 @@ class RagKind(Kind[RagWorkerConfig]):
             },
         )
 
-    def cost(self, key: str, worker: RagWorkerConfig, traffic: Traffic) -> KindCost:
+    def cost(
+        self,
+        key: str,
+        worker: RagWorkerConfig,
+        traffic: Traffic,
+        catalog: Catalog | None = None,
+    ) -> KindCost:
+        catalog = catalog or CATALOG
         n, t = traffic.requests_per_day, tokens(worker.system_prompt, worker.max_tokens, traffic)
         question = (
             max(1, t.tokens_in - t.system) if traffic.tokens_in is not None else DEFAULT_USER_TOKENS
         )
         context = worker.top_k * worker.chunk_size // CHARS_PER_TOKEN
         items = [
-            *priced(worker.embedding_model, {"input_tokens": question * n}),
+            *priced(worker.embedding_model, {"input_tokens": question * n}, catalog),
             *priced(
                 worker.model,
                 {"input_tokens": (t.tokens_in + context) * n, "output_tokens": t.tokens_out * n},
+                catalog,
             ),
         ]
         said = (

@@ -11,15 +11,26 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from cfai.kinds.base import Example, Kind
+from cfai.catalog import CATALOG, catalog_for
+from cfai.errors import Problem
+from cfai.kinds.base import CheckContext, Example, Kind, WorkerConfig
 from cfai.kinds.chat import KIND as CHAT
 from cfai.kinds.custom import KIND as CUSTOM
 from cfai.kinds.image import KIND as IMAGE
 from cfai.kinds.rag import KIND as RAG
 
-__all__ = ["KINDS", "example_for", "kind_for", "kind_names"]
+__all__ = [
+    "KINDS",
+    "declared_models",
+    "example_for",
+    "kind_for",
+    "kind_names",
+    "worker_notices",
+]
 
 KINDS: tuple[Kind[Any], ...] = (CHAT, RAG, IMAGE, CUSTOM)
 
@@ -44,3 +55,34 @@ def example_for(name: str) -> Example:
     not know (an outputs map written by a newer one)."""
     kind = _BY_NAME.get(name)
     return kind.example if kind else Example("GET", "/health")
+
+
+def worker_notices(workers: Mapping[str, WorkerConfig], base_dir: Path | None) -> list[Problem]:
+    """Warnings about `workers` that do not stop a deploy (`Kind.notices`): models the
+    catalog does not list that a declared task vouches for, ... `cfai validate` and
+    `cfai render` print them."""
+    ctx = CheckContext(gateways=set(), indexes=set(), index_dimensions={}, base_dir=base_dir)
+    found: list[Problem] = []
+    for key, worker in sorted(workers.items()):
+        found.extend(kind_for(worker.kind).notices(key, worker, ctx))
+    return found
+
+
+def declared_models(
+    workers: Mapping[str, WorkerConfig], base_dir: Path | None
+) -> dict[str, dict[str, str]]:
+    """Models the Workers call that the built-in catalog does not list, by name, with their
+    task (``{"task": ...}``): what the local emulator must answer for besides its catalog
+    (a declared task, or the project's ``catalog.json``)."""
+    catalog = catalog_for(base_dir)
+    out: dict[str, dict[str, str]] = {}
+    for worker in workers.values():
+        declared = getattr(worker, "task", None)
+        for use in kind_for(worker.kind).model_uses(worker):
+            if use.name in CATALOG:
+                continue
+            if use.name in catalog or declared is use.task:
+                out[use.name] = {"task": use.task.value}
+    for name in sorted(catalog.synced - set(CATALOG)):
+        out.setdefault(name, {"task": catalog[name].task.value})
+    return out
