@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cfai.catalog import CATALOG, catalog_for
+from cfai.catalog import CATALOG, Task, catalog_for
 from cfai.errors import Problem
 from cfai.kinds.base import CheckContext, Example, Kind, WorkerConfig
 from cfai.kinds.chat import KIND as CHAT
@@ -69,20 +69,35 @@ def worker_notices(workers: Mapping[str, WorkerConfig], base_dir: Path | None) -
 
 
 def declared_models(
-    workers: Mapping[str, WorkerConfig], base_dir: Path | None
-) -> dict[str, dict[str, str]]:
+    workers: Mapping[str, WorkerConfig],
+    base_dir: Path | None,
+    index_dimensions: Mapping[str, int] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Models the Workers call that the built-in catalog does not list, by name, with their
-    task (``{"task": ...}``): what the local emulator must answer for besides its catalog
-    (a declared task, or the project's ``catalog.json``)."""
+    task and, for embeddings, dimensions (``{"task", "dimensions"?}``): what the local
+    emulator must answer for besides its catalog (a declared task, or the project's
+    ``catalog.json``). An undeclared embedding model's dimensions are those of the index
+    its Worker writes to (`index_dimensions`, by index key)."""
     catalog = catalog_for(base_dir)
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for worker in workers.values():
         declared = getattr(worker, "task", None)
         for use in kind_for(worker.kind).model_uses(worker):
-            if use.name in CATALOG:
+            if use.name in CATALOG or (use.name not in catalog and declared is not use.task):
                 continue
-            if use.name in catalog or declared is use.task:
-                out[use.name] = {"task": use.task.value}
+            entry: dict[str, Any] = {"task": use.task.value}
+            spec = catalog.get(use.name)
+            dims = spec.dimensions if spec else None
+            index = getattr(worker, "index", None)
+            if dims is None and index is not None and use.task is Task.TEXT_EMBEDDINGS:
+                dims = (index_dimensions or {}).get(str(index))
+            if dims is not None:
+                entry["dimensions"] = dims
+            out[use.name] = entry
     for name in sorted(catalog.synced - set(CATALOG)):
-        out.setdefault(name, {"task": catalog[name].task.value})
+        spec = catalog[name]
+        entry = {"task": spec.task.value}
+        if spec.dimensions is not None:
+            entry["dimensions"] = spec.dimensions
+        out.setdefault(name, entry)
     return out
