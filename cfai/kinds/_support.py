@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Set
 from dataclasses import dataclass
 
@@ -81,6 +82,17 @@ def render_spec(use: ModelUse, key: str, worker: WorkerConfig, catalog: Catalog)
 def ai_bindings(model: str) -> list[Binding]:
     """`AI` and the `MODEL` var: how a templated Worker reaches its model."""
     return [Binding("ai", "AI"), Binding("plain_text", "MODEL", text=model)]
+
+
+def traits_binding(spec: ModelSpec) -> Binding:
+    """The `MODEL_TRAITS` var: the model's form, vision and reasoning, which the templates
+    read at run time (a var like `MODEL`, so every stack runs the same code)."""
+    traits = {
+        "form": spec.form.value,
+        "vision": spec.vision.value,
+        "reasoning": spec.reasoning.value,
+    }
+    return Binding("plain_text", "MODEL_TRAITS", text=json.dumps(traits, sort_keys=True))
 
 
 class TextGenerationConfig(WorkerConfig):

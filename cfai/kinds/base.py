@@ -128,12 +128,21 @@ class Readiness:
 
 @dataclass(frozen=True)
 class Example:
-    """A request worth pasting: `cfai local up` and `status` print it as a curl command."""
+    """A request worth pasting: `cfai local up` and `status` print it as a curl command.
+    `body` goes as JSON; `data` is curl's own body arguments instead (``--data-binary @f``,
+    ``-F file=@f``); `curl_extra` follows (``-o /tmp/out.png`` for a binary answer: never a
+    file in the directory the command is pasted in)."""
 
     method: str
     path: str
     body: JsonValue = None
-    curl_extra: str = ""  # e.g. " -o out.png" for a binary answer
+    curl_extra: str = ""
+    data: str = ""
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the request goes to a route behind the Worker's token."""
+        return self.body is not None or bool(self.data)
 
 
 @dataclass(frozen=True)
@@ -218,10 +227,17 @@ class Kind(ABC, Generic[C]):
     main_route: ClassVar[Route | None] = None
     readiness: ClassVar[Readiness] = Readiness()
     example: ClassVar[Example] = Example("GET", "/health")
+    #: One example per route worth showing (`cfai local up` prints each); () = `example`.
+    examples: ClassVar[tuple[Example, ...]] = ()
     #: The kind's contract check modules, in `cfai/contract/checks`.
     checks: ClassVar[tuple[str, ...]] = ()
     #: Contract fixture name -> which of this kind's Workers it runs on.
     selections: ClassVar[Mapping[str, Selection]] = MappingProxyType({})
+
+    @property
+    def all_examples(self) -> tuple[Example, ...]:
+        """The kind's examples: `examples`, or its one `example`."""
+        return self.examples or (self.example,)
 
     @property
     def templated(self) -> bool:

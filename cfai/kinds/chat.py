@@ -21,8 +21,10 @@ from cfai.kinds._support import (
     TextGenerationConfig,
     ai_bindings,
     gateway_binding,
+    render_spec,
     text_generation_problems,
     tokens,
+    traits_binding,
 )
 from cfai.kinds.base import (
     HEALTH,
@@ -89,6 +91,29 @@ class ChatKind(Kind[ChatWorkerConfig]):
     )
     main_route = routes[1]
     example = Example("POST", "/chat", {"prompt": "What does AI Gateway caching do?"})
+    examples = (
+        example,
+        Example(
+            "POST",
+            "/v1/chat/completions",
+            {
+                "messages": [{"role": "user", "content": "Use get_weather for Lisbon."}],
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "get_weather",
+                            "parameters": {
+                                "type": "object",
+                                "properties": {"city": {"type": "string"}},
+                                "required": ["city"],
+                            },
+                        },
+                    }
+                ],
+            },
+        ),
+    )
     checks = ("test_chat.py", "test_gateway.py")
     selections = MappingProxyType(
         {"chat_worker": _free_text, "schema_worker": _schema, "gateway_worker": _behind_gateway}
@@ -112,8 +137,9 @@ class ChatKind(Kind[ChatWorkerConfig]):
 
     def render(self, key: str, worker: ChatWorkerConfig, ctx: RenderContext) -> Rendering:
         gateway = gateway_binding(worker, ctx)
+        spec = render_spec(self.model_uses(worker)[0], key, worker, ctx.catalog)
         return Rendering(
-            bindings=(*ai_bindings(worker.model), *gateway),
+            bindings=(*ai_bindings(worker.model), traits_binding(spec), *gateway),
             models=(worker.model,),
             gateway=gateway[0].text if gateway else None,
             context={

@@ -87,7 +87,10 @@ class ImageKind(Kind[ImageWorkerConfig]):
     template = "workers/image.js.j2"
     routes = (HEALTH, Route("POST", "/image", summary="the image bytes of a prompt"))
     main_route = routes[1]
-    example = Example("POST", "/image", {"prompt": "a lighthouse at dusk"}, " -o out.png")
+    # The answer is image bytes: written under /tmp, never where the command is pasted.
+    example = Example(
+        "POST", "/image", {"prompt": "a lighthouse at dusk"}, " -o /tmp/cfai-image.png"
+    )
     checks = ("test_image.py",)
     selections = MappingProxyType({"image_worker": _every})
 

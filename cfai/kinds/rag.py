@@ -24,6 +24,7 @@ from cfai.kinds._support import (
     render_spec,
     text_generation_problems,
     tokens,
+    traits_binding,
     unknown,
 )
 from cfai.kinds.base import (
@@ -93,8 +94,15 @@ class RagKind(Kind[RagWorkerConfig]):
         Route("POST", "/documents", summary="chunk, embed and store documents"),
         Route("DELETE", "/documents/{id}", summary="delete a document's chunks"),
         Route("POST", "/query", summary="answer a question with the matching chunks as sources"),
+        Route(
+            "POST", "/v1/embeddings", summary="OpenAI-compatible embeddings (the index's vectors)"
+        ),
     )
     main_route = routes[3]
+    examples = (
+        Example("POST", "/query", {"question": "How does gateway caching work?"}),
+        Example("POST", "/v1/embeddings", {"input": ["gateway caching", "vectorize filters"]}),
+    )
     example = Example("POST", "/query", {"question": "How does gateway caching work?"})
     checks = ("test_rag.py",)
     selections = MappingProxyType({"rag_worker": _every})
@@ -155,11 +163,14 @@ class RagKind(Kind[RagWorkerConfig]):
             )
 
     def render(self, key: str, worker: RagWorkerConfig, ctx: RenderContext) -> Rendering:
-        embedder = render_spec(self.model_uses(worker)[1], key, worker, ctx.catalog)
+        answerer, embedder = (
+            render_spec(use, key, worker, ctx.catalog) for use in self.model_uses(worker)
+        )
         gateway = gateway_binding(worker, ctx)
         return Rendering(
             bindings=(
                 *ai_bindings(worker.model),
+                traits_binding(answerer),
                 *gateway,
                 Binding("plain_text", "EMBEDDING_MODEL", text=worker.embedding_model),
                 Binding("vectorize", "VECTORIZE", index_name=ctx.physical_name(worker.index)),
@@ -175,6 +186,7 @@ class RagKind(Kind[RagWorkerConfig]):
                 "chunk_overlap": worker.chunk_overlap,
                 "pooling": worker.pooling,
                 "embed_batch": min(embedder.max_batch or 100, 100),
+                "dimensions": embedder.dimensions,
                 "max_chunks": MAX_CHUNKS_PER_DOCUMENT,
             },
         )

@@ -27,6 +27,7 @@ __all__ = [
     "KINDS",
     "declared_models",
     "example_for",
+    "examples_for",
     "kind_for",
     "kind_names",
     "worker_notices",
@@ -55,6 +56,13 @@ def example_for(name: str) -> Example:
     not know (an outputs map written by a newer one)."""
     kind = _BY_NAME.get(name)
     return kind.example if kind else Example("GET", "/health")
+
+
+def examples_for(name: str) -> tuple[Example, ...]:
+    """Every example request of kind `name` (one per route worth showing), or a
+    `GET /health` for a kind this cfai does not know."""
+    kind = _BY_NAME.get(name)
+    return kind.all_examples if kind else (Example("GET", "/health"),)
 
 
 def worker_notices(workers: Mapping[str, WorkerConfig], base_dir: Path | None) -> list[Problem]:
