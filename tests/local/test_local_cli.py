@@ -127,7 +127,9 @@ def test_up_prints_curl_examples_without_the_token(cli: Cli) -> None:
     for path in ("/chat", "/query", "/image"):
         line = next(line for line in lines if line.startswith("curl") and path in line)
         assert '-H "authorization: Bearer $(cfai local token)"' in line
-    assert any(line.startswith("curl") and line.endswith("-o /tmp/cfai-image.png") for line in lines)
+    assert any(
+        line.startswith("curl") and line.endswith("-o /tmp/cfai-image.png") for line in lines
+    )
     # The examples work when pasted into a shell (the token command swapped for its value).
     chat = next(line for line in lines if line.startswith("curl") and "/chat" in line)
     pasted = chat.replace("$(cfai local token)", token)
