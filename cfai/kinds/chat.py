@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from pydantic import Field, JsonValue
 
-from cfai.catalog import CATALOG, Catalog, Task
+from cfai.catalog import CATALOG, Catalog, ModelSpec, Reasoning, Task
 from cfai.errors import Problem
 from cfai.kinds._support import (
     TextGenerationConfig,
@@ -79,6 +79,21 @@ def _behind_gateway(worker: WorkerOutput, outputs: Outputs) -> bool:
     return bool(worker.gateway) and any(g.id == worker.gateway for g in outputs.gateways.values())
 
 
+def _spec(worker: WorkerOutput) -> ModelSpec | None:
+    return CATALOG.get(worker.models[0]) if worker.models else None
+
+
+def _tools(worker: WorkerOutput, outputs: Outputs) -> bool:
+    # Function calling needs free text (JSON mode answers objects) and a model that calls tools.
+    spec = _spec(worker)
+    return not worker.response_schema and spec is not None and spec.tools
+
+
+def _reasoning(worker: WorkerOutput, outputs: Outputs) -> bool:
+    spec = _spec(worker)
+    return not worker.response_schema and spec is not None and spec.reasoning is not Reasoning.NONE
+
+
 class ChatKind(Kind[ChatWorkerConfig]):
     name = "chat"
     config = ChatWorkerConfig
@@ -116,7 +131,13 @@ class ChatKind(Kind[ChatWorkerConfig]):
     )
     checks = ("test_chat.py", "test_gateway.py")
     selections = MappingProxyType(
-        {"chat_worker": _free_text, "schema_worker": _schema, "gateway_worker": _behind_gateway}
+        {
+            "chat_worker": _free_text,
+            "schema_worker": _schema,
+            "gateway_worker": _behind_gateway,
+            "tool_worker": _tools,
+            "reasoning_worker": _reasoning,
+        }
     )
 
     def model_uses(self, worker: ChatWorkerConfig) -> tuple[ModelUse, ...]:

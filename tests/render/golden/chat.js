@@ -2,7 +2,8 @@
 //
 //   GET  /health               {"worker", "kind", "template_sha256", "models"}
 //   POST /chat                 {messages | prompt, stream?, max_tokens?, temperature?, response_format?}
-//                              -> {"response", "reasoning"?, "usage"}, or SSE events ending "data: [DONE]"
+//                              -> {"response", "reasoning"?, "usage"}, or SSE events
+//                              {"response", "reasoning"?, "usage"?} ending "data: [DONE]"
 //   POST /v1/chat/completions  OpenAI-compatible (use base_url=<worker>/v1, api_key=AUTH_TOKEN):
 //                              tools / tool_choice (function calling; tool results come back as
 //                              role "tool" messages), image content parts (data: URLs, vision
@@ -16,7 +17,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "649c2b3fb1f33c6d8acee04bd4da42b2c62101cbc839e7b7d894ae25859474b1";
+const TEMPLATE_SHA256 = "36c62b3ad1e5a2d43e155b896c91aa4d3bfe57fa3496e63b40c991b4c51baac8";
 const WORKER = "chat";
 const KIND = "chat";
 const AUTH = true;
@@ -705,12 +706,42 @@ function readInputs(req, body, maxTokensField = "max_tokens") {
   return { model, traits, inputs, streaming };
 }
 
+// /chat's stream is native events whatever the model: `{"response": "<text>"}` (plus
+// `reasoning` and `tool_calls` when the model gives them), usage on the last, then [DONE].
+// A native model's events pass verbatim; a think-tag model's reasoning moves to `reasoning`;
+// OpenAI chunks (qwen3, granite) become native events.
+async function* chatEvents(stream, traits) {
+  const state = { thinking: traits.reasoning === "think-tag" };
+  for await (const data of modelEvents(stream)) {
+    if (data === "[DONE]") {
+      yield data;
+      break;
+    }
+    let native = false;
+    try {
+      native = typeof JSON.parse(data).response === "string";
+    } catch {
+      native = false;
+    }
+    if (native && !state.thinking) {
+      yield data;
+      continue;
+    }
+    const parts = eventParts(data, state);
+    const event = { response: parts.text };
+    if (parts.reasoning) event.reasoning = parts.reasoning;
+    if (parts.toolCalls.length) event.tool_calls = parts.toolCalls;
+    if (parts.usage) event.usage = parts.usage;
+    yield JSON.stringify(event);
+  }
+}
+
 async function handleChat(req) {
   const body = await readJson(req.request);
   const { model, traits, inputs, streaming } = readInputs(req, body);
   if (streaming) {
     const result = await runModel(req, model, { ...inputs, stream: true });
-    if (result instanceof ReadableStream) return sseResponse(modelEvents(result));
+    if (result instanceof ReadableStream) return sseResponse(chatEvents(result, traits));
     return sseResponse(answerEvents(readAnswer(await asObject(result), traits)));
   }
   const answer = readAnswer(await asObject(await runModel(req, model, inputs)), traits);
