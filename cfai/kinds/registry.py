@@ -6,7 +6,7 @@ Example::
     >>> kind_for("rag").main_route.path
     '/query'
     >>> kind_names()
-    ('chat', 'custom', 'image', 'rag')
+    ('chat', 'custom', 'image', 'rag', 'speech')
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from cfai.kinds.chat import KIND as CHAT
 from cfai.kinds.custom import KIND as CUSTOM
 from cfai.kinds.image import KIND as IMAGE
 from cfai.kinds.rag import KIND as RAG
+from cfai.kinds.speech import KIND as SPEECH
 
 __all__ = [
     "KINDS",
@@ -33,7 +34,7 @@ __all__ = [
     "worker_notices",
 ]
 
-KINDS: tuple[Kind[Any], ...] = (CHAT, RAG, IMAGE, CUSTOM)
+KINDS: tuple[Kind[Any], ...] = (CHAT, RAG, IMAGE, SPEECH, CUSTOM)
 
 _BY_NAME = {k.name: k for k in KINDS}
 
