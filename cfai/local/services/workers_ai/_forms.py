@@ -19,14 +19,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfai.catalog import ModelSpec, Reasoning, ToolShape
 
 from ._core import AiResult, digest
-
-if TYPE_CHECKING:
-    from .text import Generation, ToolCall
+from ._generation import Generation, ToolCall
 
 THINK_END = "</think>"
 

@@ -24,8 +24,9 @@ from typing import Any
 from cfai.catalog import Form, ModelSpec
 
 from ._core import AiResult, bad_input, check_str, digest, opt_int
+from ._generation import Generation
 from ._prompt import Turn, invalid_input
-from .text import Generation, generate, run_text
+from .text import generate, run_text
 
 _EFFORTS = ("low", "medium", "high")
 

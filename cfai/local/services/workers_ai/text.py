@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from cfai.catalog import Form, ModelSpec, Reasoning
 
 from . import _forms, _schema
 from ._core import AiError, AiResult, bad_input, digest, too_large, words, wordset
+from ._generation import Generation, ToolCall
 from ._prompt import Turn, check_params, invalid_input, prompt_tokens, tool_functions, turns
 from .vision import describe
 
@@ -42,50 +43,6 @@ _STOP = wordset(
     "where which who whom why will with would you your about context question answer"
 )
 _EFFORTS = ("low", "medium", "high")
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: Any
-
-
-@dataclass(frozen=True)
-class Generation:
-    """What the stand-in answers, before it is written in the model's form.
-
-    `answer` and `reasoning` are the kept tokens (within `max_tokens`); `value` is the JSON
-    mode answer (`json_mode`); `seed` keys the ids and padding derived from the inputs."""
-
-    model: str
-    answer: list[str]
-    reasoning: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)
-    value: Any = None
-    json_mode: bool = False
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    max_tokens: int = 256
-    seed: str = ""
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.answer)
-
-    @property
-    def usage(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
-
-    @property
-    def finish(self) -> str:
-        if self.calls:
-            return "tool_calls"
-        return "length" if self.completion_tokens >= self.max_tokens else "stop"
 
 
 def _sentences(text: str) -> list[str]:
