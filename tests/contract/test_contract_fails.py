@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from cfai.config import load_stack
+from cfai.config import load_file, load_stack
 from cfai.contract import ContractRun, run_contract
 from cfai.local import LocalPlatform
 
@@ -157,11 +158,18 @@ def sabotaged(tmp_path: Path) -> Iterator[dict[str, Any]]:
             assert text.count(old) == 1, f"{name}: the sabotage no longer matches {old[:60]!r}"
             text = text.replace(old, new)
         path.write_text(text)
+    # The local stack and an agent Worker (qwen3: function calling and reasoning).
+    data = yaml.safe_load((REPO_ROOT / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data["workers"]["agent"] = {"kind": "chat", "model": "@cf/qwen/qwen3-30b-a3b-fp8"}
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump(data))
     platform = LocalPlatform(
-        REPO_ROOT, f"pytest-sabotaged-{os.getpid()}", templates=Templates(root)
+        REPO_ROOT,
+        f"pytest-sabotaged-{os.getpid()}",
+        templates=Templates(root),
+        source_dir=REPO_ROOT,
     )
     try:
-        yield platform.up(load_stack("local", REPO_ROOT), timeout=60).to_json()
+        yield platform.up(load_file(tmp_path / "platform.yaml"), timeout=60).to_json()
     finally:
         platform.down()
         shutil.rmtree(platform.state_dir, ignore_errors=True)

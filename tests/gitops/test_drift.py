@@ -149,7 +149,12 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     assert as_json.returncode == 1
     report = json.loads(as_json.stdout)
     status = {w["worker"]: w["status"] for w in report["workers"]}
-    assert status == {"assistant": "drifted", "kb": "drifted", "studio": "in sync"}
+    assert status == {
+        "assistant": "drifted",
+        "kb": "drifted",
+        "studio": "in sync",
+        "voice": "in sync",
+    }
 
     platform.up(timeout=60)  # the deploy puts the repository's modules back
     again = cfai("drift", "--local", "--project", str(project))
