@@ -159,3 +159,31 @@ def test_malformed_catalog_json_names_the_file_and_field(tmp_path: Path) -> None
     (tmp_path / "catalog.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"catalog\.json: cannot be read"):
         catalog_for(tmp_path)
+
+
+def test_cost_prices_every_guide_model_and_never_calls_one_free() -> None:
+    from cfai.config import load_platform
+    from cfai.gitops.cost import Traffic, estimate
+
+    workers: dict[str, dict[str, object]] = {}
+    indexes: dict[str, dict[str, object]] = {}
+    for i, (name, task, _, _) in enumerate(GUIDE):
+        key = f"w{i}"
+        if task is Task.TEXT_GENERATION:
+            workers[key] = {"kind": "chat", "model": name, "max_tokens": 64}
+        elif task is Task.TEXT_EMBEDDINGS:
+            indexes[key] = {"dimensions": CATALOG[name].dimensions, "metric": "cosine"}
+            workers[key] = {"kind": "rag", "index": key, "embedding_model": name}
+        elif task is Task.TEXT_TO_IMAGE:
+            workers[key] = {"kind": "image", "model": name}
+        elif task is Task.TEXT_TO_SPEECH:
+            workers[key] = {"kind": "speech", "tts_model": name}
+        else:
+            workers[key] = {"kind": "speech", "stt_model": name}
+    platform = load_platform({"account_id": "0" * 32, "indexes": indexes, "workers": workers})
+    est = estimate(platform, Traffic(requests_per_day=1000))
+    models = {w.worker: dict(workers[w.worker]) for w in est.workers}
+    unknown = {str(models[w.worker].get("model")) for w in est.workers if w.usd_per_day is None}
+    assert unknown == {"@cf/stabilityai/stable-diffusion-xl-base-1.0"}  # beta: no price
+    assert all(w.usd_per_day and w.usd_per_day > 0 for w in est.workers if w.price_known)
+    assert est.unknown == [w.worker for w in est.workers if not w.price_known]

@@ -395,3 +395,14 @@ def test_model_search_pages_end_and_carry_properties(rest: TestClient) -> None:
     props = {p["property_id"]: p["value"] for p in qwen3["properties"]}
     assert props["context_window"] == "32768" and props["function_calling"] == "true"
     assert {"unit": "per M input tokens", "price": 0.051, "currency": "USD"} in props["price"]
+
+
+def test_env_ai_models_searches_through_the_binding(app: Starlette, binding: Binding) -> None:
+    # workerd's env.AI.models({task}) sends GET /ai-api/models/search and reads {result}.
+    with TestClient(app, base_url="http://workers-binding.ai", headers=binding("ai")) as b:
+        r = b.get("/ai-api/models/search", params={"task": "Text-to-Speech"})
+    assert r.status_code == 200
+    assert {m["name"] for m in r.json()["result"]} == {
+        "@cf/deepgram/aura-2-en",
+        "@cf/deepgram/aura-2-es",
+    }
