@@ -175,6 +175,7 @@ def sabotaged(tmp_path: Path) -> Iterator[dict[str, Any]]:
         shutil.rmtree(platform.state_dir, ignore_errors=True)
 
 
+@pytest.mark.platform
 def test_each_new_check_fails_against_a_worker_broken_its_way(
     sabotaged: dict[str, Any], tmp_path: Path
 ) -> None:
