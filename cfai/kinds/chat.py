@@ -17,13 +17,16 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from pydantic import Field, JsonValue
 
+from cfai.catalog import CATALOG, Catalog, ModelSpec, Reasoning, Task
 from cfai.errors import Problem, RenderError
 from cfai.kinds._support import (
     TextGenerationConfig,
     ai_bindings,
     gateway_binding,
+    render_spec,
     text_generation_problems,
     tokens,
+    traits_binding,
     unknown,
 )
 from cfai.kinds.base import (
@@ -33,6 +36,7 @@ from cfai.kinds.base import (
     Example,
     Kind,
     KindCost,
+    ModelUse,
     RenderContext,
     Rendering,
     Route,
@@ -117,6 +121,21 @@ def _behind_gateway(worker: WorkerOutput, outputs: Outputs) -> bool:
     return bool(worker.gateway) and any(g.id == worker.gateway for g in outputs.gateways.values())
 
 
+def _spec(worker: WorkerOutput) -> ModelSpec | None:
+    return CATALOG.get(worker.models[0]) if worker.models else None
+
+
+def _tools(worker: WorkerOutput, outputs: Outputs) -> bool:
+    # Function calling needs free text (JSON mode answers objects) and a model that calls tools.
+    spec = _spec(worker)
+    return not worker.response_schema and spec is not None and spec.tools
+
+
+def _reasoning(worker: WorkerOutput, outputs: Outputs) -> bool:
+    spec = _spec(worker)
+    return not worker.response_schema and spec is not None and spec.reasoning is not Reasoning.NONE
+
+
 class ChatKind(Kind[ChatWorkerConfig]):
     name = "chat"
     config = ChatWorkerConfig
@@ -129,10 +148,42 @@ class ChatKind(Kind[ChatWorkerConfig]):
     )
     main_route = routes[1]
     example = Example("POST", "/chat", {"prompt": "What does AI Gateway caching do?"})
+    examples = (
+        example,
+        Example(
+            "POST",
+            "/v1/chat/completions",
+            {
+                "messages": [{"role": "user", "content": "Use get_weather for Lisbon."}],
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "get_weather",
+                            "parameters": {
+                                "type": "object",
+                                "properties": {"city": {"type": "string"}},
+                                "required": ["city"],
+                            },
+                        },
+                    }
+                ],
+            },
+        ),
+    )
     checks = ("test_chat.py", "test_gateway.py")
     selections = MappingProxyType(
-        {"chat_worker": _free_text, "schema_worker": _schema, "gateway_worker": _behind_gateway}
+        {
+            "chat_worker": _free_text,
+            "schema_worker": _schema,
+            "gateway_worker": _behind_gateway,
+            "tool_worker": _tools,
+            "reasoning_worker": _reasoning,
+        }
     )
+
+    def model_uses(self, worker: ChatWorkerConfig) -> tuple[ModelUse, ...]:
+        return (ModelUse("model", worker.model, Task.TEXT_GENERATION, "a chat worker"),)
 
     def problems(self, key: str, worker: ChatWorkerConfig, ctx: CheckContext) -> Iterator[Problem]:
         yield from text_generation_problems(key, worker, ctx)
@@ -151,8 +202,14 @@ class ChatKind(Kind[ChatWorkerConfig]):
 
     def render(self, key: str, worker: ChatWorkerConfig, ctx: RenderContext) -> Rendering:
         gateway = gateway_binding(worker, ctx)
+        spec = render_spec(self.model_uses(worker)[0], key, worker, ctx.catalog)
         return Rendering(
-            bindings=(*ai_bindings(worker.model), *gateway, *lora_binding(key, worker, ctx)),
+            bindings=(
+                *ai_bindings(worker.model),
+                traits_binding(spec),
+                *gateway,
+                *lora_binding(key, worker, ctx),
+            ),
             models=(worker.model,),
             gateway=gateway[0].text if gateway else None,
             context={
@@ -169,10 +226,18 @@ class ChatKind(Kind[ChatWorkerConfig]):
         # The contract suite checks JSON-mode answers against the schema.
         return {"response_schema": worker.response_schema} if worker.response_schema else {}
 
-    def cost(self, key: str, worker: ChatWorkerConfig, traffic: Traffic) -> KindCost:
+    def cost(
+        self,
+        key: str,
+        worker: ChatWorkerConfig,
+        traffic: Traffic,
+        catalog: Catalog | None = None,
+    ) -> KindCost:
         n, t = traffic.requests_per_day, tokens(worker.system_prompt, worker.max_tokens, traffic)
         items = priced(
-            worker.model, {"input_tokens": t.tokens_in * n, "output_tokens": t.tokens_out * n}
+            worker.model,
+            {"input_tokens": t.tokens_in * n, "output_tokens": t.tokens_out * n},
+            catalog or CATALOG,
         )
         said = f"{key} (chat): {worker.model}, {t.said_in} in, {t.said_out} out tokens per request"
         if worker.lora is None:

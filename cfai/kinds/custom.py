@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from cfai.catalog import Catalog
 from cfai.errors import ConfigError, Problem
 from cfai.kinds._support import unknown
 from cfai.kinds.base import (
@@ -125,7 +126,13 @@ class CustomKind(Kind[CustomWorkerConfig]):
             bindings=tuple(bindings), gateway=gateway, source=_read(key, worker, ctx.base_dir)
         )
 
-    def cost(self, key: str, worker: CustomWorkerConfig, traffic: Traffic) -> KindCost:
+    def cost(
+        self,
+        key: str,
+        worker: CustomWorkerConfig,
+        traffic: Traffic,
+        catalog: Catalog | None = None,
+    ) -> KindCost:
         note = "custom code: cfai does not know which models it calls"
         return KindCost((), (f"{key} (custom): price unknown ({note})",), note)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
-from cfai.kinds import kind_for
+from cfai.kinds import declared_models, kind_for
 from cfai.local.ports import plan_ports, reserve, run_fingerprint
 from cfai.local.processes import alive
 from cfai.local.provisioning import provision
@@ -83,6 +83,15 @@ class LocalPlatform:
         return render_platform(
             declaration, base_dir=self.source_dir or self.project_dir, templates=self.templates
         )
+
+    def _emulator_settings(self, declaration: PlatformConfig) -> dict[str, Any]:
+        # The emulator also answers the models the catalog does not list that the Workers
+        # use: by their declared task or the project's catalog.json (`declared_models`).
+        dims = {k: i.resolved_dimensions for k, i in declaration.indexes.items()}
+        models = declared_models(declaration.workers, self.source_dir or self.project_dir, dims)
+        if not models:
+            return dict(self.settings)
+        return {**self.settings, "models": {**models, **self.settings.get("models", {})}}
 
     # -- what runs -----------------------------------------------------------------------
     @property
@@ -156,7 +165,7 @@ class LocalPlatform:
                 emulator_port,
                 account_id=declaration.account_id,
                 api_token=secrets.api_token,
-                settings=self.settings,
+                settings=self._emulator_settings(declaration),
                 env=self.emulator_env,
             )
             self._files.write_routes(first_routes(workers, worker_ports))

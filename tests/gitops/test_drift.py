@@ -155,6 +155,7 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
         "kb": "drifted",
         "studio": "in sync",
         "support": "in sync",
+        "voice": "in sync",
     }
 
     platform.up(timeout=60)  # the deploy puts the repository's modules back

@@ -49,6 +49,7 @@ from cfai.local.services.frontdoor.routes import (
     NdjsonBody,
     NoBody,
     Open,
+    RawMedia,
     Unparsable,
 )
 from cfai.local.services.frontdoor.tokens import (
@@ -78,6 +79,7 @@ __all__ = [
     "NoBody",
     "Open",
     "Part",
+    "RawMedia",
     "Shape",
     "Unparsable",
     "envelope",

@@ -24,6 +24,7 @@ from cfai.local.services.frontdoor.routes import (
     MultipartBody,
     NdjsonBody,
     NoBody,
+    RawMedia,
     Unparsable,
 )
 
@@ -70,6 +71,9 @@ async def read_body(request: Request, spec: Body) -> Any:
         return None
     raw = await _read(request, spec.limit, spec.too_large)
     if isinstance(spec, JsonBody):
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if spec.raw_types and media.startswith(spec.raw_types):
+            return RawMedia(media, raw)
         return _json(raw, spec)
     if isinstance(spec, MultipartBody):
         try:

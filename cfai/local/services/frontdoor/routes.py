@@ -41,6 +41,7 @@ __all__ = [
     "NdjsonBody",
     "NoBody",
     "Open",
+    "RawMedia",
     "Unparsable",
 ]
 
@@ -99,13 +100,24 @@ class NoBody:
 class JsonBody:
     """One JSON document (no NaN or Infinity, as JSON.parse). `invalid` makes the route's
     error from a reason, `too_large` its error for a body over `limit`; `empty` is the value
-    of an empty body (default: invalid); `object_only` refuses anything but an object."""
+    of an empty body (default: invalid); `object_only` refuses anything but an object.
+    A body whose media type starts with one of `raw_types` (``audio/``, ...) is not JSON:
+    it is handed over as `RawMedia` (Workers AI takes audio as the request body)."""
 
     invalid: Callable[[str], ApiError]
     limit: int = DEFAULT_LIMIT
     too_large: Callable[[int], ApiError] = _too_large
     empty: Any = REQUIRED
     object_only: bool = False
+    raw_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RawMedia:
+    """A body taken as bytes, with its media type (`JsonBody.raw_types`)."""
+
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from cfai.catalog import CATALOG, ModelSpec, Task
+from cfai.catalog import CATALOG, Catalog, ModelSpec, Task
 from cfai.finetunes import lora_base
 from cfai.local.services.base import (
     EmulatorContext,
@@ -32,18 +32,24 @@ from . import routes
 from ._core import AiResult, bad_input, check_str, no_such_model
 from .audio import run_asr, run_tts
 from .embeddings import run_embeddings
+from .gpt_oss import run_generation
 from .images import run_image
 from .misc import run_classification, run_translation
 from .remote import TOKEN_ENV, RemoteAi
-from .text import run_text
 
-__all__ = ["HANDLERS", "RemoteAiSettings", "WorkersAIService", "WorkersAISettings"]
+__all__ = [
+    "HANDLERS",
+    "DeclaredModel",
+    "RemoteAiSettings",
+    "WorkersAIService",
+    "WorkersAISettings",
+]
 
 Handler = Callable[[ModelSpec, Mapping[str, Any]], AiResult]
 
 HANDLERS: dict[Task, Handler] = {
-    Task.TEXT_GENERATION: run_text,
-    Task.IMAGE_TO_TEXT: run_text,
+    Task.TEXT_GENERATION: run_generation,
+    Task.IMAGE_TO_TEXT: run_generation,
     Task.TEXT_EMBEDDINGS: run_embeddings,
     Task.TEXT_TO_IMAGE: run_image,
     Task.SPEECH_RECOGNITION: run_asr,
@@ -62,10 +68,23 @@ class RemoteAiSettings(BaseModel):
     account_id: str
 
 
+class DeclaredModel(BaseModel):
+    """A model the built-in catalog does not list that the platform uses (its Worker
+    declares the task, or the project's ``catalog.json`` lists it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: Task
+    dimensions: int | None = Field(None, ge=1, le=1536)
+
+
 class WorkersAISettings(ServiceSettings):
-    """``remote_ai``: forward model runs to a real account's Workers AI REST API."""
+    """``remote_ai``: forward model runs to a real account's Workers AI REST API;
+    ``models``: models to answer besides the built-in catalog, by name
+    (`cfai.kinds.declared_models`)."""
 
     remote_ai: RemoteAiSettings | None = None
+    models: dict[str, DeclaredModel] = Field(default_factory=dict)
 
 
 class WorkersAIService(Service):
@@ -78,6 +97,13 @@ class WorkersAIService(Service):
     def __init__(self, ctx: EmulatorContext) -> None:
         super().__init__(ctx)
         self.settings = WorkersAISettings.model_validate(ctx.settings)
+        declared = [
+            ModelSpec.declared(name, m.task, dimensions=m.dimensions or 768)
+            for name, m in self.settings.models.items()
+            if name not in CATALOG
+        ]
+        #: The models this emulator answers: the built-in catalog and the declared ones.
+        self.catalog = Catalog([*CATALOG.values(), *declared], source="emulator")
         remote = self.settings.remote_ai
         self._remote = (
             RemoteAi(remote.base_url, remote.account_id, os.environ[TOKEN_ENV]) if remote else None
@@ -96,14 +122,14 @@ class WorkersAIService(Service):
             if not isinstance(inputs, Mapping):
                 raise bad_input("inputs", "must be an object")
             return self._remote.run(model, inputs)
-        spec = CATALOG.get(model)
+        spec = self.catalog.get(model)
         if spec is None:
             raise no_such_model(model)
         if not isinstance(inputs, Mapping):
             raise bad_input("inputs", "must be an object")
         if inputs.get("lora") is not None:
-            # Every LoRA base model generates text (cfai.finetunes.bases).
-            return run_text(spec, inputs, adapter=self._adapter(model, inputs["lora"]))
+            # Every LoRA base model generates text (cfai.finetunes.bases), in its own form.
+            return run_generation(spec, inputs, adapter=self._adapter(model, inputs["lora"]))
         return HANDLERS[spec.task](spec, inputs)
 
     def _adapter(self, model: str, lora: object) -> str:
@@ -120,7 +146,7 @@ class WorkersAIService(Service):
 
     def endpoints(self) -> list[Endpoint]:
         # `self.run` is looked up per call, so a subclass's `run` (tests count runs) serves.
-        return routes.endpoints(lambda model, inputs: self.run(model, inputs))
+        return routes.endpoints(lambda model, inputs: self.run(model, inputs), self.catalog)
 
     @classmethod
     def workerd_services(
