@@ -162,6 +162,8 @@ def sabotaged(tmp_path: Path) -> Iterator[dict[str, Any]]:
     data = yaml.safe_load((REPO_ROOT / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     data["workers"]["agent"] = {"kind": "chat", "model": "@cf/qwen/qwen3-30b-a3b-fp8"}
     (tmp_path / "platform.yaml").write_text(yaml.safe_dump(data))
+    # The stack's finetune (the support Worker's LoRA adapter) lives beside the declaration.
+    shutil.copytree(REPO_ROOT / "src" / "adapters", tmp_path / "src" / "adapters")
     platform = LocalPlatform(
         REPO_ROOT,
         f"pytest-sabotaged-{os.getpid()}",
