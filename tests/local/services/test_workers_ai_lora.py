@@ -1,6 +1,6 @@
 """Model runs with ``lora``: the finetune uploaded through the REST API changes the answer
-(deterministically, naming the adapter) on REST and on the binding, by name or id; what
-Cloudflare refuses (unknown finetune 3037, model without LoRA 5005/405, missing assets
+(deterministically, naming the adapter) on REST and on the binding, by name or id, in every
+output form the generator writes; what Cloudflare refuses (unknown finetune 3037, model without LoRA 5005/405, missing assets
 3039) is refused in each route's shape."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from cfai.catalog import CATALOG
 from cfai.finetunes.demo import write_adapter
 from cfai.local.services.base import EmulatorContext
 from cfai.local.services.finetunes import FinetunesService
-from cfai.local.services.workers_ai import WorkersAIService
+from cfai.local.services.workers_ai import AiResult, WorkersAIService
+from cfai.local.services.workers_ai.gpt_oss import run_generation
 
 Serve = Callable[..., Starlette]
 Binding = Callable[..., dict[str, str]]
@@ -148,3 +150,109 @@ def test_lora_must_be_a_string(rest: TestClient) -> None:
     r = run(rest, LLAMA, lora=7)
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == 3003
     assert "lora: must be a string" in r.json()["errors"][0]["message"]
+
+
+# --- the adapter in every output form ----------------------------------------------------------
+
+QWQ = "@cf/qwen/qwq-32b"
+CONTEXT = "The Eiffel Tower is 330 metres tall. It stands in Paris."
+ASK = [
+    {"role": "system", "content": CONTEXT},
+    {"role": "user", "content": "How tall is the Eiffel Tower?"},
+]
+TUNED = "[cfai stand-in] [LoRA acme-tone] "
+
+
+def _finetune(rest: TestClient, folder: Path, model: str, name: str) -> None:
+    write_adapter(folder)
+    made = rest.post(f"{BASE}/finetunes", json={"model": model, "name": name}).json()
+    for path in sorted(folder.iterdir()):
+        r = rest.post(
+            f"{BASE}/finetunes/{made['result']['id']}/finetune-assets",
+            data={"file_name": path.name},
+            files={"file": ("blob", path.read_bytes(), "application/octet-stream")},
+        )
+        assert r.status_code == 200, r.text
+
+
+def _answer(result: AiResult) -> str:
+    """The answer text (not the reasoning) of a text run in any output form, streamed or not."""
+    if result.chunks is None:
+        out = result.result
+        if "response" in out:  # native (a think-tag model's reasoning comes first)
+            return str(out["response"]).rpartition("</think>")[2].lstrip()
+        if out["object"] == "response":  # gpt-oss's Responses API
+            return str(out["output_text"])
+        choice = out["choices"][0]
+        return str(choice["text"] if "text" in choice else choice["message"]["content"])
+    raw = b"".join(result.chunks).decode()
+    events = [json.loads(e[6:]) for e in raw.strip().split("\n\n") if e != "data: [DONE]"]
+    pieces = []
+    for e in events:
+        if "response" in e:
+            pieces.append(e["response"])
+        elif e["choices"]:
+            choice = e["choices"][0]
+            pieces.append(choice.get("text") or choice.get("delta", {}).get("content") or "")
+    return "".join(pieces).rpartition("</think>")[2].lstrip()
+
+
+# Cloudflare serves LoRA on native-form models only, so the OpenAI forms are shown on the
+# generator itself (the service refuses them first, 5005): one place applies the adapter.
+FORMS = [
+    pytest.param(LLAMA, {"messages": ASK}, id="native"),
+    pytest.param(QWQ, {"messages": ASK}, id="native-think-tag"),
+    pytest.param("@cf/qwen/qwen3-30b-a3b-fp8", {"messages": ASK}, id="chat-completion"),
+    pytest.param(
+        "@cf/ibm-granite/granite-4.0-h-micro",
+        {"prompt": f"{CONTEXT} How tall is the Eiffel Tower?"},
+        id="text-completion",
+    ),
+    pytest.param("@cf/openai/gpt-oss-20b", {"messages": ASK}, id="gpt-oss-messages"),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize(("model", "inputs"), FORMS)
+def test_the_adapter_shows_in_every_output_form(
+    model: str, inputs: dict[str, Any], stream: bool
+) -> None:
+    spec = CATALOG[model]
+    base = _answer(run_generation(spec, {**inputs, "stream": stream}))
+    tuned = _answer(run_generation(spec, {**inputs, "stream": stream}, adapter="acme-tone"))
+    assert "330 metres" in base and "LoRA" not in base
+    assert tuned.startswith(TUNED)
+    assert tuned.removeprefix(TUNED) == base.removeprefix("[cfai stand-in] ")
+
+
+def test_the_adapter_shows_in_gpt_oss_responses() -> None:
+    spec = CATALOG["@cf/openai/gpt-oss-20b"]
+    inputs = {"instructions": CONTEXT, "input": "How tall is the Eiffel Tower?"}
+    base = run_generation(spec, inputs)
+    tuned = run_generation(spec, inputs, adapter="acme-tone")
+    assert _answer(tuned) == TUNED + _answer(base).removeprefix("[cfai stand-in] ")
+    assert tuned.result["id"] != base.result["id"]  # ids derive from the adapter too
+
+
+def test_a_reasoning_base_model_thinks_then_answers_with_the_adapter(
+    rest: TestClient, binding: TestClient, tmp_path: Path
+) -> None:
+    _finetune(rest, tmp_path / "adapter", QWQ, "acme-reason")
+    body = {"messages": ASK, "lora": "acme-reason"}
+    out = rest.post(f"{BASE}/run/{QWQ}", json=body).json()["result"]["response"]
+    thought, _, answer = out.partition("\n</think>\n\n")
+    assert thought.startswith("The user asks: How tall is the Eiffel Tower?")
+    assert "LoRA" not in thought
+    assert answer.startswith("[cfai stand-in] [LoRA acme-reason] ") and "330 metres" in answer
+    streamed = binding.post(
+        "/run?version=3",
+        json={"inputs": {**body, "stream": True}, "options": {}},
+        headers={"cf-consn-model-id": QWQ},
+    )
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    text = "".join(
+        json.loads(line[6:]).get("response", "")
+        for line in streamed.text.splitlines()
+        if line.startswith("data: {")
+    )
+    assert text == out
