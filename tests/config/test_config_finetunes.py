@@ -53,7 +53,8 @@ def test_finetune_loads_and_a_chat_worker_uses_it(project: Path) -> None:
     lora = {b.name: b.text for b in rendered.bindings}["LORA"]
     assert lora == p.finetune_name("tone", project)
     assert lora is not None and lora.startswith("acme-tone-") and len(lora) == len("acme-tone-") + 8
-    assert 'inputs.lora = requireVar(req.env, "LORA");' in rendered.source
+    # Both /chat and /v1/chat/completions send it, streamed or not.
+    assert rendered.source.count('inputs.lora = requireVar(req.env, "LORA");') == 2
 
 
 def test_chat_worker_without_lora_renders_no_lora_code(project: Path) -> None:
