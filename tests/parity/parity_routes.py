@@ -31,6 +31,20 @@ EXCEPTIONS: dict[str, str] = {
     "with curl and no SDK calls it (tests/parity/test_parity_gateway_urls.py, over httpx)",
     "POST /v1/{account_id}/{gateway_id}/": "the universal endpoint as `getUrl()` spells it, "
     "with a trailing slash (tests/parity/test_parity_gateway_urls.py, over httpx)",
+    # Every finetunes route is served with a trailing slash too: Cloudflare's LoRA docs' curl
+    # examples write the collection and the upload so
+    # (https://developers.cloudflare.com/workers-ai/features/fine-tunes/loras/).
+    **{
+        route: "the trailing-slash spelling (the LoRA docs' curl examples use it for the "
+        "collection and the upload); no official client sends it "
+        "(tests/local/services/test_finetunes.py, over httpx)"
+        for route in (
+            "GET /accounts/{account_id}/ai/finetunes/",
+            "POST /accounts/{account_id}/ai/finetunes/",
+            "GET /accounts/{account_id}/ai/finetunes/public/",
+            "POST /accounts/{account_id}/ai/finetunes/{finetune}/finetune-assets/",
+        )
+    },
 }
 
 

@@ -168,6 +168,24 @@ def test_list_is_an_array_also_for_wranglers_trailing_question_mark(
     assert sdk.ai.finetunes.with_raw_response.list(account_id=ACCOUNT).status_code == 200
 
 
+def test_every_route_also_answers_the_docs_trailing_slash_spelling(
+    client: TestClient, service: FinetunesService, adapter: dict[str, bytes]
+) -> None:
+    # Cloudflare's LoRA docs write the collection and the upload with a trailing slash
+    # (https://developers.cloudflare.com/workers-ai/features/fine-tunes/loras/).
+    made = ok(client.post(f"{BASE}/", json={"model": LLAMA, "name": "tone", "public": True}))
+    for name, data in adapter.items():
+        upload = client.post(
+            f"{BASE}/{made['id']}/finetune-assets/",
+            data={"file_name": name},
+            files={"file": ("blob", data, "application/octet-stream")},
+        )
+        assert ok(upload) is None
+    assert service.adapter(LLAMA, "tone").name == "tone"  # both assets landed
+    assert [ft["name"] for ft in ok(client.get(f"{BASE}/"))] == ["tone"]
+    assert [ft["name"] for ft in ok(client.get(f"{BASE}/public/"))] == ["tone"]
+
+
 def test_public_list_pages_and_orders(client: TestClient, sdk: cloudflare.Cloudflare) -> None:
     for name in ("b", "a", "c"):
         ok(client.post(BASE, json={"model": LLAMA, "name": name, "public": True}))
