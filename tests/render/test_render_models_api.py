@@ -75,8 +75,10 @@ def test_openai_client_tool_round_trip_against_the_worker(tmp_path: Path) -> Non
     first = {"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [call]}, "finish_reason": "tool_calls"}], "usage": ANSWER["usage"]}  # fmt: skip
     second = {"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Oslo has snow.", "reasoning_content": "The tool said snow."}, "finish_reason": "stop"}], "usage": ANSWER["usage"]}  # fmt: skip
     scenario = {"env": env_for(worker), "ai_queue": [{"json": first}, {"json": second}]}
-    with serve_worker(tmp_path, worker.source, scenario) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0)
+    with (
+        serve_worker(tmp_path, worker.source, scenario) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0) as client,
+    ):
         messages: list[Any] = [{"role": "user", "content": "What does get_weather say for Oslo?"}]
         done = client.chat.completions.create(model="x", messages=messages, tools=[WEATHER])
         (tc,) = done.choices[0].message.tool_calls or []
@@ -266,8 +268,10 @@ def test_rag_embeddings_route_is_openai_compatible(
 ) -> None:
     worker = render(fixture_platform, "rag")
     scenario = {"env": env_for(worker), "ai_default": {"@cf/baai/bge-small-en-v1.5": {"embed": 4}}}
-    with serve_worker(tmp_path, worker.source, scenario) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0)
+    with (
+        serve_worker(tmp_path, worker.source, scenario) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0) as client,
+    ):
         done = client.embeddings.create(model="ignored", input=["gateway caching", "filters"])
         assert [d.index for d in done.data] == [0, 1] and len(done.data[0].embedding) == 4
         assert done.model == "@cf/baai/bge-small-en-v1.5" and done.usage.prompt_tokens == 3
