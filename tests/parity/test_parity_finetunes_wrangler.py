@@ -1,167 +1,134 @@
-"""``wrangler ai finetune create`` and ``list`` (wrangler 4.86.0 from node_modules) against the
-local platform's REST API: the emulator app (every registered service, through the front
-door) on a free 127.0.0.1 port, wrangler pointed at it with CLOUDFLARE_API_BASE_URL. wrangler
-reports API errors on stderr and still exits 0, so the tests read what it prints."""
+"""Workers AI finetunes driven by wrangler's ``ai finetune create`` and ``list`` (the pinned
+wrangler from node_modules) on the session's local platform, each outcome checked with
+Cloudflare's Python SDK. wrangler reports API errors on stderr and still exits 0, so the
+tests read what it prints.
+
+``wrangler ai finetune create <model> <name> <folder>`` makes two kinds of call: one
+``POST .../finetunes``, then one ``POST .../finetune-assets`` per adapter file; one run of
+it (`created`) serves the test of each.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import cloudflare
 import pytest
-import uvicorn
+from cloudflare.types.ai import FinetuneCreateResponse
+from conftest import LORA_MODEL, Wrangler, unique
 
 from cfai.finetunes.demo import write_adapter
-from cfai.local.emulator import build_app
-from cfai.local.services import EmulatorContext
 
-REPO = Path(__file__).resolve().parents[2]
-WRANGLER = REPO / "node_modules" / ".bin" / "wrangler"
-ACCOUNT = "0123456789abcdef0123456789abcdef"
-TOKEN = "wrangler-parity-token-0123456789"
-LLAMA = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
-
-pytestmark = pytest.mark.platform
+FINETUNES = "/accounts/{account_id}/ai/finetunes"
+ASSETS = f"{FINETUNES}/{{finetune_id}}/finetune-assets"
+WRANGLER = "wrangler"
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[str]:
-    """The emulator's REST base URL (``.../client/v4``), served from a background thread."""
-    app, services = build_app(
-        EmulatorContext(state_dir=tmp_path / "state", account_id=ACCOUNT, api_token=TOKEN)
-    )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "emulator did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/client/v4"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        for service in services.values():
-            service.close()
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """All wrangler printed (its API errors go to stderr with exit code 0)."""
+    return result.stdout + result.stderr
 
 
-def wrangler(api: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    home.mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "CI": "true",
-        "WRANGLER_SEND_METRICS": "false",
-        "WRANGLER_HIDE_BANNER": "true",
-        "NO_COLOR": "1",
-        "FORCE_COLOR": "0",
-        "CLOUDFLARE_API_BASE_URL": api,
-        "CLOUDFLARE_API_TOKEN": TOKEN,
-        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
-    }
-    return subprocess.run(
-        [str(WRANGLER), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=home,
-        stdin=subprocess.DEVNULL,
-    )
+def json_list(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+    assert result.returncode == 0, said(result)
+    listed = json.loads(result.stdout[result.stdout.index("[") :])
+    assert isinstance(listed, list)
+    return listed
 
 
-def rest(api: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=f"{api}/accounts/{ACCOUNT}",
-        headers={"authorization": f"Bearer {TOKEN}"},
-        timeout=10,
-    )
+@pytest.fixture(scope="module")
+def created(
+    wrangler: Wrangler, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """One ``wrangler ai finetune create`` of a valid adapter: (finetune name, the process)."""
+    folder = tmp_path_factory.mktemp("adapter")
+    write_adapter(folder)
+    name = unique("parity-wr")
+    return name, wrangler("ai", "finetune", "create", LORA_MODEL, name, str(folder))
 
 
-# One operation per test (the parity suite's convention): `ai finetune create` is judged on the
-# create (its uploads are also the asset route's happy path), `ai finetune list` on the list.
+@pytest.mark.parity(f"POST {FINETUNES}", client=WRANGLER)
+def test_wrangler_finetune_create(
+    created: tuple[str, subprocess.CompletedProcess[str]], cf: cloudflare.Cloudflare, account: str
+) -> None:
+    name, result = created
+    out = said(result)
+
+    assert result.returncode == 0 and "ERROR" not in out, out
+    assert f'Creating new finetune "{name}" for model "{LORA_MODEL}"' in out
+    (made,) = [f for f in cf.ai.finetunes.list(account_id=account) if f.name == name]
+    assert (made.model, made.description) == (LORA_MODEL, "")
 
 
-@pytest.mark.parity("POST /accounts/{account_id}/ai/finetunes", client="wrangler")
-def test_wrangler_creates_a_finetune_with_both_assets(api: str, tmp_path: Path) -> None:
-    write_adapter(tmp_path / "adapter")
-    made = wrangler(
-        api, tmp_path / "home", "ai", "finetune", "create", LLAMA, "tone", str(tmp_path / "adapter")
-    )
-    out = made.stdout + made.stderr
-    assert made.returncode == 0 and "ERROR" not in out, out
-    assert f'Creating new finetune "tone" for model "{LLAMA}"' in out
-    assert out.count('Uploading file "') == 2
-    assert '✅ Assets uploaded, finetune "tone" is ready to use.' in out
+@pytest.mark.parity(f"POST {ASSETS}", client=WRANGLER)
+def test_wrangler_finetune_create_uploads_the_adapter(
+    created: tuple[str, subprocess.CompletedProcess[str]], cf: cloudflare.Cloudflare, account: str
+) -> None:
+    name, out = created[0], said(created[1])
 
+    assert out.count('Uploading file "') == 2 and "Couldn't upload" not in out, out
+    assert f'✅ Assets uploaded, finetune "{name}" is ready to use.' in out
     # What wrangler uploaded is an adapter a model run applies.
-    with rest(api) as client:
-        run = client.post(f"/ai/run/{LLAMA}", json={"prompt": "hello", "lora": "tone"})
-    assert run.status_code == 200, run.text
-    assert run.json()["result"]["response"].startswith("[cfai stand-in] [LoRA tone] ")
+    run = cf.ai.run(LORA_MODEL, account_id=account, prompt="hello", lora=name)
+    assert isinstance(run, dict)
+    assert run["response"].startswith(f"[cfai stand-in] [LoRA {name}] ")
 
 
-@pytest.mark.parity("GET /accounts/{account_id}/ai/finetunes", client="wrangler")
-def test_wrangler_lists_finetunes(api: str, tmp_path: Path) -> None:
-    with rest(api) as client:
-        made = client.post("/ai/finetunes", json={"model": LLAMA, "name": "tone"})
-    assert made.status_code == 200, made.text
+@pytest.mark.parity(f"GET {FINETUNES}", client=WRANGLER)
+def test_wrangler_finetune_list(
+    wrangler: Wrangler, created: tuple[str, subprocess.CompletedProcess[str]],
+    cf: cloudflare.Cloudflare, account: str,
+    new_finetune: Callable[..., FinetuneCreateResponse],
+) -> None:  # fmt: skip
+    name, _ = created
+    described = new_finetune(description="made with the SDK")
 
-    listed = wrangler(api, tmp_path / "home", "ai", "finetune", "list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    (entry,) = json.loads(listed.stdout)
-    assert (entry["name"], entry["model"], entry["description"]) == ("tone", LLAMA, "")
-    assert entry["id"] == made.json()["result"]["id"]
-    table = wrangler(api, tmp_path / "home", "ai", "finetune", "list")
-    assert entry["id"] in table.stdout and "finetune_id" in table.stdout
+    listed = json_list(wrangler("ai", "finetune", "list", "--json"))
+    table = wrangler("ai", "finetune", "list")
+
+    by_name = {f["name"]: f for f in listed}
+    assert (by_name[name]["model"], by_name[name]["description"]) == (LORA_MODEL, "")
+    assert by_name[described.name]["description"] == "made with the SDK"
+    assert {f["id"] for f in listed} == {f.id for f in cf.ai.finetunes.list(account_id=account)}
+    assert table.returncode == 0, said(table)
+    assert "finetune_id" in table.stdout
+    assert str(by_name[name]["id"]) in table.stdout and described.id in table.stdout
 
 
-@pytest.mark.parity(
-    "POST /accounts/{account_id}/ai/finetunes/{finetune_id}/finetune-assets", client="wrangler"
-)
-def test_wrangler_reports_an_adapter_cloudflare_refuses(api: str, tmp_path: Path) -> None:
+@pytest.mark.parity(f"POST {ASSETS}", client=WRANGLER)
+def test_wrangler_reports_an_adapter_cloudflare_refuses(
+    wrangler: Wrangler, cf: cloudflare.Cloudflare, account: str, tmp_path: Path
+) -> None:
     write_adapter(tmp_path / "adapter", rank=64)
-    made = wrangler(
-        api, tmp_path / "home", "ai", "finetune", "create", LLAMA, "wide", str(tmp_path / "adapter")
-    )
-    out = made.stdout + made.stderr
+    name = unique("parity-wr")
+
+    out = said(wrangler("ai", "finetune", "create", LORA_MODEL, name, str(tmp_path / "adapter")))
+
     assert "Couldn't upload file" in out
     assert "rank r=64 exceeds Cloudflare's limit of 32" in out
     assert "ready to use" not in out
     # The finetune exists without its assets, so a run with it is Cloudflare's 3039.
-    with rest(api) as client:
-        run = client.post(f"/ai/run/{LLAMA}", json={"prompt": "hello", "lora": "wide"})
-    assert run.status_code == 400 and run.json()["errors"][0]["code"] == 3039
+    with pytest.raises(cloudflare.BadRequestError) as refused:
+        cf.ai.run(LORA_MODEL, account_id=account, prompt="hello", lora=name)
+    assert refused.value.body["errors"][0]["code"] == 3039  # type: ignore[index]
 
 
-@pytest.mark.parity("POST /accounts/{account_id}/ai/finetunes", client="wrangler")
-def test_wrangler_reports_a_model_without_lora(api: str, tmp_path: Path) -> None:
+@pytest.mark.parity(f"POST {FINETUNES}", client=WRANGLER)
+def test_wrangler_reports_a_model_without_lora(wrangler: Wrangler, tmp_path: Path) -> None:
     write_adapter(tmp_path / "adapter")
-    made = wrangler(
-        api,
-        tmp_path / "home",
-        "ai",
-        "finetune",
-        "create",
-        "@cf/meta/llama-3.1-8b-instruct",
-        "nope",
-        str(tmp_path / "adapter"),
-    )
-    out = made.stdout + made.stderr
+    name = unique("parity-wr")
+
+    out = said(
+        wrangler(
+            "ai", "finetune", "create", "@cf/meta/llama-3.1-8b-instruct", name,
+            str(tmp_path / "adapter"),
+        )
+    )  # fmt: skip
+
     assert "Finetune couldn't be created" in out
     assert "does not support LoRa inference" in out
-    listed = wrangler(api, tmp_path / "home", "ai", "finetune", "list", "--json")
-    assert json.loads(listed.stdout) == []
+    listed = json_list(wrangler("ai", "finetune", "list", "--json"))
+    assert name not in {f["name"] for f in listed}
