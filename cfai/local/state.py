@@ -68,6 +68,9 @@ class VersionRoute(_State):
     upstream: str = Field(description="host:port of the version's private listener")
     sha256: str
     process: str
+    # The router cuts a body off past it; the default is Cloudflare's own request body limit
+    # (https://developers.cloudflare.com/workers/platform/limits/#request-limits).
+    max_request_bytes: int = Field(100 * 1024 * 1024, ge=0)
 
     @property
     def port(self) -> int:

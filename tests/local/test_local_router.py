@@ -1,0 +1,305 @@
+"""The router between the public ports and workerd: paths forwarded exactly, bodies streamed
+within the Worker's limit, and its own errors JSON without internals.
+
+Reproductions from issue 11: "the router decodes percent-encoding before forwarding" (ingest
+``A`` and ``%41``, ``DELETE /documents/%2541`` deleted ``A``; ``my%20doc``, ``caf%C3%A9``,
+``/chat%20x`` and ``50%`` never reached workerd), "router buffers any body before auth"
+(a 300 MB chunked POST without a token grew the router by a gigabyte) and "router error
+bodies" (``upstream_unreachable: OSError``, text/plain 400/501).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from cfai.config import load_file
+from cfai.local import LocalPlatform
+from cfai.local.ports import free_port
+from cfai.local.processes import spawn, stop
+from cfai.local.router import METHODS
+from cfai.local.state import Routes, StateFiles, VersionRoute, WorkerRoute
+
+pytestmark = pytest.mark.platform
+
+REPO = Path(__file__).resolve().parents[2]
+MiB = 1024 * 1024
+
+# Reads the whole body as it streams and says how much came: no limit of its own.
+COUNTER_JS = """\
+export default {
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/health") return Response.json({ ok: true });
+    let size = 0;
+    if (request.body) for await (const chunk of request.body) size += chunk.byteLength;
+    const url = new URL(request.url);
+    return Response.json({ size, path: url.pathname, search: url.search });
+  },
+};
+"""
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """assistant (chat), kb (rag) and a custom `counter` declaring a 64 KiB body limit."""
+    src = tmp_path_factory.mktemp("router")
+    (src / "counter.js").write_text(COUNTER_JS)
+    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    del data["gateways"]["main"]["rate_limit"]
+    del data["workers"]["studio"]
+    data["workers"]["counter"] = {
+        "kind": "custom",
+        "main": "counter.js",
+        "max_request_bytes": 65536,
+    }
+    (src / "platform.yaml").write_text(yaml.safe_dump(data))
+    local = LocalPlatform(REPO, f"pytest-router-{os.getpid()}", source_dir=src)
+    try:
+        out = local.up(load_file(src / "platform.yaml"), timeout=60).to_json()
+        out["router_pid"] = local.status().processes["router"].pid
+        yield out
+    finally:
+        local.down()
+        shutil.rmtree(local.state_dir, ignore_errors=True)
+
+
+def auth(outputs: dict[str, Any]) -> dict[str, str]:
+    return {"authorization": f"Bearer {outputs['auth_token']}"}
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 20) -> bytes:
+    """Send `data` as is; everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def split(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+def assert_worker_error(status: int, headers: dict[str, str], body: bytes, code: str) -> str:
+    assert headers["content-type"] == "application/json", body
+    error = json.loads(body)["error"]
+    assert error["code"] == code, body
+    assert "Error" not in error["message"] and "Exception" not in error["message"], body
+    return str(error["message"])
+
+
+def vector_ids(outputs: dict[str, Any], ids: list[str]) -> set[str]:
+    a = outputs["api"]
+    index = outputs["indexes"]["docs"]["name"]
+    r = httpx.post(
+        f"{a['base_url']}/accounts/{a['account_id']}/vectorize/v2/indexes/{index}/get_by_ids",
+        json={"ids": ids},
+        headers={"authorization": f"Bearer {a['token']}"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return {v["id"] for v in r.json()["result"]}
+
+
+# -- paths go upstream exactly -------------------------------------------------------------
+
+
+def test_delete_of_an_encoded_percent_deletes_that_document(platform: dict[str, Any]) -> None:
+    kb = platform["endpoints"]["kb"]
+    docs = [{"id": "A", "text": "alpha letter"}, {"id": "%41", "text": "percent four one"}]
+    r = httpx.post(f"{kb}/documents", json={"documents": docs}, headers=auth(platform), timeout=30)
+    assert r.status_code == 200, r.text
+    assert vector_ids(platform, ["A#0", "%41#0"]) == {"A#0", "%41#0"}
+    r = httpx.delete(f"{kb}/documents/%2541", headers=auth(platform), timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["document"] == "%41"
+    assert vector_ids(platform, ["A#0", "%41#0"]) == {"A#0"}
+
+
+@pytest.mark.parametrize(
+    ("encoded", "document"),
+    [("my%20doc", "my doc"), ("caf%C3%A9", "café"), ("50%25", "50%")],
+)
+def test_encoded_document_ids_are_deleted_as_workerd_decodes_them(
+    platform: dict[str, Any], encoded: str, document: str
+) -> None:
+    kb = platform["endpoints"]["kb"]
+    docs = [{"id": document, "text": f"the document called {document}"}]
+    r = httpx.post(f"{kb}/documents", json={"documents": docs}, headers=auth(platform), timeout=30)
+    assert r.status_code == 200, r.text
+    port = int(kb.rsplit(":", 1)[1])
+    request = (
+        f"DELETE /documents/{encoded} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+        f"authorization: Bearer {platform['auth_token']}\r\n\r\n"
+    ).encode()
+    status, _, body = split(raw_exchange(port, request))
+    assert status == 200, body
+    assert json.loads(body)["document"] == document
+    assert vector_ids(platform, [f"{document}#0"]) == set()
+
+
+def test_a_path_with_an_encoded_space_reaches_the_worker(platform: dict[str, Any]) -> None:
+    r = httpx.post(
+        f"{platform['endpoints']['assistant']}/chat%20x", json={}, headers=auth(platform)
+    )
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "not_found"
+    assert "/chat%20x" in r.json()["error"]["message"]
+
+
+def test_query_strings_go_upstream_untouched(platform: dict[str, Any]) -> None:
+    port = int(platform["endpoints"]["counter"].rsplit(":", 1)[1])
+    request = b"GET /a%2Fb%3F?x=%2541&y=%zz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    status, _, body = split(raw_exchange(port, request))
+    assert status == 200, body
+    assert json.loads(body)["path"] == "/a%2Fb%3F"
+    assert json.loads(body)["search"] == "?x=%2541&y=%zz"
+
+
+# -- bodies stream through within the Worker's limit ------------------------------------
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def _chunks(total: int, size: int = MiB) -> Iterator[bytes]:
+    block = b"x" * size
+    for _ in range(total // size):
+        yield block
+
+
+@pytest.mark.parametrize("token", [False, True])
+def test_a_huge_chunked_body_is_refused_while_streaming_in_bounded_memory(
+    platform: dict[str, Any], token: bool
+) -> None:
+    before = _peak_rss(platform["router_pid"])
+    r = httpx.post(
+        f"{platform['endpoints']['assistant']}/chat",
+        content=_chunks(96 * MiB),
+        headers={"content-type": "application/json", **(auth(platform) if token else {})},
+        timeout=120,
+    )
+    # Without a token the Worker may answer 401 before the router has counted past its limit.
+    assert r.status_code == 413 or (not token and r.status_code == 401), r.text
+    if r.status_code == 413:
+        assert r.json()["error"] == {
+            "code": "payload_too_large",
+            "message": "request body exceeds 1048576 bytes",
+        }
+    # The router held a few chunks at a time, not the 96 MiB it was sent.
+    assert _peak_rss(platform["router_pid"]) - before < 32 * MiB
+    assert httpx.get(f"{platform['endpoints']['assistant']}/health").status_code == 200
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body(
+    platform: dict[str, Any],
+) -> None:
+    port = int(platform["endpoints"]["assistant"].rsplit(":", 1)[1])
+    head = (
+        b"POST /chat HTTP/1.1\r\nhost: x\r\ncontent-length: 314572800\r\nconnection: close\r\n\r\n"
+    )
+    status, headers, body = split(raw_exchange(port, head))  # no body is ever sent
+    assert status == 413
+    assert "1048576" in assert_worker_error(status, headers, body, "payload_too_large")
+
+
+def test_the_router_holds_a_custom_worker_to_its_declared_limit(
+    platform: dict[str, Any],
+) -> None:
+    url = platform["endpoints"]["counter"]
+    small = httpx.post(url, content=_chunks(65536, 4096), timeout=30)
+    assert small.status_code == 200 and small.json()["size"] == 65536
+    big = httpx.post(url, content=_chunks(MiB, 4096), timeout=30)
+    assert big.status_code == 413, big.text  # the Worker itself would have counted it all
+    assert big.json()["error"]["code"] == "payload_too_large"
+
+
+def test_every_method_the_router_forwards_is_one_workerd_knows(platform: dict[str, Any]) -> None:
+    port = int(platform["endpoints"]["assistant"].rsplit(":", 1)[1])
+    for method in sorted(METHODS):
+        request = f"{method} /chat HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode()
+        status, headers, body = split(raw_exchange(port, request))
+        # The Worker answers (405 for all but POST; HEAD has no body), never workerd's 501.
+        assert status == (401 if method == "POST" else 405), (method, body)
+        assert headers["content-type"] == "application/json", (method, body)
+
+
+# -- the router's own errors -----------------------------------------------------------------
+
+
+@pytest.fixture
+def lone_router(tmp_path: Path) -> Iterator[int]:
+    """A router alone, its one Worker's version on a port nobody listens on."""
+    public, dead = free_port(), free_port()
+    version = VersionRoute(upstream=f"127.0.0.1:{dead}", sha256="0" * 64, process="workerd")
+    files = StateFiles(tmp_path)
+    files.write_routes(
+        Routes(
+            workers={
+                "w": WorkerRoute(
+                    script_name="w", port=public, versions={"v1": version}, split={"v1": 100}
+                )
+            }
+        )
+    )
+    argv = [sys.executable, "-m", "cfai.local.router", "--routes", str(files.routes_path)]
+    pid = spawn(argv, cwd=tmp_path, log=tmp_path / "router.log", env={})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", public), timeout=1).close()
+                break
+            time.sleep(0.05)
+        yield public
+    finally:
+        stop(pid)
+
+
+def test_an_unreachable_version_is_a_json_502_naming_no_internals(lone_router: int) -> None:
+    r = httpx.get(f"http://127.0.0.1:{lone_router}/anything", timeout=30)
+    assert r.status_code == 502
+    assert r.headers["x-cfai-version-id"] == "v1"
+    message = assert_worker_error(r.status_code, dict(r.headers), r.content, "upstream_unreachable")
+    assert "OSError" not in message and "Refused" not in message
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (
+            b"POST /x HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}",
+            400,
+            "bad_request",
+        ),
+        (b"FOO /x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", 501, "not_implemented"),
+        (b"GET /x y HTTP/1.1\r\nhost: x\r\n\r\n", 400, "bad_request"),
+    ],
+    ids=["duplicate-content-length", "unknown-method", "malformed-request-line"],
+)
+def test_requests_the_router_refuses_get_json_errors(
+    lone_router: int, request_bytes: bytes, status: int, code: str
+) -> None:
+    got, headers, body = split(raw_exchange(lone_router, request_bytes))
+    assert got == status, body
+    assert_worker_error(got, headers, body, code)
