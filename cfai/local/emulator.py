@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from cfai._files import private_dir
 from cfai.local._http import json_errors
 from cfai.local.services import REGISTRY, EmulatorContext, Service
 from cfai.local.services.frontdoor import (
@@ -137,7 +138,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         check_settings(ctx.settings)
     except ValueError as err:
         sys.exit(f"cfai emulator: {err}")
-    ctx.state_dir.mkdir(parents=True, exist_ok=True)
+    # Everything it writes (databases, binding key) is the owner's only.
+    os.umask(0o077)
+    private_dir(ctx.state_dir)
     key = BindingKey.write_new(ctx.state_dir)
     app, _ = build_app(ctx, binding_key=key)
     # A request HTTP itself refuses (two Content-Lengths, a broken request line) gets the
