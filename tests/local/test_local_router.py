@@ -17,13 +17,17 @@ import shutil
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cfai.config import load_file
 from cfai.local import LocalPlatform
@@ -303,3 +307,113 @@ def test_requests_the_router_refuses_get_json_errors(
     got, headers, body = split(raw_exchange(lone_router, request_bytes))
     assert got == status, body
     assert_worker_error(got, headers, body, code)
+
+
+# -- the property test --------------------------------------------------------------------
+
+#: Generated cases in all (`tests/local/test_emulator_surface.py`); the router takes a fifth.
+CASES = int(os.environ.get("CFAI_FUZZ_CASES", "300"))
+ROUTES = ["/", "/health", "/chat", "/documents", "/documents/", "/query", "/image"]
+_SEGMENT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12).map(
+    lambda t: quote(t, safe="/:@!$&'()*+,;=~")
+)
+_RAW = st.sampled_from(["%", "%2", "%zz", "%2541", "%00", "%C3%A9", "%FF", "..", "//", ";x"])
+
+
+@st.composite
+def requests_to(draw: st.DrawFn, outputs: dict[str, Any]) -> dict[str, Any]:
+    """One request to one of the platform's Workers, through the router."""
+    worker = draw(st.sampled_from(sorted(outputs["endpoints"])))
+    path = draw(st.sampled_from(ROUTES))
+    if path.endswith("/") or draw(st.integers(0, 3)) == 0:
+        path += "".join(draw(st.lists(_SEGMENT | _RAW, min_size=1, max_size=3)))
+    if draw(st.booleans()):
+        path += "?" + "&".join(draw(st.lists(_SEGMENT | _RAW, max_size=3)))
+    headers = {}
+    token = draw(st.sampled_from(["valid", "valid", "wrong", "none"]))
+    if token != "none":
+        headers["authorization"] = "Bearer " + (outputs["auth_token"] if token == "valid" else "x")
+    if draw(st.booleans()):
+        headers["content-type"] = draw(
+            st.sampled_from(["application/json", "text/plain", "application/x-ndjson", "a/b;c"])
+        )
+    if draw(st.integers(0, 9)) == 0:
+        headers["cloudflare-workers-version-overrides"] = draw(_SEGMENT)
+    body: bytes | None = draw(
+        st.one_of(
+            st.none(),
+            st.binary(max_size=64),
+            st.dictionaries(_SEGMENT, st.integers() | st.text() | st.booleans(), max_size=4).map(
+                lambda d: json.dumps(d).encode()
+            ),
+            st.sampled_from([b"{}", b'{"prompt": 1}', b"[]", b"null", b'{"documents": []}']),
+        )
+    )
+    common = st.sampled_from(["POST", "POST", "GET", "DELETE", "HEAD", "OPTIONS"])
+    rare = st.sampled_from([*sorted(METHODS), "FOO", "get", "CONNECT"])
+    return {
+        "worker": worker,
+        "method": draw(st.one_of(common, common, common, rare)),
+        "path": path,
+        "headers": headers,
+        "body": body,
+    }
+
+
+def test_every_request_through_the_router_is_answered_or_refused_as_json(
+    platform: dict[str, Any],
+) -> None:
+    statuses: Counter[int] = Counter()
+    peak = _peak_rss(platform["router_pid"])
+    clients = {
+        key: httpx.Client(limits=httpx.Limits(max_connections=1), timeout=60)
+        for key in platform["endpoints"]
+    }
+    last: dict[str, tuple[int, bool]] = {}  # worker -> (client port, may close)
+
+    @settings(
+        max_examples=max(1, CASES // 5),
+        deadline=None,
+        database=None,
+        derandomize=CASES <= 300,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(spec=requests_to(platform))
+    def run(spec: dict[str, Any]) -> None:
+        port = int(platform["endpoints"][spec["worker"]].rsplit(":", 1)[1])
+        url = httpx.URL(scheme="http", host="127.0.0.1", port=port, raw_path=spec["path"].encode())
+        client = clients[spec["worker"]]
+        try:
+            r = client.request(spec["method"], url, headers=spec["headers"], content=spec["body"])
+        except httpx.LocalProtocolError:
+            last.pop(spec["worker"], None)
+            return  # the client would not send it (a header or method it refuses)
+        except httpx.TransportError as err:
+            last.pop(spec["worker"], None)
+            raise AssertionError(f"{spec}: no answer ({err!r})") from None
+        statuses[r.status_code] += 1
+        mine = _client_port(r)
+        before = last.get(spec["worker"])
+        assert before is None or before[0] == mine or before[1], f"connection dropped before {spec}"
+        closing = "close" in r.headers.get("connection", "").lower()
+        last[spec["worker"]] = (mine, closing or spec["method"] == "CONNECT")
+        assert r.status_code < 500 or r.status_code == 501, (spec, r.status_code, r.text[:300])
+        if r.status_code >= 400 and spec["method"] != "HEAD":
+            assert r.headers["content-type"] == "application/json", (spec, r.text[:300])
+            error = r.json()["error"]
+            assert isinstance(error["code"], str) and isinstance(error["message"], str), r.text
+
+    try:
+        run()
+    finally:
+        for client in clients.values():
+            client.close()
+        print(
+            f"\nrouter: {sum(statuses.values())} requests by status {dict(sorted(statuses.items()))}"
+        )
+    assert _peak_rss(platform["router_pid"]) - peak < 64 * MiB
+    assert statuses and any(400 <= s < 500 for s in statuses)
+
+
+def _client_port(r: httpx.Response) -> int:
+    return int(r.extensions["network_stream"].get_extra_info("client_addr")[1])
