@@ -29,7 +29,7 @@ test: setup lint
 fuzz: setup
 	@CFAI_FUZZ_CASES=5000 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
 		-k "every_generated_request or every_request_through_the_router" \
-		tests/local/test_emulator_surface.py tests/local/test_local_router.py
+		tests/local/test_emulator_fuzz.py tests/local/test_local_router.py
 
 lint: setup
 	@$(BIN)/ruff format --check cfai tests bench

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import h11
@@ -52,10 +52,12 @@ async def forward(
     body: AsyncIterator[bytes],
     *,
     limit: int,
+    client_gone: Callable[[], Awaitable[None]] | None = None,
 ) -> Upstream:
     """Send the request (`headers` carry the client's framing: Content-Length or chunked) and
     return once the response head is in. Raises `BodyTooLarge`, `ClientGone`, OSError or an
-    h11 error."""
+    h11 error. `client_gone`, awaited once the body is sent, returns when the client
+    disconnects: the exchange is then cut, so an endless stream does not outlive its reader."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -85,6 +87,9 @@ async def forward(
                     raise BodyTooLarge(limit)
                 await loop.sock_sendall(sock, conn.send(h11.Data(data=chunk)) or b"")
             await loop.sock_sendall(sock, conn.send(h11.EndOfMessage()) or b"")
+            if client_gone is not None:
+                await client_gone()
+                cut()
         except (OSError, h11.LocalProtocolError):
             # A failed write is not the answer: the upstream may have replied and closed early.
             return

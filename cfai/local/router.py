@@ -169,7 +169,14 @@ class Router:
         host, _, port = version.upstream.rpartition(":")
         try:
             answer = await forward(
-                host, int(port), scope["method"], target, upstream, _body(receive), limit=limit
+                host,
+                int(port),
+                scope["method"],
+                target,
+                upstream,
+                _body(receive),
+                limit=limit,
+                client_gone=lambda: _disconnect(receive),
             )
         except BodyTooLarge:
             return await _too_large(send, limit, extra)
@@ -205,6 +212,11 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _too_large(send: Send, limit: int, extra: list[tuple[bytes, bytes]]) -> None:

@@ -54,12 +54,31 @@ export default {
 };
 """
 
+# Streams a chunk every 50 ms for as long as someone reads.
+TICKER_JS = """\
+export default {
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/health") return Response.json({ ok: true });
+    let timer;
+    const body = new ReadableStream({
+      start(controller) {
+        timer = setInterval(() => controller.enqueue(new TextEncoder().encode("tick\\n")), 50);
+      },
+      cancel() { clearInterval(timer); },
+    });
+    return new Response(body, { headers: { "content-type": "text/plain" } });
+  },
+};
+"""
+
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """assistant (chat), kb (rag) and a custom `counter` declaring a 64 KiB body limit."""
+    """assistant (chat), kb (rag), a custom `counter` declaring a 64 KiB body limit and a
+    custom `ticker` streaming without end."""
     src = tmp_path_factory.mktemp("router")
     (src / "counter.js").write_text(COUNTER_JS)
+    (src / "ticker.js").write_text(TICKER_JS)
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["gateways"]["main"]["rate_limit"]
     del data["workers"]["studio"]
@@ -68,11 +87,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         "main": "counter.js",
         "max_request_bytes": 65536,
     }
+    data["workers"]["ticker"] = {"kind": "custom", "main": "ticker.js"}
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
     local = LocalPlatform(REPO, f"pytest-router-{os.getpid()}", source_dir=src)
     try:
         out = local.up(load_file(src / "platform.yaml"), timeout=60).to_json()
         out["router_pid"] = local.status().processes["router"].pid
+        out["upstreams"] = {
+            key: [v.port for v in w.versions.values()] for key, w in local.routes().workers.items()
+        }
         yield out
     finally:
         local.down()
@@ -238,6 +261,28 @@ def test_the_router_holds_a_custom_worker_to_its_declared_limit(
     assert big.json()["error"]["code"] == "payload_too_large"
 
 
+def _established_to(port: int) -> int:
+    """Open TCP connections to 127.0.0.1:`port` (from /proc/net/tcp)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[2].split(":")[1], 16) == port:
+            count += 1
+    return count
+
+
+def test_a_client_leaving_an_endless_stream_closes_it_upstream(platform: dict[str, Any]) -> None:
+    (upstream,) = platform["upstreams"]["ticker"]
+    with httpx.stream("GET", platform["endpoints"]["ticker"], timeout=30) as r:
+        assert r.status_code == 200
+        assert next(r.iter_lines()) == "tick"
+        assert _established_to(upstream) == 1  # the router's connection to workerd
+    deadline = time.monotonic() + 30
+    while _established_to(upstream) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _established_to(upstream) == 0, "the router kept reading a stream nobody reads"
+
+
 def test_every_method_the_router_forwards_is_one_workerd_knows(platform: dict[str, Any]) -> None:
     port = int(platform["endpoints"]["assistant"].rsplit(":", 1)[1])
     for method in sorted(METHODS):
@@ -311,7 +356,7 @@ def test_requests_the_router_refuses_get_json_errors(
 
 # -- the property test --------------------------------------------------------------------
 
-#: Generated cases in all (`tests/local/test_emulator_surface.py`); the router takes a fifth.
+#: Generated cases in all (`tests/local/test_emulator_fuzz.py`); the router takes a fifth.
 CASES = int(os.environ.get("CFAI_FUZZ_CASES", "300"))
 ROUTES = ["/", "/health", "/chat", "/documents", "/documents/", "/query", "/image"]
 _SEGMENT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12).map(
@@ -323,7 +368,7 @@ _RAW = st.sampled_from(["%", "%2", "%zz", "%2541", "%00", "%C3%A9", "%FF", "..",
 @st.composite
 def requests_to(draw: st.DrawFn, outputs: dict[str, Any]) -> dict[str, Any]:
     """One request to one of the platform's Workers, through the router."""
-    worker = draw(st.sampled_from(sorted(outputs["endpoints"])))
+    worker = draw(st.sampled_from(sorted(set(outputs["endpoints"]) - {"ticker"})))  # endless
     path = draw(st.sampled_from(ROUTES))
     if path.endswith("/") or draw(st.integers(0, 3)) == 0:
         path += "".join(draw(st.lists(_SEGMENT | _RAW, min_size=1, max_size=3)))
@@ -367,7 +412,7 @@ def test_every_request_through_the_router_is_answered_or_refused_as_json(
     peak = _peak_rss(platform["router_pid"])
     clients = {
         key: httpx.Client(limits=httpx.Limits(max_connections=1), timeout=60)
-        for key in platform["endpoints"]
+        for key in set(platform["endpoints"]) - {"ticker"}
     }
     last: dict[str, tuple[int, bool]] = {}  # worker -> (client port, may close)
 
