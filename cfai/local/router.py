@@ -190,8 +190,14 @@ class Router:
         out = [(k, v) for k, v in answer.headers if k.lower() not in _HOP - {b"content-length"}]
         # Raw headers: repeated ones (set-cookie) kept, no content-type default added.
         await send({"type": "http.response.start", "status": answer.status, "headers": out + extra})
-        async for chunk in answer.body:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        try:
+            async for chunk in answer.body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (OSError, h11.ProtocolError) as err:
+            # Cut off: the client left (the exchange was cut) or the upstream broke off, and
+            # then the client sees the response end short, as from workerd itself.
+            log.info("version %s stopped mid-response: %r", vid, err)
+            return None
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
