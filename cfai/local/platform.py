@@ -31,7 +31,7 @@ from typing import Any
 from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
 from cfai.kinds import declared_models, kind_for
-from cfai.local.ports import plan_ports, reserve, run_fingerprint
+from cfai.local.ports import plan_ports, reserve, run_fingerprint, serves
 from cfai.local.processes import alive
 from cfai.local.provisioning import provision
 from cfai.local.state import FIRST_PROCESS, Routes, RunRecord, Secrets, StateFiles, VersionRoute
@@ -145,6 +145,7 @@ class LocalPlatform:
             and current.fingerprint == fingerprint
             and (port is None or current.port == port)
             and outputs is not None
+            and serves(current, outputs)
         )
         if self.reused and outputs is not None:
             return outputs

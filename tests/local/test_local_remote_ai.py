@@ -266,3 +266,17 @@ def test_remote_ai_without_credentials_names_what_is_missing(tmp_path: Path) -> 
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "CLOUDFLARE_API_TOKEN" in r.stderr and "CLOUDFLARE_ACCOUNT_ID" in r.stderr
     assert not (tmp_path / ".cfai").exists()
+
+
+def test_the_token_is_in_the_emulators_environment_only(
+    platform: tuple[dict[str, Any], Path],
+) -> None:
+    """Issue 11, "file modes and environments": the shell's ``CLOUDFLARE_API_TOKEN`` was in
+    the router's and workerd's environment too."""
+    _, state = platform
+    run = json.loads((state / "run.json").read_text())
+    environ = {name: Path(f"/proc/{pid}/environ").read_bytes() for name, pid in run["pids"].items()}
+    assert TOKEN.encode() in environ["emulator"]  # as CFAI_REMOTE_AI_TOKEN, which it calls with
+    assert {"router", "workerd"} <= environ.keys()
+    for name in environ.keys() - {"emulator"}:
+        assert TOKEN.encode() not in environ[name], name

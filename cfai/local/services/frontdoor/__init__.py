@@ -14,6 +14,7 @@ route                           caller
 ``/client/v4/accounts/{a}/...``  ``Authorization: Bearer <API token>`` and ``a`` = account
 ``/v1/{a}/{gateway}/...``       the same (the gateway URL form)
 ``/__cfai/*`` (admin)           ``Authorization: Bearer <API token>``; health is open
+                                (``/__cfai/openapi.json``: this table and every route)
 binding hosts                   a binding token of the route's binding type (`tokens`)
 ==============================  ==========================================================
 
@@ -37,6 +38,7 @@ from cfai.local.services.frontdoor.errors import (
     json_response,
 )
 from cfai.local.services.frontdoor.multipart import Part, parse_multipart
+from cfai.local.services.frontdoor.openapi import ERROR_SCHEMAS, openapi_document
 from cfai.local.services.frontdoor.routes import (
     DEFAULT_LIMIT,
     ApiToken,
@@ -62,6 +64,7 @@ from cfai.local.services.frontdoor.tokens import (
 __all__ = [
     "BINDING_HEADER",
     "DEFAULT_LIMIT",
+    "ERROR_SCHEMAS",
     "JSON",
     "KEY_FILE",
     "ApiError",
@@ -85,5 +88,6 @@ __all__ = [
     "envelope",
     "json_response",
     "loads",
+    "openapi_document",
     "parse_multipart",
 ]

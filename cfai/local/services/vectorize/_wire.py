@@ -79,11 +79,7 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
     # finiteness is then checked on the whole array at once.
     if not isinstance(values, list) or not all(type(v) in _NUMBER for v in values):
         raise bad_vectors(operation, f'values of id="{vid}" must be an array of finite numbers')
-    try:
-        finite = bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
-    except OverflowError:
-        finite = False
-    if not finite:
+    if not _float32s(values):
         raise bad_vectors(operation, f'values of id="{vid}" must be an array of finite numbers')
     namespace = raw.get("namespace")
     if namespace is not None:
@@ -149,6 +145,19 @@ def parse_ids(raw: Any) -> list[str]:
     return ids
 
 
+# Vectorize stores float32: a value past its range would be infinite there.
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _float32s(values: list[Any]) -> bool:
+    """Every value finite and within the float32 range (ints of any size included)."""
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except OverflowError:
+        return False
+    return bool(np.isfinite(a).all() and (np.abs(a) <= _F32_MAX).all())
+
+
 def parse_query(raw: Any) -> QueryIn:
     """Query options as the binding (camelCase) and REST send them."""
     if not isinstance(raw, dict):
@@ -161,6 +170,8 @@ def parse_query(raw: Any) -> QueryIn:
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
     ):
         raise bad_body("vector: expected an array of numbers")
+    if vector is not None and not _float32s(vector):
+        raise bad_body("vector: expected finite numbers within the float32 range")
     if vector is None and not isinstance(vector_id, str):
         raise bad_body("vectorId: expected a string")
     top_k = raw.get("topK", DEFAULT_TOP_K)
