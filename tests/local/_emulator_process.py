@@ -46,6 +46,7 @@ class Emulator:
     state: Path
     index: str
     gateway: str
+    finetune: str
 
     @property
     def api(self) -> str:
@@ -62,10 +63,12 @@ class Emulator:
 @contextlib.contextmanager
 def running_emulator(state: Path) -> Iterator[Emulator]:
     """An emulator process of its own, state in `state` (removed afterwards), with the
-    local stack's gateway (no rate limit) and index provisioned through its REST API."""
+    local stack's gateway (no rate limit), index and finetune provisioned through its REST
+    API."""
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["gateways"]["main"]["rate_limit"]
     (state / "platform.yaml").write_text(yaml.safe_dump(data))
+    shutil.copytree(REPO / "src" / "adapters", state / "src" / "adapters")  # the tone finetune
     declaration = load_file(state / "platform.yaml")
     port, token = free_port(), "surface-token"
     env = {
@@ -96,6 +99,7 @@ def running_emulator(state: Path) -> Iterator[Emulator]:
             state=state,
             index=declaration.physical_name("docs"),
             gateway=declaration.physical_name("main"),
+            finetune=declaration.finetune_name("tone", state),
         )
     finally:
         stop(pid)

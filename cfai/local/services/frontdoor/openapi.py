@@ -31,6 +31,7 @@ from cfai.local.services.frontdoor.routes import (
     BindingToken,
     Endpoint,
     JsonBody,
+    MultipartBody,
     NdjsonBody,
     NoBody,
 )
@@ -167,25 +168,29 @@ def _operation(ep: Endpoint, path: str) -> dict[str, Any]:
     return op
 
 
-def _request_body(body: JsonBody | NdjsonBody) -> dict[str, Any]:
+def _request_body(body: JsonBody | NdjsonBody | MultipartBody) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
     if isinstance(body, JsonBody):
         schema: dict[str, Any] = {"type": "object"} if body.object_only else {}
+        content: dict[str, Any] = {"application/json": {"schema": schema}}
+        # A raw type is a media-type prefix (``audio/``) or a whole type: a range or the type.
+        for raw in body.raw_types:
+            content[f"{raw}*" if raw.endswith("/") else raw] = {"schema": binary}
+        return {"required": body.empty is REQUIRED, "content": content}
+    if isinstance(body, MultipartBody):
+        # The parts a handler reads are its own to check (the module docstring).
         return {
-            "required": body.empty is REQUIRED,
-            "content": {"application/json": {"schema": schema}},
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"type": "object"}}},
         }
-    content: dict[str, Any] = {
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "application/json": {
+    content = {"application/x-ndjson": {"schema": {"type": "string"}}}
+    if body.json_key is not None:
+        content["application/json"] = {
             "schema": {"type": "object", "properties": {body.json_key: {"type": "array"}}}
-        },
-    }
+        }
     if body.multipart_field is not None:
         content["multipart/form-data"] = {
-            "schema": {
-                "type": "object",
-                "properties": {body.multipart_field: {"type": "string", "format": "binary"}},
-            }
+            "schema": {"type": "object", "properties": {body.multipart_field: binary}}
         }
     return {"required": True, "content": content}
 
