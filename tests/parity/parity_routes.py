@@ -30,6 +30,8 @@ EXCEPTIONS: dict[str, str] = {
     "(the supervisor polls it on every `cfai local up`)",
     "POST /__cfai/reset": "the emulator's own admin route; no Cloudflare API has it "
     "(tests/local/test_local_binding_auth.py)",
+    "GET /__cfai/openapi.json": "the emulator's own OpenAPI document of its routes; no "
+    "Cloudflare API has it (tests/local/test_emulator_inputs.py, over httpx)",
     "POST /v1/{account_id}/{gateway_id}": "the universal endpoint: Cloudflare documents it "
     "with curl and no SDK calls it (tests/parity/test_parity_gateway_urls.py, over httpx)",
     "POST /v1/{account_id}/{gateway_id}/": "the universal endpoint as `getUrl()` spells it, "
