@@ -82,6 +82,7 @@ def _declaration(tmp: Path) -> PlatformConfig:
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["gateways"]["main"]["rate_limit"]
     del data["workers"]["studio"]
+    shutil.copytree(REPO / "src" / "adapters", tmp / "src" / "adapters")  # the tone finetune
     (tmp / "platform.yaml").write_text(yaml.safe_dump(data))
     return load_file(tmp / "platform.yaml")
 

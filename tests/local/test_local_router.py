@@ -88,6 +88,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         "max_request_bytes": 65536,
     }
     data["workers"]["ticker"] = {"kind": "custom", "main": "ticker.js"}
+    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
     local = LocalPlatform(REPO, f"pytest-router-{os.getpid()}", source_dir=src)
     try:
