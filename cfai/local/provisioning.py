@@ -1,17 +1,25 @@
-"""Provision the local platform's gateways and indexes through the emulator's REST API,
-with the same client (`cfai.provision.rest`) and settings mapping (`cfai.provision.settings`)
-the cloud path uses, so `cfai local up` exercises the real provisioning code.
+"""Provision the local platform through the emulator's REST API, with the same client
+(`cfai.provision.rest`) and settings mapping (`cfai.provision.settings`) the cloud path uses,
+so `cfai local up` exercises the real provisioning code: gateways and indexes, then every
+Worker as a script upload (``PUT /workers/scripts/{name}``, what pulumi-cloudflare's
+``WorkersScript`` sends) with workers.dev enabled (``WorkersScriptSubdomain``).
+
+A Worker whose deployed version already runs the same module, bindings and compatibility
+settings is left alone, as a Pulumi update leaves an unchanged resource: restarting the
+platform then re-uploads nothing (the emulator restores what was deployed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cfai.config import PlatformConfig
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
-from cfai.provision.settings import gateway_fields, index_fields
+from cfai.provision.scripts import same_version
+from cfai.provision.settings import gateway_fields, index_fields, script_upload
+from cfai.render import RenderedWorker
 
-__all__ = ["provision"]
+__all__ = ["deploy_workers", "provision"]
 
 
 def provision(
@@ -54,3 +62,34 @@ def provision(
             for prop, kind in f["metadata_indexes"].items():
                 if prop not in have:
                     cf.vectorize.create_metadata_index(f["name"], prop, kind)
+
+
+def deploy_workers(
+    platform: PlatformConfig,
+    rendered: Sequence[RenderedWorker],
+    base_url: str,
+    token: str,
+    auth_token: str,
+    progress: Callable[[str], None],
+) -> list[str]:
+    """Upload every rendered Worker that does not already run as rendered, and enable it on
+    workers.dev. Returns the script names uploaded."""
+    uploaded = []
+    with CloudflareClient(
+        base_url, token=token, account_id=platform.account_id, max_retries=2
+    ) as cf:
+        for r in rendered:
+            upload = script_upload(r, auth_token)
+            live = cf.workers.current(r.script_name)
+            version = (
+                cf.workers.version(r.script_name, str(live["version_id"]), modules=True)
+                if live is not None
+                else None
+            )
+            if version is None or not same_version(version, upload):
+                progress(f"worker {r.script_name} ({r.sha256[:12]})")
+                cf.workers.upload(r.script_name, upload)
+                uploaded.append(r.script_name)
+            if not cf.workers.subdomain(r.script_name).get("enabled"):
+                cf.workers.set_subdomain(r.script_name, True)
+    return uploaded

@@ -17,6 +17,7 @@ from cfai.local.services.base import (
 )
 from cfai.local.services.vectorize import VectorizeService
 from cfai.local.services.workers_ai import WorkersAIService
+from cfai.local.services.workers_scripts import WorkersScriptsService
 
 __all__ = [
     "REGISTRY",
@@ -28,6 +29,12 @@ __all__ = [
     "WorkerdBinding",
     "WorkerdService",
     "WorkersAIService",
+    "WorkersScriptsService",
 ]
 
-REGISTRY: tuple[type[Service], ...] = (WorkersAIService, GatewayService, VectorizeService)
+REGISTRY: tuple[type[Service], ...] = (
+    WorkersAIService,
+    GatewayService,
+    VectorizeService,
+    WorkersScriptsService,
+)

@@ -43,6 +43,7 @@ from cfai.local.services.frontdoor.routes import (
     NdjsonBody,
     NoBody,
     Open,
+    RawBody,
     Unparsable,
 )
 from cfai.local.services.frontdoor.tokens import (
@@ -70,6 +71,7 @@ __all__ = [
     "NdjsonBody",
     "NoBody",
     "Open",
+    "RawBody",
     "Shape",
     "Unparsable",
     "envelope",

@@ -22,6 +22,7 @@ from cfai.local.services.frontdoor.routes import (
     JsonBody,
     NdjsonBody,
     NoBody,
+    RawBody,
     Unparsable,
 )
 
@@ -67,6 +68,8 @@ async def read_body(request: Request, spec: Body) -> Any:
     if isinstance(spec, NoBody):
         return None
     raw = await _read(request, spec.limit, spec.too_large)
+    if isinstance(spec, RawBody):
+        return raw
     if isinstance(spec, JsonBody):
         return _json(raw, spec)
     return _records(raw, request.headers.get("content-type", ""), spec)

@@ -40,6 +40,7 @@ __all__ = [
     "NdjsonBody",
     "NoBody",
     "Open",
+    "RawBody",
     "Unparsable",
 ]
 
@@ -129,7 +130,15 @@ class NdjsonBody:
     multipart_field: str | None = None
 
 
-Body = NoBody | JsonBody | NdjsonBody
+@dataclass(frozen=True)
+class RawBody:
+    """The body's bytes, read within `limit` (multipart uploads: the route parses them)."""
+
+    limit: int = DEFAULT_LIMIT
+    too_large: Callable[[int], ApiError] = _too_large
+
+
+Body = NoBody | JsonBody | NdjsonBody | RawBody
 
 
 # -- the route and the call -----------------------------------------------------------------
