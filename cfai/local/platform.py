@@ -42,7 +42,7 @@ from cfai.local.provisioning import deploy_workers, provision
 from cfai.local.state import Routes, RunRecord, Secrets, StateFiles, WorkerRoute
 from cfai.local.status import LocalStatus, ProcessStatus
 from cfai.local.supervisor import Supervisor
-from cfai.local.versions import LiveVersion, ScriptVersions
+from cfai.local.versions import DeployedScript, LiveVersion, ScriptVersions
 from cfai.local.workerd import find_workerd
 from cfai.outputs import (
     ApiOutput,
@@ -122,6 +122,12 @@ class LocalPlatform:
         outputs = self.outputs()
         keys = {w.script_name: k for k, w in outputs.workers.items()} if outputs else {}
         return Routes(workers={keys.get(name, name): w for name, w in table.workers.items()})
+
+    def script_urls(self) -> dict[str, str]:
+        """Where every script on workers.dev answers, by script name: the Workers of the
+        stack and those uploaded through the API by other clients (wrangler, an SDK)."""
+        table = self._files.read_routes().workers
+        return {name: f"http://127.0.0.1:{w.port}" for name, w in sorted(table.items())}
 
     def _client(self) -> CloudflareClient:
         """The REST client of the running emulator (the outputs map's API)."""
@@ -327,6 +333,10 @@ class LocalPlatform:
         """Worker `key`'s version serving most traffic (id, template hash), read through
         the API; None when it has no deployment."""
         return self._versions.live(self._script(key))
+
+    def deployed(self, key: str) -> DeployedScript | None:
+        """What Worker `key` serves, read back through the API (content and settings)."""
+        return self._versions.deployed_script(self._script(key))
 
     def start_version(self, rendered: RenderedWorker, *, timeout: float = 60.0) -> str:
         """Upload `rendered` as a new version of its Worker: started (a Worker that does not

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cfai.errors import LocalPlatformError
@@ -32,7 +33,7 @@ from cfai.provision.scripts import modules_of
 from cfai.provision.settings import script_upload
 from cfai.render import RenderedWorker, module_sha256
 
-__all__ = ["LiveVersion", "ScriptVersions"]
+__all__ = ["DeployedScript", "LiveVersion", "ScriptVersions"]
 
 
 class LiveVersion:
@@ -42,6 +43,16 @@ class LiveVersion:
     def __init__(self, version_id: str, sha256: str) -> None:
         self.id = version_id
         self.sha256 = sha256
+
+
+@dataclass(frozen=True)
+class DeployedScript:
+    """What a script serves, read back through the API: the template hash of its main
+    module (``GET .../content/v2``) and its bindings as ``(type, name)`` (``GET
+    .../settings``; values are not compared: secrets are write-only)."""
+
+    sha256: str
+    bindings: frozenset[tuple[str, str]]
 
 
 class ScriptVersions:
@@ -87,6 +98,22 @@ class ScriptVersions:
         if not found:
             return {}
         return {str(v["version_id"]): round(v["percentage"]) for v in found[0]["versions"]}
+
+    def deployed_script(self, script: str) -> DeployedScript | None:
+        """What `script` serves (None: no such script)."""
+        try:
+            with self.client() as cf:
+                content = cf.workers.content(script)
+                settings = cf.workers.settings(script)
+        except CloudflareApiError as err:
+            if err.not_found:
+                return None
+            raise
+        bindings = frozenset(
+            (str(b.get("type")), str(b.get("name"))) for b in settings.get("bindings") or []
+        )
+        text = content.main.decode("utf-8", errors="replace")
+        return DeployedScript(module_sha256(text), bindings)
 
     def wait_stopped(self, version_id: str, timeout: float) -> None:
         """Until the runtime stopped `version_id`'s process (it drains first)."""

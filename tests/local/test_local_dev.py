@@ -1,6 +1,6 @@
 """`cfai dev` on a copy of the project with its own templates (``--templates``): an edited
-template is served within a bounded wait (workerd restarted, the emulator and the ports
-kept), a broken declaration keeps the last good version serving, and SIGINT stops every
+template is served within a bounded wait (a new workerd process for the edited Worker,
+the emulator, the other Workers' processes and the ports kept), a broken declaration keeps the last good version serving, and SIGINT stops every
 process."""
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def serving(url: str, run: dict[str, int]) -> int:
+    """The pid of the workerd process that answers `url` (the router names the version)."""
+    vid = httpx.get(f"{url}/health", timeout=10).headers["x-cfai-version-id"]
+    return run[f"workerd-{vid[:8]}"]
 
 
 def refused(port: int) -> bool:
@@ -89,6 +95,7 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         run = {name: p.pid for name, p in dev.status().processes.items()}
         chat = outputs.endpoints["assistant"]
         before = httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"]
+        old = serving(chat, run)
 
         template = templates / "workers" / "chat.js.j2"
         template.write_text(template.read_text() + "\n// edited during cfai dev\n")
@@ -103,8 +110,14 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         assert after[:12] in text() and "chat.js.j2" in text()
         rerun = {name: p.pid for name, p in dev.status().processes.items()}
         assert rerun["emulator"] == run["emulator"]  # state kept
-        assert rerun["workerd"] != run["workerd"]
-        assert not running(run["workerd"])
+        # The edited Worker runs in a new workerd process; the old one stops (after its
+        # drain), the other Workers' are untouched.
+        new = serving(chat, rerun)
+        assert new != old
+        wait_for("the old assistant process to stop", lambda: not running(old))
+        assert {n: p for n, p in rerun.items() if p not in (old, new)} == {
+            n: p for n, p in run.items() if p != old
+        }
 
         stack = project / "Pulumi.local.yaml"
         good = stack.read_text()
