@@ -103,19 +103,30 @@ class WorkersRuntime:
         self._procs: dict[str, _Process] = {}
         self._routes = Routes()
         self._keep: dict[str, set[str]] = {}
+        self._gates: dict[str, threading.Lock] = {}
         self._closed = False
 
     # -- versions ------------------------------------------------------------------------
 
     def start(self, version: RunnableVersion) -> float:
+        # One start per version at a time, different versions in parallel (a restarted
+        # emulator restores every deployed script at once).
+        vid = version.version_id
         with self._lock:
             if self._closed:
                 raise StartupFailed("the local platform is stopping")
-            running = self._procs.get(version.version_id)
-            if running is not None and alive(running.pid):
-                return running.startup_ms
+            gate = self._gates.setdefault(vid, threading.Lock())
+        with gate:
+            with self._lock:
+                running = self._procs.get(vid)
+                if running is not None and alive(running.pid):
+                    return running.startup_ms
             proc = self._spawn(version)
-            self._procs[version.version_id] = proc
+            with self._lock:
+                if self._closed:
+                    self._stop(proc.name, proc.pid)
+                    raise StartupFailed("the local platform is stopping")
+                self._procs[vid] = proc
             return proc.startup_ms
 
     def _spawn(self, version: RunnableVersion) -> _Process:
@@ -216,11 +227,11 @@ class WorkersRuntime:
         public: bool,
         keep: Collection[str] = (),
     ) -> None:
+        for v in versions:
+            self.start(v)
         with self._lock:
             if self._closed:
                 return
-            for v in versions:
-                self.start(v)
             self._keep[script] = set(keep)
             table = self._routes.workers
             new_port = None

@@ -67,7 +67,29 @@ class Scripts:
         return thread
 
     def _restore(self) -> None:
-        for script in self.store.scripts():
+        runtime = self.runtime
+        if runtime is None:
+            return
+        scripts = self.store.scripts()
+        deployed = []
+        for script in scripts:
+            latest = self.store.latest_deployment(script.name)
+            deployed += [self.runnable(script.name, v) for v in latest.split] if latest else []
+
+        def start(version: RunnableVersion) -> None:
+            try:
+                runtime.start(version)
+            except StartupFailed as failed:
+                log.error("version %s of %s does not start: %s", version.version_id,
+                          version.script, failed.message)  # fmt: skip
+
+        # Every deployed version starts at once; then each script is routed.
+        threads = [threading.Thread(target=start, args=(v,), daemon=True) for v in deployed]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for script in scripts:
             try:
                 self._route(script.name)
             except Exception:
