@@ -46,7 +46,7 @@ from cfai.local.ports import free_port, reserve
 from cfai.local.processes import alive, forget, spawn, stop
 from cfai.local.services.frontdoor import BindingKey
 from cfai.local.services.workers_scripts import RunnableVersion, StartupFailed
-from cfai.local.state import Routes, StateFiles, VersionRoute, WorkerRoute
+from cfai.local.state import Routes, RunRecord, StateFiles, VersionRoute, WorkerRoute
 from cfai.local.workerd import WorkerdScript, launch
 
 __all__ = ["WorkersRuntime", "process_name"]
@@ -315,8 +315,14 @@ class WorkersRuntime:
             self._procs.clear()
 
     def _stop(self, name: str, pid: int, module_dir: Path | None = None) -> None:
-        # Out of the run record first: a recorded process that is dead reads as a crash.
-        self.files.update_run(lambda run: run.pids.pop(name, None))
+        # Out of the run record first (a recorded process that is dead reads as a crash),
+        # unless the record names another process now (one restarted by hand): `cfai local
+        # down` stops that one.
+        def forget_it(run: RunRecord) -> None:
+            if run.pids.get(name) == pid:
+                del run.pids[name]
+
+        self.files.update_run(forget_it)
         stop(pid)
         forget(pid)
         (self.state_dir / f"{name}.capnp").unlink(missing_ok=True)

@@ -73,7 +73,7 @@ def _serving(platform: LocalPlatform, worker: str) -> tuple[str, Path]:
     return route.versions[vid].process, module
 
 
-def _restart_workerd_out_of_band(platform: LocalPlatform, process: str) -> None:
+def _restart_workerd_out_of_band(platform: LocalPlatform, process: str) -> int:
     """What an operator restarting a Worker's workerd by hand does: same command line and
     environment, whatever module files are on disk now. The runtime handed workerd a
     pre-opened socket (``--socket-fd``) and a control pipe (``--control-fd``), which a hand
@@ -102,6 +102,7 @@ def _restart_workerd_out_of_band(platform: LocalPlatform, process: str) -> None:
     # Handed to the supervisor so `down()` stops and reaps it like the runtime's own.
     processes.CHILDREN[proc.pid] = proc
     files.update_run(lambda r: r.pids.__setitem__(process, proc.pid))
+    return proc.pid
 
 
 def _wait_for_hash(url: str, sha: str) -> None:
@@ -138,7 +139,7 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     source = module.read_text(encoding="utf-8") + "\n// hotfix applied from a laptop\n"
     sha = module_sha256(source)
     module.write_text(_MARKER.sub(f'const TEMPLATE_SHA256 = "{sha}";', source), encoding="utf-8")
-    _restart_workerd_out_of_band(platform, process)
+    by_hand = _restart_workerd_out_of_band(platform, process)
     _wait_for_hash(outputs["endpoints"]["assistant"], sha)
 
     drifted = cfai("drift", "--local", "--project", str(project))
@@ -161,6 +162,7 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     assert status == {"assistant": "drifted", "kb": "drifted", "studio": "in sync"}
 
     platform.up(timeout=60)  # the deploy puts the repository's modules back
+    assert not processes.alive(by_hand)  # the restart stopped the hand-started workerd too
     again = cfai("drift", "--local", "--project", str(project))
     assert again.returncode == 0, again.stdout + again.stderr
 
