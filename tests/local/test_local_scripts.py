@@ -120,6 +120,43 @@ def test_an_uploaded_script_runs_with_its_bindings_and_never_shows_its_secret(
         assert "s3cr3t-v4lue" not in log.read_text(errors="replace"), log.name
 
 
+def test_a_service_worker_uploaded_as_terraform_frames_it_runs(platform: LocalPlatform) -> None:
+    """terraform-provider-cloudflare's framing of a script without ``main_module``: the
+    metadata part with ``filename=""`` and ``body_part`` naming a part called ``script``."""
+    outputs = platform.outputs()
+    assert outputs is not None and outputs.api is not None
+    api, mark = outputs.api, "tf-boundary"
+    meta = {
+        "body_part": "script",
+        "compatibility_date": "2025-01-01",
+        "bindings": [
+            {"type": "plain_text", "name": "GREETING", "text": "hi from a service worker"}
+        ],
+    }
+    script = b'addEventListener("fetch", (e) => e.respondWith(new Response(GREETING)));'
+    body = (
+        (
+            f'--{mark}\r\nContent-Disposition: form-data; name="metadata"; filename=""\r\n'
+            f"Content-Type: application/json\r\n\r\n{json.dumps(meta)}\r\n"
+            f'--{mark}\r\nContent-Disposition: form-data; name="script"\r\n'
+            "Content-Type: application/javascript\r\n\r\n"
+        ).encode()
+        + script
+        + f"\r\n--{mark}--\r\n".encode()
+    )
+    headers = {
+        "authorization": f"Bearer {api.token}",
+        "content-type": f"multipart/form-data; boundary={mark}",
+    }
+    r = httpx.put(api.account_url("/workers/scripts/sw"), content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    with _client(platform) as cf:
+        cf.workers.set_subdomain("sw", True)
+        assert cf.workers.content("sw").main == script
+    answer = httpx.get(platform.script_urls()["sw"], timeout=30)
+    assert answer.text == "hi from a service worker"
+
+
 def test_bindings_and_workers_that_cannot_run_are_refused_naming_them(
     platform: LocalPlatform,
 ) -> None:
