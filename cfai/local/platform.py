@@ -39,7 +39,7 @@ from cfai.kinds import kind_for
 from cfai.local.ports import plan_ports, run_fingerprint
 from cfai.local.processes import alive
 from cfai.local.provisioning import deploy_workers, provision
-from cfai.local.state import Routes, RunRecord, Secrets, StateFiles, WorkerRoute
+from cfai.local.state import Routes, RunRecord, Secrets, StateFiles
 from cfai.local.status import LocalStatus, ProcessStatus
 from cfai.local.supervisor import Supervisor
 from cfai.local.versions import DeployedScript, LiveVersion, ScriptVersions
@@ -51,7 +51,6 @@ from cfai.outputs import (
     Outputs,
     TargetKind,
 )
-from cfai.provision.rest import CloudflareClient
 from cfai.render import RenderedWorker, Templates, render_platform
 
 __all__ = ["LocalPlatform", "Progress", "local_outputs"]
@@ -82,7 +81,7 @@ class LocalPlatform:
         self.state_dir = self.project_dir / ".cfai" / self.stack
         self._files = StateFiles(self.state_dir)
         self._supervisor = Supervisor(self.state_dir, self.project_dir)
-        self._versions = ScriptVersions(self._files, self._client)
+        self._versions = ScriptVersions(self._files, self.outputs_path)
 
     def _render(self, declaration: PlatformConfig) -> list[RenderedWorker]:
         return render_platform(
@@ -128,19 +127,6 @@ class LocalPlatform:
         stack and those uploaded through the API by other clients (wrangler, an SDK)."""
         table = self._files.read_routes().workers
         return {name: f"http://127.0.0.1:{w.port}" for name, w in sorted(table.items())}
-
-    def _client(self) -> CloudflareClient:
-        """The REST client of the running emulator (the outputs map's API)."""
-        run, outputs = self._files.read_run(), self.outputs()
-        if run is None or outputs is None or outputs.api is None:
-            raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        api = outputs.api
-        return CloudflareClient(
-            f"{_emulator_url(run.emulator_port)}/client/v4",
-            token=api.token,
-            account_id=api.account_id,
-            max_retries=2,
-        )
 
     # -- lifecycle -----------------------------------------------------------------------
     def up(
@@ -225,42 +211,11 @@ class LocalPlatform:
         )
 
     def _await_workers(self, rendered: Sequence[RenderedWorker], timeout: float) -> None:
-        """Until each Worker is in the router's table (a restarted emulator restores its
-        deployed scripts in the background) and its readiness probe answers through it."""
-        deadline = time.monotonic() + timeout
-        for r in rendered:
-            route = self._await_route(r, deadline)
-            serving = max(route.split, key=lambda v: route.split[v])
-            process = route.versions[serving].process
-            run = self._files.read_run() or RunRecord(emulator_port=0)
-            ready = kind_for(r.kind).readiness
-            self._supervisor.wait_ready(
-                f"http://127.0.0.1:{route.port}{ready.path}",
-                f"Worker {r.key}",
-                run.pids.get(process, run.pids.get("emulator", 0)),
-                max(1.0, deadline - time.monotonic()),
-                log=process,
-                router=run.pids.get("router"),
-                ready=ready,
-            )
-
-    def _await_route(self, r: RenderedWorker, deadline: float) -> WorkerRoute:
-        while True:
-            route = self._files.read_routes().workers.get(r.script_name)
-            run = self._files.read_run()
-            if route is not None and route.split and run is not None:
-                return route
-            if run is None or not alive(run.pids.get("emulator", 0)):
-                raise LocalPlatformError(
-                    f"the emulator exited before Worker {r.key} ran; "
-                    f"see {self._supervisor.log_path('emulator')}"
-                )
-            if time.monotonic() > deadline:
-                raise LocalPlatformError(
-                    f"Worker {r.key} ({r.script_name}) got no route within the timeout; "
-                    f"see {self._supervisor.log_path('emulator')}"
-                )
-            time.sleep(0.02)
+        self._supervisor.wait_workers(
+            [(r.key, r.script_name, kind_for(r.kind).readiness) for r in rendered],
+            self._files,
+            timeout,
+        )
 
     def down(self) -> bool:
         """Stop the processes of a previous `up`. True when something was running."""

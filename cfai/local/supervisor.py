@@ -26,6 +26,7 @@ from typing import Any
 from cfai.errors import LocalPlatformError
 from cfai.kinds import Readiness
 from cfai.local.processes import alive, forget, spawn, stop
+from cfai.local.state import RunRecord, StateFiles, WorkerRoute
 from cfai.provision.rest import NoAnswer, fetch
 
 __all__ = ["Supervisor"]
@@ -120,6 +121,47 @@ class Supervisor:
         raise LocalPlatformError(
             f"{what} did not answer {url} within {timeout:.0f}s ({last}); see {self.log_path(log)}"
         )
+
+    def wait_workers(
+        self, workers: Sequence[tuple[str, str, Readiness]], files: StateFiles, timeout: float
+    ) -> None:
+        """Until each Worker (key, script name, readiness) is in the router's table (a
+        restarted emulator restores its deployed scripts in the background) and its
+        readiness probe answers through the router."""
+        deadline = time.monotonic() + timeout
+        for key, script, ready in workers:
+            route = self._await_route(key, script, files, deadline)
+            serving = max(route.split, key=lambda v: route.split[v])
+            process = route.versions[serving].process
+            run = files.read_run() or RunRecord(emulator_port=0)
+            self.wait_ready(
+                f"http://127.0.0.1:{route.port}{ready.path}",
+                f"Worker {key}",
+                run.pids.get(process, run.pids.get("emulator", 0)),
+                max(1.0, deadline - time.monotonic()),
+                log=process,
+                router=run.pids.get("router"),
+                ready=ready,
+            )
+
+    def _await_route(
+        self, key: str, script: str, files: StateFiles, deadline: float
+    ) -> WorkerRoute:
+        while True:
+            route = files.read_routes().workers.get(script)
+            run = files.read_run()
+            if route is not None and route.split and run is not None:
+                return route
+            if run is None or not alive(run.pids.get("emulator", 0)):
+                raise LocalPlatformError(
+                    f"the emulator exited before Worker {key} ran; see {self.log_path('emulator')}"
+                )
+            if time.monotonic() > deadline:
+                raise LocalPlatformError(
+                    f"Worker {key} ({script}) got no route within the timeout; "
+                    f"see {self.log_path('emulator')}"
+                )
+            time.sleep(0.02)
 
     def stop(self, pid: int) -> None:
         """Stop `pid`'s process group and reap it."""

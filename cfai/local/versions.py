@@ -13,7 +13,7 @@ run record): Cloudflare has no such call.
 
 Example::
 
-    versions = ScriptVersions(files, client)
+    versions = ScriptVersions(StateFiles(state_dir), state_dir / "outputs.json")
     new = versions.upload(rendered, auth_token)
     versions.deploy("acme-chat", {old: 90, new: 10})
 """
@@ -21,13 +21,15 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cfai.errors import LocalPlatformError
 from cfai.local.runtime import process_name
 from cfai.local.state import StateFiles
+from cfai.outputs import Outputs
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
 from cfai.provision.scripts import modules_of
 from cfai.provision.settings import script_upload
@@ -56,11 +58,25 @@ class DeployedScript:
 
 
 class ScriptVersions:
-    """Versions and deployments of one running platform's scripts, over the REST API."""
+    """Versions and deployments of one running platform's scripts, over the REST API of
+    its emulator (the outputs map at `outputs_path` holds its token and account)."""
 
-    def __init__(self, files: StateFiles, client: Callable[[], CloudflareClient]) -> None:
+    def __init__(self, files: StateFiles, outputs_path: Path) -> None:
         self.files = files
-        self.client = client
+        self.outputs_path = outputs_path
+
+    def client(self) -> CloudflareClient:
+        """The REST client of the running emulator."""
+        run = self.files.read_run()
+        api = Outputs.read(self.outputs_path).api if self.outputs_path.is_file() else None
+        if run is None or api is None:
+            raise LocalPlatformError(f"the local platform in {self.files.state_dir} is not running")
+        return CloudflareClient(
+            f"http://127.0.0.1:{run.emulator_port}/client/v4",
+            token=api.token,
+            account_id=api.account_id,
+            max_retries=2,
+        )
 
     def live(self, script: str) -> LiveVersion | None:
         """The deployed version at the highest percentage, read back (module included)."""
