@@ -6,7 +6,8 @@ Worker as a script upload (``PUT /workers/scripts/{name}``, what pulumi-cloudfla
 
 A Worker whose deployed version already runs the same module, bindings and compatibility
 settings is left alone, as a Pulumi update leaves an unchanged resource: restarting the
-platform then re-uploads nothing (the emulator restores what was deployed).
+platform then re-uploads nothing (the emulator restores what was deployed); if it shares
+its traffic with another version, it gets all of it back.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ def deploy_workers(
                 progress(f"worker {r.script_name} ({r.sha256[:12]})")
                 cf.workers.upload(r.script_name, upload)
                 uploaded.append(r.script_name)
+            elif live is not None and float(live.get("percentage", 0)) < 100:
+                # Left split by an interrupted rollout: the declared version takes it all,
+                # as an upload would.
+                cf.workers.deploy(r.script_name, {str(live["version_id"]): 100})
             if not cf.workers.subdomain(r.script_name).get("enabled"):
                 cf.workers.set_subdomain(r.script_name, True)
     return uploaded
