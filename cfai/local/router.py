@@ -4,7 +4,7 @@ deployed versions, Cloudflare's version override header honoured.
 Each version of a Worker runs in workerd on a private port; this process owns the public
 ports written to ``outputs.json`` and never restarts during a deploy. It reads the routing
 table, ``routes.json`` in the state directory (`cfai.local.state.Routes`), whenever the file
-changes (checked per request, and every 50 ms to open the ports of scripts added to it and
+changes (checked per request, and every 20 ms to open the ports of scripts added to it and
 close those of scripts removed), so a deployment moves traffic by rewriting that file
 atomically. Responses stream through unbuffered (SSE works) and carry
 ``x-cfai-version-id``, the version that answered.
@@ -160,7 +160,7 @@ class _Server(uvicorn.Server):
         while not self.should_exit:
             self.router._reload()
             await self._open(set(self.router.by_port))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
 
     async def _open(self, wanted: set[int]) -> None:
         loop = asyncio.get_running_loop()

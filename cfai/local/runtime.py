@@ -14,7 +14,7 @@ Who does what:
   log lines become the upload's error (as Cloudflare answers a startup error with 10021);
 - `route` writes the router's table (``routes.json``): a public script gets a public port
   (the one `cfai local up` planned for it, else a free one; the router starts listening on
-  a new port within ~50 ms and `route` waits for it), and the split of its deployment; the
+  a new port within ~20 ms and `route` waits for it), and the split of its deployment; the
   versions of the script neither in the deployment nor kept warm stop after `drain`
   seconds, so requests the router already sent them finish;
 - every process is recorded in ``run.json`` as it starts and removed before it is stopped,
