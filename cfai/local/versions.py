@@ -15,7 +15,7 @@ Example::
 
     versions = ScriptVersions(StateFiles(state_dir), state_dir / "outputs.json")
     new = versions.upload(rendered, auth_token)
-    versions.deploy("acme-chat", {old: 90, new: 10})
+    versions.split("acme-chat", {old: 90, new: 10})
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from cfai.render import RenderedWorker, module_sha256
 __all__ = ["DeployedScript", "LiveVersion", "ScriptVersions"]
 
 
+@dataclass(frozen=True)
 class LiveVersion:
     """The version serving most of a Worker's traffic: its id and the template hash of
     its main module (what ``/health`` reports)."""
 
-    def __init__(self, version_id: str, sha256: str) -> None:
-        self.id = version_id
-        self.sha256 = sha256
+    id: str
+    sha256: str
 
 
 @dataclass(frozen=True)
