@@ -123,7 +123,8 @@ def local_status(
     Exits 1 when it is not running or a process died."""
     from cfai.local import LocalPlatform
 
-    status = LocalPlatform(project, stack).status()
+    platform = LocalPlatform(project, stack)
+    status = platform.status()
     if as_json:
         print(json.dumps(status.to_json(), indent=2, sort_keys=True))
     elif not status.processes:
@@ -139,6 +140,11 @@ def local_status(
         else:
             for key, url in sorted(status.endpoints.items()):
                 out.print(f"{key}: {url}")
+            # Scripts uploaded through the API by other clients (wrangler, an SDK).
+            declared = set(status.endpoints.values())
+            for name, url in platform.script_urls().items():
+                if url not in declared:
+                    out.print(f"script {name}: {url}")
     if not status.running:
         raise typer.Exit(1)
 

@@ -98,19 +98,8 @@ def cloudflare_live_version(account_id: str) -> Callable[[str], str | None]:
                 f"{script!r} before its first canary"
             )
         with CloudflareClient(token=token, account_id=account_id) as cf:
-            result = cf.request(
-                "GET",
-                cf.account_path("workers", "scripts", script, "deployments"),
-                action="read",
-                resource=f"deployments of {script}",
-            )
-        deployments = (result or {}).get("deployments") or []
-        if not deployments:
-            return None
-        versions = deployments[0].get("versions") or []
-        if not versions:
-            return None
-        best = max(versions, key=lambda v: float(v.get("percentage", 0)))
-        return str(best["version_id"])
+            # The same call `cfai deploy --local` makes of the local platform.
+            current = cf.workers.current(script)
+        return None if current is None else str(current["version_id"])
 
     return live_version

@@ -1,9 +1,13 @@
 """`LocalDriver`: canary rollouts on the running local platform (`cfai deploy --local`).
 
-Versions are workerd processes behind the router (`LocalPlatform.start_version`); a split
-is a rewrite of the routing table (`LocalPlatform.set_split`), which the router reads on its
-next request. Removing a version waits `drain` seconds for requests it is still answering,
-then stops its process once no routed version lives in it.
+Every step is a call of the Workers scripts API, the ones a cloud rollout makes: the live
+version is read back from the latest deployment (``GET .../deployments``, then the
+version with its modules), a new one is uploaded serving nothing
+(``POST /workers/workers/{script}/versions``, as pulumi-cloudflare's ``WorkerVersion``) and
+traffic moves with percentage deployments (``POST .../deployments``, ``WorkersDeployment``).
+Behind the API the emulator runs each version in its own workerd process. Removing a version
+waits (at least `drain` seconds) until the runtime stopped it: it drains the requests the
+router already sent it first.
 
 Example::
 
@@ -19,7 +23,6 @@ from pathlib import Path
 from cfai.deploy.driver import Version, worker_outputs
 from cfai.errors import DeployUserError
 from cfai.local.platform import LocalPlatform
-from cfai.local.state import WorkerRoute
 from cfai.outputs import Outputs
 from cfai.render import RenderedWorker
 
@@ -42,27 +45,25 @@ class LocalDriver:
                 f"start it with `cfai local up{hint}`"
             )
 
-    def _worker(self, worker: RenderedWorker) -> WorkerRoute:
+    def _worker(self, worker: RenderedWorker) -> str:
+        """The script name of a Worker the running platform serves."""
         entry = self.platform.routes().workers.get(worker.key)
         if entry is None:
             raise DeployUserError(
                 f"Worker {worker.key!r} is not running locally (new since `cfai local up`); "
                 "restart the platform with `cfai local up` to add it"
             )
-        return entry
+        return entry.script_name
 
     def current(self, worker: RenderedWorker) -> Version | None:
         if worker.key not in self.platform.routes().workers:
             return None
-        entry = self._worker(worker)
-        if not entry.split:
-            return None
-        vid = max(entry.split, key=lambda v: (entry.split[v], v))
-        return Version(vid, entry.versions[vid].sha256)
+        live = self.platform.current_version(worker.key)
+        return None if live is None else Version(live.id, live.sha256)
 
     def upload(self, worker: RenderedWorker) -> Version:
         self._worker(worker)
-        vid, _ = self.platform.start_version(worker, timeout=self.timeout)
+        vid = self.platform.start_version(worker, timeout=self.timeout)
         return Version(vid, worker.sha256)
 
     def split(self, worker: RenderedWorker, weights: Mapping[str, int]) -> None:

@@ -6,8 +6,10 @@ Three hashes per Worker, all `module_sha256` of a module:
 - **rendered**: a fresh render of the declaration (differs from repo when ``workers/`` is stale);
 - **live**: the ``template_sha256`` the running Worker reports on ``GET /health``;
 
-and, for the local platform, **deployed**: the module file workerd actually loads from
-``.cfai/<stack>/workers/``, which catches an edit that kept the old hash constant. For a
+and, for the local platform, **deployed**: the main module the platform serves, read back
+through the Workers scripts API as a cloud read does (``GET .../content/v2``: the bytes
+workerd loads, so an edit that kept the old hash constant shows), with its bindings
+(``GET .../settings``) compared with the declaration's by type and name. For a
 cloud stack, ``pulumi preview --refresh --expect-no-changes`` (when the CLI is installed)
 catches what a hash cannot: a gateway, index or binding changed in the dashboard, or a
 Worker's bytes edited in place.
@@ -21,18 +23,23 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from cfai.config import PlatformConfig, load_stack, stack_file
 from cfai.errors import ConfigError, OutputsError, Problem, ToolMissingError
+from cfai.local.versions import DeployedScript as Deployed
 from cfai.outputs import Outputs, TargetKind, WorkerOutput
 from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi, stack_outputs
 from cfai.provision.rest import NoAnswer, fetch
 from cfai.render import module_sha256, render_platform
+
+if TYPE_CHECKING:
+    from cfai.local.versions import DeployedScript as Deployed
 
 __all__ = [
     "DriftReport",
@@ -135,26 +142,46 @@ def check_workers(
     *,
     project: Path,
     platform: PlatformConfig | None = None,
-    deployed_dir: Path | None = None,
+    deployed: Mapping[str, Deployed] | None = None,
     timeout: float = 10.0,
 ) -> list[WorkerDrift]:
     """Compare every Worker of `outputs` with ``<project>/workers``, a fresh render of
-    `platform` (when given) and, under `deployed_dir`, the module files actually loaded."""
-    rendered = (
-        {r.script_name: r.sha256 for r in render_platform(platform, base_dir=project)}
-        if platform is not None
-        else {}
-    )
+    `platform` (when given) and, by Worker key in `deployed`, what the platform says it
+    serves: the hash of its main module and its bindings."""
+    renders = render_platform(platform, base_dir=project) if platform is not None else []
+    rendered = {r.script_name: r.sha256 for r in renders}
+    declared = {r.script_name: frozenset((b.type, b.name) for b in r.bindings) for r in renders}
     found = []
     for name, w in sorted(outputs.workers.items()):
         module = Path("workers") / w.script_name / "index.js"
         repo = _sha(project / module)
         fresh = rendered.get(w.script_name)
         live, why = _health(w.url, timeout)
-        deployed = _sha(deployed_dir / module) if deployed_dir is not None else None
-        status, detail = _verdict(module, repo, fresh, live, why, deployed, deployed_dir)
-        found.append(WorkerDrift(name, w.script_name, status, repo, fresh, live, deployed, detail))
+        served = deployed.get(name) if deployed is not None else None
+        status, detail = _verdict(module, repo, fresh, live, why, deployed is not None, served)
+        if status in _CLEAN and served is not None and w.script_name in declared:
+            status, detail = _bindings(declared[w.script_name], served.bindings, status, detail)
+        sha = served.sha256 if served else None
+        found.append(WorkerDrift(name, w.script_name, status, repo, fresh, live, sha, detail))
     return found
+
+
+def _bindings(
+    want: frozenset[tuple[str, str]],
+    have: frozenset[tuple[str, str]],
+    status: Status,
+    detail: str,
+) -> tuple[Status, str]:
+    if want == have:
+        return status, detail
+    return "drifted", (
+        f"bindings differ from the declaration: missing {_pairs(want - have)}, "
+        f"extra {_pairs(have - want)}"
+    )
+
+
+def _pairs(pairs: frozenset[tuple[str, str]]) -> str:
+    return ", ".join(f"{name} ({kind})" for kind, name in sorted(pairs)) or "none"
 
 
 def _verdict(
@@ -163,8 +190,8 @@ def _verdict(
     fresh: str | None,
     live: str | None,
     why: str,
-    deployed: str | None,
-    deployed_dir: Path | None,
+    compare_deployed: bool,
+    served: Deployed | None,
 ) -> tuple[Status, str]:
     if repo is None:
         return "not in repo", f"{module} does not exist: run `cfai render` and commit"
@@ -177,9 +204,10 @@ def _verdict(
                 "and commit"
             )
         return "drifted", f"live runs a module that is not {module} (changed out of band)"
-    if deployed_dir is not None and deployed != repo:
-        where = deployed_dir / module
-        return "drifted", f"{where} (what workerd loads) differs from {module}"
+    if compare_deployed and (served is None or served.sha256 != repo):
+        return "drifted", (
+            f"the deployed module (GET .../content/v2, what workerd loads) differs from {module}"
+        )
     if fresh is not None and fresh != repo:
         return "stale repo", (
             f"{module} differs from a fresh render of the declaration: run `cfai render` and commit"
@@ -225,11 +253,12 @@ def drift_local(project: Path, stack: str = "local", *, timeout: float = 10.0) -
             f"start it with `cfai local up --stack {stack}`"
         )
     platform, notes = _declaration(stack, project)
+    deployed = {key: local.deployed(key) for key in outputs.workers}
     workers = check_workers(
         outputs,
         project=local.project_dir,
         platform=platform,
-        deployed_dir=local.state_dir,
+        deployed={k: d for k, d in deployed.items() if d is not None},
         timeout=timeout,
     )
     return DriftReport(f"local ({stack})", tuple(workers), None, tuple(notes))

@@ -1,10 +1,12 @@
 """The emulator: every registered service behind the front door, as one ASGI app.
 
 Run as its own process by the supervisor (``python -m cfai.local.emulator``) so that it can
-be stopped independently of workerd. Settings come from the environment (never from argv,
-which `ps` shows): ``CFAI_EMULATOR_TOKEN`` (the REST API token), ``CFAI_EMULATOR_ACCOUNT``,
-``CFAI_EMULATOR_STATE``, ``CFAI_EMULATOR_SETTINGS`` (JSON, each key read by the service that
-declares it). At start it writes a new binding key (``binding.key``, mode 600) into its state
+be stopped independently of the router. Settings come from the environment (never from
+argv, which `ps` shows): ``CFAI_EMULATOR_TOKEN`` (the REST API token),
+``CFAI_EMULATOR_ACCOUNT``, ``CFAI_EMULATOR_STATE``, ``CFAI_EMULATOR_SETTINGS`` (JSON, each key
+read by the service that declares it), and for the runtime that runs uploaded scripts
+(`cfai.local.runtime`) ``CFAI_EMULATOR_WORKERD`` (the workerd binary; without it scripts are
+stored, not run) and ``CFAI_EMULATOR_PORTS`` (JSON: the public port planned per script). At start it writes a new binding key (``binding.key``, mode 600) into its state
 directory: the workerd config written for this run mints the binding tokens with it.
 
 Example::
@@ -30,7 +32,7 @@ from starlette.applications import Starlette
 
 from cfai._files import private_dir
 from cfai.local._http import json_errors
-from cfai.local.services import REGISTRY, EmulatorContext, Service
+from cfai.local.services import REGISTRY, EmulatorContext, Service, WorkersScriptsService
 from cfai.local.services.frontdoor import (
     ApiError,
     ApiToken,
@@ -43,6 +45,7 @@ from cfai.local.services.frontdoor import (
     json_response,
     openapi_document,
 )
+from cfai.local.services.workers_scripts import WorkersScriptsSettings
 
 __all__ = ["build_app", "check_settings", "main"]
 
@@ -143,6 +146,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     private_dir(ctx.state_dir)
     key = BindingKey.write_new(ctx.state_dir)
     app, _ = build_app(ctx, binding_key=key)
+    workerd = os.environ.get("CFAI_EMULATOR_WORKERD")
+    if workerd:
+        # Scripts uploaded through the API run: a workerd process per version (the runtime
+        # stops them when the app shuts down: WorkersScriptsService.close).
+        from cfai.local.runtime import WorkersRuntime
+
+        settings = WorkersScriptsSettings.model_validate(ctx.settings)
+        runtime = WorkersRuntime(
+            ctx.state_dir,
+            Path(workerd),
+            emulator_port=args.port,
+            key=key,
+            planned_ports=json.loads(os.environ.get("CFAI_EMULATOR_PORTS", "{}")),
+            drain=settings.workers_drain,
+        )
+        ctx.service(WorkersScriptsService).use_runtime(runtime)
     # A request HTTP itself refuses (two Content-Lengths, a broken request line) gets the
     # envelope too; 6003 is Cloudflare's "Invalid request headers".
     malformed = ApiError(400, 6003, "Invalid request headers").body(Shape.ENVELOPE)

@@ -1,14 +1,19 @@
 """`LocalPlatform`: the local platform of one stack, and everything cfai does with it.
 
-`up` is detached like ``docker compose up -d``: it starts the emulator, the router and
-workerd with every Worker, returns once every Worker's ``/health`` answers and leaves them
-running (their output goes to log files under ``.cfai/<stack>/``); `down` stops them. The
-outputs map `up` writes to ``.cfai/<stack>/outputs.json`` is a `cfai.outputs.Outputs`, the
-shape of the cloud stack's outputs, so the contract suite reads either.
+`up` is detached like ``docker compose up -d``: it starts the emulator and the router, then
+provisions the stack through the emulator's Cloudflare REST API exactly as the cloud path
+does (gateways, indexes, and every Worker as a script upload with workers.dev on); the
+emulator's runtime runs each deployed version in workerd behind the router
+(`cfai.local.runtime`). `up` returns once every Worker's readiness probe answers and
+leaves everything running (output in log files under ``.cfai/<stack>/``); `down` stops it
+all. The outputs map `up` writes to ``.cfai/<stack>/outputs.json`` is a
+`cfai.outputs.Outputs`, the shape of the cloud stack's outputs, so the contract suite reads
+either.
 
-Versions (`cfai deploy --local`): `start_version` runs a new version beside the serving one,
-`set_split` moves traffic, `stop_version` retires one; `reload` (`cfai dev`) restarts the
-Workers from a new declaration while the emulator keeps its state.
+Versions (`cfai deploy --local`) go through the same API (`cfai.local.versions`):
+`start_version` uploads a version that serves nothing, `set_split` deploys a split,
+`stop_version` waits for a retired version to stop; `reload` (`cfai dev`) uploads the
+Workers whose code changed while the emulator keeps its state.
 
 Example::
 
@@ -24,21 +29,21 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
 from cfai.kinds import declared_models, kind_for
-from cfai.local.ports import plan_ports, reserve, run_fingerprint, serves
+from cfai.local.ports import plan_ports, run_fingerprint, serves
 from cfai.local.processes import alive
-from cfai.local.provisioning import provision
-from cfai.local.state import FIRST_PROCESS, Routes, RunRecord, Secrets, StateFiles, VersionRoute
+from cfai.local.provisioning import deploy_workers, provision
+from cfai.local.state import Routes, RunRecord, Secrets, StateFiles
 from cfai.local.status import LocalStatus, ProcessStatus
 from cfai.local.supervisor import Supervisor
-from cfai.local.versions import Versions, first_routes
-from cfai.local.workerd import WorkerdWorker
+from cfai.local.versions import DeployedScript, LiveVersion, ScriptVersions
+from cfai.local.workerd import find_workerd
 from cfai.outputs import (
     ApiOutput,
     GatewayOutput,
@@ -51,7 +56,6 @@ from cfai.render import RenderedWorker, Templates, render_platform
 __all__ = ["LocalPlatform", "Progress", "local_outputs"]
 
 Progress = Callable[[str], None]
-_WORKERS = Path("workers")  # the first version's modules, under the state directory
 
 
 @dataclass
@@ -77,7 +81,7 @@ class LocalPlatform:
         self.state_dir = self.project_dir / ".cfai" / self.stack
         self._files = StateFiles(self.state_dir)
         self._supervisor = Supervisor(self.state_dir, self.project_dir)
-        self._versions = Versions(self._files, self._supervisor)
+        self._versions = ScriptVersions(self._files, self.outputs_path)
 
     def _render(self, declaration: PlatformConfig) -> list[RenderedWorker]:
         return render_platform(
@@ -119,8 +123,19 @@ class LocalPlatform:
         return Outputs.read(self.outputs_path) if self.outputs_path.is_file() else None
 
     def routes(self) -> Routes:
-        """The router's table: each Worker's public port, versions and split."""
-        return self._files.read_routes()
+        """The router's table: each public script's port, versions and split, by Worker
+        key for the Workers of the last `up` (by script name for scripts uploaded
+        otherwise, with wrangler say)."""
+        table = self._files.read_routes()
+        outputs = self.outputs()
+        keys = {w.script_name: k for k, w in outputs.workers.items()} if outputs else {}
+        return Routes(workers={keys.get(name, name): w for name, w in table.workers.items()})
+
+    def script_urls(self) -> dict[str, str]:
+        """Where every script on workers.dev answers, by script name: the Workers of the
+        stack and those uploaded through the API by other clients (wrangler, an SDK)."""
+        table = self._files.read_routes().workers
+        return {name: f"http://127.0.0.1:{w.port}" for name, w in sorted(table.items())}
 
     # -- lifecycle -----------------------------------------------------------------------
     def up(
@@ -150,31 +165,37 @@ class LocalPlatform:
         if self.reused and outputs is not None:
             return outputs
         self.down()
+        workerd = find_workerd(self.project_dir)  # before anything starts: exit 2, nothing left
         worker_ports, emulator_port = plan_ports((r.key for r in rendered), port)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         secrets = self._files.secrets()
-        run = RunRecord(emulator_port=emulator_port, fingerprint=fingerprint, port=port)
-        # workerd's private ports are held open from now until workerd takes them over.
-        listeners = {key: reserve() for key in worker_ports}
+        self._files.write_run(
+            RunRecord(
+                emulator_port=emulator_port,
+                fingerprint=fingerprint,
+                port=port,
+                request_limits=_request_limits(rendered),
+            )
+        )
+        self._files.write_routes(Routes())  # a fresh table: the runtime fills it
         try:
-            private = {key: int(sock.getsockname()[1]) for key, sock in listeners.items()}
-            workers = self._supervisor.place(rendered, private, _WORKERS)
             # The router starts with the emulator (both are Python processes that take a
-            # moment to import); workerd listens on private ports behind it.
+            # moment to import); the emulator's runtime starts workerd per version.
             self.progress(f"starting emulator on 127.0.0.1:{emulator_port}")
-            run.pids["emulator"] = self._supervisor.start_emulator(
+            emulator = self._supervisor.start_emulator(
                 emulator_port,
                 account_id=declaration.account_id,
                 api_token=secrets.api_token,
                 settings=self._emulator_settings(declaration),
                 env=self.emulator_env,
+                workerd=workerd,
+                ports={r.script_name: worker_ports[r.key] for r in rendered},
             )
-            self._files.write_routes(first_routes(workers, worker_ports))
-            run.pids["router"] = self._supervisor.start_router(self._files.routes_path)
-            self._files.write_run(run)
+            self._record("emulator", emulator)
+            self._record("router", self._supervisor.start_router(self._files.routes_path))
             api = _emulator_url(emulator_port)
             self._supervisor.wait_ready(
-                f"{api}/__cfai/health", "emulator", run.pids["emulator"], timeout, log="emulator"
+                f"{api}/__cfai/health", "emulator", emulator, timeout, log="emulator"
             )
             provision(
                 declaration,
@@ -183,42 +204,54 @@ class LocalPlatform:
                 self.progress,
                 base_dir=self.source_dir or self.project_dir,
             )
-            self.progress(f"starting workerd with {len(workers)} Worker(s)")
-            run.pids[FIRST_PROCESS] = self._supervisor.start_workerd(
-                FIRST_PROCESS, workers, emulator_port, secrets.auth_token, listeners
-            )
-            self._files.write_run(run)
-            for w in workers:
-                ready = kind_for(w.rendered.kind).readiness
-                self._supervisor.wait_ready(
-                    f"http://127.0.0.1:{worker_ports[w.rendered.key]}{ready.path}",
-                    f"Worker {w.rendered.key}",
-                    run.pids[FIRST_PROCESS],
-                    timeout,
-                    log=FIRST_PROCESS,
-                    router=run.pids["router"],
-                    ready=ready,
-                )
+            self._deploy(declaration, rendered, emulator_port, secrets)
+            self._await_workers(rendered, timeout)
         except BaseException:
-            for pid in run.pids.values():
-                self._supervisor.stop(pid)
-            self._files.forget_run()
+            self.down()
             raise
-        finally:
-            for sock in listeners.values():
-                sock.close()  # workerd has its own copies
-        front = [replace(w, port=worker_ports[w.rendered.key]) for w in workers]
-        return self._publish(declaration, front, emulator_port, secrets)
+        return self._publish(declaration, rendered, emulator_port, secrets)
+
+    def _record(self, name: str, pid: int) -> None:
+        self._files.update_run(lambda run: run.pids.__setitem__(name, pid))
+
+    def _deploy(
+        self,
+        declaration: PlatformConfig,
+        rendered: Sequence[RenderedWorker],
+        emulator_port: int,
+        secrets: Secrets,
+    ) -> None:
+        self.progress(f"uploading {len(rendered)} Worker(s) through the Workers scripts API")
+        deploy_workers(
+            declaration,
+            rendered,
+            f"{_emulator_url(emulator_port)}/client/v4",
+            secrets.api_token,
+            secrets.auth_token,
+            self.progress,
+        )
+
+    def _await_workers(self, rendered: Sequence[RenderedWorker], timeout: float) -> None:
+        self._supervisor.wait_workers(
+            [(r.key, r.script_name, kind_for(r.kind).readiness) for r in rendered],
+            self._files,
+            timeout,
+        )
 
     def down(self) -> bool:
         """Stop the processes of a previous `up`. True when something was running."""
         run = self._files.read_run()
         if run is None:
             return False
-        was = False
-        for pid in reversed(list(run.pids.values())):
-            was = alive(pid) or was
-            self._supervisor.stop(pid)
+        was = any(alive(pid) for pid in run.pids.values())
+        # The emulator first: it starts workerd processes, so nothing new starts after it
+        # stopped (it stops its own on the way out); then whatever the record still holds.
+        if "emulator" in run.pids:
+            self._supervisor.stop(run.pids["emulator"])
+        run = self._files.read_run() or run
+        for name, pid in reversed(list(run.pids.items())):
+            if name != "emulator":
+                self._supervisor.stop(pid)
         self._files.forget_run()
         return was
 
@@ -239,9 +272,11 @@ class LocalPlatform:
         previous: PlatformConfig | None = None,
         timeout: float = 60.0,
     ) -> Outputs:
-        """Re-provision (when gateways, indexes, finetunes or the prefix changed since `previous`),
-        re-render and restart workerd of the running platform; the emulator keeps its state
-        and each Worker its public port. Returns the new outputs map."""
+        """Re-provision (when gateways, indexes, finetunes or the prefix changed since
+        `previous`) and upload every Worker whose rendered code or bindings changed, as a new
+        version at 100% (the emulator's runtime starts it, switches the route and stops the
+        old one after a drain); the emulator keeps its state and each Worker its public port.
+        Returns the new outputs map."""
         run = self._files.read_run()
         if run is None:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
@@ -261,72 +296,72 @@ class LocalPlatform:
             api = f"{_emulator_url(run.emulator_port)}/client/v4"
             base_dir = self.source_dir or self.project_dir
             provision(declaration, api, secrets.api_token, self.progress, base_dir=base_dir)
-        # workerd serves on private ports behind the router, which keeps the public ones.
-        private = self._versions.private_ports([r.key for r in rendered])
-        self._supervisor.stop(run.pids[FIRST_PROCESS])
-        workers = self._supervisor.place(rendered, private, _WORKERS)
-        run.pids[FIRST_PROCESS] = self._supervisor.start_workerd(
-            FIRST_PROCESS, workers, run.emulator_port, secrets.auth_token
-        )
-        run.fingerprint = run_fingerprint(declaration, rendered, self.settings)
-        self._files.write_run(run)
-        for w in workers:
-            ready = kind_for(w.rendered.kind).readiness
-            self._supervisor.wait_ready(
-                f"http://127.0.0.1:{w.port}{ready.path}",
-                f"Worker {w.rendered.key}",
-                run.pids[FIRST_PROCESS],
-                timeout,
-                log=FIRST_PROCESS,
-                ready=ready,
-            )
-        public = self._versions.rebase(workers)
-        front = [replace(w, port=public[w.rendered.key]) for w in workers]
-        return self._publish(declaration, front, run.emulator_port, secrets)
+        limits = _request_limits(rendered)
+        self._files.update_run(lambda r: setattr(r, "request_limits", limits))
+        self._deploy(declaration, rendered, run.emulator_port, secrets)
+        self._await_workers(rendered, timeout)
+        fingerprint = run_fingerprint(declaration, rendered, self.settings)
+        self._files.update_run(lambda r: setattr(r, "fingerprint", fingerprint))
+        return self._publish(declaration, rendered, run.emulator_port, secrets)
 
     # -- versions ------------------------------------------------------------------------
-    def start_version(
-        self, rendered: RenderedWorker, *, timeout: float = 60.0
-    ) -> tuple[str, VersionRoute]:
-        """Run `rendered` as a new version of its Worker in a workerd process of its own,
-        serving no traffic until `set_split` names it. Returns its id and route."""
-        run = self.running()
-        if run is None:
+    def _script(self, key: str) -> str:
+        outputs = self.outputs()
+        if outputs is None or key not in outputs.workers:
+            raise LocalPlatformError(
+                f"Worker {key!r} is not behind the local router (new since `cfai local up`?); "
+                "restart the platform with `cfai local up`"
+            )
+        return outputs.workers[key].script_name
+
+    def current_version(self, key: str) -> LiveVersion | None:
+        """Worker `key`'s version serving most traffic (id, template hash), read through
+        the API; None when it has no deployment."""
+        return self._versions.live(self._script(key))
+
+    def deployed(self, key: str) -> DeployedScript | None:
+        """What Worker `key` serves, read back through the API (content and settings)."""
+        return self._versions.deployed_script(self._script(key))
+
+    def start_version(self, rendered: RenderedWorker, *, timeout: float = 60.0) -> str:
+        """Upload `rendered` as a new version of its Worker: started (a Worker that does not
+        start is refused) and serving no traffic until `set_split` names it. Its id."""
+        if self.running() is None:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        return self._versions.start(
-            rendered,
-            emulator_port=run.emulator_port,
-            auth_token=self._files.secrets().auth_token,
-            timeout=timeout,
-        )
+        self._script(rendered.key)
+        return self._versions.upload(rendered, self._files.secrets().auth_token)
 
     def set_split(self, key: str, weights: Mapping[str, int]) -> None:
-        """Send Worker `key`'s traffic to its versions by `weights` (id -> percent); the
-        router follows on its next request."""
-        self._versions.set_split(key, weights)
+        """Send Worker `key`'s traffic to its versions by `weights` (id -> percent): a new
+        deployment; the router follows on its next request."""
+        self._versions.split(self._script(key), weights)
 
     def stop_version(self, key: str, version_id: str, *, drain: float = 0.0) -> None:
-        """Retire a version that serves no traffic: out of the routes, then, after `drain`
-        seconds for the requests it is still answering, its process stops once no routed
-        version lives in it."""
-        gone = self._versions.remove(key, version_id)
-        if gone is not None:
-            time.sleep(drain)
-            self._versions.stop_unrouted(gone.process)
+        """Retire a version that serves no traffic: out of the deployment if it is there at
+        0%, then wait (at least `drain` seconds) until its process stopped."""
+        script = self._script(key)
+        split = self._versions.deployed(script)
+        if split.get(version_id):
+            raise ValueError(f"{key}: version {version_id} still serves traffic")
+        if version_id in split:
+            self._versions.split(script, {v: p for v, p in split.items() if v != version_id})
+        time.sleep(drain)
+        self._versions.wait_stopped(version_id, timeout=30.0)
 
     # -- outputs -------------------------------------------------------------------------
     def _publish(
         self,
         declaration: PlatformConfig,
-        workers: Sequence[WorkerdWorker],
+        rendered: Sequence[RenderedWorker],
         port: int,
         secrets: Secrets,
     ) -> Outputs:
+        table = self._files.read_routes().workers
         outputs = local_outputs(
             declaration,
-            [w.rendered for w in workers],
+            rendered,
             stack=self.stack,
-            ports={w.rendered.key: w.port for w in workers},
+            ports={r.key: table[r.script_name].port for r in rendered},
             emulator_url=_emulator_url(port),
             secrets=secrets,
         )
@@ -382,3 +417,7 @@ def local_outputs(
 
 def _emulator_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
+
+
+def _request_limits(rendered: Sequence[RenderedWorker]) -> dict[str, int]:
+    return {r.script_name: r.max_request_bytes for r in rendered}

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from cfai.config import PlatformConfig
 from cfai.errors import PortInUseError
-from cfai.local.state import FIRST_PROCESS, RunRecord
+from cfai.local.state import RunRecord
 from cfai.outputs import Outputs
 from cfai.render import RenderedWorker
 
@@ -99,7 +99,9 @@ def serves(run: RunRecord, outputs: Outputs) -> bool:
     """Whether `outputs` is what `run` serves: the run recorded all of its processes (an
     `up` killed midway may not have), the outputs name its emulator, and every endpoint in
     them accepts a connection (an `up` killed before writing them leaves the last run's)."""
-    if not {"emulator", "router", FIRST_PROCESS} <= run.pids.keys():
+    # The runtime records a ``workerd-<id8>`` process per running version (`cfai.local.runtime`).
+    versions = [name for name in run.pids if name.startswith("workerd-")]
+    if not {"emulator", "router"} <= run.pids.keys() or len(versions) < len(outputs.workers):
         return False
     if outputs.api is None or urlsplit(outputs.api.base_url).port != run.emulator_port:
         return False

@@ -1,21 +1,31 @@
-"""Provision the local platform's gateways, indexes and finetunes through the emulator's
-REST API, with the same client (`cfai.provision.rest`) and settings mapping
-(`cfai.provision.settings`) the cloud path uses, so `cfai local up` exercises the real
-provisioning code. Finetunes go through `FinetunesApi.ensure`, as the `Finetune` resource's
-create does: adopted when present (they cannot change), else created, both assets uploaded.
+"""Provision the local platform through the emulator's REST API, with the same client
+(`cfai.provision.rest`) and settings mapping (`cfai.provision.settings`) the cloud path uses,
+so `cfai local up` exercises the real provisioning code: gateways, indexes and finetunes,
+then every Worker as a script upload (``PUT /workers/scripts/{name}``, what
+pulumi-cloudflare's ``WorkersScript`` sends) with workers.dev enabled
+(``WorkersScriptSubdomain``). Finetunes go through `FinetunesApi.ensure`, as the `Finetune`
+resource's create does: adopted when present (they cannot change), else created, both assets
+uploaded.
+
+A Worker whose deployed version already runs the same module, bindings and compatibility
+settings is left alone, as a Pulumi update leaves an unchanged resource: restarting the
+platform then re-uploads nothing (the emulator restores what was deployed); if it shares
+its traffic with another version, it gets all of it back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cfai.config import PlatformConfig
 from cfai.finetunes import FILE_NAMES
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
-from cfai.provision.settings import gateway_fields, index_fields
+from cfai.provision.scripts import same_version
+from cfai.provision.settings import gateway_fields, index_fields, script_upload
+from cfai.render import RenderedWorker
 
-__all__ = ["provision"]
+__all__ = ["deploy_workers", "provision"]
 
 
 def provision(
@@ -74,3 +84,38 @@ def provision(
                 description=finetune.description,
                 files={f: (folder / f).read_bytes() for f in FILE_NAMES},
             )
+
+
+def deploy_workers(
+    platform: PlatformConfig,
+    rendered: Sequence[RenderedWorker],
+    base_url: str,
+    token: str,
+    auth_token: str,
+    progress: Callable[[str], None],
+) -> list[str]:
+    """Upload every rendered Worker that does not already run as rendered, and enable it on
+    workers.dev. Returns the script names uploaded."""
+    uploaded = []
+    with CloudflareClient(
+        base_url, token=token, account_id=platform.account_id, max_retries=2
+    ) as cf:
+        for r in rendered:
+            upload = script_upload(r, auth_token)
+            live = cf.workers.current(r.script_name)
+            version = (
+                cf.workers.version(r.script_name, str(live["version_id"]), modules=True)
+                if live is not None
+                else None
+            )
+            if version is None or not same_version(version, upload):
+                progress(f"worker {r.script_name} ({r.sha256[:12]})")
+                cf.workers.upload(r.script_name, upload)
+                uploaded.append(r.script_name)
+            elif live is not None and float(live.get("percentage", 0)) < 100:
+                # Left split by an interrupted rollout: the declared version takes it all,
+                # as an upload would.
+                cf.workers.deploy(r.script_name, {str(live["version_id"]): 100})
+            if not cf.workers.subdomain(r.script_name).get("enabled"):
+                cf.workers.set_subdomain(r.script_name, True)
+    return uploaded

@@ -4,7 +4,8 @@ deployed versions, Cloudflare's version override header honoured.
 Each version of a Worker runs in workerd on a private port; this process owns the public
 ports written to ``outputs.json`` and never restarts during a deploy. It reads the routing
 table, ``routes.json`` in the state directory (`cfai.local.state.Routes`), whenever the file
-changes (checked per request), so `cfai deploy --local` moves traffic by rewriting that file
+changes (checked per request, and every 20 ms to open the ports of scripts added to it and
+close those of scripts removed), so a deployment moves traffic by rewriting that file
 atomically. Responses stream through unbuffered (SSE works) and carry
 ``x-cfai-version-id``, the version that answered.
 
@@ -247,6 +248,62 @@ async def _error(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _listen(port: int) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: a response's head and body go out at once
+    # (else Nagle + the client's delayed ACK stall every keep-alive request ~40 ms).
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.bind(("127.0.0.1", port))
+    return s
+
+
+class _Server(uvicorn.Server):
+    """uvicorn serving the router on the table's ports, opening a port when a script is
+    added to the table and closing it when one leaves (the emulator's runtime adds scripts
+    uploaded while the platform runs)."""
+
+    def __init__(self, config: uvicorn.Config, router: Router) -> None:
+        super().__init__(config)
+        self.router = router
+        # None: a port that could not be opened (logged once, not retried).
+        self.by_port: dict[int, asyncio.Server | None] = {}
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])
+        self.follower = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        while not self.should_exit:
+            self.router._reload()
+            await self._open(set(self.router.by_port))
+            await asyncio.sleep(0.02)
+
+    async def _open(self, wanted: set[int]) -> None:
+        loop = asyncio.get_running_loop()
+        for port in sorted(wanted - set(self.by_port)):
+            try:
+                sock = _listen(port)
+            except OSError as err:
+                log.warning("cannot listen on 127.0.0.1:%d: %s", port, err)
+                self.by_port[port] = None
+                continue
+            server = await loop.create_server(self._protocol, sock=sock, backlog=2048)
+            self.by_port[port] = server
+            self.servers.append(server)
+        for port in sorted(set(self.by_port) - wanted):
+            gone = self.by_port.pop(port)
+            if gone is not None:
+                gone.close()
+                self.servers.remove(gone)
+
+    def _protocol(self) -> asyncio.Protocol:
+        # What uvicorn's own startup builds for each connection (uvicorn/server.py).
+        return self.config.http_protocol_class(  # type: ignore[call-arg]
+            config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="cfai local router")
     parser.add_argument("--routes", type=Path, required=True)
@@ -254,24 +311,15 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    routes = read_routes(args.routes)
-    sockets = []
-    for w in routes.workers.values():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit it: a response's head and body go out at once
-        # (else Nagle + the client's delayed ACK stall every keep-alive request ~40 ms).
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.bind(("127.0.0.1", w.port))
-        sockets.append(s)
+    router = Router(args.routes)
     config = uvicorn.Config(
-        Router(args.routes),
+        router,
         log_level="warning",
         lifespan="off",
         access_log=False,
         http=json_errors(_BAD_REQUEST),
     )
-    asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
+    asyncio.run(_Server(config, router).serve())
 
 
 if __name__ == "__main__":

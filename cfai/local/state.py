@@ -2,9 +2,12 @@
 written here only.
 
 - ``run.json`` (`RunRecord`): the pid of every process of the run, the emulator's port, the
-  run's fingerprint and the ``--port`` asked for;
-- ``routes.json`` (`Routes`): the router's table, each Worker's public port, its versions
-  (which workerd process serves each, on which private port) and the traffic split;
+  run's fingerprint and the ``--port`` asked for; the CLI writes it, the runtime adds and
+  removes the workerd processes it starts (`StateFiles.update_run`, under a lock);
+- ``routes.json`` (`Routes`): the router's table, by script name: each public script's
+  port, the versions of its deployment (which workerd process serves each, on which
+  private port) and the traffic split; written by the emulator's runtime
+  (`cfai.local.runtime`) only;
 - ``secrets.json`` (`Secrets`): the local API token and the Workers' auth token, made once
   and kept (mode 600) so the outputs stay the same across restarts.
 
@@ -20,13 +23,16 @@ Example::
     files = StateFiles(Path(".cfai/local"))
     run = files.read_run()                    # None when nothing was started
     routes = files.read_routes()
-    routes.workers["assistant"].split         # {"<version id>": 100}
+    routes.workers["acme-chat"].split         # {"<version id>": 100}
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,7 +42,6 @@ from cfai._files import private_dir, write_private_json
 from cfai.errors import LocalPlatformError
 
 __all__ = [
-    "FIRST_PROCESS",
     "Routes",
     "RunRecord",
     "Secrets",
@@ -46,9 +51,6 @@ __all__ = [
     "read_routes",
 ]
 
-#: The workerd process `cfai local up` starts with every Worker's first version.
-FIRST_PROCESS = "workerd"
-
 
 class _State(BaseModel):
     # Written and read by the same cfai; a field it does not know is a newer file's.
@@ -56,20 +58,25 @@ class _State(BaseModel):
 
 
 class RunRecord(_State):
-    """The processes of one run (by name: ``emulator``, ``router``, ``workerd``,
-    ``workerd-<id8>`` for each later version) and what the run was started from."""
+    """The processes of one run (by name: ``emulator``, ``router``, and ``workerd-<id8>``
+    for each running version of a script) and what the run was started from."""
 
     pids: dict[str, int] = Field(default_factory=dict)
     emulator_port: int
     fingerprint: str = ""
     port: int | None = Field(None, description="the --port asked for (None: free ports)")
+    # What the router holds each of the stack's scripts to (`RenderedWorker.max_request_bytes`);
+    # a script uploaded otherwise (wrangler) gets `VersionRoute`'s default, Cloudflare's limit.
+    request_limits: dict[str, int] = Field(
+        default_factory=dict, description="request body limit in bytes by script name"
+    )
 
 
 class VersionRoute(_State):
     """One version of a Worker: where it listens and in which workerd process."""
 
     upstream: str = Field(description="host:port of the version's private listener")
-    sha256: str
+    sha256: str = Field(description="sha256 of the version's main module bytes")
     process: str
     # The router cuts a body off past it; the default is Cloudflare's own request body limit
     # (https://developers.cloudflare.com/workers/platform/limits/#request-limits).
@@ -90,7 +97,7 @@ class WorkerRoute(_State):
 
 
 class Routes(_State):
-    """The router's table, by Worker key."""
+    """The router's table, by script name."""
 
     workers: dict[str, WorkerRoute] = Field(default_factory=dict)
 
@@ -130,10 +137,35 @@ class StateFiles:
 
     def write_run(self, run: RunRecord) -> None:
         private_dir(self.state_dir)
-        _replace(self.run_path, run.model_dump_json())
+        with self._run_lock():
+            _replace(self.run_path, run.model_dump_json())
+
+    def update_run(self, change: Callable[[RunRecord], object]) -> RunRecord | None:
+        """Apply `change` to the run record and write it back, under a lock: the CLI and
+        the emulator's runtime (which records the workerd processes it starts) both write
+        it. No record, no change (a stopped run stays stopped); returns the new record."""
+        if not self.state_dir.is_dir():
+            return None
+        with self._run_lock():
+            run = self.read_run()
+            if run is None:
+                return None
+            change(run)
+            _replace(self.run_path, run.model_dump_json())
+            return run
 
     def forget_run(self) -> None:
-        self.run_path.unlink(missing_ok=True)
+        with self._run_lock():
+            self.run_path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _run_lock(self) -> Iterator[None]:
+        with open(self.state_dir / ".run.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     # -- routes.json ---------------------------------------------------------------------
     def read_routes(self) -> Routes:

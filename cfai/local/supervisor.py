@@ -1,6 +1,7 @@
-"""The local platform's processes: the emulator, the router and workerd, each started detached
-in the state directory with its output appended to ``<name>.log`` there, awaited until it
-answers, and stopped with its whole process group.
+"""The local platform's processes: the emulator and the router, each started detached in the
+state directory with its output appended to ``<name>.log`` there, awaited until it answers,
+and stopped with its whole process group. (workerd processes are the emulator's: see
+`cfai.local.runtime`.)
 
 `cfai.local.platform.LocalPlatform` decides what runs; this module only runs it.
 
@@ -15,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -26,9 +26,8 @@ from typing import Any
 from cfai.errors import LocalPlatformError
 from cfai.kinds import Readiness
 from cfai.local.processes import alive, forget, spawn, stop
-from cfai.local.workerd import WorkerdWorker, launch
+from cfai.local.state import RunRecord, StateFiles, WorkerRoute
 from cfai.provision.rest import NoAnswer, fetch
-from cfai.render import RenderedWorker
 
 __all__ = ["Supervisor"]
 
@@ -64,14 +63,19 @@ class Supervisor:
         api_token: str,
         settings: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        workerd: Path | None = None,
+        ports: Mapping[str, int] | None = None,
     ) -> int:
-        """The emulator on 127.0.0.1:`port`. Its token and settings travel in the
-        environment, never in argv (which `ps` shows)."""
+        """The emulator on 127.0.0.1:`port`, running uploaded scripts on `workerd` (their
+        public ports planned by script name in `ports`). Its token and settings travel in
+        the environment, never in argv (which `ps` shows)."""
         environ = {
             "CFAI_EMULATOR_TOKEN": api_token,
             "CFAI_EMULATOR_ACCOUNT": account_id,
             "CFAI_EMULATOR_STATE": str(self.state_dir),
             "CFAI_EMULATOR_SETTINGS": json.dumps(dict(settings or {})),
+            "CFAI_EMULATOR_PORTS": json.dumps(dict(ports or {})),
+            **({"CFAI_EMULATOR_WORKERD": str(workerd)} if workerd else {}),
             **(env or {}),
         }
         argv = [sys.executable, "-m", "cfai.local.emulator", "--port", str(port)]
@@ -81,42 +85,6 @@ class Supervisor:
         """The router on the public ports of the table in `routes_path`."""
         argv = [sys.executable, "-m", "cfai.local.router", "--routes", str(routes_path)]
         return self.spawn(argv, "router")
-
-    def start_workerd(
-        self,
-        name: str,
-        workers: Sequence[WorkerdWorker],
-        emulator_port: int,
-        auth_token: str,
-        listeners: Mapping[str, socket.socket] | None = None,
-    ) -> int:
-        """workerd process `name` serving `workers`, on the held `listeners` (by Worker key)
-        when given, else binding their ports itself."""
-        argv, env, fds = launch(
-            self.state_dir,
-            name,
-            workers,
-            emulator_port,
-            auth_token,
-            self.project_dir,
-            listeners,
-        )
-        return self.spawn(argv, name, env, fds)
-
-    def place(
-        self, rendered: Sequence[RenderedWorker], ports: Mapping[str, int], under: Path
-    ) -> list[WorkerdWorker]:
-        """Write each Worker's module below ``<state_dir>/<under>/<script_name>/`` and place
-        it on its port (by key)."""
-        placed = []
-        for r in rendered:
-            module = under / r.script_name / r.main_module
-            (self.state_dir / module).parent.mkdir(parents=True, exist_ok=True)
-            (self.state_dir / module).write_text(r.source, encoding="utf-8")
-            placed.append(
-                WorkerdWorker(rendered=r, port=ports[r.key], module_path=module.as_posix())
-            )
-        return placed
 
     def wait_ready(
         self,
@@ -129,8 +97,9 @@ class Supervisor:
         router: int | None = None,
         ready: Readiness | None = None,
     ) -> None:
-        """Until `url` answers as `ready` expects (200 by default); fails fast when `pid` (or the `router` in front) exits.
-        `LocalPlatformError` names `what` and its log file ``<log>.log``."""
+        """Until `url` answers as `ready` expects (200 by default); fails fast when `pid`
+        (or the `router` in front) exits. `LocalPlatformError` names `what` and its log
+        file ``<log>.log``."""
         ready = ready or Readiness()
         deadline = time.monotonic() + timeout
         last = "no answer"
@@ -152,6 +121,47 @@ class Supervisor:
         raise LocalPlatformError(
             f"{what} did not answer {url} within {timeout:.0f}s ({last}); see {self.log_path(log)}"
         )
+
+    def wait_workers(
+        self, workers: Sequence[tuple[str, str, Readiness]], files: StateFiles, timeout: float
+    ) -> None:
+        """Until each Worker (key, script name, readiness) is in the router's table (a
+        restarted emulator restores its deployed scripts in the background) and its
+        readiness probe answers through the router."""
+        deadline = time.monotonic() + timeout
+        for key, script, ready in workers:
+            route = self._await_route(key, script, files, deadline)
+            serving = max(route.split, key=lambda v: route.split[v])
+            process = route.versions[serving].process
+            run = files.read_run() or RunRecord(emulator_port=0)
+            self.wait_ready(
+                f"http://127.0.0.1:{route.port}{ready.path}",
+                f"Worker {key}",
+                run.pids.get(process, run.pids.get("emulator", 0)),
+                max(1.0, deadline - time.monotonic()),
+                log=process,
+                router=run.pids.get("router"),
+                ready=ready,
+            )
+
+    def _await_route(
+        self, key: str, script: str, files: StateFiles, deadline: float
+    ) -> WorkerRoute:
+        while True:
+            route = files.read_routes().workers.get(script)
+            run = files.read_run()
+            if route is not None and route.split and run is not None:
+                return route
+            if run is None or not alive(run.pids.get("emulator", 0)):
+                raise LocalPlatformError(
+                    f"the emulator exited before Worker {key} ran; see {self.log_path('emulator')}"
+                )
+            if time.monotonic() > deadline:
+                raise LocalPlatformError(
+                    f"Worker {key} ({script}) got no route within the timeout; "
+                    f"see {self.log_path('emulator')}"
+                )
+            time.sleep(0.02)
 
     def stop(self, pid: int) -> None:
         """Stop `pid`'s process group and reap it."""

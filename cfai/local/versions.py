@@ -1,182 +1,147 @@
-"""Versions of the local platform's Workers, side by side behind the router.
+"""Versions of the local platform's Workers, through the Workers scripts API.
 
-`cfai local up` starts every Worker's first version in one workerd process (``workerd``,
-config ``workerd.capnp``) on private ports and the router (`cfai.local.router`) on the
-public ones. `cfai deploy --local` adds each new version in a workerd process of its own
-(``workerd-<id8>``), so what serves the old version is never restarted, and moves traffic by
-rewriting ``routes.json``; a process is stopped once none of its versions is routed.
-Every process is recorded in ``run.json``, so `cfai local down` stops them all.
+`cfai deploy --local` makes the calls a cloud rollout makes (pulumi-cloudflare's
+``WorkerVersion`` and ``WorkersDeployment``): ``POST /workers/workers/{script}/versions``
+uploads a version that serves nothing yet, ``POST /workers/scripts/{script}/deployments``
+moves traffic by percentage. Behind the API the emulator's runtime (`cfai.local.runtime`)
+starts a workerd process per version and rewrites the router's table; a version taken out
+of the deployment stops after a drain. Only the wait for that stop reads local state (the
+run record): Cloudflare has no such call.
 
 `cfai.local.platform.LocalPlatform` is the public face (`start_version`, `set_split`,
-`stop_version`); this module keeps the routing table and the version processes consistent.
+`stop_version`, `current_version`).
 
 Example::
 
-    versions = Versions(StateFiles(state_dir), Supervisor(state_dir, project_dir))
-    version_id, route = versions.start(rendered, emulator_port=8790, auth_token=token)
-    versions.set_split("assistant", {old_id: 90, version_id: 10})
+    versions = ScriptVersions(StateFiles(state_dir), state_dir / "outputs.json")
+    new = versions.upload(rendered, auth_token)
+    versions.split("acme-chat", {old: 90, new: 10})
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cfai.errors import LocalPlatformError
-from cfai.kinds import kind_for
-from cfai.local.ports import free_port, reserve
-from cfai.local.state import FIRST_PROCESS, Routes, StateFiles, VersionRoute, WorkerRoute
-from cfai.local.supervisor import Supervisor
-from cfai.local.workerd import WorkerdWorker
-from cfai.render import RenderedWorker
+from cfai.local.runtime import process_name
+from cfai.local.state import StateFiles
+from cfai.outputs import Outputs
+from cfai.provision.rest import CloudflareApiError, CloudflareClient
+from cfai.provision.scripts import modules_of
+from cfai.provision.settings import script_upload
+from cfai.render import RenderedWorker, module_sha256
 
-__all__ = ["Versions", "first_routes", "version_route"]
-
-
-def version_route(worker: WorkerdWorker, process: str) -> VersionRoute:
-    """The routing entry of `worker` served by workerd process `process`."""
-    return VersionRoute(
-        upstream=f"127.0.0.1:{worker.port}",
-        sha256=worker.rendered.sha256,
-        process=process,
-        max_request_bytes=worker.rendered.max_request_bytes,
-    )
+__all__ = ["DeployedScript", "LiveVersion", "ScriptVersions"]
 
 
-def first_routes(workers: Sequence[WorkerdWorker], public: Mapping[str, int]) -> Routes:
-    """The routing table of a fresh `up`: each Worker's one version (process ``workerd``) at 100%."""
-    table = {}
-    for w in workers:
-        vid = str(uuid.uuid4())
-        table[w.rendered.key] = WorkerRoute(
-            script_name=w.rendered.script_name,
-            port=public[w.rendered.key],
-            versions={vid: version_route(w, FIRST_PROCESS)},
-            split={vid: 100},
-        )
-    return Routes(workers=table)
+@dataclass(frozen=True)
+class LiveVersion:
+    """The version serving most of a Worker's traffic: its id and the template hash of
+    its main module (what ``/health`` reports)."""
+
+    id: str
+    sha256: str
 
 
-class Versions:
-    """The version processes and routing table of one running local platform."""
+@dataclass(frozen=True)
+class DeployedScript:
+    """What a script serves, read back through the API: the template hash of its main
+    module (``GET .../content/v2``) and its bindings as ``(type, name)`` (``GET
+    .../settings``; values are not compared: secrets are write-only)."""
 
-    def __init__(self, files: StateFiles, supervisor: Supervisor) -> None:
+    sha256: str
+    bindings: frozenset[tuple[str, str]]
+
+
+class ScriptVersions:
+    """Versions and deployments of one running platform's scripts, over the REST API of
+    its emulator (the outputs map at `outputs_path` holds its token and account)."""
+
+    def __init__(self, files: StateFiles, outputs_path: Path) -> None:
         self.files = files
-        self.supervisor = supervisor
+        self.outputs_path = outputs_path
 
-    def start(
-        self,
-        rendered: RenderedWorker,
-        *,
-        emulator_port: int,
-        auth_token: str,
-        timeout: float = 60.0,
-    ) -> tuple[str, VersionRoute]:
-        """Start `rendered` as a new version in its own workerd process, recorded in the run
-        and added to the routes (serving no traffic until a split names it)."""
+    def client(self) -> CloudflareClient:
+        """The REST client of the running emulator."""
         run = self.files.read_run()
-        if run is None:
-            raise LocalPlatformError("the local platform is not running")
-        _route(self.files.read_routes(), rendered.key)
-        vid = str(uuid.uuid4())
-        process = f"workerd-{vid[:8]}"
-        listener = reserve()  # held until the new workerd takes it over
-        with listener:
-            port = int(listener.getsockname()[1])
-            # Apart from the first version's modules (workers/), which drift compares.
-            (worker,) = self.supervisor.place(
-                [rendered], {rendered.key: port}, Path("versions") / vid
-            )
-            pid = self.supervisor.start_workerd(
-                process, [worker], emulator_port, auth_token, {rendered.key: listener}
-            )
-        run.pids[process] = pid
-        self.files.write_run(run)
-        ready = kind_for(rendered.kind).readiness
-        self.supervisor.wait_ready(
-            f"http://127.0.0.1:{worker.port}{ready.path}",
-            f"{process} (Worker {rendered.key} version {vid[:8]})",
-            pid,
-            timeout,
-            log=process,
-            ready=ready,
+        api = Outputs.read(self.outputs_path).api if self.outputs_path.is_file() else None
+        if run is None or api is None:
+            raise LocalPlatformError(f"the local platform in {self.files.state_dir} is not running")
+        return CloudflareClient(
+            f"http://127.0.0.1:{run.emulator_port}/client/v4",
+            token=api.token,
+            account_id=api.account_id,
+            max_retries=2,
         )
-        route = version_route(worker, process)
-        routes = self.files.read_routes()
-        _route(routes, rendered.key).versions[vid] = route
-        self.files.write_routes(routes)
-        return vid, route
 
-    def set_split(self, key: str, weights: Mapping[str, int]) -> None:
-        """Route Worker `key`'s traffic by `weights` (version id -> percent)."""
-        routes = self.files.read_routes()
-        worker = _route(routes, key)
-        unknown = set(weights) - set(worker.versions)
-        if unknown:
-            raise ValueError(f"{key}: no version {sorted(unknown)}")
-        worker.split = {vid: int(pct) for vid, pct in weights.items()}
-        self.files.write_routes(routes)
+    def live(self, script: str) -> LiveVersion | None:
+        """The deployed version at the highest percentage, read back (module included)."""
+        with self.client() as cf:
+            current = cf.workers.current(script)
+            if current is None:
+                return None
+            vid = str(current["version_id"])
+            version = cf.workers.version(script, vid, modules=True)
+        main = _main_module(version)
+        return LiveVersion(vid, module_sha256(main.decode("utf-8", errors="replace")))
 
-    def remove(self, key: str, version_id: str) -> VersionRoute | None:
-        """Drop a version that serves no traffic from the routes; its entry (None: unknown)."""
-        routes = self.files.read_routes()
-        worker = _route(routes, key)
-        if worker.split.get(version_id):
-            raise ValueError(f"{key}: version {version_id} still serves traffic")
-        gone = worker.versions.pop(version_id, None)
-        worker.split.pop(version_id, None)
-        self.files.write_routes(routes)
-        return gone
-
-    def stop_unrouted(self, process: str) -> None:
-        """Stop workerd process `process` unless some routed version lives in it."""
-        if process in self.files.read_routes().processes():
-            return
-        run = self.files.read_run()
-        if run is None:
-            return
-        pid = run.pids.pop(process, None)
-        if pid is not None:
-            self.supervisor.stop(pid)
-        self.files.write_run(run)
-
-    def private_ports(self, keys: Sequence[str]) -> dict[str, int]:
-        """Where process ``workerd`` serves each Worker now (free ports for Workers it lacks)."""
-        table = self.files.read_routes().workers
-        found: dict[str, int] = {}
-        for key in keys:
-            versions = table[key].versions.values() if key in table else []
-            ports = [v.port for v in versions if v.process == FIRST_PROCESS]
-            found[key] = ports[0] if ports else free_port()
-        return found
-
-    def rebase(self, workers: Sequence[WorkerdWorker]) -> dict[str, int]:
-        """After process ``workerd`` was restarted with `workers`: each Worker's one version is
-        the one it serves, at 100%; other versions' processes stop. Returns the public ports."""
-        routes = self.files.read_routes()
-        table = routes.workers
-        stale = routes.processes() - {FIRST_PROCESS}
-        missing = sorted(w.rendered.key for w in workers if w.rendered.key not in table)
-        if missing:
-            raise LocalPlatformError(
-                f"new Worker(s) {', '.join(missing)} need new public ports; "
-                "restart with `cfai local up`"
+    def upload(self, rendered: RenderedWorker, auth_token: str) -> str:
+        """A new version of `rendered`'s script, started and serving nothing; its id."""
+        with self.client() as cf:
+            result = cf.workers.upload_version(
+                rendered.script_name, script_upload(rendered, auth_token)
             )
-        for w in workers:
-            vid = str(uuid.uuid4())
-            table[w.rendered.key].versions = {vid: version_route(w, FIRST_PROCESS)}
-            table[w.rendered.key].split = {vid: 100}
-        self.files.write_routes(routes)
-        for process in sorted(stale):
-            self.stop_unrouted(process)
-        return {w.rendered.key: table[w.rendered.key].port for w in workers}
+        return str(result["id"])
 
+    def split(self, script: str, weights: Mapping[str, int]) -> None:
+        """Deploy `weights` (version id -> percent); ValueError naming unknown versions."""
+        try:
+            with self.client() as cf:
+                cf.workers.deploy(script, dict(weights))
+        except CloudflareApiError as err:
+            if err.not_found:
+                raise ValueError(f"{script}: no version {sorted(weights)} ({err})") from None
+            raise
 
-def _route(routes: Routes, key: str) -> WorkerRoute:
-    if key not in routes.workers:
-        raise LocalPlatformError(
-            f"Worker {key!r} is not behind the local router (new since `cfai local up`?); "
-            "restart the platform with `cfai local up`"
+    def deployed(self, script: str) -> dict[str, int]:
+        """The split of the latest deployment (empty when none)."""
+        with self.client() as cf:
+            found = cf.workers.deployments(script)
+        if not found:
+            return {}
+        return {str(v["version_id"]): round(v["percentage"]) for v in found[0]["versions"]}
+
+    def deployed_script(self, script: str) -> DeployedScript | None:
+        """What `script` serves (None: no such script)."""
+        try:
+            with self.client() as cf:
+                content = cf.workers.content(script)
+                settings = cf.workers.settings(script)
+        except CloudflareApiError as err:
+            if err.not_found:
+                return None
+            raise
+        bindings = frozenset(
+            (str(b.get("type")), str(b.get("name"))) for b in settings.get("bindings") or []
         )
-    return routes.workers[key]
+        text = content.main.decode("utf-8", errors="replace")
+        return DeployedScript(module_sha256(text), bindings)
+
+    def wait_stopped(self, version_id: str, timeout: float) -> None:
+        """Until the runtime stopped `version_id`'s process (it drains first)."""
+        name = process_name(version_id)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.files.read_run()
+            if run is None or name not in run.pids:
+                return
+            time.sleep(0.05)
+        raise LocalPlatformError(f"version {version_id[:8]} still runs after {timeout:.0f}s")
+
+
+def _main_module(version: Mapping[str, Any]) -> bytes:
+    return modules_of(version).get(str(version.get("main_module")), b"")

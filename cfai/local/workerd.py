@@ -1,19 +1,25 @@
 """The workerd side of the local platform: its config, rendered from
-``templates/workerd/config.capnp.j2``, and where its binary lives.
+``templates/workerd/config.capnp.j2`` for versions of scripts uploaded through the Workers
+scripts API, and where its binary lives.
 
-Bindings of type ``ai`` and ``vectorize`` become workerd's own internal modules used as
-wrapped bindings (the Worker sees the real `env.AI` / `env.VECTORIZE` classes) whose inner
+A version's modules are written under the state directory and embedded by relative path,
+main module first (workerd's entry point); a service worker's script is its
+``serviceWorkerScript``. Bindings of type ``ai`` and ``vectorize`` become workerd's own
+internal modules used as wrapped bindings (the Worker sees the real `env.AI` /
+`env.VECTORIZE` classes) whose inner
 ``fetcher`` is an `external` service pointing at the emulator; which service backs which
 binding type comes from the registry. Each such external service injects a binding token
 (`cfai.local.services.frontdoor.tokens`) minted with the running emulator's key, so the
 emulator serves a binding call only from workerd, only on that binding's routes and (for
 Vectorize) only on the bound index. The config therefore holds this run's binding tokens
-and is written with mode 600. Plain-text vars are ``text`` bindings; Worker secrets are
-``fromEnvironment`` bindings, so no Worker secret or API token is written to the file.
+and is written with mode 600. Plain-text vars are ``text`` bindings, ``json`` ones
+``json``; Worker secrets are ``fromEnvironment`` bindings, so no Worker secret or API token
+is written to the file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -24,12 +30,15 @@ from typing import Any
 
 import jinja2
 
-from cfai.errors import LocalPlatformError, ToolMissingError
+from cfai.errors import ToolMissingError
 from cfai.local.services import REGISTRY, Service, WorkerdService
-from cfai.local.services.frontdoor import BINDING_HEADER, KEY_FILE, BindingKey
-from cfai.render import RenderedWorker
+from cfai.local.services.frontdoor import BINDING_HEADER, BindingKey
+from cfai.local.services.workers_scripts import RunnableVersion, module_kind
 
-__all__ = ["WorkerdWorker", "find_workerd", "render_config", "secret_env_name"]
+__all__ = ["WorkerdScript", "find_workerd", "launch", "render_config", "secret_env_name"]
+
+# The module kinds workerd loads (source maps and the like are stored, not loaded).
+_LOADED = ("esModule", "commonJsModule", "text", "data", "wasm", "json")
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "_templates"
 
@@ -54,69 +63,88 @@ def _capnp(value: object) -> str:
     return "".join(out)
 
 
-def secret_env_name(worker: str, binding: str) -> str:
+def secret_env_name(script: str, binding: str) -> str:
     """Environment variable workerd reads a secret binding from."""
-    safe = "".join(c if c.isalnum() else "_" for c in worker).upper()
+    safe = "".join(c if c.isalnum() else "_" for c in script).upper()
     return f"CFAI_SECRET_{safe}_{binding}"
 
 
 @dataclass(frozen=True)
-class WorkerdWorker:
-    """One rendered Worker placed on a local socket."""
+class WorkerdScript:
+    """One version of a script placed for workerd: its modules under `module_dir` (relative
+    to the config file) and the private `port` it serves on."""
 
-    rendered: RenderedWorker
+    version: RunnableVersion
     port: int
-    module_path: str  # relative to the config file
+    module_dir: str
 
     @property
     def service(self) -> str:
-        return self.rendered.script_name
+        return self.version.script
+
+
+def _modules(w: WorkerdScript) -> list[dict[str, str]]:
+    v = w.version
+    ordered = sorted(v.modules, key=lambda m: m.name != v.entry)  # workerd: main first
+    found = []
+    for m in ordered:
+        kind = module_kind(m.content_type, m.name)
+        if kind in _LOADED:
+            found.append({"name": m.name, "kind": kind, "path": f"{w.module_dir}/{m.name}"})
+    return found
+
+
+def _bindings(
+    w: WorkerdScript, by_type: Mapping[str, type[Service]]
+) -> tuple[list[dict[str, Any]], list[WorkerdService]]:
+    v = w.version
+    bindings: list[dict[str, Any]] = []
+    externals: list[WorkerdService] = []
+    for service in dict.fromkeys(by_type.values()):
+        mine = [dict(b) for b in v.bindings if b["type"] in service.binding_types]
+        if mine:
+            externals += service.workerd_services(v.script, mine)
+    for b in v.bindings:
+        kind, name = str(b["type"]), str(b["name"])
+        if kind in by_type:
+            wb = by_type[kind].workerd_binding(v.script, b)
+            bindings.append(
+                {"kind": "wrapped", "name": wb.name, "module": wb.module, "inner": wb.inner}
+            )
+        elif kind == "plain_text":
+            bindings.append({"kind": "text", "name": name, "value": str(b.get("text", ""))})
+        elif kind == "json":
+            bindings.append({"kind": "json", "name": name, "value": json.dumps(b.get("json"))})
+        elif kind == "secret_text":
+            bindings.append({"kind": "env", "name": name, "value": secret_env_name(v.script, name)})
+        else:
+            raise ValueError(f"{v.script}: binding {name} of type {kind!r} does not run locally")
+    return bindings, externals
 
 
 def render_config(
-    workers: Sequence[WorkerdWorker],
+    scripts: Sequence[WorkerdScript],
     emulator_address: str,
     binding_key: BindingKey,
     services: Sequence[type[Service]] = REGISTRY,
 ) -> str:
-    """The workerd config text for `workers`, their bindings backed by `services` (the
+    """The workerd config text for `scripts`, their bindings backed by `services` (the
     registry) and authenticated with tokens minted from `binding_key`."""
     by_type = {t: s for s in services for t in s.binding_types}
     externals: dict[str, WorkerdService] = {}
     ctx_workers: list[dict[str, Any]] = []
-    for w in workers:
-        r = w.rendered
-        binding_dicts = [b.as_dict() for b in r.bindings]
-        bindings: list[dict[str, Any]] = []
-        for service in dict.fromkeys(by_type.values()):
-            mine = [b for b in binding_dicts if b["type"] in service.binding_types]
-            if mine:
-                for ext in service.workerd_services(r.key, mine):
-                    externals[ext.name] = ext
-        for b in binding_dicts:
-            if b["type"] in by_type:
-                wb = by_type[b["type"]].workerd_binding(r.key, b)
-                bindings.append(
-                    {"kind": "wrapped", "name": wb.name, "module": wb.module, "inner": wb.inner}
-                )
-            elif b["type"] == "plain_text":
-                bindings.append({"kind": "text", "name": b["name"], "value": b.get("text", "")})
-            elif b["type"] == "secret_text":
-                bindings.append(
-                    {"kind": "env", "name": b["name"], "value": secret_env_name(r.key, b["name"])}
-                )
-            else:
-                raise ValueError(
-                    f"workers.{r.key}: binding type {b['type']!r} is not supported locally"
-                )
+    for w in scripts:
+        bindings, needed = _bindings(w, by_type)
+        externals.update((e.name, e) for e in needed)
+        v = w.version
         ctx_workers.append(
             {
                 "service": w.service,
                 "address": f"127.0.0.1:{w.port}",
-                "main_module": r.main_module,
-                "module_path": w.module_path,
-                "compatibility_date": r.compatibility_date,
-                "compatibility_flags": r.compatibility_flags,
+                "modules": _modules(w),
+                "service_worker": f"{w.module_dir}/{v.body_part}" if v.body_part else None,
+                "compatibility_date": v.compatibility_date,
+                "compatibility_flags": list(v.compatibility_flags),
                 "bindings": bindings,
             }
         )
@@ -165,35 +193,34 @@ def find_workerd(project_dir: Path) -> Path:
 def launch(
     state_dir: Path,
     name: str,
-    workers: Sequence[WorkerdWorker],
+    scripts: Sequence[WorkerdScript],
+    *,
     emulator_port: int,
-    auth_token: str,
-    project_dir: Path,
+    binding_key: BindingKey,
+    workerd: Path,
     listeners: Mapping[str, socket.socket] | None = None,
+    control_fd: int | None = None,
 ) -> tuple[list[str], dict[str, str], list[int]]:
-    """Write ``<state_dir>/<name>.capnp`` (mode 600) for `workers` and return the workerd
+    """Write ``<state_dir>/<name>.capnp`` (mode 600) for `scripts` and return the workerd
     argv (run from `state_dir`), the environment carrying their secrets and the descriptors
-    to pass: a Worker with a socket in `listeners` (by key) serves on it (``--socket-fd``).
-    The emulator of `state_dir` must be running: its binding key signs the config."""
-    try:
-        key = BindingKey.read(state_dir)
-    except (FileNotFoundError, ValueError):
-        raise LocalPlatformError(
-            f"no binding key in {state_dir / KEY_FILE}: start the emulator before workerd"
-        ) from None
-    config = render_config(workers, f"127.0.0.1:{emulator_port}", key)
+    to pass: a script with a socket in `listeners` (by script name) serves on it
+    (``--socket-fd``); `control_fd` gets workerd's ``listen`` events (``--control-fd``)."""
+    config = render_config(scripts, f"127.0.0.1:{emulator_port}", binding_key)
     _write_private(state_dir / f"{name}.capnp", config)
     env = {
-        secret_env_name(w.rendered.key, b.name): auth_token
-        for w in workers
-        for b in w.rendered.bindings
-        if b.type == "secret_text"
+        secret_env_name(w.version.script, str(b["name"])): str(b.get("text", ""))
+        for w in scripts
+        for b in w.version.bindings
+        if b["type"] == "secret_text"
     }
-    argv = [str(find_workerd(project_dir)), "serve", f"{name}.capnp", "--experimental"]
+    argv = [str(workerd), "serve", f"{name}.capnp", "--experimental"]
     fds = []
-    for w in workers:
-        sock = (listeners or {}).get(w.rendered.key)
+    for w in scripts:
+        sock = (listeners or {}).get(w.service)
         if sock is not None:
             argv += ["--socket-fd", f"{w.service}={sock.fileno()}"]
             fds.append(sock.fileno())
+    if control_fd is not None:
+        argv += ["--control-fd", str(control_fd)]
+        fds.append(control_fd)
     return argv, env, fds

@@ -7,6 +7,8 @@
   finetune);
 - ``cfai.provision.rest``: the Cloudflare REST client (also used by `cfai local up`) and
   the one place httpx's exceptions are caught (`send`, `fetch`);
+- ``cfai.provision.scripts``: Worker script uploads and reads of the REST client's
+  ``workers`` calls (versions, deployments, settings, content, workers.dev);
 - ``cfai.provision.settings``: the config -> Cloudflare field mapping both targets share;
 - ``cfai.provision.pulumi_cli``: finding and running the Pulumi CLI, and a stack's outputs
   map (`stack_outputs`), for the verbs that drive it.

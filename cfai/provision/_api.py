@@ -1,6 +1,6 @@
-"""What the per-service API classes (``_gateway_api``, ``_vectorize_api``) need of the REST
-client: a typed view of `cfai.provision.rest.CloudflareClient`, so they do not import it
-(the client imports them)."""
+"""What the per-service API classes (``_gateway_api``, ``_vectorize_api``,
+``_workers_api``) need of the REST client: a typed view of
+`cfai.provision.rest.CloudflareClient`, so they do not import it (the client imports them)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,15 @@ class Requester(Protocol):
         params: Mapping[str, str | int] | None = None,
     ) -> Any:
         """One API call (with retries); the envelope's ``result``."""
+
+    def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        resource: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """An API call answering raw bytes (script content), with its headers."""

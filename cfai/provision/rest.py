@@ -21,6 +21,7 @@ Example::
     with CloudflareClient(token=os.environ["CLOUDFLARE_API_TOKEN"], account_id=acct) as cf:
         cf.vectorize.create_index("docs", dimensions=768, metric="cosine")
         cf.ai_gateway.get("main")
+        cf.workers.deploy("acme-chat", {new_version: 10, old_version: 90})
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from cfai.errors import CloudflareApiError, CloudflareError, CloudflareUnreachab
 from cfai.provision._finetune_api import FinetunesApi
 from cfai.provision._gateway_api import AiGatewayApi
 from cfai.provision._vectorize_api import VectorizeApi
+from cfai.provision._workers_api import WorkersScriptsApi
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -169,6 +171,7 @@ class CloudflareClient:
         self.vectorize = VectorizeApi(self)
         self.ai_gateway = AiGatewayApi(self)
         self.finetunes = FinetunesApi(self)
+        self.workers = WorkersScriptsApi(self)
 
     def __repr__(self) -> str:
         return f"CloudflareClient(base_url={self.base_url!r}, account_id={self.account_id!r})"
@@ -210,6 +213,50 @@ class CloudflareClient:
         params: Mapping[str, str | int] | None = None,
     ) -> Any:
         """Send one API call (with retries) and return the envelope's ``result``."""
+        response, attempts = self._exchange(
+            method,
+            path,
+            action=action,
+            resource=resource,
+            json=json,
+            content=content,
+            headers=headers,
+            params=params,
+        )
+        return self._result(response, action, resource, attempts)
+
+    def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        resource: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> tuple[bytes, httpx.Headers]:
+        """An API call whose success is not an envelope (script content): the body and
+        headers; an error answer raises `CloudflareApiError` as `request` does."""
+        response, attempts = self._exchange(
+            method, path, action=action, resource=resource, headers=headers, params=params
+        )
+        if response.is_success:
+            return response.content, response.headers
+        self._result(response, action, resource, attempts)  # raises: an error envelope
+        raise CloudflareApiError(response.status_code, None, "error", action, resource)
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        resource: str,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> tuple[httpx.Response, int]:
         send_headers = {**(headers or {}), "authorization": f"Bearer {self._token}"}
         attempt = 0
         while True:
@@ -238,7 +285,7 @@ class CloudflareClient:
             if (response.status_code == 429 or response.status_code >= 500) and not last:
                 self._sleep(self._delay(attempt, response.headers.get("retry-after")))
                 continue
-            return self._result(response, action, resource, attempt)
+            return response, attempt
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         hinted = _parse_retry_after(retry_after)

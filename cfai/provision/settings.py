@@ -4,6 +4,7 @@
 Example::
 
     gateway_fields("acme-main", Gateway(cache_ttl=3600))["cache_ttl"]  # 3600
+    script_upload(rendered, auth_token).metadata()["bindings"]     # ai, vectorize, vars, secret
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from cfai.config import GatewayConfig, IndexConfig
+from cfai.provision._workers_api import JS_MODULE, ScriptModule, ScriptUpload
+from cfai.render import RenderedWorker
 
-__all__ = ["gateway_fields", "index_fields"]
+__all__ = ["BINDING_ORDER", "gateway_fields", "index_fields", "script_upload"]
+
+#: The order bindings are uploaded in (by type, then name): stable, so diffs stay quiet.
+BINDING_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3}
 
 
 def gateway_fields(gateway_id: str, gw: GatewayConfig) -> dict[str, Any]:
@@ -44,3 +50,23 @@ def index_fields(index_name: str, index: IndexConfig) -> dict[str, Any]:
         "description": index.description,
         "metadata_indexes": dict(index.metadata_indexes),
     }
+
+
+def script_upload(rendered: RenderedWorker, auth_token: str | None) -> ScriptUpload:
+    """The upload of a rendered Worker: its module, its bindings (the ``secret_text`` ones
+    carry `auth_token`) and compatibility settings."""
+    bindings = []
+    for b in sorted(rendered.bindings, key=lambda b: (BINDING_ORDER.get(b.type, 9), b.name)):
+        entry: dict[str, Any] = dict(b.as_dict())
+        if b.type == "secret_text":
+            if auth_token is None:
+                raise ValueError(f"worker {rendered.script_name!r}: no secret for {b.name}")
+            entry["text"] = auth_token
+        bindings.append(entry)
+    return ScriptUpload(
+        main_module=rendered.main_module,
+        modules=(ScriptModule(rendered.main_module, JS_MODULE, rendered.source.encode()),),
+        bindings=tuple(bindings),
+        compatibility_date=rendered.compatibility_date,
+        compatibility_flags=tuple(rendered.compatibility_flags),
+    )

@@ -66,21 +66,31 @@ def running(project: Path) -> Iterator[tuple[LocalPlatform, dict[str, Any]]]:
         platform.down()
 
 
-def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
-    """What an operator restarting workerd by hand does: same command line and environment,
-    whatever module files are on disk now. The supervisor handed workerd pre-opened sockets
-    (``--socket-fd``), which a hand restart does not have: it binds the config's addresses."""
+def _serving(platform: LocalPlatform, worker: str) -> tuple[str, Path]:
+    """The workerd process serving `worker` and the module file it loads."""
+    route = platform.routes().workers[worker]
+    (vid,) = route.split
+    module = platform.state_dir / "scripts" / route.script_name / vid / "index.js"
+    return route.versions[vid].process, module
+
+
+def _restart_workerd_out_of_band(platform: LocalPlatform, process: str) -> int:
+    """What an operator restarting a Worker's workerd by hand does: same command line and
+    environment, whatever module files are on disk now. The runtime handed workerd a
+    pre-opened socket (``--socket-fd``) and a control pipe (``--control-fd``), which a hand
+    restart does not have: it binds the config's address."""
     files = StateFiles(platform.state_dir)
     run = files.read_run()
     assert run is not None
-    old = run.pids["workerd"]
+    old = run.pids[process]
     raw = Path(f"/proc/{old}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    argv = [a for i, a in enumerate(raw) if a != b"--socket-fd" and raw[i - 1] != b"--socket-fd"]
+    handed = (b"--socket-fd", b"--control-fd")
+    argv = [a for i, a in enumerate(raw) if a not in handed and raw[i - 1] not in handed]
     env_items = Path(f"/proc/{old}/environ").read_bytes().rstrip(b"\0").split(b"\0")
     env = dict(item.decode().split("=", 1) for item in env_items if b"=" in item)
     processes.stop(old)
     processes.forget(old)
-    with open(platform.state_dir / "workerd.log", "ab") as log:
+    with open(platform.state_dir / f"{process}.log", "ab") as log:
         proc = subprocess.Popen(
             [a.decode() for a in argv],
             cwd=platform.state_dir,
@@ -90,10 +100,10 @@ def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    # Handed to the supervisor so `down()` stops and reaps it like its own workerd.
+    # Handed to the supervisor so `down()` stops and reaps it like the runtime's own.
     processes.CHILDREN[proc.pid] = proc
-    run.pids["workerd"] = proc.pid
-    files.write_run(run)
+    files.update_run(lambda r: r.pids.__setitem__(process, proc.pid))
+    return proc.pid
 
 
 def _wait_for_hash(url: str, sha: str) -> None:
@@ -126,11 +136,11 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
 
     # A different build of the assistant (as a render of an edited template would be, with
     # its own hash) replaces the running one behind the repository's back.
-    module = platform.state_dir / "workers" / "local-assistant" / "index.js"
+    process, module = _serving(platform, "assistant")
     source = module.read_text(encoding="utf-8") + "\n// hotfix applied from a laptop\n"
     sha = module_sha256(source)
     module.write_text(_MARKER.sub(f'const TEMPLATE_SHA256 = "{sha}";', source), encoding="utf-8")
-    _restart_workerd_out_of_band(platform)
+    by_hand = _restart_workerd_out_of_band(platform, process)
     _wait_for_hash(outputs["endpoints"]["assistant"], sha)
 
     drifted = cfai("drift", "--local", "--project", str(project))
@@ -144,7 +154,7 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     assert "drift in local (local): assistant" in drifted.stderr
 
     # An edit that keeps the old hash constant: /health cannot tell, the loaded file can.
-    kb = platform.state_dir / "workers" / "local-kb" / "index.js"
+    _, kb = _serving(platform, "kb")
     kb.write_text(kb.read_text(encoding="utf-8") + "\n// quick fix\n", encoding="utf-8")
     as_json = cfai("drift", "--local", "--json", "--project", str(project))
     assert as_json.returncode == 1
@@ -159,6 +169,7 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     }
 
     platform.up(timeout=60)  # the deploy puts the repository's modules back
+    assert not processes.alive(by_hand)  # the restart stopped the hand-started workerd too
     again = cfai("drift", "--local", "--project", str(project))
     assert again.returncode == 0, again.stdout + again.stderr
 

@@ -32,6 +32,8 @@ from cfai.local.services.frontdoor import (
     BindingScope,
     Shape,
 )
+from cfai.provision.rest import CloudflareClient
+from cfai.provision.scripts import ScriptModule, ScriptUpload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,6 +49,7 @@ class Emulator:
     index: str
     gateway: str
     finetune: str
+    script: str
 
     @property
     def api(self) -> str:
@@ -64,7 +67,8 @@ class Emulator:
 def running_emulator(state: Path) -> Iterator[Emulator]:
     """An emulator process of its own, state in `state` (removed afterwards), with the
     local stack's gateway (no rate limit), index and finetune provisioned through its REST
-    API."""
+    API, and a Workers script uploaded (stored and deployed; without workerd it does not
+    run)."""
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["gateways"]["main"]["rate_limit"]
     (state / "platform.yaml").write_text(yaml.safe_dump(data))
@@ -90,6 +94,18 @@ def running_emulator(state: Path) -> Iterator[Emulator]:
             assert time.monotonic() < deadline, (state / "emulator.log").read_text()
             time.sleep(0.05)
         provision(declaration, f"{url}/client/v4", token, lambda _: None)
+        module = b"export default { fetch() { return new Response('ok'); } };"
+        with CloudflareClient(
+            f"{url}/client/v4", token=token, account_id=declaration.account_id
+        ) as cf:
+            cf.workers.upload(
+                "fuzz-script",
+                ScriptUpload(
+                    "index.js",
+                    (ScriptModule("index.js", "application/javascript+module", module),),
+                    compatibility_date="2025-01-01",
+                ),
+            )
         yield Emulator(
             url=url,
             token=token,
@@ -100,6 +116,7 @@ def running_emulator(state: Path) -> Iterator[Emulator]:
             index=declaration.physical_name("docs"),
             gateway=declaration.physical_name("main"),
             finetune=declaration.finetune_name("tone", state),
+            script="fuzz-script",
         )
     finally:
         stop(pid)

@@ -391,6 +391,8 @@ def test_every_generated_request_is_answered_or_refused_in_shape(emulator: Emula
         "name": [emulator.index],
         "gateway_id": [emulator.gateway],
         "finetune": [emulator.finetune],
+        "script_name": [emulator.script],
+        "worker_id": [emulator.script],
         "model": sorted(CATALOG),
         "path": [*sorted(CATALOG), "v1/chat/completions", "v1/embeddings"],
         "operation": ["chat/completions", "embeddings"],

@@ -112,8 +112,11 @@ def test_up_from_config_on_fixed_ports_prints_masked_json_and_is_idempotent(cli:
     changed = cli("up", "--config", cli.config, "--port", str(base))
     assert changed.returncode == 0, changed.stderr
     assert "already running" not in changed.stdout
-    restarted = json.loads(cli("status", "--json").stdout)
-    assert all(restarted["processes"][k]["pid"] != pids[k] for k in pids)
+    restarted = json.loads(cli("status", "--json").stdout)["processes"]
+    # Every process is new: the same names (emulator, router, unchanged Workers' versions)
+    # with new pids; the changed Worker runs a new version under a name of its own.
+    assert {"emulator", "router"} <= set(restarted) and len(restarted) == len(pids)
+    assert all(restarted[k]["pid"] != pids[k] for k in pids if k in restarted)
     assert not any(_running(pid) for pid in pids.values())
 
 
@@ -176,14 +179,16 @@ def test_status_notices_a_dead_process_and_reset_wipes_state(cli: Cli) -> None:
     assert up.returncode == 0, up.stderr
     report = json.loads(cli("status", "--json").stdout)
     assert report["running"] and all(p["alive"] for p in report["processes"].values())
-    os.kill(report["processes"]["workerd"]["pid"], signal.SIGKILL)
+    # A Worker's workerd process (one per running version) dies.
+    workerd = next(name for name in report["processes"] if name.startswith("workerd-"))
+    os.kill(report["processes"][workerd]["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while _running(report["processes"]["workerd"]["pid"]) and time.monotonic() < deadline:
+    while _running(report["processes"][workerd]["pid"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     status = cli("status")
     assert status.returncode == 1
-    assert "workerd: pid" in status.stdout and "DEAD" in status.stdout
-    assert "workerd died" in status.stderr and "cfai local up" in status.stderr
+    assert f"{workerd}: pid" in status.stdout and "DEAD" in status.stdout
+    assert f"{workerd} died" in status.stderr and "cfai local up" in status.stderr
     state = cli.project / ".cfai" / "local"
     refused = cli("reset")
     assert refused.returncode == 1 and str(state) in refused.stderr and state.is_dir()

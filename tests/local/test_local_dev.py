@@ -1,6 +1,6 @@
 """`cfai dev` on a copy of the project with its own templates (``--templates``): an edited
-template is served within a bounded wait (workerd restarted, the emulator and the ports
-kept), a broken declaration keeps the last good version serving, and SIGINT stops every
+template is served within a bounded wait (a new workerd process for the edited Worker,
+the emulator, the other Workers' processes and the ports kept), a broken declaration keeps the last good version serving, and SIGINT stops every
 process."""
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def serving(url: str, run: dict[str, int]) -> int:
+    """The pid of the workerd process that answers `url` (the router names the version)."""
+    vid = httpx.get(f"{url}/health", timeout=10).headers["x-cfai-version-id"]
+    return run[f"workerd-{vid[:8]}"]
 
 
 def refused(port: int) -> bool:
@@ -90,6 +96,9 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         run = {name: p.pid for name, p in dev.status().processes.items()}
         chat = outputs.endpoints["assistant"]
         before = httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"]
+        # Every chat Worker (assistant, and support with its LoRA) renders from the template.
+        chats = [k for k, w in outputs.workers.items() if w.kind == "chat"]
+        old = {k: serving(outputs.endpoints[k], run) for k in chats}
 
         template = templates / "workers" / "chat.js.j2"
         template.write_text(template.read_text() + "\n// edited during cfai dev\n")
@@ -104,8 +113,15 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
         assert after[:12] in text() and "chat.js.j2" in text()
         rerun = {name: p.pid for name, p in dev.status().processes.items()}
         assert rerun["emulator"] == run["emulator"]  # state kept
-        assert rerun["workerd"] != run["workerd"]
-        assert not running(run["workerd"])
+        # Each edited Worker runs in a new workerd process; the old ones stop (after their
+        # drain), the other Workers' are untouched.
+        new = {k: serving(outputs.endpoints[k], rerun) for k in chats}
+        assert all(new[k] != old[k] for k in chats)
+        wait_for("the old chat processes to stop", lambda: not any(map(running, old.values())))
+        replaced = {*old.values(), *new.values()}
+        assert {n: p for n, p in rerun.items() if p not in replaced} == {
+            n: p for n, p in run.items() if p not in replaced
+        }
 
         stack = project / "Pulumi.local.yaml"
         good = stack.read_text()

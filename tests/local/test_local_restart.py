@@ -144,8 +144,11 @@ def test_up_after_an_up_killed_midway_rewrites_the_outputs(
         )
     try:
         deadline = time.monotonic() + 60
-        while "workerd" not in (json.loads(run_json.read_text()) if run_json.exists() else {}).get(
-            "pids", {}
+        while not any(
+            name.startswith("workerd-")  # the emulator's runtime started a Worker's version
+            for name in (json.loads(run_json.read_text()) if run_json.exists() else {}).get(
+                "pids", {}
+            )
         ):
             assert up.poll() is None and time.monotonic() < deadline, (
                 tmp_path / "up.log"

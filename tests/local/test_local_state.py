@@ -111,19 +111,3 @@ def test_router_sends_exactly_the_split_and_honours_the_override() -> None:
     assert pick(worker, 0, 'other="new"') == pick(worker, 0, None)
     assert pick(worker, 0, 'acme-chat="unknown"') == pick(worker, 0, None)
     assert pick(WorkerRoute(script_name="x", port=1), 0, None) is None
-
-
-def test_splits_and_retired_versions_are_written_to_the_routes(tmp_path: Path) -> None:
-    platform = LocalPlatform(tmp_path, "dev")
-    StateFiles(platform.state_dir).write_routes(Routes(workers={"assistant": _worker()}))
-    platform.set_split("assistant", {"old": 100})
-    assert platform.routes().workers["assistant"].split == {"old": 100}
-    with pytest.raises(ValueError, match=r"no version \['zzz'\]"):
-        platform.set_split("assistant", {"zzz": 100})
-    with pytest.raises(ValueError, match="still serves traffic"):
-        platform.stop_version("assistant", "old")
-    with pytest.raises(LocalPlatformError, match="'kb' is not behind the local router"):
-        platform.set_split("kb", {"old": 100})
-    platform.stop_version("assistant", "new")
-    assert set(platform.routes().workers["assistant"].versions) == {"old"}
-    assert platform.routes().workers["assistant"].split == {"old": 100}

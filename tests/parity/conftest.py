@@ -1,9 +1,12 @@
 """The parity suite: the local platform driven by Cloudflare's own clients.
 
-Every test here drives one operation with one official client, unmodified but for its base
+Every test here drives an operation with one official client, unmodified but for its base
 URL and credentials (the platform's outputs), and says so with a marker::
 
     @pytest.mark.parity("POST /accounts/{account_id}/ai/run/{model}", client="python-sdk")
+
+A test that drives several operations in one go (one ``wrangler deploy``) has a marker for
+each; each is a check of its own in ``docs/parity.md``.
 
 (``client`` is ``python-sdk``, ``openai`` or ``wrangler``; the path is the client's, see
 `parity_routes`). All of them share the session's one local platform (`local_platform`),
@@ -29,13 +32,13 @@ from typing import Any
 import cloudflare
 import pytest
 from cloudflare.types.ai import FinetuneCreateResponse
-from parity_routes import CLIENTS, DOC, REPO_ROOT, Row, diff, parse_rows, render
+from parity_routes import CLIENTS, DOC, REPO_ROOT, Check, Row, diff, parse_rows, render
 
 WRITE = os.environ.get("CFAI_PARITY_WRITE") == "1"
 HERE = Path(__file__).resolve().parent
 _PROPERTY = "parity"
-_results: dict[str, Row] = {}
-_collected: set[str] = set()
+_results: dict[Check, Row] = {}
+_collected: set[Check] = set()
 
 
 def _test_name(nodeid: str) -> str:
@@ -44,33 +47,39 @@ def _test_name(nodeid: str) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_itemcollected(item: pytest.Item) -> None:
-    marker = item.get_closest_marker("parity")
-    if marker is None or not str(item.path).startswith(str(HERE)):
+    markers = list(item.iter_markers("parity"))
+    if not markers or not str(item.path).startswith(str(HERE)):
         return
-    if len(marker.args) != 1 or marker.kwargs.get("client") not in CLIENTS:
-        raise pytest.UsageError(
-            f"{item.nodeid}: use @pytest.mark.parity('<METHOD> <path>', client=one of {CLIENTS})"
-        )
-    item.user_properties.append((_PROPERTY, (marker.args[0], marker.kwargs["client"])))
+    for marker in markers:
+        if len(marker.args) != 1 or marker.kwargs.get("client") not in CLIENTS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: use @pytest.mark.parity('<METHOD> <path>', "
+                f"client=one of {CLIENTS})"
+            )
+        item.user_properties.append((_PROPERTY, (marker.args[0], marker.kwargs["client"])))
     item.add_marker(pytest.mark.platform)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     _collected.update(
-        i.nodeid for i in session.items if any(k == _PROPERTY for k, _ in i.user_properties)
+        (_test_name(i.nodeid), value[0])
+        for i in session.items
+        for key, value in i.user_properties
+        if key == _PROPERTY
     )
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    found = [v for k, v in report.user_properties if k == _PROPERTY]
-    if not found:
-        return
-    operation, client = found[0]
     test = _test_name(report.nodeid)
     # The call's outcome, unless setup or teardown failed (or skipped) around it.
     counts = report.when == "call" or report.outcome != "passed"
-    if counts and (test not in _results or _results[test].result == "passed"):
-        _results[test] = Row(operation, client, test, report.outcome)
+    for key, value in report.user_properties:
+        if key != _PROPERTY or not counts:
+            continue
+        operation, client = value
+        check = (test, operation)
+        if check not in _results or _results[check].result == "passed":
+            _results[check] = Row(operation, client, test, report.outcome)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -86,7 +95,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     problems = diff(_results, documented)
     if whole and (extra := sorted(set(documented) - set(_results))):
-        problems += [f"{t}: in docs/parity.md but no longer a parity test" for t in extra]
+        problems += [
+            f"{t} ({op}): in docs/parity.md but no longer a parity check" for t, op in extra
+        ]
     if whole and not problems and DOC.read_text() != render(_results.values()):
         problems.append("docs/parity.md summary differs from this run's")
     if problems:

@@ -52,12 +52,20 @@ EXCEPTIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Row:
-    """One parity test: the operation it drives, the client driving it, its outcome."""
+    """One parity check: the operation a test drives, the client driving it, its outcome."""
 
     operation: str
     client: str
     test: str
     result: str
+
+    @property
+    def check(self) -> Check:
+        return (self.test, self.operation)
+
+
+#: A parity check: a test (``"<file>::<test>"``) and one operation it drives.
+Check = tuple[str, str]
 
 
 def served_routes() -> list[str]:
@@ -83,9 +91,11 @@ def served_routes() -> list[str]:
     return sorted(set(routes))
 
 
-def declared() -> dict[str, tuple[str, str]]:
-    """Every parity test in this directory, ``"<file>::<test>"`` -> (operation, client),
-    read from the test modules themselves (whatever a run selected)."""
+def declared() -> dict[Check, tuple[str, str]]:
+    """Every check of the parity tests in this directory, (``"<file>::<test>"``, operation)
+    -> (operation, client), read from the test modules themselves (whatever a run
+    selected). A test that drives several operations at once (``wrangler deploy`` reads the
+    service, uploads, turns workers.dev on...) carries a marker for each."""
     import importlib
     import inspect
 
@@ -95,7 +105,9 @@ def declared() -> dict[str, tuple[str, str]]:
         for name, function in inspect.getmembers(module, inspect.isfunction):
             for mark in getattr(function, "pytestmark", []):
                 if mark.name == "parity":
-                    found[f"{path.name}::{name}"] = (str(mark.args[0]), str(mark.kwargs["client"]))
+                    operation = str(mark.args[0])
+                    check = (f"{path.name}::{name}", operation)
+                    found[check] = (operation, str(mark.kwargs["client"]))
     return found
 
 
@@ -185,20 +197,23 @@ def render(rows: Iterable[Row]) -> str:
     return "\n".join(lines)
 
 
-def parse_rows(text: str) -> dict[str, Row]:
-    """The check rows of a rendered ``docs/parity.md``, by test."""
+def parse_rows(text: str) -> dict[Check, Row]:
+    """The check rows of a rendered ``docs/parity.md``, by check."""
     rows = {}
     for line in text.splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[1] in CLIENTS and cells[3] in ("passed", "failed", "skipped"):
-            rows[cells[2]] = Row(*cells)
+            row = Row(*cells)
+            rows[row.check] = row
     return rows
 
 
-def diff(produced: Mapping[str, Row], documented: Mapping[str, Row]) -> list[str]:
-    """Lines naming each test whose row differs between a run and the document."""
+def diff(produced: Mapping[Check, Row], documented: Mapping[Check, Row]) -> list[str]:
+    """Lines naming each check whose row differs between a run and the document."""
     out = []
-    for test, row in sorted(produced.items()):
-        if documented.get(test) != row:
-            out.append(f"{test}: run {row}, docs/parity.md {documented.get(test)}")
+    for (test, operation), row in sorted(produced.items()):
+        if documented.get((test, operation)) != row:
+            out.append(
+                f"{test} ({operation}): run {row}, docs/parity.md {documented.get((test, operation))}"
+            )
     return out

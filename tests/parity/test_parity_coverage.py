@@ -26,6 +26,6 @@ def test_parity_doc_lists_every_parity_test_and_no_other() -> None:
     documented = parse_rows(DOC.read_text()) if DOC.exists() else {}
     tests = declared()
 
-    assert {t: (r.operation, r.client) for t, r in documented.items()} == tests, (
+    assert {c: (r.operation, r.client) for c, r in documented.items()} == tests, (
         "docs/parity.md is stale: run `make parity` to rewrite it"
     )

@@ -18,6 +18,7 @@ from cfai.local.services.base import (
 from cfai.local.services.finetunes import FinetunesService
 from cfai.local.services.vectorize import VectorizeService
 from cfai.local.services.workers_ai import WorkersAIService
+from cfai.local.services.workers_scripts import WorkersScriptsService
 
 __all__ = [
     "REGISTRY",
@@ -30,6 +31,7 @@ __all__ = [
     "WorkerdBinding",
     "WorkerdService",
     "WorkersAIService",
+    "WorkersScriptsService",
 ]
 
 REGISTRY: tuple[type[Service], ...] = (
@@ -37,4 +39,5 @@ REGISTRY: tuple[type[Service], ...] = (
     GatewayService,
     VectorizeService,
     FinetunesService,
+    WorkersScriptsService,
 )

@@ -88,6 +88,10 @@ class EmulatorContext:
         """Make `services` reachable through `service`."""
         self._services.extend(services)
 
+    def binding_types(self) -> frozenset[str]:
+        """The binding types the registered services back (``ai``, ``vectorize``)."""
+        return frozenset(t for svc in self._services for t in svc.binding_types)
+
     def service(self, cls: type[S]) -> S:
         """The registered service of type `cls` (or a subclass), typed as `cls`."""
         for svc in self._services:

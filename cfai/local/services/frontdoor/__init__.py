@@ -37,7 +37,7 @@ from cfai.local.services.frontdoor.errors import (
     envelope,
     json_response,
 )
-from cfai.local.services.frontdoor.multipart import Part, parse_multipart
+from cfai.local.services.frontdoor.multipart import Part, build_multipart, parse_multipart
 from cfai.local.services.frontdoor.openapi import ERROR_SCHEMAS, openapi_document
 from cfai.local.services.frontdoor.routes import (
     DEFAULT_LIMIT,
@@ -85,6 +85,7 @@ __all__ = [
     "RawMedia",
     "Shape",
     "Unparsable",
+    "build_multipart",
     "envelope",
     "json_response",
     "loads",

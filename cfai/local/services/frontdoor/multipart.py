@@ -5,7 +5,11 @@ binary file (a safetensors adapter) arrives exactly as sent. Only the part heade
 through the standard library's header parser (quoted ``name`` and ``filename`` parameters).
 What the clients send differs in the details and all of it parses: undici's ``FormData``
 (wrangler: a ``file`` part named ``blob``, ``application/octet-stream``), httpx (the Python
-SDK: the caller's filename and type) and curl's ``-F``.
+SDK: the caller's filename and type) and curl's ``-F``. Workers script uploads differ the same
+way (wrangler: ``metadata`` as a plain field before one part per module named after it; the
+Python SDK: ``metadata`` last with ``application/json`` and every module as a ``files`` part
+carrying its filename; terraform-provider-cloudflare: ``metadata`` with ``filename=""``).
+`build_multipart` writes a form (the Workers ``content/v2`` answers).
 
 Example::
 
@@ -16,10 +20,12 @@ Example::
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
 
-__all__ = ["Part", "parse_multipart"]
+__all__ = ["Part", "build_multipart", "parse_multipart"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +106,24 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
             raise ValueError("the body ends before its closing multipart boundary")
         parts.append(_part(head, body[data_start:following]))
         pos = following + 2 + len(delimiter)
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def build_multipart(parts: Sequence[Part]) -> tuple[bytes, str]:
+    """A form of `parts`: its body and its content type (with a fresh boundary)."""
+    mark = f"cfai{secrets.token_hex(16)}"
+    out = bytearray()
+    for p in parts:
+        out += f"--{mark}\r\n".encode()
+        disposition = f'form-data; name="{_quote(p.name)}"'
+        if p.filename is not None:
+            disposition += f'; filename="{_quote(p.filename)}"'
+        out += f"Content-Disposition: {disposition}\r\n".encode()
+        if p.content_type:
+            out += f"Content-Type: {p.content_type}\r\n".encode()
+        out += b"\r\n" + p.data + b"\r\n"
+    out += f"--{mark}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={mark}"
