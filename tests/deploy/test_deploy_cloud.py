@@ -100,8 +100,21 @@ def _unwrap(value: Any) -> Any:
 EXPECTED_BINDINGS = [
     {"type": "ai", "name": "AI"},
     {"type": "vectorize", "name": "VECTORIZE", "indexName": "cfai-staging-docs"},
+    {"type": "plain_text", "name": "CHUNK_OVERLAP", "text": "100"},
+    {"type": "plain_text", "name": "CHUNK_SIZE", "text": "800"},
     {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-small-en-v1.5"},
+    {"type": "plain_text", "name": "EMBED_BATCH", "text": "100"},
+    {"type": "plain_text", "name": "MAX_TOKENS", "text": "256"},
     {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
+    {"type": "plain_text", "name": "POOLING", "text": "mean"},
+    {
+        "type": "plain_text",
+        "name": "SYSTEM_PROMPT",
+        "text": "Answer the question using only the context. Say so when the context does not "
+        "contain the answer.",
+    },
+    {"type": "plain_text", "name": "TEMPERATURE", "text": "0.6"},
+    {"type": "plain_text", "name": "TOP_K", "text": "3"},
     {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
 ]
 

@@ -97,6 +97,12 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+RAG_PROMPT = (
+    "Answer the question using only the context. Say so when the context does not contain "
+    "the answer."
+)
+
+
 def test_worker_uploads_the_rendered_module_with_ordered_bindings(
     mocks: _Mocks, tmp_path: Path
 ) -> None:
@@ -124,8 +130,16 @@ def test_worker_uploads_the_rendered_module_with_ordered_bindings(
             "name": "VECTORIZE",
             "indexName": "cfai-staging-docs-from-the-resource",
         },
+        {"type": "plain_text", "name": "CHUNK_OVERLAP", "text": "100"},
+        {"type": "plain_text", "name": "CHUNK_SIZE", "text": "800"},
         {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-small-en-v1.5"},
+        {"type": "plain_text", "name": "EMBED_BATCH", "text": "100"},
+        {"type": "plain_text", "name": "MAX_TOKENS", "text": "256"},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
+        {"type": "plain_text", "name": "POOLING", "text": "mean"},
+        {"type": "plain_text", "name": "SYSTEM_PROMPT", "text": RAG_PROMPT},
+        {"type": "plain_text", "name": "TEMPERATURE", "text": "0.6"},
+        {"type": "plain_text", "name": "TOP_K", "text": "3"},
         {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
     ]
     assert seen["bindings_secret"] is True

@@ -6,13 +6,15 @@
 //   POST /v1/chat/completions  OpenAI-compatible (use base_url=<worker>/v1, api_key=AUTH_TOKEN)
 //   POST /feedback             {"log_id", "feedback": 1|-1, "score"?} -> {"ok": true}
 //
-// Bindings: AI, MODEL, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret).
+// Bindings: AI, MODEL, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret);
+// settings vars SYSTEM_PROMPT, MAX_TOKENS, TEMPERATURE, STREAM, RESPONSE_SCHEMA (JSON; absent
+// = free text).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "08dba71d076cf79b899531fd1e42cab509062d371c019b06f9a0265b5f22d0d3";
+const TEMPLATE_SHA256 = "fb3c595fb57065d76de5db77143eb763cff9cb4e1af5e58e9c07bc2099d6905c";
 const WORKER = "chat";
 const KIND = "chat";
 const AUTH = true;
@@ -159,6 +161,62 @@ function optObject(body, name) {
   return v;
 }
 
+// ---- settings ----
+
+// A stack's settings (max_tokens, system_prompt, ...) reach the Worker as plain-text vars, so
+// this module is the same in every stack and its hash names the code alone. What the hash
+// must cover stays in the code: auth and the request size limit above. A var that is missing
+// or malformed is a deployment mistake, not the caller's.
+
+// Settings too large for a var (Cloudflare allows 5 KB each:
+// https://developers.cloudflare.com/workers/platform/limits/) are built into the code
+// instead, as var text; usually none.
+const BUILT_IN_SETTINGS = {};
+
+function misconfigured(name, problem) {
+  return new HttpError(500, `the Worker's ${name} var ${problem}`);
+}
+
+function hasSetting(env, name) {
+  return Object.hasOwn(BUILT_IN_SETTINGS, name) || env[name] !== undefined;
+}
+
+function settingText(env, name) {
+  const v = Object.hasOwn(BUILT_IN_SETTINGS, name) ? BUILT_IN_SETTINGS[name] : env[name];
+  if (typeof v !== "string") throw misconfigured(name, "is not set");
+  return v;
+}
+
+function settingNumber(env, name, min, max = Infinity) {
+  const text = settingText(env, name);
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw misconfigured(name, `must be a number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+  }
+  return v;
+}
+
+function settingInt(env, name, min, max = Infinity) {
+  const v = settingNumber(env, name, min, max);
+  if (!Number.isInteger(v)) throw misconfigured(name, "must be an integer");
+  return v;
+}
+
+function settingBool(env, name) {
+  const text = settingText(env, name);
+  if (text !== "true" && text !== "false") throw misconfigured(name, "must be true or false");
+  return text === "true";
+}
+
+function settingJson(env, name) {
+  try {
+    return JSON.parse(settingText(env, name));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw misconfigured(name, "is not valid JSON");
+  }
+}
+
 // ---- auth ----
 
 async function checkAuth(request, env) {
@@ -205,10 +263,11 @@ function findRoute(routes, pathname) {
   return undefined;
 }
 
-async function serve(request, env, routes, models) {
+// `settings(env)` reads the kind's settings from its vars (handlers get them as req.settings).
+async function serve(request, env, routes, models, settings) {
   // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
   // the isolate's last one).
-  const req = { request, env, url: null, param: undefined, logId: null };
+  const req = { request, env, url: null, param: undefined, settings: null, logId: null };
   let response;
   try {
     req.url = new URL(request.url);
@@ -231,6 +290,7 @@ async function serve(request, env, routes, models) {
       throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
     }
     await checkAuth(request, env);
+    req.settings = settings(env);
     req.param = found.param;
     response = await handler(req);
   } catch (err) {
@@ -433,15 +493,21 @@ function sseResponse(events) {
 
 // ---- chat (templates/workers/chat.js.j2) ----
 
-const SYSTEM_PROMPT = "You are concise.";
-const MAX_TOKENS = 64;
-const TEMPERATURE = 0.2;
-const STREAM = false;
-// JSON Schema of answers (JSON mode); null = free text.
-const RESPONSE_SCHEMA = null;
 const ROLES = ["system", "user", "assistant", "tool"];
 
-function readMessages(body) {
+// The stack's settings (vars; see "settings" in the HTTP plumbing above).
+function chatSettings(env) {
+  return {
+    systemPrompt: settingText(env, "SYSTEM_PROMPT"),
+    maxTokens: settingInt(env, "MAX_TOKENS", 1),
+    temperature: settingNumber(env, "TEMPERATURE", 0),
+    stream: settingBool(env, "STREAM"),
+    // JSON Schema of answers (JSON mode); null = free text.
+    responseSchema: hasSetting(env, "RESPONSE_SCHEMA") ? settingJson(env, "RESPONSE_SCHEMA") : null,
+  };
+}
+
+function readMessages(settings, body) {
   const hasMessages = body.messages !== undefined && body.messages !== null;
   const hasPrompt = body.prompt !== undefined && body.prompt !== null;
   if (hasMessages === hasPrompt) throw badRequest("messages: give either messages or prompt");
@@ -458,13 +524,16 @@ function readMessages(body) {
     if (typeof m.content !== "string") throw badRequest(`messages[${i}].content: must be a string`);
   });
   const out = messages.map((m) => ({ role: m.role, content: m.content }));
-  return SYSTEM_PROMPT ? [{ role: "system", content: SYSTEM_PROMPT }, ...out] : out;
+  const system = settings.systemPrompt;
+  return system ? [{ role: "system", content: system }, ...out] : out;
 }
 
 // Workers AI response_format from a request's: {type: json_object} or {type: json_schema,
 // json_schema: <schema>}. OpenAI wraps the schema as {name, schema, strict}; unwrap it.
-function readResponseFormat(body) {
-  if (RESPONSE_SCHEMA !== null) return { type: "json_schema", json_schema: RESPONSE_SCHEMA };
+function readResponseFormat(settings, body) {
+  if (settings.responseSchema !== null) {
+    return { type: "json_schema", json_schema: settings.responseSchema };
+  }
   const format = optObject(body, "response_format");
   if (format === undefined || format.type === "text") return undefined;
   if (format.type === "json_object") return { type: "json_object" };
@@ -476,17 +545,18 @@ function readResponseFormat(body) {
   throw badRequest("response_format: must be {type: json_object} or {type: json_schema, json_schema}");
 }
 
-function readInputs(body, maxTokensField = "max_tokens") {
-  const inputs = { messages: readMessages(body) };
+function readInputs(settings, body, maxTokensField = "max_tokens") {
+  const inputs = { messages: readMessages(settings, body) };
   // The configured max_tokens caps what a request may ask for.
   const asked = optInt(body, maxTokensField, 1, 1_000_000);
-  inputs.max_tokens = Math.min(asked === undefined ? MAX_TOKENS : asked, MAX_TOKENS);
+  const max = settings.maxTokens;
+  inputs.max_tokens = Math.min(asked === undefined ? max : asked, max);
   const temperature = optNumber(body, "temperature", 0, 5);
-  inputs.temperature = temperature === undefined ? TEMPERATURE : temperature;
-  const format = readResponseFormat(body);
+  inputs.temperature = temperature === undefined ? settings.temperature : temperature;
+  const format = readResponseFormat(settings, body);
   if (format) inputs.response_format = format;
   const stream = optBool(body, "stream");
-  const streaming = stream === undefined ? STREAM && !format : stream;
+  const streaming = stream === undefined ? settings.stream && !format : stream;
   if (streaming && format) throw badRequest("stream: JSON mode (response_format) cannot stream");
   return { inputs, streaming };
 }
@@ -494,7 +564,7 @@ function readInputs(body, maxTokensField = "max_tokens") {
 async function handleChat(req) {
   const body = await readJson(req.request);
   const model = requireVar(req.env, "MODEL");
-  const { inputs, streaming } = readInputs(body);
+  const { inputs, streaming } = readInputs(req.settings, body);
   if (streaming) {
     const stream = await runModel(req, model, { ...inputs, stream: true });
     return sseResponse(modelEvents(stream));
@@ -531,7 +601,7 @@ async function handleCompletions(req) {
   // `model` in the request is accepted and ignored: the Worker serves its configured model.
   optString(body, "model");
   const field = body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
-  const { inputs, streaming } = readInputs(body, field);
+  const { inputs, streaming } = readInputs(req.settings, body, field);
   const streamOptions = optObject(body, "stream_options") || {};
   const base = { id: completionId(), created: Math.floor(Date.now() / 1000), model };
   if (streaming) {
@@ -606,6 +676,6 @@ const ROUTES = [
 
 export default {
   fetch(request, env) {
-    return serve(request, env, ROUTES, (env) => [env.MODEL]);
+    return serve(request, env, ROUTES, (env) => [env.MODEL], chatSettings);
   },
 };
