@@ -244,7 +244,8 @@ def cfai_outputs(cfai_target: Target) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def cfai_project(pytestconfig: pytest.Config) -> Path:
-    """The project root: ``workers/<script_name>/index.js`` is the reviewed code."""
+    """The project root: ``workers/<key>/index.js`` (`cfai.render.module_path`) is the
+    reviewed code."""
     return _project(pytestconfig)
 
 

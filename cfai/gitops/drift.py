@@ -2,12 +2,13 @@
 
 Three hashes per Worker, all `module_sha256` of a module:
 
-- **repo**: the committed ``workers/<script_name>/index.js``;
+- **repo**: the committed ``workers/<key>/index.js`` (`cfai.render.module_path`);
 - **rendered**: a fresh render of the declaration (differs from repo when ``workers/`` is stale);
 - **live**: the ``template_sha256`` the running Worker reports on ``GET /health``;
 
 and, for the local platform, **deployed**: the module file workerd actually loads from
-``.cfai/<stack>/workers/``, which catches an edit that kept the old hash constant. For a
+``.cfai/<stack>/workers/<script_name>/``, which catches an edit that kept the old hash
+constant. For a
 cloud stack, ``pulumi preview --refresh --expect-no-changes`` (when the CLI is installed)
 catches what a hash cannot: a gateway, index or binding changed in the dashboard, or a
 Worker's bytes edited in place.
@@ -32,7 +33,7 @@ from cfai.errors import ConfigError, OutputsError, Problem, ToolMissingError
 from cfai.outputs import Outputs, TargetKind, WorkerOutput
 from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi, stack_outputs
 from cfai.provision.rest import NoAnswer, fetch
-from cfai.render import module_sha256, render_platform
+from cfai.render import module_path, module_sha256, render_platform
 
 __all__ = [
     "DriftReport",
@@ -139,20 +140,23 @@ def check_workers(
     timeout: float = 10.0,
 ) -> list[WorkerDrift]:
     """Compare every Worker of `outputs` with ``<project>/workers``, a fresh render of
-    `platform` (when given) and, under `deployed_dir`, the module files actually loaded."""
+    `platform` (when given) and, under `deployed_dir`, the module files actually loaded
+    (the local platform's own layout: ``workers/<script_name>/index.js`` there)."""
     rendered = (
-        {r.script_name: r.sha256 for r in render_platform(platform, base_dir=project)}
+        {r.key: r.sha256 for r in render_platform(platform, base_dir=project)}
         if platform is not None
         else {}
     )
     found = []
     for name, w in sorted(outputs.workers.items()):
-        module = Path("workers") / w.script_name / "index.js"
+        module = module_path(Path("workers"), name)
         repo = _sha(project / module)
-        fresh = rendered.get(w.script_name)
+        fresh = rendered.get(name)
         live, why = _health(w.url, timeout)
-        deployed = _sha(deployed_dir / module) if deployed_dir is not None else None
-        status, detail = _verdict(module, repo, fresh, live, why, deployed, deployed_dir)
+        loaded = Path("workers") / w.script_name / "index.js"
+        deployed = _sha(deployed_dir / loaded) if deployed_dir is not None else None
+        where = deployed_dir / loaded if deployed_dir is not None else None
+        status, detail = _verdict(module, repo, fresh, live, why, deployed, where)
         found.append(WorkerDrift(name, w.script_name, status, repo, fresh, live, deployed, detail))
     return found
 
@@ -164,7 +168,7 @@ def _verdict(
     live: str | None,
     why: str,
     deployed: str | None,
-    deployed_dir: Path | None,
+    loaded: Path | None,
 ) -> tuple[Status, str]:
     if repo is None:
         return "not in repo", f"{module} does not exist: run `cfai render` and commit"
@@ -177,9 +181,8 @@ def _verdict(
                 "and commit"
             )
         return "drifted", f"live runs a module that is not {module} (changed out of band)"
-    if deployed_dir is not None and deployed != repo:
-        where = deployed_dir / module
-        return "drifted", f"{where} (what workerd loads) differs from {module}"
+    if loaded is not None and deployed != repo:
+        return "drifted", f"{loaded} (what workerd loads) differs from {module}"
     if fresh is not None and fresh != repo:
         return "stale repo", (
             f"{module} differs from a fresh render of the declaration: run `cfai render` and commit"

@@ -16,6 +16,7 @@ import pytest
 from cfai.config import load_stack
 from cfai.contract import ContractRun, run_contract
 from cfai.local import LocalPlatform
+from cfai.render import module_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The shared platform's gateway limit must not be exhausted (see tests/conftest.py).
@@ -65,8 +66,7 @@ def test_deployed_hash_differing_from_workers_dir_fails_hash_check(
 ) -> None:
     project = tmp_path / "project"
     shutil.copytree(REPO_ROOT / "workers", project / "workers")
-    script = local_platform["workers"]["assistant"]["script_name"]
-    module = project / "workers" / script / "index.js"
+    module = module_path(project / "workers", "assistant")
     module.write_text(module.read_text() + "\n// an unreviewed edit\n")
     run = _run(local_platform, tmp_path, project=project, keyword="worker_common")
     failed = [(r.worker, r.check.split("::")[-1]) for r in run.failed]

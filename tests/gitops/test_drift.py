@@ -22,11 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
+from cfai.config import load_stack
 from cfai.local import LocalPlatform, processes
 from cfai.local.ports import free_port
 from cfai.local.state import StateFiles
 from cfai.outputs import WorkerOutput
-from cfai.render import module_sha256
+from cfai.render import module_path, module_sha256
 
 REPO = Path(__file__).resolve().parents[2]
 _MARKER = re.compile(r'const TEMPLATE_SHA256 = "[0-9a-f]{64}";')
@@ -50,8 +51,8 @@ def project(tmp_path: Path) -> Path:
     (proj / "workers").mkdir(parents=True)
     for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
         shutil.copy(REPO / name, proj / name)
-    for d in (REPO / "workers").glob("local-*"):
-        shutil.copytree(d, proj / "workers" / d.name)
+    for key in load_stack("local", REPO).workers:
+        shutil.copytree(REPO / "workers" / key, proj / "workers" / key)
     (proj / "node_modules").symlink_to(REPO / "node_modules")
     return proj
 
@@ -136,7 +137,7 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
     row = _row(drifted.stdout, "assistant")
     assert "drifted" in row and sha[:12] in row
-    assert "assistant: live runs a module that is not workers/local-assistant/index.js" in (
+    assert "assistant: live runs a module that is not workers/assistant/index.js" in (
         drifted.stdout
     )
     assert "in sync" in _row(drifted.stdout, "kb")
@@ -159,13 +160,13 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
 def test_drift_local_says_when_workers_dir_itself_is_stale(
     project: Path, running: tuple[LocalPlatform, dict[str, Any]]
 ) -> None:
-    committed = project / "workers" / "local-studio" / "index.js"
+    committed = module_path(project / "workers", "studio")
     committed.write_text(committed.read_text(encoding="utf-8") + "// edited by hand\n")
     r = cfai("drift", "--local", "--project", str(project))
     assert r.returncode == 1
     assert "drifted" in _row(r.stdout, "studio")
     assert (
-        "studio: live runs a fresh render that workers/local-studio/index.js does not hold: "
+        "studio: live runs a fresh render that workers/studio/index.js does not hold: "
         "run `cfai render` and commit" in r.stdout
     )
 

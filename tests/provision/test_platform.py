@@ -22,12 +22,16 @@ from cfai.local.state import Secrets
 from cfai.provision import platform as platform_module
 from cfai.provision.platform import OUTPUT_KEYS, PlatformArgs
 from cfai.provision.platform import Platform as PlatformComponent
-from cfai.render import render_platform, write_rendered
+from cfai.render import module_path, render_platform, setting_text, write_rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "s3cret"
 CONFIG = {"cfai:authToken": TOKEN, "cfai:workersSubdomain": "acme"}
+RAG_PROMPT = (
+    "Answer the question using only the context. Say so when the context does not contain "
+    "the answer."
+)
 
 AI_GATEWAY = "cloudflare:index/aiGateway:AiGateway"
 SCRIPT = "cloudflare:index/workersScript:WorkersScript"
@@ -244,10 +248,10 @@ def test_platform_uploads_the_rendered_bytes_with_every_binding(
     platform = _platform(tmp_path)
     _deploy(platform, tmp_path)
     rendered = {r.key: r for r in render_platform(platform, base_dir=tmp_path)}
-    write_rendered(list(rendered.values()), tmp_path / "workers")
+    write_rendered({"staging": list(rendered.values())}, tmp_path / "workers")
     for key, r in rendered.items():
         inputs = mocks.one(SCRIPT, f"cfai-{key}")
-        written = (tmp_path / "workers" / r.script_name / "index.js").read_bytes()
+        written = module_path(tmp_path / "workers", key).read_bytes()
         assert inputs["content"].encode("utf-8") == written, key
         assert inputs["scriptName"] == r.script_name == f"cfai-staging-{key}"
         assert inputs["mainModule"] == "index.js"
@@ -257,12 +261,34 @@ def test_platform_uploads_the_rendered_bytes_with_every_binding(
     def bindings(key: str) -> list[dict[str, Any]]:
         return _unwrap(mocks.one(SCRIPT, f"cfai-{key}")["bindings"])
 
+    image_limits = {
+        "content_type": "image/jpeg",
+        "default_height": 1024,
+        "default_steps": 4,
+        "default_width": 1024,
+        "max_height": 1024,
+        "max_steps": 8,
+        "max_width": 1024,
+        "min_height": 1024,
+        "min_width": 1024,
+        "sizable": False,
+        "steps_field": "steps",
+    }
+
     assert bindings("kb") == [
         {"type": "ai", "name": "AI"},
         {"type": "vectorize", "name": "VECTORIZE", "indexName": "cfai-staging-docs"},
+        {"type": "plain_text", "name": "CHUNK_OVERLAP", "text": "100"},
+        {"type": "plain_text", "name": "CHUNK_SIZE", "text": "800"},
         {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-base-en-v1.5"},
+        {"type": "plain_text", "name": "EMBED_BATCH", "text": "100"},
         {"type": "plain_text", "name": "GATEWAY_ID", "text": "cfai-staging-batch"},
+        {"type": "plain_text", "name": "MAX_TOKENS", "text": "256"},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
+        {"type": "plain_text", "name": "POOLING", "text": "mean"},
+        {"type": "plain_text", "name": "SYSTEM_PROMPT", "text": RAG_PROMPT},
+        {"type": "plain_text", "name": "TEMPERATURE", "text": "0.6"},
+        {"type": "plain_text", "name": "TOP_K", "text": "3"},
         {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
     ]
     assert bindings("edge") == [
@@ -274,8 +300,11 @@ def test_platform_uploads_the_rendered_bytes_with_every_binding(
     ]
     assert bindings("studio") == [
         {"type": "ai", "name": "AI"},
+        {"type": "plain_text", "name": "IMAGE", "text": setting_text(image_limits)},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/black-forest-labs/flux-1-schnell"},
     ]
+    # flux makes 1024x1024 only, with 1 to 8 steps (4 by default), as base64 JPEG.
+    assert image_limits["sizable"] is False and image_limits["max_steps"] == 8
     for key in rendered:
         sub = mocks.one(SUBDOMAIN, f"cfai-{key}-subdomain")
         assert sub == {"accountId": ACCOUNT, "scriptName": f"cfai-staging-{key}", "enabled": True}

@@ -1,30 +1,22 @@
-// cfai rag Worker, rendered by `cfai render` from templates/workers/rag.js.j2; do not edit.
+// cfai chat Worker, rendered by `cfai render` from templates/workers/chat.js.j2; do not edit.
 //
-//   GET    /health          {"worker", "kind", "template_sha256", "models"}
-//   POST   /documents       {"documents": [{"id", "text", "metadata"?}]}
-//                           -> {"documents", "chunks", "mutation_id"}
-//   DELETE /documents/<id>  -> {"document", "mutation_id"}
-//   POST   /query           {"question", "top_k"?, "filter"?, "stream"?}
-//                           -> {"answer", "matches": [{"id", "document_id", "score", "text"}]}
+//   GET  /health               {"worker", "kind", "template_sha256", "models"}
+//   POST /chat                 {messages | prompt, stream?, max_tokens?, temperature?, response_format?}
+//                              -> {"response", "usage"}, or SSE events ending "data: [DONE]"
+//   POST /v1/chat/completions  OpenAI-compatible (use base_url=<worker>/v1, api_key=AUTH_TOKEN)
+//   POST /feedback             {"log_id", "feedback": 1|-1, "score"?} -> {"ok": true}
 //
-// Streaming /query ("stream": true) answers text/event-stream: the first event is
-// `data: {"matches": [...]}` (the same matches as above), then the model's events verbatim
-// (`data: {"response": "..."}`, usage on the last), then `data: [DONE]`.
-//
-// Chunk ids are "<document id>#<n>", n from 0; each chunk's metadata is the document's own
-// metadata plus document_id, chunk (n) and text. Vectorize writes apply asynchronously: a
-// query right after an ingest may not see it yet (mutation_id tells which write to wait for).
-//
-// Bindings: AI, VECTORIZE, MODEL, EMBEDDING_MODEL, GATEWAY_ID (when the Worker has a
-// gateway), AUTH_TOKEN (secret).
+// Bindings: AI, MODEL, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret);
+// settings vars SYSTEM_PROMPT, MAX_TOKENS, TEMPERATURE, STREAM, RESPONSE_SCHEMA (JSON; absent
+// = free text).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "edefe7dc3ec727bc458d075df880c8bb13ec38c217e64e6e8d27b053d70f2645";
-const WORKER = "kb";
-const KIND = "rag";
+const TEMPLATE_SHA256 = "7ae26d396e137866eebd15adc56bc2c2a45cd661a62af3137d0ef10d65b68fc4";
+const WORKER = "assistant";
+const KIND = "chat";
 const AUTH = true;
 const MAX_REQUEST_BYTES = 1048576;
 
@@ -169,6 +161,62 @@ function optObject(body, name) {
   return v;
 }
 
+// ---- settings ----
+
+// A stack's settings (max_tokens, system_prompt, ...) reach the Worker as plain-text vars, so
+// this module is the same in every stack and its hash names the code alone. What the hash
+// must cover stays in the code: auth and the request size limit above. A var that is missing
+// or malformed is a deployment mistake, not the caller's.
+
+// Settings too large for a var (Cloudflare allows 5 KB each:
+// https://developers.cloudflare.com/workers/platform/limits/) are built into the code
+// instead, as var text; usually none.
+const BUILT_IN_SETTINGS = {};
+
+function misconfigured(name, problem) {
+  return new HttpError(500, `the Worker's ${name} var ${problem}`);
+}
+
+function hasSetting(env, name) {
+  return Object.hasOwn(BUILT_IN_SETTINGS, name) || env[name] !== undefined;
+}
+
+function settingText(env, name) {
+  const v = Object.hasOwn(BUILT_IN_SETTINGS, name) ? BUILT_IN_SETTINGS[name] : env[name];
+  if (typeof v !== "string") throw misconfigured(name, "is not set");
+  return v;
+}
+
+function settingNumber(env, name, min, max = Infinity) {
+  const text = settingText(env, name);
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw misconfigured(name, `must be a number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+  }
+  return v;
+}
+
+function settingInt(env, name, min, max = Infinity) {
+  const v = settingNumber(env, name, min, max);
+  if (!Number.isInteger(v)) throw misconfigured(name, "must be an integer");
+  return v;
+}
+
+function settingBool(env, name) {
+  const text = settingText(env, name);
+  if (text !== "true" && text !== "false") throw misconfigured(name, "must be true or false");
+  return text === "true";
+}
+
+function settingJson(env, name) {
+  try {
+    return JSON.parse(settingText(env, name));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw misconfigured(name, "is not valid JSON");
+  }
+}
+
 // ---- auth ----
 
 async function checkAuth(request, env) {
@@ -215,10 +263,11 @@ function findRoute(routes, pathname) {
   return undefined;
 }
 
-async function serve(request, env, routes, models) {
+// `settings(env)` reads the kind's settings from its vars (handlers get them as req.settings).
+async function serve(request, env, routes, models, settings) {
   // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
   // the isolate's last one).
-  const req = { request, env, url: null, param: undefined, logId: null };
+  const req = { request, env, url: null, param: undefined, settings: null, logId: null };
   let response;
   try {
     req.url = new URL(request.url);
@@ -241,6 +290,7 @@ async function serve(request, env, routes, models) {
       throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
     }
     await checkAuth(request, env);
+    req.settings = settings(env);
     req.param = found.param;
     response = await handler(req);
   } catch (err) {
@@ -441,215 +491,191 @@ function sseResponse(events) {
   });
 }
 
-// ---- rag (templates/workers/rag.js.j2) ----
+// ---- chat (templates/workers/chat.js.j2) ----
 
-const SYSTEM_PROMPT = "Answer the question using only the context. Say so when the context does not contain the answer.";
-const MAX_TOKENS = 256;
-const TEMPERATURE = 0.6;
-const TOP_K = 5;
-const CHUNK_SIZE = 800;
-const CHUNK_OVERLAP = 100;
-const POOLING = "mean";
-const EMBED_BATCH = 100;
-const MAX_CHUNKS = 100;
-// Vectorize limits: ids of at most 64 bytes, 1000 vectors per write and 100 ids per delete, topK 50 when
-// metadata is returned, filters under 2048 bytes of JSON.
-const MAX_ID_BYTES = 64;
-const MAX_DOCUMENT_ID_BYTES = MAX_ID_BYTES - 1 - String(MAX_CHUNKS - 1).length;
-const WRITE_BATCH = 1000;
-// deleteByIds refuses more than 100 ids (code 40007).
-const DELETE_BATCH = 100;
-const MAX_TOP_K = 50;
-const MAX_FILTER_BYTES = 2048;
+const ROLES = ["system", "user", "assistant", "tool"];
 
-const byteLength = (s) => new TextEncoder().encode(s).length;
-const chunkId = (documentId, n) => `${documentId}#${n}`;
+// The stack's settings (vars; see "settings" in the HTTP plumbing above).
+function chatSettings(env) {
+  return {
+    systemPrompt: settingText(env, "SYSTEM_PROMPT"),
+    maxTokens: settingInt(env, "MAX_TOKENS", 1),
+    temperature: settingNumber(env, "TEMPERATURE", 0),
+    stream: settingBool(env, "STREAM"),
+    // JSON Schema of answers (JSON mode); null = free text.
+    responseSchema: hasSetting(env, "RESPONSE_SCHEMA") ? settingJson(env, "RESPONSE_SCHEMA") : null,
+  };
+}
 
-// Split into chunks of at most CHUNK_SIZE characters (code points, so no surrogate pair is
-// cut), ending at whitespace when there is some in the chunk's second half, neighbours
-// sharing about CHUNK_OVERLAP characters.
-function chunkText(text) {
-  const chars = Array.from(text);
-  const chunks = [];
-  let start = 0;
-  while (start < chars.length) {
-    let end = Math.min(start + CHUNK_SIZE, chars.length);
-    if (end < chars.length) {
-      for (let i = end; i > start + CHUNK_SIZE / 2; i--) {
-        if (/\s/.test(chars[i - 1])) {
-          end = i;
-          break;
-        }
-      }
+function readMessages(settings, body) {
+  const hasMessages = body.messages !== undefined && body.messages !== null;
+  const hasPrompt = body.prompt !== undefined && body.prompt !== null;
+  if (hasMessages === hasPrompt) throw badRequest("messages: give either messages or prompt");
+  const messages = hasPrompt
+    ? [{ role: "user", content: reqString(body, "prompt") }]
+    : body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw badRequest("messages: must be a non-empty array");
+  }
+  messages.forEach((m, i) => {
+    if (!isObject(m) || !ROLES.includes(m.role)) {
+      throw badRequest(`messages[${i}].role: must be one of ${ROLES.join(", ")}`);
     }
-    const chunk = chars.slice(start, end).join("").trim();
-    if (chunk) chunks.push(chunk);
-    if (end >= chars.length) break;
-    start = end - start > CHUNK_OVERLAP ? end - CHUNK_OVERLAP : end;
-  }
-  return chunks;
-}
-
-function readDocumentId(id, path) {
-  if (typeof id !== "string" || id === "") throw badRequest(`${path}: must be a non-empty string`);
-  if (byteLength(id) > MAX_DOCUMENT_ID_BYTES) {
-    throw badRequest(
-      `${path}: at most ${MAX_DOCUMENT_ID_BYTES} bytes (chunk ids "<id>#<n>" must fit Vectorize's ${MAX_ID_BYTES})`,
-    );
-  }
-  return id;
-}
-
-function readMetadata(doc, path) {
-  const metadata = optObject(doc, "metadata");
-  if (metadata === undefined) return {};
-  for (const key of Object.keys(metadata)) {
-    if (key === "" || key.startsWith("$") || key.includes(".") || key.includes('"')) {
-      throw badRequest(`${path}.metadata: key ${JSON.stringify(key)} must be non-empty without '.', '"' or a leading '$'`);
-    }
-  }
-  return metadata;
-}
-
-async function embed(req, texts) {
-  const model = requireVar(req.env, "EMBEDDING_MODEL");
-  const vectors = [];
-  for (let i = 0; i < texts.length; i += EMBED_BATCH) {
-    const inputs = { text: texts.slice(i, i + EMBED_BATCH) };
-    // "mean" is the default; cls vectors are not comparable with mean ones.
-    if (POOLING !== "mean") inputs.pooling = POOLING;
-    const result = await asObject(await runModel(req, model, inputs));
-    if (!Array.isArray(result.data) || result.data.length !== inputs.text.length) {
-      throw new HttpError(502, "the embedding model returned an unexpected result");
-    }
-    vectors.push(...result.data);
-  }
-  return vectors;
-}
-
-async function deleteIds(req, ids) {
-  let mutationId = null;
-  for (let i = 0; i < ids.length; i += DELETE_BATCH) {
-    const result = await vectorize("deleteByIds", () => req.env.VECTORIZE.deleteByIds(ids.slice(i, i + DELETE_BATCH)));
-    mutationId = result.mutationId ?? mutationId;
-  }
-  return mutationId;
-}
-
-function idRange(documentId, from) {
-  const ids = [];
-  for (let n = from; n < MAX_CHUNKS; n++) ids.push(chunkId(documentId, n));
-  return ids;
-}
-
-async function handleIngest(req) {
-  const body = await readJson(req.request);
-  if (!Array.isArray(body.documents) || body.documents.length === 0) {
-    throw badRequest("documents: must be a non-empty array");
-  }
-  const seen = new Set();
-  const vectors = [];
-  const counts = [];
-  body.documents.forEach((doc, i) => {
-    const path = `documents[${i}]`;
-    if (!isObject(doc)) throw badRequest(`${path}: must be an object`);
-    const id = readDocumentId(doc.id, `${path}.id`);
-    if (seen.has(id)) throw badRequest(`${path}.id: duplicate id ${JSON.stringify(id)}`);
-    seen.add(id);
-    const text = reqString(doc, "text", { path: `${path}.text` });
-    const metadata = readMetadata(doc, path);
-    const chunks = chunkText(text);
-    if (chunks.length === 0) throw badRequest(`${path}.text: must contain non-blank text`);
-    if (chunks.length > MAX_CHUNKS) {
-      throw badRequest(`${path}.text: makes ${chunks.length} chunks; at most ${MAX_CHUNKS} per document`);
-    }
-    counts.push([id, chunks.length]);
-    chunks.forEach((chunk, n) => {
-      vectors.push({
-        id: chunkId(id, n),
-        metadata: { ...metadata, document_id: id, chunk: n, text: chunk },
-      });
-    });
+    if (typeof m.content !== "string") throw badRequest(`messages[${i}].content: must be a string`);
   });
-  const values = await embed(req, vectors.map((v) => v.metadata.text));
-  vectors.forEach((v, i) => {
-    v.values = values[i];
-  });
-  let mutationId = null;
-  for (let i = 0; i < vectors.length; i += WRITE_BATCH) {
-    const result = await vectorize("upsert", () => req.env.VECTORIZE.upsert(vectors.slice(i, i + WRITE_BATCH)));
-    mutationId = result.mutationId ?? mutationId;
+  const out = messages.map((m) => ({ role: m.role, content: m.content }));
+  const system = settings.systemPrompt;
+  return system ? [{ role: "system", content: system }, ...out] : out;
+}
+
+// Workers AI response_format from a request's: {type: json_object} or {type: json_schema,
+// json_schema: <schema>}. OpenAI wraps the schema as {name, schema, strict}; unwrap it.
+function readResponseFormat(settings, body) {
+  if (settings.responseSchema !== null) {
+    return { type: "json_schema", json_schema: settings.responseSchema };
   }
-  // A re-ingested document may have had more chunks before: remove the ids past the new end.
-  const stale = counts.flatMap(([id, count]) => idRange(id, count));
-  mutationId = (await deleteIds(req, stale)) ?? mutationId;
-  return json(200, { documents: counts.length, chunks: vectors.length, mutation_id: mutationId });
-}
-
-async function handleDelete(req) {
-  let id;
-  try {
-    id = decodeURIComponent(req.param);
-  } catch {
-    throw badRequest("document id: not a valid URL-encoded string");
+  const format = optObject(body, "response_format");
+  if (format === undefined || format.type === "text") return undefined;
+  if (format.type === "json_object") return { type: "json_object" };
+  if (format.type === "json_schema" && isObject(format.json_schema)) {
+    const inner = format.json_schema;
+    const schema = isObject(inner.schema) ? inner.schema : inner;
+    return { type: "json_schema", json_schema: schema };
   }
-  readDocumentId(id, "document id");
-  const mutationId = await deleteIds(req, idRange(id, 0));
-  return json(200, { document: id, mutation_id: mutationId });
+  throw badRequest("response_format: must be {type: json_object} or {type: json_schema, json_schema}");
 }
 
-function contextOf(matches) {
-  if (matches.length === 0) return "(no matching documents)";
-  return matches.map((m, i) => `[${i + 1}] ${m.text}`).join("\n\n");
+function readInputs(settings, body, maxTokensField = "max_tokens") {
+  const inputs = { messages: readMessages(settings, body) };
+  // The configured max_tokens caps what a request may ask for.
+  const asked = optInt(body, maxTokensField, 1, 1_000_000);
+  const max = settings.maxTokens;
+  inputs.max_tokens = Math.min(asked === undefined ? max : asked, max);
+  const temperature = optNumber(body, "temperature", 0, 5);
+  inputs.temperature = temperature === undefined ? settings.temperature : temperature;
+  const format = readResponseFormat(settings, body);
+  if (format) inputs.response_format = format;
+  const stream = optBool(body, "stream");
+  const streaming = stream === undefined ? settings.stream && !format : stream;
+  if (streaming && format) throw badRequest("stream: JSON mode (response_format) cannot stream");
+  return { inputs, streaming };
 }
 
-async function handleQuery(req) {
+async function handleChat(req) {
   const body = await readJson(req.request);
-  const question = reqString(body, "question", { max: 8192 });
-  const topK = optInt(body, "top_k", 1, MAX_TOP_K) ?? TOP_K;
-  const filter = optObject(body, "filter");
-  if (filter !== undefined && (Object.keys(filter).length === 0 || byteLength(JSON.stringify(filter)) >= MAX_FILTER_BYTES)) {
-    throw badRequest(`filter: must be a non-empty object under ${MAX_FILTER_BYTES} bytes of JSON`);
-  }
-  const streaming = optBool(body, "stream") ?? false;
   const model = requireVar(req.env, "MODEL");
-  const [vector] = await embed(req, [question]);
-  const options = { topK, returnMetadata: "all" };
-  if (filter !== undefined) options.filter = filter;
-  const found = await vectorize("query", () => req.env.VECTORIZE.query(vector, options));
-  const matches = ((found && found.matches) || []).map((m) => ({
-    id: m.id,
-    document_id: (m.metadata && m.metadata.document_id) ?? null,
-    score: m.score,
-    text: (m.metadata && m.metadata.text) ?? "",
-  }));
-  const messages = [
-    ...(SYSTEM_PROMPT ? [{ role: "system", content: SYSTEM_PROMPT }] : []),
-    { role: "user", content: `Context:\n${contextOf(matches)}\n\nQuestion: ${question}` },
-  ];
-  const inputs = { messages, max_tokens: MAX_TOKENS, temperature: TEMPERATURE };
+  const { inputs, streaming } = readInputs(req.settings, body);
   if (streaming) {
     const stream = await runModel(req, model, { ...inputs, stream: true });
-    return sseResponse(withMatches(matches, stream));
+    return sseResponse(modelEvents(stream));
   }
   const result = await asObject(await runModel(req, model, inputs));
-  const answer = typeof result.response === "string" ? result.response : JSON.stringify(result.response ?? "");
-  return json(200, { answer, matches });
+  let response = result.response;
+  // JSON mode answers an object; some models still send the JSON as text.
+  if (inputs.response_format && typeof response === "string") {
+    try {
+      response = JSON.parse(response);
+    } catch {
+      throw new HttpError(502, "the model's answer is not valid JSON");
+    }
+  }
+  return json(200, { response: response === undefined ? null : response, usage: result.usage || null });
 }
 
-async function* withMatches(matches, stream) {
-  yield JSON.stringify({ matches });
-  yield* modelEvents(stream);
+// ---- OpenAI-compatible chat completions ----
+
+function completionId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "chatcmpl-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function openaiUsage(usage) {
+  const prompt = (usage && usage.prompt_tokens) || 0;
+  const completion = (usage && usage.completion_tokens) || 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+async function handleCompletions(req) {
+  const body = await readJson(req.request);
+  const model = requireVar(req.env, "MODEL");
+  // `model` in the request is accepted and ignored: the Worker serves its configured model.
+  optString(body, "model");
+  const field = body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+  const { inputs, streaming } = readInputs(req.settings, body, field);
+  const streamOptions = optObject(body, "stream_options") || {};
+  const base = { id: completionId(), created: Math.floor(Date.now() / 1000), model };
+  if (streaming) {
+    const stream = await runModel(req, model, { ...inputs, stream: true });
+    return sseResponse(completionChunks(stream, base, inputs.max_tokens, streamOptions.include_usage === true));
+  }
+  const result = await asObject(await runModel(req, model, inputs));
+  const content = typeof result.response === "string" ? result.response : JSON.stringify(result.response ?? "");
+  const usage = openaiUsage(result.usage);
+  return json(200, {
+    ...base,
+    object: "chat.completion",
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content },
+        finish_reason: usage.completion_tokens >= inputs.max_tokens ? "length" : "stop",
+      },
+    ],
+    usage,
+  });
+}
+
+async function* completionChunks(stream, base, maxTokens, includeUsage) {
+  const chunk = (delta, finish, extra = {}) =>
+    JSON.stringify({
+      ...base,
+      object: "chat.completion.chunk",
+      choices: [{ index: 0, delta, finish_reason: finish }],
+      ...extra,
+    });
+  yield chunk({ role: "assistant", content: "" }, null);
+  let usage;
+  for await (const data of modelEvents(stream)) {
+    if (data === "[DONE]") break;
+    const delta = eventDelta(data);
+    if (delta.usage) usage = delta.usage;
+    if (delta.text) yield chunk({ content: delta.text }, null);
+  }
+  const final = openaiUsage(usage);
+  yield chunk({}, final.completion_tokens >= maxTokens ? "length" : "stop");
+  if (includeUsage) {
+    yield JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage: final });
+  }
+  yield "[DONE]";
+}
+
+// ---- feedback on a gateway log ----
+
+async function handleFeedback(req) {
+  const body = await readJson(req.request);
+  if (!req.env.GATEWAY_ID) throw badRequest("this Worker has no AI Gateway, so there is no log to rate");
+  const logId = reqString(body, "log_id", { max: 128 });
+  if (body.feedback !== 1 && body.feedback !== -1) throw badRequest("feedback: must be 1 or -1");
+  const patch = { feedback: body.feedback };
+  const score = optNumber(body, "score", 0, 100);
+  if (score !== undefined) patch.score = score;
+  try {
+    await req.env.AI.gateway(req.env.GATEWAY_ID).patchLog(logId, patch);
+  } catch (err) {
+    console.error("cfai: patchLog failed", String((err && err.message) || err));
+    throw new HttpError(502, "the AI Gateway feedback call failed");
+  }
+  return json(200, { ok: true });
 }
 
 const ROUTES = [
-  { path: "/documents", methods: { POST: handleIngest } },
-  { prefix: "/documents/", methods: { DELETE: handleDelete } },
-  { path: "/query", methods: { POST: handleQuery } },
+  { path: "/chat", methods: { POST: handleChat } },
+  { path: "/v1/chat/completions", methods: { POST: handleCompletions } },
+  { path: "/feedback", methods: { POST: handleFeedback } },
 ];
 
 export default {
   fetch(request, env) {
-    return serve(request, env, ROUTES, (env) => [env.MODEL, env.EMBEDDING_MODEL]);
+    return serve(request, env, ROUTES, (env) => [env.MODEL], chatSettings);
   },
 };
