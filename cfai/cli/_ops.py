@@ -260,6 +260,7 @@ def deploy_cmd(
         driver = LocalDriver(project, name)
     report = deploy(
         rendered,
+        stack=name,
         workers_dir=project / "workers",
         driver=driver,
         gate=contract_gate(project, live=stack is not None),

@@ -8,7 +8,8 @@ then stops its process once no routed version lives in it.
 Example::
 
     driver = LocalDriver(Path("."), "local")
-    report = deploy(rendered, workers_dir=Path("workers"), driver=driver, gate=gate)
+    report = deploy(rendered, stack="local", workers_dir=Path("workers"), driver=driver,
+                    gate=gate)
 """
 
 from __future__ import annotations
@@ -58,12 +59,13 @@ class LocalDriver:
         if not entry.split:
             return None
         vid = max(entry.split, key=lambda v: (entry.split[v], v))
-        return Version(vid, entry.versions[vid].sha256)
+        version = entry.versions[vid]
+        return Version(vid, version.sha256, version.version_sha256)
 
     def upload(self, worker: RenderedWorker) -> Version:
         self._worker(worker)
         vid, _ = self.platform.start_version(worker, timeout=self.timeout)
-        return Version(vid, worker.sha256)
+        return Version(vid, worker.sha256, worker.version_sha256)
 
     def split(self, worker: RenderedWorker, weights: Mapping[str, int]) -> None:
         if sum(weights.values()) != 100 or not 1 <= len(weights) <= 2:

@@ -68,6 +68,7 @@ class VersionRoute(_State):
     upstream: str = Field(description="host:port of the version's private listener")
     sha256: str
     process: str
+    version_sha256: str = Field("", description="RenderedWorker.version_sha256 (code + settings)")
 
     @property
     def port(self) -> int:
