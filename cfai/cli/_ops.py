@@ -20,7 +20,7 @@ from cfai.cli._common import (
     stack_app,
     user_errors,
 )
-from cfai.cli._tables import deploy_table, drift_table
+from cfai.cli._tables import cost_table, deploy_table, drift_table, summary_table
 from cfai.config import load_stack
 
 
@@ -56,7 +56,7 @@ def test_cmd(
     """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
     import tempfile
 
-    from cfai.contract import run_contract, summary_table
+    from cfai.contract import run_contract
 
     if [local, stack is not None, outputs is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
@@ -206,7 +206,7 @@ def cost(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Estimate daily Workers AI neurons and dollars per Worker, with the assumptions."""
-    from cfai.gitops.cost import Traffic, cost_table, estimate
+    from cfai.gitops.cost import Traffic, estimate
 
     traffic = Traffic(requests_per_day, tokens_in, tokens_out, images_per_request)
     estimates = [

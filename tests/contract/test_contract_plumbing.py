@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cfai.cli import app
-from cfai.contract import ContractRun, parse_target, run_contract, summary_table
+from cfai.cli._tables import summary_table
+from cfai.contract import ContractRun, parse_target, run_contract
 from cfai.contract._http import schema_errors
 from cfai.contract.plugin import TRANSPORT
 from cfai.render import module_path, module_sha256
