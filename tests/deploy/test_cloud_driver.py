@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from support.pulumi_mocks import Mocks, use_mocks
 
 from cfai.config import load_stack
 from cfai.deploy import Failure, deploy
@@ -28,19 +29,6 @@ TOKEN = "s3cret-token"
 VERSION = "cloudflare:index/workerVersion:WorkerVersion"
 DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
 LIVE = "live-v0"
-
-
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, ids: Callable[[str], str]) -> None:
-        self.ids = ids
-        self.created: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.created.append(args)
-        return self.ids(args.name), dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
 
 
 class FakeStack:
@@ -67,10 +55,10 @@ class FakeStack:
         return self._ids[name]
 
     def up(self, program: Callable[[], None]) -> dict[str, Any]:
-        mocks = _Mocks(self._id)
-        pulumi.runtime.set_mocks(mocks, project="cfai", stack="staging-rollout", preview=False)
-        pulumi.runtime.set_all_config(
-            {k: v for k, (v, _) in self.config.items()},
+        mocks = use_mocks(
+            Mocks(ids=lambda args: self._id(args.name)),
+            stack="staging-rollout",
+            config={k: v for k, (v, _) in self.config.items()},
             secret_keys=[k for k, (_, s) in self.config.items() if s],
         )
         exported: dict[str, Any] = {}
@@ -92,7 +80,7 @@ class FakeStack:
 
         run()
         self.ups += 1
-        self.resources = mocks.created
+        self.resources = mocks.registered
         self._outputs = exported
         return dict(exported)
 

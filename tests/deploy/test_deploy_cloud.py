@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.runtime import rpc
+from support.pulumi_mocks import Mocks, use_mocks
 
 from cfai.config import load_platform
 from cfai.deploy.cloud import Plan, VersionSpec, rollout_program
@@ -33,29 +34,14 @@ DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
 SCRIPT = "cloudflare:index/workersScript:WorkersScript"
 
 
-class Mocks(pulumi.runtime.Mocks):
-    """Records every resource the program declares, with its inputs as the engine gets them."""
-
-    def __init__(self) -> None:
-        self.created: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.created.append(args)
-        return f"id-{args.name}", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-    def of(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.created if r.typ == typ]
-
-
 @pytest.fixture
 def mocks() -> Mocks:
-    m = Mocks()
-    pulumi.runtime.set_mocks(m, project="cfai", stack="staging-rollout", preview=False)
-    pulumi.runtime.set_all_config({"cfai:authToken": TOKEN}, secret_keys=["cfai:authToken"])
-    return m
+    return use_mocks(
+        Mocks(ids=lambda args: f"id-{args.name}"),
+        stack="staging-rollout",
+        config={"cfai:authToken": TOKEN},
+        secret_keys=["cfai:authToken"],
+    )
 
 
 def _kb(tmp_path: Path) -> RenderedWorker:
