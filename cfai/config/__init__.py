@@ -14,6 +14,7 @@ Example::
 from cfai.config.loader import (
     CONFIG_KEY,
     discover_stacks,
+    load_declaration,
     load_file,
     load_platform,
     load_stack,
@@ -40,6 +41,7 @@ __all__ = [
     "RateLimitConfig",
     "WorkerConfig",
     "discover_stacks",
+    "load_declaration",
     "load_file",
     "load_platform",
     "load_stack",
