@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 
-.PHONY: setup local test lint typecheck render bench clean
+# Tests start workerd, the emulator and node, and call the cfai CLI many times: let Python
+# keep its bytecode (some environments switch that off), or every process compiles cfai anew.
+unexport PYTHONDONTWRITEBYTECODE
+# xdist workers for the suite: 2 by default (`make test JOBS=auto` for every core).
+JOBS ?= 2
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: setup local test check lint format-check typecheck unit suite render bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -21,13 +28,29 @@ node_modules/.installed: package.json package-lock.json
 local: setup
 	@$(BIN)/cfai local up --stack $(STACK) --demo
 
-test: setup lint
-	@$(BIN)/python -m pytest
+# Everything: lint, types and every test, the process-starting ones (marker `platform`)
+# included; mypy runs beside the tests (`make suite` or `make unit` alone: just the tests).
+test: setup
+	@$(MAKE) --no-print-directory -j2 format-check typecheck suite
 
-lint: setup
+# The fast lane: lint, types and every test that starts no process (`-m "not platform"`).
+check: setup
+	@$(MAKE) --no-print-directory -j2 format-check typecheck unit
+
+lint: setup format-check typecheck
+
+format-check:
 	@$(BIN)/ruff format --check cfai tests bench
 	@$(BIN)/ruff check cfai tests bench
+
+typecheck:
 	@$(BIN)/mypy
+
+unit:
+	@$(PYTEST) -q -n $(JOBS) -m "not platform"
+
+suite:
+	@$(PYTEST) -q -n $(JOBS)
 
 render: setup
 	@$(BIN)/cfai render

@@ -14,13 +14,13 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.polling import wait_for
 
 from cfai.config import load_stack
 from cfai.local import LocalPlatform, processes
@@ -97,17 +97,12 @@ def _restart_workerd_out_of_band(platform: LocalPlatform) -> None:
 
 
 def _wait_for_hash(url: str, sha: str) -> None:
-    deadline = time.monotonic() + 30
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = httpx.get(f"{url}/health", timeout=2).json().get("template_sha256")
-            if last == sha:
-                return
-        except httpx.HTTPError as err:
-            last = err
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never served {sha[:12]} (last: {last})")
+    wait_for(
+        f"{url} to serve {sha[:12]}",
+        lambda: httpx.get(f"{url}/health", timeout=2).json().get("template_sha256") == sha,
+        interval=0.1,
+        ignore=(httpx.HTTPError,),
+    )
 
 
 def _row(stdout: str, worker: str) -> str:
