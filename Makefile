@@ -50,7 +50,7 @@ unit:
 	@$(PYTEST) -q -n $(JOBS) -m "not platform"
 
 suite:
-	@$(PYTEST) -q -n $(JOBS)
+	@$(PYTEST) -q -n $(JOBS) --dist loadgroup
 
 render: setup
 	@$(BIN)/cfai render

@@ -35,10 +35,14 @@ _GUARD = ProcessGuard()
 platform.uname().processor  # noqa: B018
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("platform") is None and spawns(item):
             item.add_marker(pytest.mark.platform)
+        # Under xdist (`--dist loadgroup`), the session's local platform starts in one worker.
+        if "local_platform" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("local_platform"))
 
 
 @pytest.fixture(autouse=True)

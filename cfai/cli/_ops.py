@@ -248,6 +248,9 @@ def deploy_cmd(
     rendered = render_platform(load_stack(name, project), base_dir=project)
     driver: Driver
     if stack is not None:
+        from cfai.provision.pulumi_cli import require_pulumi
+
+        require_pulumi()  # before the Pulumi SDK and provider are imported (seconds)
         from cfai.deploy.cloud import open_cloud_driver
 
         # ToolMissingError first without the CLI; `pulumi up`'s own output goes to stderr.
