@@ -7,7 +7,7 @@ STACK ?= local
 # Tests start workerd, the emulator and node, and call the cfai CLI many times: let Python
 # keep its bytecode (some environments switch that off), or every process compiles cfai anew.
 unexport PYTHONDONTWRITEBYTECODE
-# xdist workers for the suite: 2 by default (`make test JOBS=auto` for every core).
+# xdist workers for the whole suite: 2 by default (`make test JOBS=auto` for every core).
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest
 
@@ -46,8 +46,10 @@ format-check:
 typecheck:
 	@$(BIN)/mypy
 
+# One process: these tests wait on nothing, and a second xdist worker would collect (import)
+# everything again while mypy already has the other core.
 unit:
-	@$(PYTEST) -q -n $(JOBS) -m "not platform"
+	@$(PYTEST) -q -m "not platform"
 
 suite:
 	@$(PYTEST) -q -n $(JOBS) --dist loadgroup
