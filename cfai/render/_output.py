@@ -88,7 +88,7 @@ def worker_files(stacks: Stacks) -> list[WorkerFiles]:
                 break
         found.append(WorkerFiles(key, first.source, first.sha256, renders))
     if problems:
-        raise ConfigError(problems, source="the stacks rendered together")
+        raise ConfigError(problems)
     return found
 
 
