@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@# Type-check once now: mypy caches what it read of the installed packages (pulumi and
+	@# pulumi-cloudflare are large), so the first `make check` does not pay for it.
+	@$(BIN)/mypy >/dev/null 2>&1 || true
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
