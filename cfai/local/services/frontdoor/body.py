@@ -103,11 +103,12 @@ def _records(raw: bytes, content_type: str, spec: NdjsonBody) -> list[Any]:
     elif media != "application/x-ndjson" and spec.unknown_type is not None:
         raise spec.unknown_type(media)
     out: list[Any] = []
+    parse = spec.parse_line or loads
     for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            out.append(loads(line))
+            out.append(parse(line))
         except ValueError as exc:
             out.append(Unparsable(number, str(exc)))
     return out
