@@ -18,12 +18,18 @@ class SqliteStore:
     """Base of the services' stores: `self._db` (autocommit; rows as `sqlite3.Row` when
     asked), `self._lock`, and `_tx()` for an immediate write transaction."""
 
-    def __init__(self, path: Path, schema: str, *, rows: bool = False) -> None:
+    def __init__(
+        self, path: Path, schema: str, *, rows: bool = False, page_size: int | None = None
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         if rows:
             self._db.row_factory = sqlite3.Row
+        if (
+            page_size is not None
+        ):  # only a new file takes it (https://sqlite.org/pragma.html#pragma_page_size)
+            self._db.execute(f"PRAGMA page_size={int(page_size)}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(schema)

@@ -278,8 +278,8 @@ class Snapshot:
 def _norms(rows: Matrix) -> Matrix:
     """float32 norms; a vector beyond float32's range gets inf, and its index is then
     searched in float64 only (see `_search`)."""
-    with np.errstate(over="ignore"):
-        norms: Matrix = np.linalg.norm(rows, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms: Matrix = np.sqrt(np.einsum("ij,ij->i", rows, rows))  # no n x d temporary
     return norms
 
 

@@ -133,7 +133,7 @@ def write_values(
             data[local] = rows
             db.execute(
                 "INSERT INTO vector_blocks (index_name, block, vals) VALUES (?,?,?)",
-                (name, block, data.tobytes()),
+                (name, block, data.data.cast("B")),
             )
             continue
         rowid, size = found
@@ -145,7 +145,7 @@ def write_values(
             for start, stop in _runs(local):
                 first = int(local[start])
                 blob.seek(first * width)
-                blob.write(rows[start:stop].tobytes())
+                blob.write(np.ascontiguousarray(rows[start:stop]).data.cast("B"))
 
 
 def _runs(local: Slots) -> Iterator[tuple[int, int]]:

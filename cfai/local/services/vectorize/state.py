@@ -69,7 +69,9 @@ class VectorizeStore(SqliteStore):
         self.path = path
         self.visibility_delay = visibility_delay
         self.clock = clock
-        super().__init__(path, SCHEMA)
+        # 16 KiB pages for a new file: values are written as ~1 MiB blobs (fewer pages per
+        # blob, and the WAL's default 1000-page checkpoint interval becomes ~16 MiB).
+        super().__init__(path, SCHEMA, page_size=16384)
         with self._tx() as db:
             migrate(db)
         self._cache: dict[str, Snapshot] = {}
@@ -217,27 +219,24 @@ class VectorizeStore(SqliteStore):
             values=np.asarray([v.values for v in vectors], dtype=np.float32).reshape(-1, dims),
         )
         kind = "upsert" if upsert else "insert"
-        return self._mutate(name, kind, batch.payload(), batch.values.tobytes(), batch)
+        return self._mutate(name, kind, batch)
 
     def delete_by_ids(self, name: str, ids: Sequence[str]) -> str:
         self._index_row(name)
         if len(ids) > E.MAX_DELETE_IDS:
             raise E.too_many_ids(E.MAX_DELETE_IDS, len(ids))
-        return self._mutate(name, "delete", dumps([{"id": i} for i in ids]), None, list(ids))
+        return self._mutate(name, "delete", list(ids))
 
-    def _mutate(
-        self,
-        name: str,
-        kind: str,
-        payload: str | None,
-        vals: bytes | None,
-        change: Batch | list[str] | None,
-    ) -> str:
-        """Record a mutation; without a visibility delay, apply it in the same transaction
-        (after any older one still pending). Returns its id."""
+    def _mutate(self, name: str, kind: str, change: Batch | list[str]) -> str:
+        """Record a write (a `Batch`) or a delete (ids); without a visibility delay, apply it
+        in the same transaction, after any older one still pending. Returns its id."""
         mid = str(uuid.uuid4())
         now = self.clock()
         if self.visibility_delay > 0:
+            if isinstance(change, Batch):
+                payload, vals = change.payload(), change.values.tobytes()
+            else:
+                payload, vals = dumps([{"id": i} for i in change]), None
             with self._tx() as db:
                 db.execute(
                     "INSERT INTO mutations (id, index_name, kind, created_at, payload, vals)"
@@ -254,7 +253,7 @@ class VectorizeStore(SqliteStore):
             )
             if isinstance(change, Batch):
                 _apply.write(db, snap, name, change, upsert=kind == "upsert")
-            elif change is not None:
+            else:
                 _apply.delete(db, snap, name, change)
             _apply.processed(db, name, mid, now)
         return mid
