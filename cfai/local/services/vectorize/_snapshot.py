@@ -14,6 +14,7 @@ transaction commits, so the snapshot never shows what SQLite does not hold.
 
 from __future__ import annotations
 
+import mmap
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import pairwise
@@ -93,20 +94,24 @@ class Snapshot:
         """Every vector of index `name` as SQLite holds it."""
         snap = cls(dims)
         (top,) = db.execute("SELECT max(slot) FROM vectors WHERE index_name=?", (name,)).fetchone()
-        snap._grow(0 if top is None else top + 1)
+        snap._grow(0 if top is None else top + 1, populate=True)
         cursor = db.execute(
             "SELECT id, slot, namespace, indexed FROM vectors WHERE index_name=?", (name,)
         )
-        while chunk := cursor.fetchmany(8192):
-            ids, slots, namespaces, texts = zip(*chunk, strict=True)
-            snap.slot_of.update(zip(ids, slots, strict=True))
-            for vid, slot, text in zip(ids, slots, texts, strict=True):
-                snap.ids[slot] = vid
-                snap.indexed[slot] = snap._texts.setdefault(text, text)
+        # Column-wise, in C where it can be: a million rows in about a second.
+        ids = np.full(snap.n, None, dtype=object)
+        indexed = np.full(snap.n, _EMPTY, dtype=object)
+        intern = snap._texts.setdefault
+        while chunk := cursor.fetchmany(16384):
+            vids, slots, namespaces, texts = zip(*chunk, strict=True)
+            snap.slot_of.update(zip(vids, slots, strict=True))
             at = np.fromiter(slots, dtype=np.int64, count=len(slots))
+            ids[at] = vids
+            indexed[at] = list(map(intern, texts, texts))
             snap.alive[at] = True
-            if any(ns is not None for ns in namespaces):
+            if namespaces.count(None) != len(namespaces):
                 snap.ns[at] = [snap._code(ns) for ns in namespaces]
+        snap.ids, snap.indexed = ids.tolist(), indexed.tolist()
         for first, rows in read_blocks(db, name, dims):
             rows = rows[: max(0, snap.n - first)]
             snap._put(np.arange(first, first + len(rows), dtype=np.int64), rows)
@@ -244,8 +249,9 @@ class Snapshot:
             self.ns_names.append(namespace)
         return code
 
-    def _grow(self, n: int) -> None:
-        """Make room for slots below `n`."""
+    def _grow(self, n: int, *, populate: bool = False) -> None:
+        """Make room for slots below `n`; with `populate`, segments that `n` fills get their
+        memory at once (cheaper than page by page, when the rows are about to be written)."""
         if n <= self.n:
             return
         if n > len(self.alive):
@@ -255,7 +261,8 @@ class Snapshot:
             self.alive = _resized(self.alive, cap, False)
             self.ns = _resized(self.ns, cap, -1)
         while len(self.segments) * SEGMENT_ROWS < n:
-            self.segments.append(np.empty((SEGMENT_ROWS, self.dims), dtype=np.float32))
+            full = (len(self.segments) + 1) * SEGMENT_ROWS <= n
+            self.segments.append(_segment(self.dims, populate=populate and full))
         extra = n - self.n
         self.ids.extend([None] * extra)
         self.indexed.extend([_EMPTY] * extra)
@@ -273,6 +280,18 @@ class Snapshot:
         for i in np.unique(seg).tolist():
             at = np.flatnonzero(seg == i)
             self.segments[i][slots[at] - i * SEGMENT_ROWS] = values[at]
+
+
+def _segment(dims: int, *, populate: bool) -> Matrix:
+    """Room for SEGMENT_ROWS vectors in an anonymous mapping: the kernel backs a page when a
+    row is first written to it (or all at once, `populate`). Plain pages, not the
+    transparent huge pages numpy asks for on large arrays: on a fragmented host, making
+    huge pages took seconds per GiB."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    if populate:  # Linux only
+        flags |= getattr(mmap, "MAP_POPULATE", 0)
+    buffer = mmap.mmap(-1, SEGMENT_ROWS * dims * 4, flags=flags)
+    return np.frombuffer(buffer, dtype=np.float32).reshape(SEGMENT_ROWS, dims)
 
 
 def _norms(rows: Matrix) -> Matrix:

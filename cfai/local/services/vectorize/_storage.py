@@ -85,12 +85,17 @@ def loads(text: str) -> Any:
 
 def lossy(node: Any) -> bool:
     """Whether orjson may have read an integer literal beyond 64 bits in `node` as a float."""
-    if isinstance(node, float):
-        return abs(node) >= _BIG and node.is_integer()
-    if isinstance(node, dict):
-        return any(lossy(v) for v in node.values())
-    if isinstance(node, list):
-        return any(lossy(v) for v in node)
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float:
+            if abs(item) >= _BIG and item.is_integer():
+                return True
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
     return False
 
 

@@ -70,17 +70,16 @@ _NUMBER = (int, float)
 def parse_vector_line(line: str) -> Any:
     """One NDJSON line of a vector batch, read as `frontdoor.loads` reads it, only faster:
     orjson, falling back to `loads` for its verdict (and wording) on what orjson refuses,
-    and for a line where orjson may have read an integer beyond 64 bits as a float (it
-    does, silently) anywhere but in ``values``, which become float32 either way."""
+    and for a line whose ``metadata`` orjson may have changed: it reads an integer beyond 64
+    bits as a float, silently. Elsewhere that makes no difference to `vector_from`: values
+    become float32 either way, and a number for an id or namespace is refused either way."""
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         return loads(line)
-    if isinstance(record, dict):
-        ambiguous = any(lossy(v) for k, v in record.items() if k != "values")
-    else:
-        ambiguous = lossy(record)
-    return loads(line) if ambiguous else record
+    if type(record) is dict and lossy(record.get("metadata")):
+        return loads(line)
+    return record
 
 
 def _finite_numbers(values: list[Any]) -> npt.NDArray[np.float64] | None:
@@ -98,8 +97,8 @@ def _finite_numbers(values: list[Any]) -> npt.NDArray[np.float64] | None:
             array = np.asarray(values, dtype=np.float64)
         except OverflowError:
             return None
-    suspects = np.flatnonzero((array == 0) | (array == 1)).tolist()
-    if any(type(values[i]) is bool for i in suspects):
+    suspects = (array == 0) | (array == 1)
+    if suspects.any() and any(type(values[i]) is bool for i in np.nonzero(suspects)[0].tolist()):
         return None
     array = array.astype(np.float64, copy=False)
     return array if bool(np.isfinite(array).all()) else None
