@@ -1,4 +1,5 @@
-"""``python -m bench``: run every benchmark, write results/latest.json and results/README.md.
+"""``python -m bench``: run every benchmark, write results/latest.json, results/latest.png
+and results/README.md.
 
 ``python -m bench vectorize_query render`` runs a subset (by group name).
 """
@@ -13,18 +14,20 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import _report
+from bench import _plot, _report
 from bench._util import Result
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _groups(work: Path, log: list[str]) -> dict[str, Callable[[], list[Result]]]:
-    from bench import platform, render, streams, vectorize
+    from bench import binding, platform, render, scale, streams, vectorize
 
     return {
         "vectorize_query": lambda: vectorize.query_benches(log),
         "vectorize_insert": lambda: vectorize.insert_bench(log, work),
+        "vectorize_binding_insert": lambda: binding.binding_insert_bench(log, work),
+        "vectorize_scale": lambda: scale.scale_bench(log, work),
         "render": lambda: render.render_bench(log, work),
         "cold_start": lambda: platform.cold_start_bench(log, work),
         "chat_rps": lambda: platform.chat_rps_bench(log, work),
@@ -55,6 +58,11 @@ def main(argv: list[str]) -> int:
     (RESULTS / "latest.json").write_text(
         json.dumps([r.row() for r in results], indent=2) + "\n", encoding="utf-8"
     )
+    try:
+        _plot.draw(results, RESULTS / "latest.png", _report.picture_title())
+    except Exception as err:  # the picture must not cost the numbers
+        failures["picture"] = f"{type(err).__name__}: {err}"
+        traceback.print_exc()
     (RESULTS / "README.md").write_text(
         _report.markdown(results, failures, log, time.monotonic() - started), encoding="utf-8"
     )

@@ -45,6 +45,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def picture_title() -> str:
+    m = machine()
+    return f"cfai make bench ({m['nproc']} CPUs, {m['memory']} RAM, Python {m['python']})"
+
+
 def _fmt(x: Any) -> str:
     if x is None:
         return "—"
@@ -78,6 +83,14 @@ def markdown(results: list[Result], failures: dict[str, str], log: list[str], se
             )
             + " |"
         )
+    lines += [
+        "",
+        "![Each figure beside its baseline and target](latest.png)",
+        "",
+        "`latest.png`: one panel a figure: the value (green: target met, red: missed, grey:",
+        "report only), the baseline measured in the same run, and the target in the figure's",
+        "unit (hatched; a ratio target is drawn as ratio x baseline).",
+    ]
     lines += ["", "## Details (medians, spreads, percentiles)", ""]
     for r in results:
         lines.append(f"- `{r.name}`: `{json.dumps(r.extra, sort_keys=True)}`")

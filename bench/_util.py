@@ -138,6 +138,12 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) ->
     return False
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int, key: str = "VmRSS") -> int:
     """VmRSS / VmHWM of a process, in KiB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
