@@ -62,13 +62,12 @@ def search(snap: Snapshot, metric: str, vector: Sequence[float], q: QueryIn) -> 
     q64 = q32.astype(np.float64)
     k = min(q.top_k, total)
     qnorm = float(np.sqrt((q64 * q64).sum()))
-    everything = np.arange(n) if rows is None else rows
     if total <= k + _SMALL or snap.max_norm * (snap.max_norm + qnorm) > _FLOAT32_SAFE:
-        return _exact_top(snap, metric, everything, q64, k)
+        return _exact_top(snap, metric, np.arange(n) if rows is None else rows, q64, k)
     keys = _fast_keys(snap, metric, rows, q32)
     kth = float(np.partition(keys, k - 1)[k - 1])
     within = np.flatnonzero(keys <= kth + 2.0 * _bound(snap, metric, qnorm))
-    return _exact_top(snap, metric, everything[within], q64, k)
+    return _exact_top(snap, metric, within if rows is None else rows[within], q64, k)
 
 
 def _fast_keys(snap: Snapshot, metric: str, rows: Rows | None, q32: Matrix) -> Matrix:

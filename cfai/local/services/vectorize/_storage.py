@@ -178,8 +178,13 @@ def read_values(db: sqlite3.Connection, name: str, dims: int, slots: list[int]) 
 def read_blocks(db: sqlite3.Connection, name: str, dims: int) -> Iterator[tuple[int, Matrix]]:
     """(first slot, rows) of every block of an index, one block in memory at a time."""
     per = block_rows(dims)
-    cursor = db.execute("SELECT block, vals FROM vector_blocks WHERE index_name=?", (name,))
-    for block, vals in cursor:
+    blocks = db.execute(
+        "SELECT rowid, block FROM vector_blocks WHERE index_name=?", (name,)
+    ).fetchall()
+    for rowid, block in blocks:
+        # Blob I/O copies the pages once; a SELECT of the column copies them twice.
+        with db.blobopen("vector_blocks", "vals", rowid, readonly=True) as blob:
+            vals = blob.read()
         yield block * per, np.frombuffer(vals, dtype=np.float32).reshape(-1, dims)
 
 
