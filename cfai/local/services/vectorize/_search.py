@@ -31,6 +31,8 @@ _U = 2.0**-24
 _SMALL = 64
 # Rows scored in float64 at a time (bounds the memory of a large tie).
 _CHUNK = 8192
+# Filter masks kept per snapshot (the oldest goes first).
+_MASKS = 16
 # Beyond this |vector| * |query| the float32 pass could overflow: score exactly instead.
 _FLOAT32_SAFE = 1e30
 
@@ -48,7 +50,7 @@ def search(snap: Snapshot, metric: str, vector: Sequence[float], q: QueryIn) -> 
             return []
         keep = snap.ns[:n] == code
     if q.filter is not None:
-        passed = filter_mask(q.filter, snap.filter_rows(), snap.columns)
+        passed = _filter_mask(snap, q)
         keep = passed if keep is None else keep & passed
     if keep is not None:
         keep &= snap.alive[:n]
@@ -68,6 +70,18 @@ def search(snap: Snapshot, metric: str, vector: Sequence[float], q: QueryIn) -> 
     kth = float(np.partition(keys, k - 1)[k - 1])
     within = np.flatnonzero(keys <= kth + 2.0 * _bound(snap, metric, qnorm))
     return _exact_top(snap, metric, within if rows is None else rows[within], q64, k)
+
+
+def _filter_mask(snap: Snapshot, q: QueryIn) -> npt.NDArray[np.bool_]:
+    """Which slots pass `q.filter` (a copy: the caller may change it)."""
+    key = repr(q.filter)
+    mask = snap.masks.get(key)
+    if mask is None:
+        mask = filter_mask(q.filter or [], snap.filter_rows(), snap.columns)
+        if len(snap.masks) >= _MASKS:
+            snap.masks.pop(next(iter(snap.masks)))
+        snap.masks[key] = mask
+    return mask.copy()
 
 
 def _fast_keys(snap: Snapshot, metric: str, rows: Rows | None, q32: Matrix) -> Matrix:

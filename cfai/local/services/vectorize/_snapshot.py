@@ -77,8 +77,11 @@ class Snapshot:
         self.ns_codes: dict[str, int] = {}
         self.free: list[int] = []
         self.max_norm = 0.0
-        # Filter columns per metadata property (see _filters.mask); dropped on every change.
+        # Filter columns per metadata property (see _filters.mask), and the masks of the
+        # last filters asked (Vectorize keeps a reverse index of indexed values for the
+        # same reason); both dropped on every change.
         self.columns: dict[str, Any] = {}
+        self.masks: dict[str, npt.NDArray[np.bool_]] = {}
         self._texts: dict[str, str] = {_EMPTY: _EMPTY}  # one str per distinct indexed text
 
     @property
@@ -188,6 +191,7 @@ class Snapshot:
             self.max_norm = max(self.max_norm, float(norms.max()))
         self._put(slots, values)
         self.columns.clear()
+        self.masks.clear()
 
     def plan_delete(self, ids: Sequence[str]) -> list[int]:
         """The slots of the ids that exist (each once)."""
@@ -205,6 +209,7 @@ class Snapshot:
             self.alive[slot] = False
             self.free.append(slot)
         self.columns.clear()
+        self.masks.clear()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -241,8 +246,10 @@ class Snapshot:
             for start in range(lo, hi, _GATHER):
                 stop = min(hi, start + _GATHER)
                 rows = buffer[: stop - start]
-                np.take(self.segments[i], slots[start:stop] - i * SEGMENT_ROWS, axis=0, out=rows)
-                np.matmul(rows, q, out=out[start:stop])
+                local = slots[start:stop] - i * SEGMENT_ROWS
+                # mode="clip": with the default, numpy buffers `out` to check bounds.
+                np.take(self.segments[i], local, axis=0, out=rows, mode="clip")
+                np.dot(rows, q, out=out[start:stop])
         return out
 
     def filter_rows(self) -> IndexedRows:
