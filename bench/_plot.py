@@ -79,6 +79,6 @@ def draw(results: list[Result], path: Path, title: str) -> None:
     for ax in list(axes.flat)[len(shown) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.975))
     fig.savefig(path, dpi=100)
     plt.close(fig)

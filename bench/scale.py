@@ -33,7 +33,7 @@ from cfai.local.services.vectorize._wire import VectorIn
 
 SCALE_N = int(os.environ.get("CFAI_BENCH_SCALE_N", "1000000"))
 CHUNK = 5000
-QUERIES = 9
+QUERIES = 15
 
 
 def _matrix(n: int) -> npt.NDArray[np.float32]:
