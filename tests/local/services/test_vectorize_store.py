@@ -241,6 +241,36 @@ def test_values_are_stored_as_float32_and_metadata_round_trips_exactly(tmp_path:
         store.close()
 
 
+def test_preload_loads_the_stored_indexes_and_stops_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite3"
+    rng = np.random.default_rng(9)
+    oracle = Oracle()
+    store = _store(path, "cosine", 32)
+    try:
+        store.create_index("other", 32, "euclidean")
+        batch = _random_vectors(rng, 200, 32, prefix="p")
+        store.write("ix", batch, upsert=True)
+        store.write("other", batch[:50], upsert=True)
+        oracle.write(batch, upsert=True)
+    finally:
+        store.close()
+    store = VectorizeStore(path)
+    try:
+        thread = store.preload()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+        _check_queries(store, oracle, "cosine", rng, 32)
+        near = store.query("other", parse_query({"vector": batch[3].values, "topK": 1}))
+        assert near["matches"][0]["id"] == batch[3].id
+    finally:
+        store.close()
+    store = VectorizeStore(path)
+    thread = store.preload()
+    store.close()  # while it may still be loading: it stops, without an error
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+
+
 _OLD_SCHEMA = """
 CREATE TABLE indexes (
   name TEXT PRIMARY KEY, description TEXT NOT NULL, dimensions INTEGER NOT NULL,

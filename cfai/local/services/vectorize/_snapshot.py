@@ -308,6 +308,8 @@ def _segment(dims: int, *, populate: bool) -> Matrix:
     row is first written to it (or all at once, `populate`). Plain pages, not the
     transparent huge pages numpy asks for on large arrays: on a fragmented host, making
     huge pages took seconds per GiB."""
+    if not hasattr(mmap, "MAP_ANONYMOUS"):  # not POSIX: numpy's own allocation
+        return np.empty((SEGMENT_ROWS, dims), dtype=np.float32)
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
     if populate:  # Linux only
         flags |= getattr(mmap, "MAP_POPULATE", 0)

@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -75,6 +76,30 @@ class VectorizeStore(SqliteStore):
         with self._tx() as db:
             migrate(db)
         self._cache: dict[str, Snapshot] = {}
+        self._closed = False
+
+    def preload(self) -> threading.Thread:
+        """Load every index into memory in a background thread (the emulator does this at
+        start, so a first query after a restart does not wait for all of it). Calls that
+        need an index meanwhile wait on the store's lock, as they would for a lazy load."""
+
+        def run() -> None:
+            with self._lock:
+                if self._closed:
+                    return
+                names = [i["name"] for i in self.list_indexes()]
+            for name in names:
+                with self._lock:
+                    if self._closed:
+                        return
+                    try:
+                        self._snapshot(name)
+                    except ApiError:  # deleted meanwhile
+                        continue
+
+        thread = threading.Thread(target=run, name="vectorize-preload", daemon=True)
+        thread.start()
+        return thread
 
     # -- indexes -------------------------------------------------------------------------
 
@@ -443,5 +468,6 @@ class VectorizeStore(SqliteStore):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
             self._cache.clear()
