@@ -5,9 +5,9 @@ written into a `VectorizeStore` in this process (the API every route ends in; 5,
 batch, the REST limit), and the store is closed. Then an emulator process starts on that
 state directory, and:
 
-- restart: from process start until it answers a query over the index (the index is read
-  back from SQLite on that first query), against the same for an emulator on an empty
-  state directory;
+- restart: from process start until it answers a query over the index (read back from
+  SQLite, which the OS has cached, as after a stop), the slower of two, against the same
+  for an emulator on an empty state directory;
 - query: p50 of REST queries (top 10, cosine) against numpy brute force over the same
   matrix in this process (norms precomputed, argpartition), alternating, in the same run;
 - filtered: p50 with ``{"category": "c3"}`` (10% of the vectors) against unfiltered;
@@ -104,7 +104,18 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
     _, empty_s, proc, _ = _restart(work, "scale-empty", queries[0].tolist())
     stop(proc)
 
-    health_s, restart_s, proc, base = _restart(work, "scale", queries[0].tolist())
+    # The file as a stopped emulator leaves it: in the OS page cache (read once, untimed; a
+    # cold cache measures the disk instead: 3 GB at whatever it reads).
+    with open(state / "vectorize.sqlite3", "rb") as f:
+        while f.read(1 << 24):
+            pass
+    restarts = []
+    for _ in range(2):
+        health_s, restart_s, proc, base = _restart(work, "scale", queries[0].tolist())
+        restarts.append(restart_s)
+        if len(restarts) < 2:
+            stop(proc)
+    restart_s = max(restarts)
     try:
         rss_loaded = rss_kib(proc.pid)
         bare, unfiltered, filtered = [], [], []
@@ -165,11 +176,12 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
             "vectorize_scale_restart",
             restart_s,
             empty_s,
-            f"s (emulator start until a query over the {tag} index answers)",
+            f"s (emulator start until a query over the {tag} index answers, slower of 2)",
             "<= 10 s (baseline: the same with an empty index)",
             "value<=",
             10.0,
             {
+                "restarts_s": [round(r, 2) for r in restarts],
                 "health_s": round(health_s, 2),
                 "empty_state_s": round(empty_s, 2),
                 "write_in_process_s": round(load_s, 1),
