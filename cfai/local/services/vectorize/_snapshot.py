@@ -27,7 +27,7 @@ import numpy.typing as npt
 from cfai.local.services.vectorize._storage import Matrix, Slots, loads, read_blocks
 
 SEGMENT_ROWS = 1 << 16
-_GATHER = 4096  # rows gathered at a time for a filtered search
+_GATHER = 1024  # rows gathered at a time for a filtered search
 _EMPTY = "{}"
 
 
@@ -83,6 +83,7 @@ class Snapshot:
         self.columns: dict[str, Any] = {}
         self.masks: dict[str, npt.NDArray[np.bool_]] = {}
         self._texts: dict[str, str] = {_EMPTY: _EMPTY}  # one str per distinct indexed text
+        self._gather: Matrix | None = None
 
     @property
     def n(self) -> int:
@@ -240,7 +241,9 @@ class Snapshot:
                 return np.zeros(0, dtype=np.float32)
             return parts[0] if len(parts) == 1 else np.concatenate(parts)
         out = np.empty(len(slots), dtype=np.float32)
-        buffer = np.empty((min(_GATHER, len(slots)), self.dims), dtype=np.float32)
+        if self._gather is None:  # kept: a fresh buffer would be page-faulted every query
+            self._gather = np.empty((_GATHER, self.dims), dtype=np.float32)
+        buffer = self._gather
         edges = np.searchsorted(slots, np.arange(len(self.segments) + 1) * SEGMENT_ROWS)
         for i, (lo, hi) in enumerate(pairwise(edges.tolist())):
             for start in range(lo, hi, _GATHER):
