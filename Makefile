@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 
-.PHONY: setup local test lint typecheck render bench clean parity
+.PHONY: setup local test fuzz lint typecheck render bench clean parity
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -23,6 +23,13 @@ local: setup
 
 test: setup lint
 	@$(BIN)/python -m pytest
+
+# The property tests over the emulator's and the router's surface with 5,000 generated
+# requests (`make test` runs 300, derandomized); prints the count of answers per status.
+fuzz: setup
+	@CFAI_FUZZ_CASES=5000 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		-k "every_generated_request or every_request_through_the_router" \
+		tests/local/test_emulator_fuzz.py tests/local/test_local_router.py
 
 lint: setup
 	@$(BIN)/ruff format --check cfai tests bench

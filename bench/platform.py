@@ -1,7 +1,7 @@
 """cold_start and chat_rps: the local platform (emulator + workerd) against bare baselines.
 
-Both run on a temporary copy of the project (``Pulumi.yaml``, ``Pulumi.local.yaml`` and a
-``node_modules`` symlink for the pinned workerd), so the project's own ``.cfai/`` is never
+Both run on a temporary copy of the project (``Pulumi.yaml``, ``Pulumi.local.yaml``, its
+finetunes' adapters and a ``node_modules`` symlink for the pinned workerd), so the project's own ``.cfai/`` is never
 touched. Every process started here is stopped before the function returns.
 """
 
@@ -36,6 +36,9 @@ def _project_copy(dest: Path, edit: Any = None) -> Path:
     if edit is not None:
         edit(doc["config"]["cfai:platform"])
     (dest / "Pulumi.local.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    adapters = dest / "src" / "adapters"  # the local stack's finetunes
+    if not adapters.exists():
+        shutil.copytree(ROOT / "src" / "adapters", adapters)
     link = dest / "node_modules"
     if not link.exists():
         link.symlink_to(ROOT / "node_modules")

@@ -20,8 +20,8 @@
         └── CloudflareUnreachableError  no answer after the retries (system)
 
 Foreign exceptions are translated at exactly one boundary each: pydantic in
-`cfai.config.loader` (declarations), `cfai.outputs` (outputs maps) and `cfai.local.state`
-(the local platform's state files), jinja2 in
+`cfai.config.loader` (declarations), `cfai.outputs` (outputs maps), `cfai.local.state`
+(the local platform's state files) and `cfai.catalog` (a project's catalog.json), jinja2 in
 `cfai.render`, httpx in `cfai.provision.rest` (`send`, `fetch`: every HTTP call cfai makes
 outside the contract suite's own test client), the Pulumi CLI in
 `cfai.provision.pulumi_cli`, pulumi.automation in `cfai.deploy._automation`.

@@ -12,6 +12,7 @@ import cfai
 PUBLIC = [
     "cfai.config",
     "cfai.errors",
+    "cfai.finetunes",
     "cfai.catalog",
     "cfai.kinds",
     "cfai.kinds.base",
@@ -26,6 +27,7 @@ PUBLIC = [
     "cfai.provision.rest",
     "cfai.provision.settings",
     "cfai.provision.vectorize_index",
+    "cfai.provision.finetune",
     "cfai.cli",
 ]
 

@@ -78,5 +78,15 @@ def platforms(
     yield from loaded
 
 
+def warn_notices(label: str, platform: PlatformConfig, base_dir: Path) -> None:
+    """Print the declaration's warnings (`cfai.kinds.worker_notices`) to stderr."""
+    from rich.markup import escape
+
+    from cfai.kinds import worker_notices
+
+    for notice in worker_notices(platform.workers, base_dir):
+        err.print(f"[yellow]warning:[/yellow] {escape(f'{label}: {notice}')}", soft_wrap=True)
+
+
 stack_app = typer.Typer(no_args_is_help=True, help="Stacks of the project (review stacks).")
 app.add_typer(stack_app, name="stack")

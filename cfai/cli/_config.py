@@ -16,6 +16,7 @@ from cfai.cli._common import (
     out,
     platforms,
     user_errors,
+    warn_notices,
 )
 
 
@@ -26,9 +27,11 @@ def validate(
 ) -> None:
     """Check the platform declaration(s) and report every problem."""
     for label, platform in platforms(stack, config, project):
+        warn_notices(label, platform, config.parent if config else project)
+        finetunes = f", {len(platform.finetunes)} finetune(s)" if platform.finetunes else ""
         out.print(
             f"[green]ok[/green] {label}: {len(platform.workers)} worker(s), "
-            f"{len(platform.gateways)} gateway(s), {len(platform.indexes)} index(es)"
+            f"{len(platform.gateways)} gateway(s), {len(platform.indexes)} index(es){finetunes}"
         )
 
 
@@ -52,6 +55,7 @@ def render(
     target = out_dir or project / "workers"
     stale: list[str] = []
     for label, platform in platforms(stack, config, project):
+        warn_notices(label, platform, config.parent if config else project)
         workers = render_platform(platform, base_dir=config.parent if config else project)
         if check:
             stale += stale_paths(workers, target)

@@ -206,11 +206,13 @@ def cost(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Estimate daily Workers AI neurons and dollars per Worker, with the assumptions."""
+    from cfai.catalog import catalog_for
     from cfai.gitops.cost import Traffic, cost_table, estimate
 
     traffic = Traffic(requests_per_day, tokens_in, tokens_out, images_per_request)
+    catalog = catalog_for(config.parent if config else project)
     estimates = [
-        estimate(platform, traffic, source=label)
+        estimate(platform, traffic, source=label, catalog=catalog)
         for label, platform in platforms(stack, config, project)
     ]
     if as_json:

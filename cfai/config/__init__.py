@@ -1,6 +1,6 @@
 """Typed platform declaration: models, loading and cross-checks.
 
-Gateways, indexes and the platform are declared here; each Worker kind's own model lives
+Gateways, indexes, finetunes and the platform are declared here; each Worker kind's own model lives
 with its kind (`cfai.kinds.chat.ChatWorkerConfig`, ...), and `workers:` entries validate
 as the union of every registered kind's model.
 
@@ -11,6 +11,7 @@ Example::
     platform.workers["assistant"].kind
 """
 
+from cfai.config.finetunes import FinetuneConfig
 from cfai.config.loader import (
     CONFIG_KEY,
     discover_stacks,
@@ -34,6 +35,7 @@ __all__ = [
     "CONFIG_KEY",
     "INDEX_PRESETS",
     "AnyWorkerConfig",
+    "FinetuneConfig",
     "GatewayConfig",
     "IndexConfig",
     "PlatformConfig",

@@ -1,6 +1,6 @@
 """Cross-resource rules a single model cannot check on its own.
 
-Names are checked here; each Worker is checked by its kind (`cfai.kinds.Kind.problems`).
+Names and finetunes (`cfai.config.finetunes`) are checked here; each Worker is checked by its kind (`cfai.kinds.Kind.problems`).
 Each check yields `Problem`s with the path of the offending setting and the fix; the loader
 reports all of them at once.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Set
 from pathlib import Path
 
+from cfai.config.finetunes import finetune_bases, finetune_problems
 from cfai.config.models import NAME_RULES, PlatformConfig
 from cfai.errors import Problem
 from cfai.kinds import CheckContext, kind_for
@@ -23,13 +24,14 @@ def check_platform(
     base_dir: Path | None = None,
     defined: Mapping[str, Set[str]] | None = None,
 ) -> list[Problem]:
-    """Every cross-check problem of `platform`. `defined` names the gateways/indexes/workers
-    declared in the source even if they failed validation, so a reference to them is not
-    reported as unknown twice."""
+    """Every cross-check problem of `platform`. `defined` names the gateways/indexes/workers/
+    finetunes declared in the source even if they failed validation, so a reference to them
+    is not reported as unknown twice."""
     names = {
         "gateways": set(platform.gateways),
         "indexes": set(platform.indexes),
         "workers": set(platform.workers),
+        "finetunes": set(platform.finetunes),
     }
     for section, keys in (defined or {}).items():
         names[section] = names.get(section, set()) | set(keys)
@@ -38,8 +40,10 @@ def check_platform(
         indexes=names["indexes"],
         index_dimensions={k: i.resolved_dimensions for k, i in platform.indexes.items()},
         base_dir=base_dir,
+        finetunes=finetune_bases(platform.finetunes, names["finetunes"]),
     )
     problems = list(_names(platform))
+    problems.extend(finetune_problems(platform.finetunes, platform.physical_name, base_dir))
     for key, worker in platform.workers.items():
         problems.extend(kind_for(worker.kind).problems(key, worker, ctx))
     return problems

@@ -21,6 +21,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from cfai.config.checks import check_platform
+from cfai.config.finetunes import FinetuneConfig
 from cfai.config.models import AnyWorkerConfig, GatewayConfig, IndexConfig, PlatformConfig
 from cfai.errors import ConfigError, Problem
 from cfai.kinds import kind_names
@@ -40,6 +41,7 @@ _SECTIONS: dict[str, Any] = {
     "gateways": TypeAdapter(GatewayConfig),
     "indexes": TypeAdapter(IndexConfig),
     "workers": TypeAdapter(AnyWorkerConfig),
+    "finetunes": TypeAdapter(FinetuneConfig),
 }
 
 

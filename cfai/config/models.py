@@ -1,4 +1,4 @@
-"""Typed declaration of an AI platform: gateways, indexes and workers.
+"""Typed declaration of an AI platform: gateways, indexes, workers and finetunes.
 
 Every model is frozen and closed (`extra="forbid"`): a misspelt key is an error, not a
 silently ignored setting. Defaults are Cloudflare's where Cloudflare has one. Field bounds
@@ -18,10 +18,12 @@ Example::
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from cfai.config.finetunes import FinetuneConfig, physical_finetune_name
 from cfai.kinds import KINDS, ConfigModel, WorkerConfig
 from cfai.kinds.base import DATE
 
@@ -131,6 +133,9 @@ class PlatformConfig(ConfigModel):
     gateways: dict[str, GatewayConfig] = Field(default_factory=dict)
     indexes: dict[str, IndexConfig] = Field(default_factory=dict)
     workers: dict[str, AnyWorkerConfig] = Field(default_factory=dict)
+    finetunes: dict[str, FinetuneConfig] = Field(
+        default_factory=dict, description="LoRA adapters uploaded as Workers AI finetunes"
+    )
 
     @field_validator("account_id", "compatibility_date", mode="before")
     @classmethod
@@ -154,6 +159,12 @@ class PlatformConfig(ConfigModel):
     def physical_name(self, key: str) -> str:
         """The Cloudflare name of a gateway, index or worker declared as `key`."""
         return f"{self.name_prefix}-{key}" if self.name_prefix else key
+
+    def finetune_name(self, key: str, base_dir: Path) -> str:
+        """The Cloudflare name of the finetune declared as `key`: its physical name plus a
+        digest of what Cloudflare cannot change (`cfai.finetunes.naming`); reads its files
+        under `base_dir`."""
+        return physical_finetune_name(key, self.finetunes[key], self.physical_name(key), base_dir)
 
     def worker_compat(self, key: str) -> tuple[str, tuple[str, ...]]:
         """Compatibility date and flags a worker runs with (its override or the platform's)."""

@@ -26,7 +26,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from cfai.catalog import FREE_NEURONS_PER_DAY, NEURON_PRICE_USD
+from cfai.catalog import CATALOG, FREE_NEURONS_PER_DAY, NEURON_PRICE_USD, Catalog
 from cfai.config import PlatformConfig
 from cfai.kinds import kind_for
 from cfai.kinds.pricing import LineItem, Traffic
@@ -113,8 +113,15 @@ class CostEstimate:
         }
 
 
-def estimate(platform: PlatformConfig, traffic: Traffic, *, source: str = "") -> CostEstimate:
-    """Every Worker's daily cost at `traffic`, with the assumptions that produced it."""
+def estimate(
+    platform: PlatformConfig,
+    traffic: Traffic,
+    *,
+    source: str = "",
+    catalog: Catalog = CATALOG,
+) -> CostEstimate:
+    """Every Worker's daily cost at `traffic` at `catalog`'s prices (a project's
+    `cfai.catalog.catalog_for`), with the assumptions that produced it."""
     if traffic.requests_per_day < 0:
         raise ValueError("requests_per_day must not be negative")
     workers: list[WorkerCost] = []
@@ -122,11 +129,12 @@ def estimate(platform: PlatformConfig, traffic: Traffic, *, source: str = "") ->
         f"{traffic.requests_per_day} requests/day to every Worker",
         f"${NEURON_PRICE_USD * 1000:.3f} per 1,000 neurons; "
         f"{FREE_NEURONS_PER_DAY:,} neurons/day free per account (taken off the total)",
-        "prices: the catalog's published per-unit prices (cfai/catalog.py); "
+        f"prices: the catalog's published per-unit prices ({catalog.source}); "
+        "a model without a published price is priced unknown, never free; "
         "gateway cache hits are not subtracted",
     ]
     for key, w in sorted(platform.workers.items()):
-        cost = kind_for(w.kind).cost(key, w, traffic)
+        cost = kind_for(w.kind).cost(key, w, traffic, catalog)
         workers.append(WorkerCost(key, w.kind, cost.items, cost.note))
         assumptions += cost.assumptions
     return CostEstimate(source, traffic, tuple(workers), tuple(assumptions))

@@ -26,6 +26,7 @@ from cfai.kinds.base import (
     Example,
     Kind,
     KindCost,
+    ModelUse,
     Readiness,
     RenderContext,
     Rendering,
@@ -33,7 +34,15 @@ from cfai.kinds.base import (
     Selection,
     WorkerConfig,
 )
-from cfai.kinds.registry import KINDS, example_for, kind_for, kind_names
+from cfai.kinds.registry import (
+    KINDS,
+    declared_models,
+    example_for,
+    examples_for,
+    kind_for,
+    kind_names,
+    worker_notices,
+)
 
 __all__ = [
     "HEALTH",
@@ -44,13 +53,17 @@ __all__ = [
     "Example",
     "Kind",
     "KindCost",
+    "ModelUse",
     "Readiness",
     "RenderContext",
     "Rendering",
     "Route",
     "Selection",
     "WorkerConfig",
+    "declared_models",
     "example_for",
+    "examples_for",
     "kind_for",
     "kind_names",
+    "worker_notices",
 ]

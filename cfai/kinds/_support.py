@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Set
 from dataclasses import dataclass
 
 from pydantic import Field
 
-from cfai.catalog import CATALOG, ModelSpec, Task, models_for
+from cfai.catalog import Catalog, ModelSpec, Task
 from cfai.errors import Problem, RenderError
-from cfai.kinds.base import Binding, CheckContext, RenderContext, WorkerConfig
+from cfai.kinds.base import Binding, CheckContext, ModelUse, RenderContext, WorkerConfig
 from cfai.kinds.pricing import DEFAULT_USER_TOKENS, Traffic
 
 
@@ -19,15 +20,41 @@ def unknown(path: str, what: str, name: str, defined: Set[str]) -> Problem:
     return Problem(path, f"unknown {what} {name!r} (defined: {listing})")
 
 
+#: The setting a Worker declares to use a model the catalog does not list yet.
+TASK_FIELD_HELP = (
+    "the task of a model the catalog does not list (text-generation, text-embeddings, ...): "
+    "cfai then accepts the model, with a warning"
+)
+
+
+def declared_task(worker: WorkerConfig) -> Task | None:
+    """The `task` a Worker declares for a model the catalog does not list, if any."""
+    task = getattr(worker, "task", None)
+    return task if isinstance(task, Task) else None
+
+
 def model_problems(
-    path: str, name: str, task: Task, role: str
+    path: str,
+    name: str,
+    task: Task,
+    role: str,
+    catalog: Catalog,
+    declared: Task | None = None,
 ) -> tuple[ModelSpec | None, list[Problem]]:
-    """The catalog entry of model `name` when it does `task`, else the problem saying so."""
-    spec = CATALOG.get(name)
-    choices = ", ".join(models_for(task))
+    """The catalog entry of model `name` when it does `task`, else the problem saying so.
+    A model the catalog does not list is accepted when `declared` is its task (open world:
+    the entry is then `ModelSpec.declared`)."""
+    spec = catalog.get(name)
+    choices = ", ".join(catalog.models_for(task))
     if spec is None:
+        if declared is task:
+            return ModelSpec.declared(name, task), []
         return None, [
-            Problem(path, f"unknown Workers AI model {name!r} ({task.value} models: {choices})")
+            Problem(
+                path,
+                f"unknown Workers AI model {name!r} ({task.value} models: {choices}); "
+                f"to use a model the catalog does not list yet, declare task: {task.value}",
+            )
         ]
     if spec.task is not task:
         return None, [
@@ -39,11 +66,16 @@ def model_problems(
     return spec, []
 
 
-def render_spec(model: str, key: str) -> ModelSpec:
-    """The catalog entry the renderer needs; a model the checks let through is in it."""
-    spec = CATALOG.get(model)
+def render_spec(use: ModelUse, key: str, worker: WorkerConfig, catalog: Catalog) -> ModelSpec:
+    """The catalog entry the renderer needs: the catalog's, or the declared task's for a
+    model the checks let through by its declared task."""
+    spec = catalog.get(use.name)
+    if spec is None and declared_task(worker) is use.task:
+        return ModelSpec.declared(use.name, use.task)
     if spec is None:
-        raise RenderError(f"workers.{key}: model {model!r} is not in the catalog (validate first)")
+        raise RenderError(
+            f"workers.{key}.{use.setting}: model {use.name!r} is not in the catalog (validate first)"
+        )
     return spec
 
 
@@ -52,10 +84,22 @@ def ai_bindings(model: str) -> list[Binding]:
     return [Binding("ai", "AI"), Binding("plain_text", "MODEL", text=model)]
 
 
+def traits_binding(spec: ModelSpec) -> Binding:
+    """The `MODEL_TRAITS` var: the model's form, vision and reasoning, which the templates
+    read at run time (a var like `MODEL`, so every stack runs the same code)."""
+    traits = {
+        "form": spec.form.value,
+        "vision": spec.vision.value,
+        "reasoning": spec.reasoning.value,
+    }
+    return Binding("plain_text", "MODEL_TRAITS", text=json.dumps(traits, sort_keys=True))
+
+
 class TextGenerationConfig(WorkerConfig):
     """Settings of a Worker that answers with a text-generation model (chat, rag)."""
 
     model: str = "@cf/meta/llama-3.1-8b-instruct"
+    task: Task | None = Field(None, description=TASK_FIELD_HELP)
     gateway: str | None = None
     max_tokens: int = Field(256, ge=1, le=131_072)
     temperature: float = Field(0.6, ge=0, le=5)
@@ -69,7 +113,12 @@ def text_generation_problems(
     if worker.gateway and worker.gateway not in ctx.gateways:
         yield unknown(f"{base}.gateway", "gateway", worker.gateway, ctx.gateways)
     spec, problems = model_problems(
-        f"{base}.model", worker.model, Task.TEXT_GENERATION, f"a {worker.kind} worker"
+        f"{base}.model",
+        worker.model,
+        Task.TEXT_GENERATION,
+        f"a {worker.kind} worker",
+        ctx.catalog,
+        declared_task(worker),
     )
     yield from problems
     if spec and spec.context_window and worker.max_tokens > spec.context_window:

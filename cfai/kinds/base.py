@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from cfai.catalog import Catalog, Task, catalog_for
 from cfai.errors import Problem
 from cfai.kinds.pricing import LineItem, Traffic
 from cfai.outputs import Outputs, WorkerOutput
@@ -44,6 +45,7 @@ __all__ = [
     "Example",
     "Kind",
     "KindCost",
+    "ModelUse",
     "Readiness",
     "RenderContext",
     "Rendering",
@@ -126,12 +128,21 @@ class Readiness:
 
 @dataclass(frozen=True)
 class Example:
-    """A request worth pasting: `cfai local up` and `status` print it as a curl command."""
+    """A request worth pasting: `cfai local up` and `status` print it as a curl command.
+    `body` goes as JSON; `data` is curl's own body arguments instead (``--data-binary @f``,
+    ``-F file=@f``); `curl_extra` follows (``-o /tmp/out.png`` for a binary answer: never a
+    file in the directory the command is pasted in)."""
 
     method: str
     path: str
     body: JsonValue = None
-    curl_extra: str = ""  # e.g. " -o out.png" for a binary answer
+    curl_extra: str = ""
+    data: str = ""
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the request goes to a route behind the Worker's token."""
+        return self.body is not None or bool(self.data)
 
 
 @dataclass(frozen=True)
@@ -139,20 +150,34 @@ class CheckContext:
     """What a kind's cross-checks may know of the rest of the declaration.
 
     `gateways`/`indexes` hold every declared key, valid or not (a reference to an invalid
-    one is not reported twice); `index_dimensions` only the valid indexes'."""
+    one is not reported twice); `index_dimensions` only the valid indexes'. `finetunes`
+    maps every declared finetune key to its base model (None when its entry is invalid)."""
 
     gateways: Set[str]
     indexes: Set[str]
     index_dimensions: Mapping[str, int]
     base_dir: Path | None = None
+    finetunes: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The project's model catalog (its ``catalog.json`` preferred, `cfai.catalog`)."""
+        return catalog_for(self.base_dir)
 
 
 @dataclass(frozen=True)
 class RenderContext:
-    """What a kind's render may know: physical names and where the project's files are."""
+    """What a kind's render may know: physical names and where the project's files are.
+    `finetune_name` gives a finetune key's Cloudflare name (`cfai.config.finetunes`)."""
 
     physical_name: Callable[[str], str]
     base_dir: Path
+    finetune_name: Callable[[str], str] | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        """The project's model catalog (its ``catalog.json`` preferred, `cfai.catalog`)."""
+        return catalog_for(self.base_dir)
 
 
 @dataclass(frozen=True)
@@ -165,6 +190,17 @@ class Rendering:
     gateway: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelUse:
+    """One model a Worker calls: the setting naming it, the task that setting needs, and
+    how the Worker is called in messages (`role`, e.g. "a chat worker")."""
+
+    setting: str
+    name: str
+    task: Task
+    role: str
 
 
 @dataclass(frozen=True)
@@ -195,10 +231,17 @@ class Kind(ABC, Generic[C]):
     main_route: ClassVar[Route | None] = None
     readiness: ClassVar[Readiness] = Readiness()
     example: ClassVar[Example] = Example("GET", "/health")
+    #: One example per route worth showing (`cfai local up` prints each); () = `example`.
+    examples: ClassVar[tuple[Example, ...]] = ()
     #: The kind's contract check modules, in `cfai/contract/checks`.
     checks: ClassVar[tuple[str, ...]] = ()
     #: Contract fixture name -> which of this kind's Workers it runs on.
     selections: ClassVar[Mapping[str, Selection]] = MappingProxyType({})
+
+    @property
+    def all_examples(self) -> tuple[Example, ...]:
+        """The kind's examples: `examples`, or its one `example`."""
+        return self.examples or (self.example,)
 
     @property
     def templated(self) -> bool:
@@ -209,12 +252,33 @@ class Kind(ABC, Generic[C]):
         """Cross-checks a single model cannot make (references, model tasks, limits)."""
         return iter(())
 
+    def model_uses(self, worker: C) -> tuple[ModelUse, ...]:
+        """Every Workers AI model the Worker calls, with the task its setting needs."""
+        return ()
+
+    def notices(self, key: str, worker: C, ctx: CheckContext) -> Iterator[Problem]:
+        """Warnings that do not stop a deploy (`cfai validate` and `cfai render` print them):
+        by default, each model the catalog does not list that the declared `task` vouches for."""
+        declared = getattr(worker, "task", None)
+        for use in self.model_uses(worker):
+            if use.name not in ctx.catalog and declared is use.task:
+                yield Problem(
+                    f"workers.{key}.{use.setting}",
+                    f"{use.name!r} is not in the model catalog; accepted as a {use.task.value} "
+                    f"model because the worker declares task: {use.task.value} (cfai cannot "
+                    "check its inputs, limits or price; `cfai models sync` adds Cloudflare's "
+                    "current models)",
+                )
+
     @abstractmethod
     def render(self, key: str, worker: C, ctx: RenderContext) -> Rendering:
         """Bindings, models and the template context (or the module) of `worker`."""
 
-    def cost(self, key: str, worker: C, traffic: Traffic) -> KindCost:
-        """What `traffic` costs a day on `worker` (default: unknown)."""
+    def cost(
+        self, key: str, worker: C, traffic: Traffic, catalog: Catalog | None = None
+    ) -> KindCost:
+        """What `traffic` costs a day on `worker` at `catalog`'s prices (default: the
+        built-in catalog's); the default rule: unknown."""
         note = f"cfai has no cost rule for {self.name} Workers"
         return KindCost((), (f"{key} ({self.name}): price unknown ({note})",), note)
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from cfai.catalog import Catalog
 from cfai.errors import ConfigError, Problem
 from cfai.kinds._support import unknown
 from cfai.kinds.base import (
@@ -36,6 +37,11 @@ __all__ = [
     "GatewayRef",
     "VectorizeRef",
 ]
+
+
+# A symbolic link may point anywhere; what is rendered, deployed and committed under
+# workers/ must come from the project.
+_ESCAPES = "{main!r} resolves outside the project (a symbolic link?); use a file inside it"
 
 
 class VectorizeRef(ConfigModel):
@@ -67,8 +73,16 @@ class CustomWorkerConfig(WorkerConfig):
     auth: bool = Field(False, description="the code checks auth itself via bindings.auth_token")
 
 
+def _outside(base_dir: Path, main: str) -> bool:
+    """Whether `main` resolves (symbolic links followed) outside `base_dir`."""
+    return not (base_dir / main).resolve().is_relative_to(base_dir.resolve())
+
+
 def _read(key: str, worker: CustomWorkerConfig, base_dir: Path) -> str:
     path = base_dir / worker.main
+    if _outside(base_dir, worker.main):
+        # Checked again here, not only at load: the link may have changed since.
+        raise ConfigError([Problem(f"workers.{key}.main", _ESCAPES.format(main=worker.main))])
     try:
         # Bytes, not read_text: no newline translation, so the hash is of the user's bytes.
         return path.read_bytes().decode("utf-8")
@@ -102,6 +116,8 @@ class CustomKind(Kind[CustomWorkerConfig]):
         main = Path(worker.main)
         if main.is_absolute() or ".." in main.parts:
             yield Problem(f"{base}.main", f"{worker.main!r} must be a path inside the project")
+        elif ctx.base_dir is not None and _outside(ctx.base_dir, worker.main):
+            yield Problem(f"{base}.main", _ESCAPES.format(main=worker.main))
         elif not worker.main.endswith((".js", ".mjs")):
             yield Problem(f"{base}.main", f"{worker.main!r} must be an ES module (.js or .mjs)")
         elif ctx.base_dir is not None and not (ctx.base_dir / worker.main).is_file():
@@ -125,7 +141,13 @@ class CustomKind(Kind[CustomWorkerConfig]):
             bindings=tuple(bindings), gateway=gateway, source=_read(key, worker, ctx.base_dir)
         )
 
-    def cost(self, key: str, worker: CustomWorkerConfig, traffic: Traffic) -> KindCost:
+    def cost(
+        self,
+        key: str,
+        worker: CustomWorkerConfig,
+        traffic: Traffic,
+        catalog: Catalog | None = None,
+    ) -> KindCost:
         note = "custom code: cfai does not know which models it calls"
         return KindCost((), (f"{key} (custom): price unknown ({note})",), note)
 

@@ -13,15 +13,22 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from cfai.catalog import CATALOG, ModelSpec, Task
+from cfai.catalog import CATALOG, Catalog, ModelSpec, Task
 from cfai.errors import Problem, RenderError
-from cfai.kinds._support import ai_bindings, model_problems, render_spec
+from cfai.kinds._support import (
+    TASK_FIELD_HELP,
+    ai_bindings,
+    declared_task,
+    model_problems,
+    render_spec,
+)
 from cfai.kinds.base import (
     HEALTH,
     CheckContext,
     Example,
     Kind,
     KindCost,
+    ModelUse,
     RenderContext,
     Rendering,
     Route,
@@ -38,6 +45,7 @@ class ImageWorkerConfig(WorkerConfig):
 
     kind: Literal["image"] = "image"
     model: str = "@cf/black-forest-labs/flux-1-schnell"
+    task: Task | None = Field(None, description=TASK_FIELD_HELP)
     steps: int | None = Field(None, ge=1, le=50, description="default steps; null = the model's")
     max_width: int | None = Field(None, ge=64, le=2500, description="null = the model's maximum")
     max_height: int | None = Field(None, ge=64, le=2500, description="null = the model's maximum")
@@ -79,14 +87,25 @@ class ImageKind(Kind[ImageWorkerConfig]):
     template = "workers/image.js.j2"
     routes = (HEALTH, Route("POST", "/image", summary="the image bytes of a prompt"))
     main_route = routes[1]
-    example = Example("POST", "/image", {"prompt": "a lighthouse at dusk"}, " -o out.png")
+    # The answer is image bytes: written under /tmp, never where the command is pasted.
+    example = Example(
+        "POST", "/image", {"prompt": "a lighthouse at dusk"}, " -o /tmp/cfai-image.png"
+    )
     checks = ("test_image.py",)
     selections = MappingProxyType({"image_worker": _every})
+
+    def model_uses(self, worker: ImageWorkerConfig) -> tuple[ModelUse, ...]:
+        return (ModelUse("model", worker.model, Task.TEXT_TO_IMAGE, "an image worker"),)
 
     def problems(self, key: str, worker: ImageWorkerConfig, ctx: CheckContext) -> Iterator[Problem]:
         base = f"workers.{key}"
         spec, problems = model_problems(
-            f"{base}.model", worker.model, Task.TEXT_TO_IMAGE, "an image worker"
+            f"{base}.model",
+            worker.model,
+            Task.TEXT_TO_IMAGE,
+            "an image worker",
+            ctx.catalog,
+            declared_task(worker),
         )
         yield from problems
         if spec is None or spec.image is None:
@@ -113,15 +132,22 @@ class ImageKind(Kind[ImageWorkerConfig]):
                 )
 
     def render(self, key: str, worker: ImageWorkerConfig, ctx: RenderContext) -> Rendering:
-        spec = render_spec(worker.model, key)
+        spec = render_spec(self.model_uses(worker)[0], key, worker, ctx.catalog)
         return Rendering(
             bindings=tuple(ai_bindings(worker.model)),
             models=(worker.model,),
             context={"image": _limits(worker, spec, key)},
         )
 
-    def cost(self, key: str, worker: ImageWorkerConfig, traffic: Traffic) -> KindCost:
-        spec = CATALOG[worker.model]
+    def cost(
+        self,
+        key: str,
+        worker: ImageWorkerConfig,
+        traffic: Traffic,
+        catalog: Catalog | None = None,
+    ) -> KindCost:
+        catalog = catalog or CATALOG
+        spec = catalog.get(worker.model) or ModelSpec.declared(worker.model, Task.TEXT_TO_IMAGE)
         assert spec.image is not None  # the config checks demand a text-to-image model
         lim = spec.image
         width = min(lim.default_width, worker.max_width or lim.default_width)
@@ -129,7 +155,7 @@ class ImageKind(Kind[ImageWorkerConfig]):
         tiles = math.ceil(width / TILE_PIXELS) * math.ceil(height / TILE_PIXELS)
         steps = worker.steps or lim.default_steps
         images = traffic.requests_per_day * traffic.images_per_request
-        items = priced(worker.model, {"tiles": tiles * images, "steps": steps * images})
+        items = priced(worker.model, {"tiles": tiles * images, "steps": steps * images}, catalog)
         said = (
             f"{key} (image): {worker.model}, {traffic.images_per_request} image(s) per request at "
             f"{width}x{height} = {tiles} tiles of {TILE_PIXELS}px, {steps} steps "

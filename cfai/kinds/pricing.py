@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cfai.catalog import CATALOG, ModelSpec
+from cfai.catalog import CATALOG, Catalog, ModelSpec
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -53,11 +53,11 @@ class LineItem:
     usd_per_day: float | None  # None: the catalog has no price for this model or unit
 
 
-def priced(model: str, quantities: dict[str, int]) -> list[LineItem]:
+def priced(model: str, quantities: dict[str, int], catalog: Catalog = CATALOG) -> list[LineItem]:
     """One line item per unit `model` is billed by; units it is not billed by are left out
     (embeddings have no output tokens), all of them kept at unknown price when the catalog
     has no price for `model`."""
-    spec: ModelSpec | None = CATALOG.get(model)
+    spec: ModelSpec | None = catalog.get(model)
     prices = {p.unit: p for p in spec.prices} if spec else {}
     items = []
     for unit, qty in quantities.items():

@@ -13,16 +13,18 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cfai.catalog import Task
+from cfai.catalog import CATALOG, Catalog, Task
 from cfai.errors import Problem
 from cfai.kinds._support import (
     TextGenerationConfig,
     ai_bindings,
+    declared_task,
     gateway_binding,
     model_problems,
     render_spec,
     text_generation_problems,
     tokens,
+    traits_binding,
     unknown,
 )
 from cfai.kinds.base import (
@@ -32,6 +34,7 @@ from cfai.kinds.base import (
     Example,
     Kind,
     KindCost,
+    ModelUse,
     RenderContext,
     Rendering,
     Route,
@@ -91,23 +94,45 @@ class RagKind(Kind[RagWorkerConfig]):
         Route("POST", "/documents", summary="chunk, embed and store documents"),
         Route("DELETE", "/documents/{id}", summary="delete a document's chunks"),
         Route("POST", "/query", summary="answer a question with the matching chunks as sources"),
+        Route(
+            "POST", "/v1/embeddings", summary="OpenAI-compatible embeddings (the index's vectors)"
+        ),
     )
     main_route = routes[3]
+    examples = (
+        Example("POST", "/query", {"question": "How does gateway caching work?"}),
+        Example("POST", "/v1/embeddings", {"input": ["gateway caching", "vectorize filters"]}),
+    )
     example = Example("POST", "/query", {"question": "How does gateway caching work?"})
     checks = ("test_rag.py",)
     selections = MappingProxyType({"rag_worker": _every})
+
+    def model_uses(self, worker: RagWorkerConfig) -> tuple[ModelUse, ...]:
+        return (
+            ModelUse("model", worker.model, Task.TEXT_GENERATION, "a rag worker"),
+            ModelUse(
+                "embedding_model", worker.embedding_model, Task.TEXT_EMBEDDINGS, "a rag worker"
+            ),
+        )
 
     def problems(self, key: str, worker: RagWorkerConfig, ctx: CheckContext) -> Iterator[Problem]:
         base = f"workers.{key}"
         if worker.index not in ctx.indexes:
             yield unknown(f"{base}.index", "index", worker.index, ctx.indexes)
+        # `task: text-embeddings` vouches for the embedding model, not for the answering one.
         yield from text_generation_problems(key, worker, ctx)
         spec, problems = model_problems(
-            f"{base}.embedding_model", worker.embedding_model, Task.TEXT_EMBEDDINGS, "a rag worker"
+            f"{base}.embedding_model",
+            worker.embedding_model,
+            Task.TEXT_EMBEDDINGS,
+            "a rag worker",
+            ctx.catalog,
+            declared_task(worker),
         )
         yield from problems
         dimensions = ctx.index_dimensions.get(worker.index)
-        if spec and dimensions is not None and spec.dimensions != dimensions:
+        # A declared model's dimensions are unknown: it must fit its index (a notice says so).
+        if spec and spec.dimensions and dimensions is not None and spec.dimensions != dimensions:
             yield Problem(
                 f"{base}.index",
                 f"index {worker.index!r} has {dimensions} dimensions but embedding model "
@@ -120,17 +145,32 @@ class RagKind(Kind[RagWorkerConfig]):
                 f"top_k {worker.top_k} exceeds Vectorize's topK limit of "
                 f"{VECTORIZE_TOP_K_WITH_METADATA} when metadata is returned",
             )
-        if worker.pooling == "cls" and not worker.embedding_model.startswith("@cf/baai/bge-"):
+        if worker.pooling == "cls" and spec and spec.known and "cls" not in spec.poolings:
             yield Problem(
                 f"{base}.pooling", "pooling 'cls' is only offered by the @cf/baai/bge-* models"
             )
 
+    def notices(self, key: str, worker: RagWorkerConfig, ctx: CheckContext) -> Iterator[Problem]:
+        yield from super().notices(key, worker, ctx)
+        if (
+            worker.embedding_model not in ctx.catalog
+            and declared_task(worker) is Task.TEXT_EMBEDDINGS
+        ):
+            yield Problem(
+                f"workers.{key}.index",
+                f"index {worker.index!r} takes vectors of its own dimensions; cfai cannot "
+                f"check that {worker.embedding_model!r} makes them",
+            )
+
     def render(self, key: str, worker: RagWorkerConfig, ctx: RenderContext) -> Rendering:
-        embedder = render_spec(worker.embedding_model, key)
+        answerer, embedder = (
+            render_spec(use, key, worker, ctx.catalog) for use in self.model_uses(worker)
+        )
         gateway = gateway_binding(worker, ctx)
         return Rendering(
             bindings=(
                 *ai_bindings(worker.model),
+                traits_binding(answerer),
                 *gateway,
                 Binding("plain_text", "EMBEDDING_MODEL", text=worker.embedding_model),
                 Binding("vectorize", "VECTORIZE", index_name=ctx.physical_name(worker.index)),
@@ -146,21 +186,30 @@ class RagKind(Kind[RagWorkerConfig]):
                 "chunk_overlap": worker.chunk_overlap,
                 "pooling": worker.pooling,
                 "embed_batch": min(embedder.max_batch or 100, 100),
+                "dimensions": embedder.dimensions,
                 "max_chunks": MAX_CHUNKS_PER_DOCUMENT,
             },
         )
 
-    def cost(self, key: str, worker: RagWorkerConfig, traffic: Traffic) -> KindCost:
+    def cost(
+        self,
+        key: str,
+        worker: RagWorkerConfig,
+        traffic: Traffic,
+        catalog: Catalog | None = None,
+    ) -> KindCost:
+        catalog = catalog or CATALOG
         n, t = traffic.requests_per_day, tokens(worker.system_prompt, worker.max_tokens, traffic)
         question = (
             max(1, t.tokens_in - t.system) if traffic.tokens_in is not None else DEFAULT_USER_TOKENS
         )
         context = worker.top_k * worker.chunk_size // CHARS_PER_TOKEN
         items = [
-            *priced(worker.embedding_model, {"input_tokens": question * n}),
+            *priced(worker.embedding_model, {"input_tokens": question * n}, catalog),
             *priced(
                 worker.model,
                 {"input_tokens": (t.tokens_in + context) * n, "output_tokens": t.tokens_out * n},
+                catalog,
             ),
         ]
         said = (

@@ -28,15 +28,20 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from cfai._files import private_dir
+from cfai.local._http import json_errors
 from cfai.local.services import REGISTRY, EmulatorContext, Service
 from cfai.local.services.frontdoor import (
+    ApiError,
     ApiToken,
     BindingKey,
     Call,
     Endpoint,
     FrontDoor,
     Open,
+    Shape,
     json_response,
+    openapi_document,
 )
 
 __all__ = ["build_app", "check_settings", "main"]
@@ -78,6 +83,16 @@ def _admin(services: Sequence[Service]) -> list[Endpoint]:
     ]
 
 
+def _openapi(endpoints: Sequence[Endpoint]) -> Endpoint:
+    """``GET /__cfai/openapi.json``: the emulator's every route, this one included (the
+    list is read when asked, after this endpoint joined it)."""
+
+    async def document(call: Call) -> Any:
+        return json_response(openapi_document(endpoints, title="cfai local emulator"))
+
+    return Endpoint("GET", "/__cfai/openapi.json", document, ApiToken(account=False))
+
+
 def build_app(
     ctx: EmulatorContext, *, binding_key: BindingKey | None = None
 ) -> tuple[Starlette, dict[str, Service]]:
@@ -95,6 +110,7 @@ def build_app(
             service.close()
 
     endpoints = [*_admin(services), *(ep for s in services for ep in s.endpoints())]
+    endpoints.append(_openapi(endpoints))
     return door.app(endpoints, lifespan=lifespan), {s.name: s for s in services}
 
 
@@ -122,10 +138,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         check_settings(ctx.settings)
     except ValueError as err:
         sys.exit(f"cfai emulator: {err}")
-    ctx.state_dir.mkdir(parents=True, exist_ok=True)
+    # Everything it writes (databases, binding key) is the owner's only.
+    os.umask(0o077)
+    private_dir(ctx.state_dir)
     key = BindingKey.write_new(ctx.state_dir)
     app, _ = build_app(ctx, binding_key=key)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # A request HTTP itself refuses (two Content-Lengths, a broken request line) gets the
+    # envelope too; 6003 is Cloudflare's "Invalid request headers".
+    malformed = ApiError(400, 6003, "Invalid request headers").body(Shape.ENVELOPE)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        http=json_errors(json.dumps(malformed).encode()),
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from typing import Any
 
 from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
-from cfai.kinds import kind_for
-from cfai.local.ports import plan_ports, reserve, run_fingerprint
+from cfai.kinds import declared_models, kind_for
+from cfai.local.ports import plan_ports, reserve, run_fingerprint, serves
 from cfai.local.processes import alive
 from cfai.local.provisioning import provision
 from cfai.local.state import FIRST_PROCESS, Routes, RunRecord, Secrets, StateFiles, VersionRoute
@@ -83,6 +83,15 @@ class LocalPlatform:
         return render_platform(
             declaration, base_dir=self.source_dir or self.project_dir, templates=self.templates
         )
+
+    def _emulator_settings(self, declaration: PlatformConfig) -> dict[str, Any]:
+        # The emulator also answers the models the catalog does not list that the Workers
+        # use: by their declared task or the project's catalog.json (`declared_models`).
+        dims = {k: i.resolved_dimensions for k, i in declaration.indexes.items()}
+        models = declared_models(declaration.workers, self.source_dir or self.project_dir, dims)
+        if not models:
+            return dict(self.settings)
+        return {**self.settings, "models": {**models, **self.settings.get("models", {})}}
 
     # -- what runs -----------------------------------------------------------------------
     @property
@@ -136,6 +145,7 @@ class LocalPlatform:
             and current.fingerprint == fingerprint
             and (port is None or current.port == port)
             and outputs is not None
+            and serves(current, outputs)
         )
         if self.reused and outputs is not None:
             return outputs
@@ -156,7 +166,7 @@ class LocalPlatform:
                 emulator_port,
                 account_id=declaration.account_id,
                 api_token=secrets.api_token,
-                settings=self.settings,
+                settings=self._emulator_settings(declaration),
                 env=self.emulator_env,
             )
             self._files.write_routes(first_routes(workers, worker_ports))
@@ -166,7 +176,13 @@ class LocalPlatform:
             self._supervisor.wait_ready(
                 f"{api}/__cfai/health", "emulator", run.pids["emulator"], timeout, log="emulator"
             )
-            provision(declaration, f"{api}/client/v4", secrets.api_token, self.progress)
+            provision(
+                declaration,
+                f"{api}/client/v4",
+                secrets.api_token,
+                self.progress,
+                base_dir=self.source_dir or self.project_dir,
+            )
             self.progress(f"starting workerd with {len(workers)} Worker(s)")
             run.pids[FIRST_PROCESS] = self._supervisor.start_workerd(
                 FIRST_PROCESS, workers, emulator_port, secrets.auth_token, listeners
@@ -223,7 +239,7 @@ class LocalPlatform:
         previous: PlatformConfig | None = None,
         timeout: float = 60.0,
     ) -> Outputs:
-        """Re-provision (when gateways, indexes or the prefix changed since `previous`),
+        """Re-provision (when gateways, indexes, finetunes or the prefix changed since `previous`),
         re-render and restart workerd of the running platform; the emulator keeps its state
         and each Worker its public port. Returns the new outputs map."""
         run = self._files.read_run()
@@ -231,13 +247,20 @@ class LocalPlatform:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
         rendered = self._render(declaration)
         secrets = self._files.secrets()
-        if previous is None or (previous.name_prefix, previous.gateways, previous.indexes) != (
+        if previous is None or (
+            previous.name_prefix,
+            previous.gateways,
+            previous.indexes,
+            previous.finetunes,
+        ) != (
             declaration.name_prefix,
             declaration.gateways,
             declaration.indexes,
+            declaration.finetunes,
         ):
             api = f"{_emulator_url(run.emulator_port)}/client/v4"
-            provision(declaration, api, secrets.api_token, self.progress)
+            base_dir = self.source_dir or self.project_dir
+            provision(declaration, api, secrets.api_token, self.progress, base_dir=base_dir)
         # workerd serves on private ports behind the router, which keeps the public ones.
         private = self._versions.private_ports([r.key for r in rendered])
         self._supervisor.stop(run.pids[FIRST_PROCESS])

@@ -16,9 +16,12 @@ import json
 import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cfai.config import PlatformConfig
 from cfai.errors import PortInUseError
+from cfai.local.state import FIRST_PROCESS, RunRecord
+from cfai.outputs import Outputs
 from cfai.render import RenderedWorker
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "plan_ports",
     "reserve",
     "run_fingerprint",
+    "serves",
 ]
 
 
@@ -51,6 +55,9 @@ def reserve() -> socket.socket:
 
 def _check_free(port: int, what: str) -> None:
     with socket.socket() as s:
+        # As the servers that will bind it do (uvicorn, workerd): connections of a previous
+        # run left in TIME_WAIT do not make the port taken, a listener still does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -86,3 +93,24 @@ def run_fingerprint(
         "settings": dict(settings),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def serves(run: RunRecord, outputs: Outputs) -> bool:
+    """Whether `outputs` is what `run` serves: the run recorded all of its processes (an
+    `up` killed midway may not have), the outputs name its emulator, and every endpoint in
+    them accepts a connection (an `up` killed before writing them leaves the last run's)."""
+    if not {"emulator", "router", FIRST_PROCESS} <= run.pids.keys():
+        return False
+    if outputs.api is None or urlsplit(outputs.api.base_url).port != run.emulator_port:
+        return False
+    urls = [outputs.api.base_url, *(w.url for w in outputs.workers.values())]
+    return all(_answers(url) for url in urls)
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), 2).close()
+    except OSError:
+        return False
+    return True

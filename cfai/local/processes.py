@@ -12,7 +12,23 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["CHILDREN", "alive", "forget", "spawn", "stop"]
+from cfai._files import private_file
+
+__all__ = ["CHILDREN", "INHERITED_SECRETS", "alive", "forget", "spawn", "stop"]
+
+#: Credentials a developer's shell may hold that no child inherits: the router and workerd
+#: need none, and the emulator gets the one it needs (the remote AI token) passed in `env`.
+INHERITED_SECRETS = frozenset(
+    {
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_API_KEY",
+        "CF_API_TOKEN",
+        "CF_API_KEY",
+        "CFAI_REMOTE_AI_TOKEN",
+        "PULUMI_ACCESS_TOKEN",
+        "PULUMI_CONFIG_PASSPHRASE",
+    }
+)
 
 # Children started by this process, kept so that their `Popen` objects are neither garbage
 # collected while running (a ResourceWarning) nor left as zombies once stopped.
@@ -28,15 +44,17 @@ def spawn(
     pass_fds: Sequence[int] = (),
 ) -> int:
     """Start `argv` in its own session (so `stop` takes its whole group), stdin closed,
-    stdout and stderr appended to `log`, `pass_fds` inherited; returns the pid."""
-    with open(log, "ab") as out:
+    stdout and stderr appended to `log` (mode 600), `pass_fds` inherited, the environment
+    this process's minus `INHERITED_SECRETS`, plus `env`; returns the pid."""
+    inherited = {k: v for k, v in os.environ.items() if k not in INHERITED_SECRETS}
+    with open(private_file(log), "ab") as out:
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
+            env={**inherited, **env},
             start_new_session=True,
             pass_fds=tuple(pass_fds),
         )

@@ -26,24 +26,54 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import logging
 import re
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import h11
 import uvicorn
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from cfai.local._forward import forward
-from cfai.local.state import WorkerRoute, read_routes
+from cfai.local._forward import BodyTooLarge, ClientGone, forward
+from cfai.local._http import json_errors
+from cfai.local.state import VersionRoute, WorkerRoute, read_routes
 
-__all__ = ["VERSION_HEADER", "Router", "overrides", "pick"]
+__all__ = ["METHODS", "VERSION_HEADER", "Router", "overrides", "pick"]
+
+log = logging.getLogger("cfai.local.router")
 
 VERSION_HEADER = "x-cfai-version-id"
 _OVERRIDE = re.compile(r'\s*([^=,\s]+)\s*=\s*"([^"]*)"\s*')
-_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
+# Hop-by-hop headers (RFC 9110 section 7.6.1) and the ones this hop rewrites: the body's
+# framing is set again for the upstream, and an `expect: 100-continue` was answered here.
+_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"te",
+    b"trailer",
+    b"upgrade",
+    b"host",
+    b"content-length",
+    b"expect",
+    b"proxy-connection",
+}
+#: The methods workerd's HTTP server parses (kj ``KJ_HTTP_FOR_EACH_METHOD`` in
+#: capnproto ``c++/src/kj/compat/http.h``); it answers any other with a text/plain 501.
+# fmt: off
+METHODS = frozenset({
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "PURGE", "OPTIONS", "TRACE",
+    "COPY", "LOCK", "MKCOL", "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "ACL",
+    "REPORT", "MKACTIVITY", "CHECKOUT", "MERGE", "MSEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE",
+})
+# fmt: on
+# What a request the HTTP parser refuses gets (the Workers' error shape).
+_BAD_REQUEST = json.dumps(
+    {"error": {"code": "bad_request", "message": "malformed HTTP request"}}
+).encode()
 
 
 def overrides(header: str) -> dict[str, str]:
@@ -71,7 +101,13 @@ def pick(worker: WorkerRoute, n: int, override: str | None) -> str | None:
 
 
 class Router:
-    """The ASGI app: the listening port says which Worker a request is for."""
+    """The ASGI app: the listening port says which Worker a request is for.
+
+    The request goes upstream exactly as it came: the raw path and query, percent-encoding
+    untouched (``/documents/%2541`` is not ``/documents/%41``), and the body relayed as it
+    streams in, cut off at the version's ``max_request_bytes`` with the Worker's own 413.
+    Every error this hop makes is JSON in the Workers' shape ``{"error": {"code",
+    "message"}}`` and names no internals."""
 
     def __init__(self, routes_path: Path) -> None:
         self.path = routes_path
@@ -93,47 +129,131 @@ class Router:
         if scope["type"] != "http":
             return
         self._reload()
-        request = Request(scope, receive)
         worker = self.by_port.get(int(scope["server"][1]))
         if worker is None:
-            return await _error(404, "no_worker", "no Worker on this port")(scope, receive, send)
+            return await _error(send, 404, "not_found", "no Worker on this port")
+        if scope["method"] not in METHODS:
+            return await _error(
+                send, 501, "not_implemented", f"method {scope['method'][:32]} is not supported"
+            )
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
         vid = pick(
-            worker, next(self.counter), request.headers.get("cloudflare-workers-version-overrides")
+            worker, next(self.counter), _header(headers, b"cloudflare-workers-version-overrides")
         )
         if vid is None:
-            return await _error(503, "no_version", "the Worker has no deployed version")(
-                scope, receive, send
-            )
-        response = await self._forward(request, worker.versions[vid].upstream, vid)
-        await response(scope, receive, send)
+            return await _error(send, 503, "no_version", "the Worker has no deployed version")
+        await self._forward(scope, receive, send, headers, worker.versions[vid], vid)
 
-    async def _forward(self, request: Request, upstream: str, vid: str) -> Response:
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        host, _, port = upstream.rpartition(":")
-        body = await request.body()
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+        version: VersionRoute,
+        vid: str,
+    ) -> None:
+        extra = [(VERSION_HEADER.encode(), vid.encode())]
+        limit = version.max_request_bytes
+        declared = _header(headers, b"content-length")
+        if declared is not None and int(declared) > limit:
+            # Refused before a byte of the body is read, as the Worker itself would.
+            return await _too_large(send, limit, extra)
+        framing = [(b"content-length", (declared or "0").encode())]
+        if declared is None and _header(headers, b"transfer-encoding") is not None:
+            framing = [(b"transfer-encoding", b"chunked")]
+        upstream = [(k, v) for k, v in headers if k.lower() not in _HOP] + framing
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        host, _, port = version.upstream.rpartition(":")
         try:
-            answer = await forward(host, int(port), request.method, target, headers, body)
+            answer = await forward(
+                host,
+                int(port),
+                scope["method"],
+                target,
+                upstream,
+                _body(receive),
+                limit=limit,
+                client_gone=lambda: _disconnect(receive),
+            )
+        except BodyTooLarge:
+            return await _too_large(send, limit, extra)
+        except ClientGone:
+            return None
         except (OSError, h11.ProtocolError) as err:
-            response: Response = _error(502, "upstream_unreachable", type(err).__name__)
-            response.headers[VERSION_HEADER] = vid
-            return response
-        out = [(k, v) for k, v in answer.headers if k.lower() not in _HOP]
-        out.append((VERSION_HEADER, vid))
-        response = StreamingResponse(answer.body, status_code=answer.status)
+            log.warning("version %s at %s did not answer: %r", vid, version.upstream, err)
+            return await _error(
+                send, 502, "upstream_unreachable", "the Worker did not answer", extra
+            )
+        out = [(k, v) for k, v in answer.headers if k.lower() not in _HOP - {b"content-length"}]
         # Raw headers: repeated ones (set-cookie) kept, no content-type default added.
-        response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out]
-        return response
+        await send({"type": "http.response.start", "status": answer.status, "headers": out + extra})
+        try:
+            async for chunk in answer.body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (OSError, h11.ProtocolError) as err:
+            # Cut off: the client left (the exchange was cut) or the upstream broke off, and
+            # then the client sees the response end short, as from workerd itself.
+            log.info("version %s stopped mid-response: %r", vid, err)
+            return None
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _too_large(send: Send, limit: int, extra: list[tuple[bytes, bytes]]) -> None:
+    # The Workers' own answer (templates/workers/_partials/http.js.j2 `tooLarge`).
+    await _error(send, 413, "payload_too_large", f"request body exceeds {limit} bytes", extra)
+
+
+async def _error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="cfai local router")
     parser.add_argument("--routes", type=Path, required=True)
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     routes = read_routes(args.routes)
     sockets = []
     for w in routes.workers.values():
@@ -145,7 +265,11 @@ def main(argv: list[str] | None = None) -> None:
         s.bind(("127.0.0.1", w.port))
         sockets.append(s)
     config = uvicorn.Config(
-        Router(args.routes), log_level="warning", lifespan="off", access_log=False
+        Router(args.routes),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        http=json_errors(_BAD_REQUEST),
     )
     asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
 

@@ -8,6 +8,9 @@ written here only.
 - ``secrets.json`` (`Secrets`): the local API token and the Workers' auth token, made once
   and kept (mode 600) so the outputs stay the same across restarts.
 
+The state directory itself is kept at mode 700: it also holds the emulator's databases
+(prompts, documents), its binding key and the logs.
+
 The outputs map (``outputs.json``) is read by tools outside cfai, so its model lives in
 `cfai.outputs`. Every process of the platform is a reader: the router parses ``routes.json``
 whenever it changes, so `StateFiles.write_routes` replaces it atomically.
@@ -29,7 +32,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cfai._files import write_private_json
+from cfai._files import private_dir, write_private_json
 from cfai.errors import LocalPlatformError
 
 __all__ = [
@@ -68,6 +71,9 @@ class VersionRoute(_State):
     upstream: str = Field(description="host:port of the version's private listener")
     sha256: str
     process: str
+    # The router cuts a body off past it; the default is Cloudflare's own request body limit
+    # (https://developers.cloudflare.com/workers/platform/limits/#request-limits).
+    max_request_bytes: int = Field(100 * 1024 * 1024, ge=0)
 
     @property
     def port(self) -> int:
@@ -123,7 +129,7 @@ class StateFiles:
         return None if text is None else _parse(RunRecord, text, self.run_path)
 
     def write_run(self, run: RunRecord) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         _replace(self.run_path, run.model_dump_json())
 
     def forget_run(self) -> None:
@@ -136,7 +142,7 @@ class StateFiles:
 
     def write_routes(self, routes: Routes) -> None:
         """Replace the table atomically: the router reads the old or the new, never half."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         _replace(self.routes_path, routes.model_dump_json(indent=2))
 
     # -- secrets.json --------------------------------------------------------------------
@@ -146,7 +152,7 @@ class StateFiles:
         if text is not None:
             return _parse(Secrets, text, self.secrets_path)
         made = Secrets.new()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         write_private_json(self.secrets_path, made.model_dump())
         return made
 

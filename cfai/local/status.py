@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfai.kinds import example_for
+from cfai.kinds import examples_for
 from cfai.outputs import Outputs
 
 __all__ = ["SECRET", "LocalStatus", "ProcessStatus", "curl_examples"]
@@ -72,13 +72,16 @@ def curl_examples(outputs: Outputs, stack: str = "local", command: str = "cfai")
     token_cmd = f"{command} local token" + (f" --stack {stack}" if stack != "local" else "")
     lines = []
     for key, worker in sorted(outputs.workers.items()):
-        # Each kind's example request (`cfai.kinds.Kind.example`).
-        example = example_for(worker.kind)
-        parts = [f"curl -sS -X {example.method} {worker.url}{example.path}"]
-        if worker.auth and example.body is not None:
-            parts.append(f'-H "authorization: Bearer $({token_cmd})"')
-        if example.body is not None:
-            parts.append("-H 'content-type: application/json'")
-            parts.append(f"-d '{json.dumps(example.body)}'")
-        lines.append(f"# {key} ({worker.kind})\n" + " ".join(parts) + example.curl_extra)
+        # Each kind's example requests (`cfai.kinds.Kind.examples`), one per route.
+        for example in examples_for(worker.kind):
+            parts = [f"curl -sS -X {example.method} {worker.url}{example.path}"]
+            if worker.auth and example.authenticated:
+                parts.append(f'-H "authorization: Bearer $({token_cmd})"')
+            if example.body is not None:
+                parts.append("-H 'content-type: application/json'")
+                parts.append(f"-d '{json.dumps(example.body)}'")
+            if example.data:
+                parts.append(example.data)
+            line = " ".join(parts) + example.curl_extra
+            lines.append(f"# {key} ({worker.kind}) {example.method} {example.path}\n{line}")
     return lines

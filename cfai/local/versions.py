@@ -37,7 +37,10 @@ __all__ = ["Versions", "first_routes", "version_route"]
 def version_route(worker: WorkerdWorker, process: str) -> VersionRoute:
     """The routing entry of `worker` served by workerd process `process`."""
     return VersionRoute(
-        upstream=f"127.0.0.1:{worker.port}", sha256=worker.rendered.sha256, process=process
+        upstream=f"127.0.0.1:{worker.port}",
+        sha256=worker.rendered.sha256,
+        process=process,
+        max_request_bytes=worker.rendered.max_request_bytes,
     )
 
 

@@ -3,6 +3,8 @@
 Children (all ``parent=self``, logical names ``<name>-<key>``):
 
 - one `Gateway` per ``gateways`` entry (an ``AiGateway``);
+- one `Finetune` per ``finetunes`` entry (a dynamic resource: the adapter uploaded as a
+  Workers AI finetune), its name bound to the chat Workers that apply it;
 - one `VectorizeIndex` per ``indexes`` entry, used directly: it is a single resource, so a
   component around it would add a URN level and nothing else; config maps onto it through
   `cfai.provision.settings.index_fields`, as for the local platform;
@@ -29,14 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pulumi
 
 from cfai.config import load_stack
 from cfai.config import models as config
+from cfai.finetunes import CONFIG_FILE, MODEL_FILE, digest_folder
 from cfai.outputs import GatewayOutput, IndexOutput, Outputs, TargetKind
+from cfai.provision.finetune import Finetune, FinetuneArgs
 from cfai.provision.gateway import Gateway, GatewayArgs
 from cfai.provision.settings import index_fields
 from cfai.provision.vectorize_index import VectorizeIndex, VectorizeIndexArgs
@@ -67,6 +71,8 @@ class PlatformArgs:
     rendered: Sequence[RenderedWorker]
     workers_subdomain: str | None = None
     auth_token: pulumi.Input[str] | None = None
+    #: The project directory: finetune paths are relative to it (and Pulumi runs there).
+    base_dir: Path = Path()
 
     @classmethod
     def from_stack(cls, stack: str, project_dir: Path) -> PlatformArgs:
@@ -84,7 +90,7 @@ class PlatformArgs:
             # The error AiWorker would raise, before any resource is declared.
             needing = next(r for r in rendered if any(b.type == "secret_text" for b in r.bindings))
             raise missing_auth_token(needing.script_name)
-        return cls(platform, tuple(rendered), subdomain, token)
+        return cls(platform, tuple(rendered), subdomain, token, base_dir)
 
 
 class Platform(pulumi.ComponentResource):
@@ -114,6 +120,14 @@ class Platform(pulumi.ComponentResource):
             key: VectorizeIndex(f"{name}-{key}", _index_args(p, key, idx), child)
             for key, idx in p.indexes.items()
         }
+        self.finetune_resources = {
+            key: Finetune(f"{name}-{key}", _finetune_args(p, key, args.base_dir), child)
+            for key in p.finetunes
+        }
+        finetune_names = {
+            p.finetune_name(k, args.base_dir): ft.finetune_name
+            for k, ft in self.finetune_resources.items()
+        }
         index_names = {
             p.physical_name(k): idx.index_name for k, idx in self.index_resources.items()
         }
@@ -132,6 +146,7 @@ class Platform(pulumi.ComponentResource):
                     auth_token=args.auth_token,
                     index_names=index_names,
                     gateway_ids=gateway_ids,
+                    finetune_names=finetune_names,
                 ),
                 child,
             )
@@ -195,6 +210,22 @@ def _outputs(
         },
         gateways={key: GatewayOutput(**gw) for key, gw in found["gateways"].items()},
         indexes={key: IndexOutput(**idx) for key, idx in found["indexes"].items()},
+    )
+
+
+def _finetune_args(p: config.PlatformConfig, key: str, base_dir: Path) -> FinetuneArgs:
+    finetune = p.finetunes[key]
+    folder = PurePosixPath(finetune.path)
+    digest = digest_folder(base_dir / finetune.path)
+    return FinetuneArgs(
+        account_id=p.account_id,
+        finetune_name=p.finetune_name(key, base_dir),
+        model=finetune.base_model,
+        description=finetune.description,
+        config_path=str(folder / CONFIG_FILE),
+        config_sha256=digest.config_sha256,
+        model_path=str(folder / MODEL_FILE),
+        model_sha256=digest.model_sha256,
     )
 
 

@@ -37,6 +37,7 @@ from urllib.parse import quote
 import httpx
 
 from cfai.errors import CloudflareApiError, CloudflareError, CloudflareUnreachableError
+from cfai.provision._finetune_api import FinetunesApi
 from cfai.provision._gateway_api import AiGatewayApi
 from cfai.provision._vectorize_api import VectorizeApi
 
@@ -167,6 +168,7 @@ class CloudflareClient:
         )
         self.vectorize = VectorizeApi(self)
         self.ai_gateway = AiGatewayApi(self)
+        self.finetunes = FinetunesApi(self)
 
     def __repr__(self) -> str:
         return f"CloudflareClient(base_url={self.base_url!r}, account_id={self.account_id!r})"

@@ -7,7 +7,9 @@ name within a type) to keep diffs quiet, with two substitutions that make depend
 
 - a ``vectorize`` binding's ``index_name`` is the `VectorizeIndex` resource's output, so the
   index exists before the script that binds it;
-- a ``plain_text`` binding holding a gateway id is the `Gateway`'s output, likewise.
+- a ``plain_text`` binding holding a gateway id is the `Gateway`'s output, likewise;
+- a ``plain_text`` binding holding a finetune name (``LORA``) is the `Finetune`'s output,
+  so the adapter is uploaded before the Worker that applies it.
 
 The ``secret_text`` binding carries the ``cfai:authToken`` secret as an Output. The Pulumi
 SDK marks a list or dict secret when one element is (``pulumi/runtime/rpc.py``,
@@ -117,7 +119,8 @@ class AiWorkerArgs:
     """What an `AiWorker` deploys.
 
     ``index_names`` maps each physical index name the render binds to the `VectorizeIndex`
-    output carrying it; ``gateway_ids`` likewise for gateways. ``auth_token`` is required
+    output carrying it; ``gateway_ids`` likewise for gateways and ``finetune_names`` for
+    finetunes (the ``LORA`` var of a chat Worker). ``auth_token`` is required
     when the render has a ``secret_text`` binding.
     """
 
@@ -127,6 +130,7 @@ class AiWorkerArgs:
     auth_token: pulumi.Input[str] | None = None
     index_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     gateway_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    finetune_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class AiWorker(pulumi.ComponentResource):
@@ -196,7 +200,8 @@ def _binding(b: Binding, args: AiWorkerArgs) -> cloudflare.WorkersScriptBindingA
         )
     if b.type == "plain_text":
         text = b.text or ""
+        outputs = {**args.finetune_names, **args.gateway_ids}
         return cloudflare.WorkersScriptBindingArgs(
-            type="plain_text", name=b.name, text=args.gateway_ids.get(text, text)
+            type="plain_text", name=b.name, text=outputs.get(text, text)
         )
     return cloudflare.WorkersScriptBindingArgs(type=b.type, name=b.name)

@@ -17,7 +17,7 @@ from typing import Any
 
 from cfai.config import PlatformConfig
 from cfai.errors import RenderError
-from cfai.kinds import Binding, RenderContext, kind_for
+from cfai.kinds import Binding, RenderContext, WorkerConfig, kind_for
 from cfai.outputs import WorkerOutput
 from cfai.render._templates import Templates
 
@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 ZERO_SHA256 = "0" * 64
+# Cloudflare's request body limit for Workers on the Free and Pro plans
+# (https://developers.cloudflare.com/workers/platform/limits/#request-limits).
+PLATFORM_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 _MARKER = re.compile(r'const TEMPLATE_SHA256 = "([0-9a-f]{64})";')
 
 
@@ -49,6 +52,9 @@ class RenderedWorker:
     auth: bool
     main_module: str = "index.js"
     account_id: str = ""
+    # The largest request body the Worker takes; the local router refuses bigger ones with
+    # the Worker's own 413 while they stream in.
+    max_request_bytes: int = PLATFORM_MAX_REQUEST_BYTES
 
     def output(
         self, *, url: str, contract: Sequence[str] = (), script_name: str | None = None
@@ -104,7 +110,12 @@ def render_worker(
     worker = platform.workers[key]
     kind = kind_for(worker.kind)
     date, flags = platform.worker_compat(key)
-    part = kind.render(key, worker, RenderContext(platform.physical_name, base_dir))
+    ctx = RenderContext(
+        platform.physical_name,
+        base_dir,
+        finetune_name=lambda name: platform.finetune_name(name, base_dir),
+    )
+    part = kind.render(key, worker, ctx)
     bindings = list(part.bindings)
     if kind.template is None:
         source = part.source
@@ -140,7 +151,16 @@ def render_worker(
         gateway=part.gateway,
         auth=worker.auth,
         account_id=platform.account_id,
+        max_request_bytes=_request_limit(worker, templated=kind.template is not None),
     )
+
+
+def _request_limit(worker: WorkerConfig, *, templated: bool) -> int:
+    # A rendered Worker enforces its max_request_bytes; a custom one is held to it only when
+    # it declares one, else to Cloudflare's own limit.
+    if templated or "max_request_bytes" in worker.model_fields_set:
+        return worker.max_request_bytes
+    return PLATFORM_MAX_REQUEST_BYTES
 
 
 def _render_template(templates: Templates, name: str, context: dict[str, Any]) -> str:

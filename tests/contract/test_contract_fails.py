@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from cfai.config import load_stack
+from cfai.config import load_file, load_stack
 from cfai.contract import ContractRun, run_contract
 from cfai.local import LocalPlatform
 
@@ -107,3 +108,86 @@ def test_emulator_stopped_fails_every_ai_check(
         assert outcomes["test_unknown_route_404"] == "passed", outcomes
     answer = next(r for r in run.failed if r.check.endswith("test_chat_prompt_json_answer"))
     assert "POST /chat -> 5" in answer.message, answer.message
+
+
+# Each new check against a Worker broken in just the way it checks: the templates are copied
+# and sabotaged, and the local stack runs them.
+_SABOTAGE = {
+    "workers/chat.js.j2": [
+        # tool calls and reasoning dropped from OpenAI answers
+        ("if (answer.toolCalls.length) message.tool_calls = answer.toolCalls;", ""),
+        ("if (answer.reasoning) message.reasoning_content = answer.reasoning;", ""),
+        # image parts refused without naming the model
+        ('} else if (isObject(part) && part.type === "image_url") {', '} else if (isObject(part) && part.type === "image_url" && false) {'),
+        # any log id patched, an unknown log a 502
+        ("if (!LOG_ID.test(logId)) {", "if (false) {"),
+        ('if (err && err.name === "AiGatewayLogNotFound") {', "if (false) {"),
+    ],
+    "workers/rag.js.j2": [('  { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },\n', "")],
+    "workers/_partials/ai.js.j2": [("const refused = vectorizeMistake(err);", "const refused = undefined;")],
+    "workers/speech.js.j2": [
+        ('return new Response(body, { headers: { "content-type": "audio/mpeg" } });', 'return new Response("not audio", { headers: { "content-type": "audio/mpeg" } });'),
+        # an overlong text silently cut instead of refused
+        ('const text = reqString(body, "text", { max: MAX_TEXT_CHARS });\n  const voice = readVoice(body.voice, "voice", speechTraits(req.env));\n  return speech(req, text, voice);\n}\n\nasync function handleOpenAISpeech', 'const text = String(body.text).slice(0, MAX_TEXT_CHARS);\n  const voice = readVoice(body.voice, "voice", speechTraits(req.env));\n  return speech(req, text, voice);\n}\n\nasync function handleOpenAISpeech'),
+        ('if (!type.startsWith("audio/") && !type.startsWith("video/") && type !== "application/octet-stream") {', "if (false) {"),
+    ],
+}  # fmt: skip
+_NEW_CHECKS = {
+    "chat[agent]": ["test_openai_tool_round_trip", "test_openai_reasoning_apart_from_the_answer",
+                    "test_image_part_vision_model_or_400_naming_it"],
+    "chat[assistant]": ["test_image_part_vision_model_or_400_naming_it",
+                        "test_feedback_log_id_traversal_400_unknown_404"],
+    "rag[kb]": ["test_openai_embeddings_have_the_index_dimensions",
+                "test_query_filter_vectorize_refuses_400_names_filter"],
+    "speech[voice]": ["test_speak_answers_mp3", "test_speak_text_over_the_limit_400", "test_openai_speech",
+                      "test_transcribe_the_spoken_text", "test_openai_transcription",
+                      "test_transcribe_refuses_a_body_that_is_not_audio"],
+}  # fmt: skip
+
+
+@pytest.fixture
+def sabotaged(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    from cfai.render import Templates
+
+    root = tmp_path / "templates"
+    shutil.copytree(REPO_ROOT / "templates", root)
+    for name, edits in _SABOTAGE.items():
+        path = root / name
+        text = path.read_text()
+        for old, new in edits:
+            assert text.count(old) == 1, f"{name}: the sabotage no longer matches {old[:60]!r}"
+            text = text.replace(old, new)
+        path.write_text(text)
+    # The local stack and an agent Worker (qwen3: function calling and reasoning).
+    data = yaml.safe_load((REPO_ROOT / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data["workers"]["agent"] = {"kind": "chat", "model": "@cf/qwen/qwen3-30b-a3b-fp8"}
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump(data))
+    # The stack's finetune (the support Worker's LoRA adapter) lives beside the declaration.
+    shutil.copytree(REPO_ROOT / "src" / "adapters", tmp_path / "src" / "adapters")
+    platform = LocalPlatform(
+        REPO_ROOT,
+        f"pytest-sabotaged-{os.getpid()}",
+        templates=Templates(root),
+        source_dir=REPO_ROOT,
+    )
+    try:
+        yield platform.up(load_file(tmp_path / "platform.yaml"), timeout=60).to_json()
+    finally:
+        platform.down()
+        shutil.rmtree(platform.state_dir, ignore_errors=True)
+
+
+@pytest.mark.platform
+def test_each_new_check_fails_against_a_worker_broken_its_way(
+    sabotaged: dict[str, Any], tmp_path: Path
+) -> None:
+    run = _run(sabotaged, tmp_path)
+    assert not run.ok and run.exit_code == 1
+    for worker, checks in _NEW_CHECKS.items():
+        outcomes = {
+            r.check.split("::")[-1]: r.outcome for r in run.results if r.worker.startswith(worker)
+        }
+        for check in checks:
+            assert outcomes.get(check) == "failed", (worker, check, outcomes.get(check))
+        # The rest of the Worker still works: its health and error checks pass.
+        assert outcomes["test_unknown_route_404"] == "passed", outcomes

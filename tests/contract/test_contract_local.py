@@ -94,6 +94,9 @@ def extended_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
             "required": ["fruit", "colour"],
         },
     }
+    # Function calling and reasoning (qwen3), and vision (llama-4-scout, image parts).
+    p["workers"]["agent"] = {"kind": "chat", "model": "@cf/qwen/qwen3-30b-a3b-fp8"}
+    p["workers"]["seer"] = {"kind": "chat", "model": "@cf/meta/llama-4-scout-17b-16e-instruct"}
     p["workers"]["legacy"] = {
         "kind": "custom",
         "main": "src/legacy.js",
@@ -109,6 +112,7 @@ def extended_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     (project / "Pulumi.ext.yaml").write_text(yaml.safe_dump(stack))
     (project / "src").mkdir()
     shutil.copy(REPO_ROOT / "src" / "legacy.js", project / "src" / "legacy.js")
+    shutil.copytree(REPO_ROOT / "src" / "adapters", project / "src" / "adapters")
     (project / "checks").mkdir()
     (project / "checks" / "test_legacy.py").write_text(_USER_CHECK)
     (project / "node_modules").symlink_to(REPO_ROOT / "node_modules")
@@ -133,6 +137,13 @@ def test_suite_passes_with_schema_custom_checks_and_rate_limit(
     assert done.returncode == 0, _not_passed(junit) or done.stderr[-3000:]
     names = {f"{c.get('name')}" for c in ET.parse(junit).getroot().iter("testcase")}
     assert "test_structured_output_matches_schema[chat[shaped]]" in names
+    assert {
+        "test_openai_tool_round_trip[chat[agent]]",
+        "test_openai_tool_round_trip[chat[seer]]",
+        "test_openai_reasoning_apart_from_the_answer[chat[agent]]",
+        "test_image_part_vision_model_or_400_naming_it[chat[seer]]",
+        "test_image_part_vision_model_or_400_naming_it[chat[agent]]",
+    } <= names
     assert {"test_legacy_summarizes", "test_legacy_needs_token"} <= names
     assert any(n.startswith("test_rate_limit_429_past_limit[") for n in names)
     assert _junit(junit)["failures"] == "0"

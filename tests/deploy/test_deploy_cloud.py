@@ -102,6 +102,11 @@ EXPECTED_BINDINGS = [
     {"type": "vectorize", "name": "VECTORIZE", "indexName": "cfai-staging-docs"},
     {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-small-en-v1.5"},
     {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
+    {
+        "type": "plain_text",
+        "name": "MODEL_TRAITS",
+        "text": '{"form": "native", "reasoning": "none", "vision": "none"}',
+    },
     {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
 ]
 

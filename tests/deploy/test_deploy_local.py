@@ -68,6 +68,7 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, LocalPlatform, dict[str, Any
     limit = "        rate_limit: {limit: 120, interval: 60, technique: sliding}\n"
     assert limit in declaration
     (project / "Pulumi.local.yaml").write_text(declaration.replace(limit, ""))
+    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     (project / "node_modules").symlink_to(REPO / "node_modules")
     _render_into(project)
     platform = LocalPlatform(project, "local")

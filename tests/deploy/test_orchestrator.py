@@ -85,7 +85,12 @@ class Gate:
 
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[list[RenderedWorker], Path]:
-    rendered = render_platform(load_stack("local", REPO), base_dir=REPO)
+    # The local stack's chat, rag and image Workers: the version ids below count them.
+    rendered = [
+        w
+        for w in render_platform(load_stack("local", REPO), base_dir=REPO)
+        if w.kind in ("chat", "rag", "image")
+    ]
     write_rendered(rendered, tmp_path / "workers")
     return rendered, tmp_path / "workers"
 
@@ -111,7 +116,7 @@ def test_good_change_steps_through_and_is_promoted(
     report = deploy(rendered, workers_dir=workers, driver=driver, gate=gate, steps=(10, 50, 100))
     assert report.exit_code == 0
     assert driver.touched() == {"assistant"}  # kb and studio unchanged: not touched
-    old, new = "v1", "v4"
+    old, new = "v1", f"v{len(rendered) + 1}"  # the double numbers every deployed Worker first
     assert [c for c in driver.calls if c[0] != "upload"] == [
         ("split", "assistant", {old: 100, new: 0}),
         ("split", "assistant", {old: 90, new: 10}),
@@ -145,7 +150,8 @@ def test_failing_contract_rolls_back_to_old_version_only(
         )
     ]
     # It never went past the failing step.
-    assert max(c[2].get("v4", 0) for c in driver.calls if c[0] == "split") == failing_at
+    new = f"v{len(rendered) + 1}"
+    assert max(c[2].get(new, 0) for c in driver.calls if c[0] == "split") == failing_at
 
 
 def test_later_failure_rolls_back_an_earlier_promoted_worker(
@@ -158,13 +164,24 @@ def test_later_failure_rolls_back_an_earlier_promoted_worker(
     report = deploy(rendered, workers_dir=workers, driver=driver, gate=gate)
     assert report.exit_code == 1
     outcomes = {r.worker: r.outcome for r in report.rollouts}
-    assert outcomes == {"assistant": "rolled_back", "kb": "rolled_back", "studio": "not_started"}
+    assert outcomes == {
+        "assistant": "rolled_back",
+        "kb": "rolled_back",
+        "studio": "not_started",
+        "support": "not_started",
+    }
     # The stack is exactly as it was: each Worker's one old version at 100%.
-    assert driver.splits == {"assistant": {"v1": 100}, "kb": {"v2": 100}, "studio": {"v3": 100}}
+    assert driver.splits == {
+        "assistant": {"v1": 100},
+        "kb": {"v2": 100},
+        "studio": {"v3": 100},
+        "support": {"v4": 100},
+    }
     assert {k: set(v) for k, v in driver.versions.items()} == {
         "assistant": {"v1"},
         "kb": {"v2"},
         "studio": {"v3"},
+        "support": {"v4"},
     }
 
 
@@ -189,7 +206,8 @@ def test_a_worker_never_deployed_is_proven_at_full_traffic(
     report = deploy(rendered, workers_dir=workers, driver=driver, gate=Gate())
     assert report.exit_code == 0
     assert [c[0] for c in driver.calls] == ["upload", "split"]
-    assert driver.splits["studio"] == {"v3": 100}
+    # v1-v3: assistant, kb, support (deployed); studio's first version is the next.
+    assert driver.splits["studio"] == {"v4": 100}
 
 
 @pytest.mark.parametrize("text", ["", "50,10,100", "10,50", "0,100", "ten"])

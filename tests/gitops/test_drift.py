@@ -50,6 +50,7 @@ def project(tmp_path: Path) -> Path:
     (proj / "workers").mkdir(parents=True)
     for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
         shutil.copy(REPO / name, proj / name)
+    shutil.copytree(REPO / "src" / "adapters", proj / "src" / "adapters")  # the tone finetune
     for d in (REPO / "workers").glob("local-*"):
         shutil.copytree(d, proj / "workers" / d.name)
     (proj / "node_modules").symlink_to(REPO / "node_modules")
@@ -149,7 +150,13 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     assert as_json.returncode == 1
     report = json.loads(as_json.stdout)
     status = {w["worker"]: w["status"] for w in report["workers"]}
-    assert status == {"assistant": "drifted", "kb": "drifted", "studio": "in sync"}
+    assert status == {
+        "assistant": "drifted",
+        "kb": "drifted",
+        "studio": "in sync",
+        "support": "in sync",
+        "voice": "in sync",
+    }
 
     platform.up(timeout=60)  # the deploy puts the repository's modules back
     again = cfai("drift", "--local", "--project", str(project))

@@ -85,4 +85,4 @@ def test_readiness_accepts_its_status_or_any_answer() -> None:
 
 def test_example_of_an_unknown_kind_is_a_health_check() -> None:
     assert example_for("from-a-newer-cfai") == Example("GET", "/health")
-    assert example_for("image").curl_extra == " -o out.png"
+    assert example_for("image").curl_extra == " -o /tmp/cfai-image.png"

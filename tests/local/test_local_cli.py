@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def platform_yaml(**worker_changes: Any) -> str:
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    # These tests count ports and examples of the chat, rag and image Workers.
+    data["workers"] = {
+        k: w for k, w in data["workers"].items() if w["kind"] in ("chat", "rag", "image")
+    }
     data["workers"]["assistant"].update(worker_changes)
     return yaml.safe_dump(data)
 
@@ -50,6 +55,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     project.mkdir()
     (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
     (project / "platform.yaml").write_text(platform_yaml())
+    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     (project / "node_modules").symlink_to(REPO / "node_modules")
     run = Cli(project)
     try:
@@ -75,7 +81,7 @@ def consecutive_free_ports(n: int) -> int:
 
 
 def test_up_from_config_on_fixed_ports_prints_masked_json_and_is_idempotent(cli: Cli) -> None:
-    base = consecutive_free_ports(4)
+    base = consecutive_free_ports(5)
     up = cli("up", "--config", cli.config, "--port", str(base), "--json")
     assert up.returncode == 0, up.stderr
     shown = json.loads(up.stdout)
@@ -84,8 +90,9 @@ def test_up_from_config_on_fixed_ports_prints_masked_json_and_is_idempotent(cli:
         "assistant": f"http://127.0.0.1:{base}",
         "kb": f"http://127.0.0.1:{base + 1}",
         "studio": f"http://127.0.0.1:{base + 2}",
+        "support": f"http://127.0.0.1:{base + 3}",
     }
-    assert shown["api"]["base_url"] == f"http://127.0.0.1:{base + 3}/client/v4"
+    assert shown["api"]["base_url"] == f"http://127.0.0.1:{base + 4}/client/v4"
     assert shown["auth_token"] == shown["api"]["token"] == "<secret: cfai local token>"
     token = cli("token").stdout.strip()
     assert len(token) > 16 and token not in up.stdout + up.stderr
@@ -127,7 +134,9 @@ def test_up_prints_curl_examples_without_the_token(cli: Cli) -> None:
     for path in ("/chat", "/query", "/image"):
         line = next(line for line in lines if line.startswith("curl") and path in line)
         assert '-H "authorization: Bearer $(cfai local token)"' in line
-    assert any(line.startswith("curl") and line.endswith("-o out.png") for line in lines)
+    assert any(
+        line.startswith("curl") and line.endswith("-o /tmp/cfai-image.png") for line in lines
+    )
     # The examples work when pasted into a shell (the token command swapped for its value).
     chat = next(line for line in lines if line.startswith("curl") and "/chat" in line)
     pasted = chat.replace("$(cfai local token)", token)
@@ -136,25 +145,25 @@ def test_up_prints_curl_examples_without_the_token(cli: Cli) -> None:
 
 
 def test_taken_port_is_a_user_error_naming_it(cli: Cli) -> None:
-    # Find four consecutive free ports and hold only the last: the emulator's (base+3), so
-    # the Workers' three are free and the message must name the emulator's.
+    # Find five consecutive free ports and hold only the last: the emulator's (base+4), so
+    # the Workers' four are free and the message must name the emulator's.
     held: list[socket.socket] = []
     for base in range(20000, 60000, 7):
-        held = [socket.socket() for _ in range(4)]
+        held = [socket.socket() for _ in range(5)]
         try:
-            for sock, port in zip(held, range(base, base + 4), strict=True):
+            for sock, port in zip(held, range(base, base + 5), strict=True):
                 sock.bind(("127.0.0.1", port))
         except OSError:
             for sock in held:
                 sock.close()
             continue
-        for sock in held[:3]:
+        for sock in held[:4]:
             sock.close()
         break
     with held[-1] as s:
         s.listen()
         taken = s.getsockname()[1]
-        up = cli("up", "--config", cli.config, "--port", str(taken - 3))
+        up = cli("up", "--config", cli.config, "--port", str(taken - 4))
     assert up.returncode == 2
     assert f"port {taken} (emulator) is already in use" in up.stderr
     assert "Traceback" not in up.stderr

@@ -40,6 +40,7 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     (src / "src").mkdir()
     shutil.copy(REPO / "src" / "legacy.js", src / "src" / "legacy.js")
     (src / "src" / "probe.js").write_text(PROBE_JS)
+    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     staging = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())["config"]
     legacy = staging["cfai:platform"]["workers"]["legacy"]

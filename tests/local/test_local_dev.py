@@ -57,6 +57,7 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
     shutil.copytree(REPO / "templates", templates)
     for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
         shutil.copy(REPO / name, project / name)
+    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     (project / "node_modules").symlink_to(REPO / "node_modules")
     log = (tmp_path / "dev.log").open("wb")
     proc = subprocess.Popen(

@@ -182,6 +182,7 @@ def test_cli_local_up_status_down(tmp_path: Path) -> None:
     project.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
         (project / name).write_text((REPO / name).read_text())
+    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     (project / "node_modules").symlink_to(REPO / "node_modules")
     try:
         up = cfai("up", "--demo")
@@ -202,6 +203,7 @@ def test_up_without_workerd_says_how_to_install_it(tmp_path: Path) -> None:
     project.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
         (project / name).write_text((REPO / name).read_text())
+    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
     r = subprocess.run(
         [sys.executable, "-m", "cfai", "local", "up", "--project", str(project)],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -104,6 +105,7 @@ def platform(
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["gateways"]["main"]["rate_limit"]
     (project / "platform.yaml").write_text(yaml.safe_dump(data))
+    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     (project / "node_modules").symlink_to(REPO / "node_modules")
     env = {
         **os.environ,
@@ -264,3 +266,17 @@ def test_remote_ai_without_credentials_names_what_is_missing(tmp_path: Path) -> 
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "CLOUDFLARE_API_TOKEN" in r.stderr and "CLOUDFLARE_ACCOUNT_ID" in r.stderr
     assert not (tmp_path / ".cfai").exists()
+
+
+def test_the_token_is_in_the_emulators_environment_only(
+    platform: tuple[dict[str, Any], Path],
+) -> None:
+    """Issue 11, "file modes and environments": the shell's ``CLOUDFLARE_API_TOKEN`` was in
+    the router's and workerd's environment too."""
+    _, state = platform
+    run = json.loads((state / "run.json").read_text())
+    environ = {name: Path(f"/proc/{pid}/environ").read_bytes() for name, pid in run["pids"].items()}
+    assert TOKEN.encode() in environ["emulator"]  # as CFAI_REMOTE_AI_TOKEN, which it calls with
+    assert {"router", "workerd"} <= environ.keys()
+    for name in environ.keys() - {"emulator"}:
+        assert TOKEN.encode() not in environ[name], name

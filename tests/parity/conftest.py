@@ -7,7 +7,7 @@ URL and credentials (the platform's outputs), and says so with a marker::
 
 (``client`` is ``python-sdk``, ``openai`` or ``wrangler``; the path is the client's, see
 `parity_routes`). All of them share the session's one local platform (`local_platform`),
-so each creates its own gateways and indexes under unique names.
+so each creates its own gateways, indexes and finetunes under unique names.
 
 The suite keeps ``docs/parity.md`` current: the outcome of each marked test is recorded, and
 at the end of the session the document is compared with what the run produced; a
@@ -28,6 +28,7 @@ from typing import Any
 
 import cloudflare
 import pytest
+from cloudflare.types.ai import FinetuneCreateResponse
 from parity_routes import CLIENTS, DOC, REPO_ROOT, Row, diff, parse_rows, render
 
 WRITE = os.environ.get("CFAI_PARITY_WRITE") == "1"
@@ -177,6 +178,27 @@ def new_index(cf: cloudflare.Cloudflare, account: str) -> Iterator[Callable[...,
     yield create
     for name in made:
         cf.vectorize.indexes.delete(name, account_id=account)
+
+
+#: A model that takes LoRA adapters (https://developers.cloudflare.com/workers-ai/models/?capabilities=LoRA).
+LORA_MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+
+
+@pytest.fixture
+def new_finetune(cf: cloudflare.Cloudflare, account: str) -> Callable[..., FinetuneCreateResponse]:
+    """Creates finetunes with the SDK (on `LORA_MODEL`, no assets, private by default).
+    Cloudflare's API deletes no finetune, so they stay on the session's platform: each has
+    a unique name, and the tests only look for their own."""
+
+    def create(
+        model: str = LORA_MODEL, *, description: str = "", public: bool = False
+    ) -> FinetuneCreateResponse:
+        return cf.ai.finetunes.create(
+            account_id=account, model=model, name=unique("parity"), description=description,
+            public=public,
+        )  # fmt: skip
+
+    return create
 
 
 Wrangler = Callable[..., subprocess.CompletedProcess[str]]

@@ -20,6 +20,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "parity.md"
 CLIENTS = ("python-sdk", "openai", "wrangler")
 
+_FINETUNES = "/accounts/{account_id}/ai/finetunes"
+_SLASHED = "answers as the unslashed route (tests/parity/test_parity_finetunes.py, over httpx)"
+
 # Routes no official client calls, with the reason. Each is still exercised by the tests
 # named, over plain HTTP.
 EXCEPTIONS: dict[str, str] = {
@@ -27,10 +30,23 @@ EXCEPTIONS: dict[str, str] = {
     "(the supervisor polls it on every `cfai local up`)",
     "POST /__cfai/reset": "the emulator's own admin route; no Cloudflare API has it "
     "(tests/local/test_local_binding_auth.py)",
+    "GET /__cfai/openapi.json": "the emulator's own OpenAPI document of its routes; no "
+    "Cloudflare API has it (tests/local/test_emulator_inputs.py, over httpx)",
     "POST /v1/{account_id}/{gateway_id}": "the universal endpoint: Cloudflare documents it "
     "with curl and no SDK calls it (tests/parity/test_parity_gateway_urls.py, over httpx)",
     "POST /v1/{account_id}/{gateway_id}/": "the universal endpoint as `getUrl()` spells it, "
     "with a trailing slash (tests/parity/test_parity_gateway_urls.py, over httpx)",
+    # The SDKs and wrangler call the finetunes routes without a trailing slash; Cloudflare's
+    # LoRA guide's curl examples add one
+    # (https://developers.cloudflare.com/workers-ai/features/fine-tunes/loras/).
+    f"POST {_FINETUNES}/": "create as earlier revisions of Cloudflare's LoRA guide spell it in "
+    f"curl; {_SLASHED}",
+    f"GET {_FINETUNES}/": "list as earlier revisions of Cloudflare's LoRA guide spell it in "
+    f"curl; {_SLASHED}",
+    f"POST {_FINETUNES}/{{finetune}}/finetune-assets/": "the upload as Cloudflare's LoRA "
+    f"guide spells it in curl; {_SLASHED}",
+    f"GET {_FINETUNES}/public/": "served with the other finetunes routes' trailing-slash "
+    f"spellings; no client or Cloudflare doc uses it; {_SLASHED}",
 }
 
 

@@ -63,6 +63,25 @@ def test_openai_chat_completions(api: dict[str, str], account: str) -> None:
     assert out.usage is not None and out.usage.completion_tokens <= 8
 
 
+@pytest.mark.parity(f"POST {AI}/v1/responses", client="openai")
+def test_openai_responses(api: dict[str, str], account: str) -> None:
+    base = f"{api['base_url']}/accounts/{account}/ai/v1"
+    with openai.OpenAI(base_url=base, api_key=api["token"]) as ai:
+        out = ai.responses.create(
+            model="@cf/openai/gpt-oss-20b",
+            instructions="The Eiffel Tower is 330 metres tall.",
+            input="How tall is the Eiffel Tower?",
+            reasoning={"effort": "low"},
+        )
+        with pytest.raises(openai.BadRequestError):  # Responses serve gpt-oss only
+            ai.responses.create(model=MODEL, input="hello")
+
+    assert out.object == "response" and out.status == "completed"
+    assert "330 metres" in out.output_text
+    assert [item.type for item in out.output] == ["reasoning", "message"]
+    assert out.usage is not None and out.usage.output_tokens > 0
+
+
 @pytest.mark.parity(f"POST {AI}/v1/embeddings", client="openai")
 def test_openai_embeddings(api: dict[str, str], account: str) -> None:
     base = f"{api['base_url']}/accounts/{account}/ai/v1"

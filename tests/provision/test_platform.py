@@ -263,6 +263,11 @@ def test_platform_uploads_the_rendered_bytes_with_every_binding(
         {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-base-en-v1.5"},
         {"type": "plain_text", "name": "GATEWAY_ID", "text": "cfai-staging-batch"},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
+        {
+            "type": "plain_text",
+            "name": "MODEL_TRAITS",
+            "text": '{"form": "native", "reasoning": "none", "vision": "none"}',
+        },
         {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
     ]
     assert bindings("edge") == [

@@ -126,6 +126,11 @@ def test_worker_uploads_the_rendered_module_with_ordered_bindings(
         },
         {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-small-en-v1.5"},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
+        {
+            "type": "plain_text",
+            "name": "MODEL_TRAITS",
+            "text": '{"form": "native", "reasoning": "none", "vision": "none"}',
+        },
         {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
     ]
     assert seen["bindings_secret"] is True

@@ -12,7 +12,8 @@ Stub `env.AI.run(model, inputs, options)` records every call and plays actions, 
     {"bytes_b64": "..."}                                resolve a ReadableStream of bytes
     {"embed": 4}                                        {shape, data}: one 4-dim vector per text
 `env.VECTORIZE` is an in-memory index (upsert/query by dot product/deleteByIds) that records
-every call. `env.AI.gateway(id).patchLog` records its arguments.
+every call. `env.AI.gateway(id).patchLog` records its arguments (and throws an error named
+`feedback_throw.name` when the scenario has one).
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ const AI = {
     return {
       async patchLog(logId, body) {
         calls.feedback.push({ id, logId, body });
+        if (scenario.feedback_throw) {
+          const err = new Error(scenario.feedback_throw.message);
+          err.name = scenario.feedback_throw.name;
+          throw err;
+        }
       },
     };
   },
@@ -80,6 +86,7 @@ const store = new Map();
 const VECTORIZE = {
   async upsert(vectors) {
     calls.vectorize.push({ op: "upsert", vectors: JSON.parse(JSON.stringify(vectors)) });
+    if (scenario.upsert_throw) throw new Error(scenario.upsert_throw);
     for (const v of vectors) store.set(v.id, v);
     return { mutationId: "m-" + calls.vectorize.length };
   },

@@ -27,6 +27,8 @@ from cfai.render import (
 )
 
 GOLDEN = Path(__file__).parent / "golden"
+# What the templates read of llama-3.1-8b-instruct at run time (the MODEL_TRAITS var).
+TRAITS = '{"form": "native", "reasoning": "none", "vision": "none"}'
 
 
 @pytest.mark.parametrize("kind", ["chat", "rag", "image"])
@@ -95,6 +97,7 @@ def test_render_bindings_carry_environment_values(fixture_platform: PlatformConf
         Binding("plain_text", "EMBEDDING_MODEL", text="@cf/baai/bge-small-en-v1.5"),
         Binding("plain_text", "GATEWAY_ID", text="golden-main"),
         Binding("plain_text", "MODEL", text="@cf/meta/llama-3.1-8b-instruct"),
+        Binding("plain_text", "MODEL_TRAITS", text=TRAITS),
         Binding("vectorize", "VECTORIZE", index_name="golden-docs"),
     )
     assert rag.gateway == "golden-main" and rag.auth and rag.kind == "rag"
@@ -201,6 +204,7 @@ def test_wrangler_config_is_valid_for_its_stack(fixture_platform: PlatformConfig
             "EMBEDDING_MODEL": "@cf/baai/bge-small-en-v1.5",
             "GATEWAY_ID": "golden-main",
             "MODEL": "@cf/meta/llama-3.1-8b-instruct",
+            "MODEL_TRAITS": TRAITS,
         },
     }
     assert "AUTH_TOKEN" not in json.loads(_strip_comments(text))["vars"]

@@ -215,8 +215,11 @@ def test_openai_client_against_worker(fixture_platform: PlatformConfig, tmp_path
         "env": env_for(worker),
         "ai_default": {"@cf/meta/llama-3.1-8b-instruct": {"sse": SSE}},
     }
-    with serve_worker(tmp_path, worker.source, scenario) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0)
+    with (
+        serve_worker(tmp_path, worker.source, scenario) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0) as client,
+        openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0) as bad,
+    ):
         stream = client.chat.completions.create(
             model="@cf/meta/llama-3.1-8b-instruct",
             messages=[{"role": "user", "content": "hi"}],
@@ -228,7 +231,6 @@ def test_openai_client_against_worker(fixture_platform: PlatformConfig, tmp_path
         assert text == "Hello"
         assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 7
         assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-        bad = openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0)
         try:
             bad.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         except openai.AuthenticationError as err:
@@ -239,8 +241,10 @@ def test_openai_client_against_worker(fixture_platform: PlatformConfig, tmp_path
 
 def test_openai_client_non_streaming(fixture_platform: PlatformConfig, tmp_path: Path) -> None:
     worker = render(fixture_platform, "chat")
-    with serve_worker(tmp_path, worker.source, {"env": env_for(worker)}) as url:
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0)
+    with (
+        serve_worker(tmp_path, worker.source, {"env": env_for(worker)}) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0) as client,
+    ):
         completion = client.chat.completions.create(
             model="whatever", messages=[{"role": "user", "content": "hi"}]
         )

@@ -2,17 +2,22 @@
 //
 //   GET  /health               {"worker", "kind", "template_sha256", "models"}
 //   POST /chat                 {messages | prompt, stream?, max_tokens?, temperature?, response_format?}
-//                              -> {"response", "usage"}, or SSE events ending "data: [DONE]"
-//   POST /v1/chat/completions  OpenAI-compatible (use base_url=<worker>/v1, api_key=AUTH_TOKEN)
-//   POST /feedback             {"log_id", "feedback": 1|-1, "score"?} -> {"ok": true}
+//                              -> {"response", "reasoning"?, "usage"}, or SSE events
+//                              {"response", "reasoning"?, "usage"?} ending "data: [DONE]"
+//   POST /v1/chat/completions  OpenAI-compatible (use base_url=<worker>/v1, api_key=AUTH_TOKEN):
+//                              tools / tool_choice (function calling; tool results come back as
+//                              role "tool" messages), image content parts (data: URLs, vision
+//                              models only), reasoning in message.reasoning_content
+//   POST /feedback             {"log_id", "feedback": 1|-1, "score"?} -> {"ok": true}; log_id is
+//                              the cf-aig-log-id header of an answer through the gateway
 //
-// Bindings: AI, MODEL, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret).
+// Bindings: AI, MODEL, MODEL_TRAITS, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "1dff235b65175cf8d64ab35b6684850e7ff004226ebdeffb7d2a4897030381db";
+const TEMPLATE_SHA256 = "6e2ad4a4ee2ed44a4189749adf6d3a6eee460e6288ca8ac052523c330edd94a6";
 const WORKER = "assistant";
 const KIND = "chat";
 const AUTH = true;
@@ -309,10 +314,42 @@ async function runModel(req, model, inputs) {
           "retry-after": "1",
         });
       }
+      const refused = clientMistake(err);
+      if (refused) throw refused;
       console.error("cfai: Workers AI call failed", String((err && err.message) || err));
       throw new HttpError(502, "the Workers AI call failed");
     }
   }
+}
+
+// Workers AI refusing what the caller sent is the caller's mistake, not an upstream failure:
+// 3003 incomplete request (a field's value; "JSON Mode couldn't be met"), 5004 invalid data,
+// 8001 invalid input, 3006 too large (https://developers.cloudflare.com/workers-ai/platform/errors/).
+// The answer names the field and gives Workers AI's reason.
+const CLIENT_CODES = { 3003: 400, 5004: 400, 8001: 400, 3006: 413 };
+
+function clientMistake(err) {
+  const message = String((err && err.message) || "");
+  const found = /^(\d{4}): ([\s\S]*)$/.exec(message);
+  const status = found && CLIENT_CODES[found[1]];
+  if (!status) return undefined;
+  let reason = found[2].slice(0, 400);
+  const named = /^(?:Request is missing headers or body|Invalid input|Invalid data type for base64 input): ([\w.\[\]-]+): ([\s\S]*)$/.exec(reason);
+  if (named) return new HttpError(status, `${named[1]}: ${named[2]} (Workers AI ${found[1]})`);
+  const field = /JSON Mode/.test(reason) ? "response_format" : "request";
+  return new HttpError(status, `${field}: ${reason} (Workers AI ${found[1]})`);
+}
+
+// Vectorize refusing what the caller sent: a filter (40027) or metadata (40010 too large,
+// 40011 a bad key) it will not take; the workerd binding throws
+// "VECTOR_<OP>_ERROR (code = N): <reason>" (workerd src/cloudflare/internal/vectorize-api.ts).
+const VECTORIZE_FIELDS = { 40027: "filter", 40010: "metadata", 40011: "metadata" };
+
+function vectorizeMistake(err) {
+  const found = /^VECTOR_\w+_ERROR \(code = (\d+)\): ([\s\S]*)$/.exec(String((err && err.message) || ""));
+  const field = found && VECTORIZE_FIELDS[found[1]];
+  if (!field) return undefined;
+  return new HttpError(400, `${field}: ${found[2].slice(0, 400)} (Vectorize ${found[1]})`);
 }
 
 function noteLogId(req) {
@@ -325,6 +362,8 @@ async function vectorize(what, call) {
   try {
     return await call();
   } catch (err) {
+    const refused = vectorizeMistake(err);
+    if (refused) throw refused;
     console.error(`cfai: Vectorize ${what} failed`, String((err && err.message) || err));
     throw new HttpError(502, `the Vectorize ${what} call failed`);
   }
@@ -343,6 +382,59 @@ async function asObject(result) {
   }
   if (!isObject(result)) throw new HttpError(502, "Workers AI returned an unexpected result");
   return result;
+}
+
+// What the Worker's model can do (the MODEL_TRAITS var, from cfai's catalog): `form` its
+// input/output form ("native", "chat-completion", "gpt-oss"), `vision` how it takes images
+// ("content-parts", "image-field" or "none"), `reasoning` where it puts its reasoning
+// ("think-tag": inline, ended by </think>; "reasoning-content"; "none").
+function modelTraits(env) {
+  try {
+    const traits = JSON.parse(env.MODEL_TRAITS || "{}");
+    return isObject(traits) ? traits : {};
+  } catch {
+    return {};
+  }
+}
+
+// A tool call of any model form as OpenAI's {id, type, function: {name, arguments: "<JSON>"}}:
+// native {name, arguments: {...}}, {id, type, function: {name, arguments: {...}}} or OpenAI's.
+function openaiToolCall(call, i) {
+  const fn = isObject(call && call.function) ? call.function : call || {};
+  const args = fn.arguments;
+  return {
+    id: typeof call.id === "string" && call.id ? call.id : `call_${i}`,
+    type: "function",
+    function: { name: String(fn.name || ""), arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}) },
+  };
+}
+
+// Split a think-tag model's text at </think>: [reasoning, answer] (no tag: all answer).
+function splitThinking(text) {
+  const at = text.indexOf("</think>");
+  if (at < 0) return [null, text];
+  return [text.slice(0, at).replace(/^\s*<think>/, "").trim(), text.slice(at + 8).replace(/^\s+/, "")];
+}
+
+// The answer of any model form: native {response, tool_calls?, usage}, OpenAI's
+// chat.completion (qwen3, granite, gpt-oss) or text_completion: {content, reasoning,
+// toolCalls (OpenAI form), usage}. JSON mode's content may be an object.
+function readAnswer(result, traits) {
+  const choice = Array.isArray(result.choices) ? result.choices[0] || {} : undefined;
+  if (choice && isObject(choice.message)) {
+    const m = choice.message;
+    return {
+      content: m.content ?? null,
+      reasoning: m.reasoning_content || m.reasoning || null,
+      toolCalls: (Array.isArray(m.tool_calls) ? m.tool_calls : []).map(openaiToolCall),
+      usage: result.usage || null,
+    };
+  }
+  let content = choice ? choice.text ?? null : result.response ?? null;
+  let reasoning = null;
+  if (traits.reasoning === "think-tag" && typeof content === "string") [reasoning, content] = splitThinking(content);
+  const toolCalls = (Array.isArray(result.tool_calls) ? result.tool_calls : []).map(openaiToolCall);
+  return { content, reasoning, toolCalls, usage: result.usage || null };
 }
 
 // ---- Server-sent events (templates/workers/_partials/sse.js.j2) ----
@@ -387,21 +479,54 @@ async function* modelEvents(stream) {
   yield "[DONE]";
 }
 
-// Text delta of one Workers AI stream event: `response` (Llama-style) or
-// `choices[0].delta.content` (newer models); usage rides on the last event.
-function eventDelta(data) {
+// A model that answers JSON even when asked to stream (gpt-oss over the binding): its answer
+// (`readAnswer`) as a native stream's events.
+async function* answerEvents(answer) {
+  const content = typeof answer.content === "string" ? answer.content : JSON.stringify(answer.content ?? "");
+  const event = { response: content };
+  if (answer.toolCalls.length) event.tool_calls = answer.toolCalls;
+  if (answer.usage) event.usage = answer.usage;
+  yield JSON.stringify(event);
+  yield "[DONE]";
+}
+
+// What one Workers AI stream event adds: answer text, reasoning text and tool calls (OpenAI
+// form), from a native event (`response`, `tool_calls`) or an OpenAI chunk
+// (`choices[0].delta.content` / `reasoning_content` / `tool_calls`, or a text_completion's
+// `choices[0].text`); usage rides on the last event. `state.thinking` is true while a
+// think-tag model's text is still reasoning (until its </think>).
+function eventParts(data, state) {
   let event;
   try {
     event = JSON.parse(data);
   } catch {
-    return { text: "", usage: undefined };
+    return { text: "", reasoning: "", toolCalls: [], usage: undefined };
   }
   let text = "";
+  let reasoning = "";
+  let toolCalls = [];
+  const choice = Array.isArray(event.choices) ? event.choices[0] : undefined;
   if (typeof event.response === "string") text = event.response;
-  else if (event.choices && event.choices[0] && event.choices[0].delta) {
-    text = event.choices[0].delta.content || "";
+  else if (choice && isObject(choice.delta)) {
+    text = choice.delta.content || "";
+    reasoning = choice.delta.reasoning_content || choice.delta.reasoning || "";
+    if (Array.isArray(choice.delta.tool_calls)) toolCalls = choice.delta.tool_calls;
+  } else if (choice && typeof choice.text === "string") text = choice.text;
+  if (Array.isArray(event.tool_calls) && event.tool_calls.length) {
+    toolCalls = event.tool_calls.map((c, i) => ({ index: i, ...openaiToolCall(c, i) }));
   }
-  return { text, usage: isObject(event.usage) ? event.usage : undefined };
+  if (state.thinking && text) {
+    const at = text.indexOf("</think>");
+    if (at < 0) {
+      reasoning += text;
+      text = "";
+    } else {
+      reasoning += text.slice(0, at).replace(/\s+$/, "");
+      text = text.slice(at + 8).replace(/^\s+/, "");
+      state.thinking = false;
+    }
+  }
+  return { text, reasoning, toolCalls, usage: isObject(event.usage) ? event.usage : undefined };
 }
 
 // An SSE response from an async iterable of data payloads. Headers are sent before the
@@ -440,8 +565,46 @@ const STREAM = false;
 // JSON Schema of answers (JSON mode); null = free text.
 const RESPONSE_SCHEMA = null;
 const ROLES = ["system", "user", "assistant", "tool"];
+const MAX_TOOLS = 128;
 
-function readMessages(body) {
+// Image content parts: data: URLs only (Workers AI does not fetch URLs), to a model with vision.
+function readImagePart(part, path, traits, model) {
+  if (!traits.vision || traits.vision === "none") {
+    throw badRequest(`${path}: ${model} does not take images (it has no vision); send text only`);
+  }
+  const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
+  if (typeof url !== "string" || !/^data:[\w.+-]+\/[\w.+-]+;base64,/.test(url)) {
+    throw badRequest(`${path}.image_url.url: must be a data: URL with base64 image bytes`);
+  }
+  return url;
+}
+
+// A message's content: a string, or OpenAI content parts (text and image_url).
+function readContent(m, i, traits, model, images) {
+  const path = `messages[${i}].content`;
+  if (typeof m.content === "string") return m.content;
+  if ((m.content === null || m.content === undefined) && m.role === "assistant") return "";
+  if (!Array.isArray(m.content)) throw badRequest(`${path}: must be a string or an array of content parts`);
+  const texts = [];
+  const parts = [];
+  m.content.forEach((part, j) => {
+    if (isObject(part) && part.type === "text" && typeof part.text === "string") {
+      texts.push(part.text);
+      parts.push({ type: "text", text: part.text });
+    } else if (isObject(part) && part.type === "image_url") {
+      const url = readImagePart(part, `${path}[${j}]`, traits, model);
+      if (traits.vision === "image-field") images.push(url.slice(url.indexOf(",") + 1));
+      else parts.push({ type: "image_url", image_url: { url } });
+    } else {
+      throw badRequest(`${path}[${j}]: must be {type: "text", text} or {type: "image_url", image_url: {url}}`);
+    }
+  });
+  return parts.some((p) => p.type === "image_url") ? parts : texts.join("\n");
+}
+
+// {messages, image?}: the conversation as the model takes it (llama-3.2-11b-vision takes its
+// image as the `image` input, base64).
+function readMessages(body, traits, model) {
   const hasMessages = body.messages !== undefined && body.messages !== null;
   const hasPrompt = body.prompt !== undefined && body.prompt !== null;
   if (hasMessages === hasPrompt) throw badRequest("messages: give either messages or prompt");
@@ -451,14 +614,25 @@ function readMessages(body) {
   if (!Array.isArray(messages) || messages.length === 0) {
     throw badRequest("messages: must be a non-empty array");
   }
-  messages.forEach((m, i) => {
+  const images = [];
+  const out = messages.map((m, i) => {
     if (!isObject(m) || !ROLES.includes(m.role)) {
       throw badRequest(`messages[${i}].role: must be one of ${ROLES.join(", ")}`);
     }
-    if (typeof m.content !== "string") throw badRequest(`messages[${i}].content: must be a string`);
+    const message = { role: m.role, content: readContent(m, i, traits, model, images) };
+    if (m.role === "tool" && m.tool_call_id !== undefined) {
+      message.tool_call_id = optString(m, "tool_call_id", { max: 256, path: `messages[${i}].tool_call_id` });
+    }
+    if (m.role === "assistant" && Array.isArray(m.tool_calls)) {
+      // OpenAI-form models take the calls back as they gave them; native ones as text.
+      if (traits.form === "native") message.content = message.content || JSON.stringify(m.tool_calls);
+      else message.tool_calls = m.tool_calls;
+    }
+    return message;
   });
-  const out = messages.map((m) => ({ role: m.role, content: m.content }));
-  return SYSTEM_PROMPT ? [{ role: "system", content: SYSTEM_PROMPT }, ...out] : out;
+  if (images.length > 1) throw badRequest(`messages: ${model} takes one image per request`);
+  const all = SYSTEM_PROMPT ? [{ role: "system", content: SYSTEM_PROMPT }, ...out] : out;
+  return { messages: all, image: images[0] };
 }
 
 // Workers AI response_format from a request's: {type: json_object} or {type: json_schema,
@@ -476,8 +650,40 @@ function readResponseFormat(body) {
   throw badRequest("response_format: must be {type: json_object} or {type: json_schema, json_schema}");
 }
 
-function readInputs(body, maxTokensField = "max_tokens") {
-  const inputs = { messages: readMessages(body) };
+// OpenAI function tools: [{type: "function", function: {name, description?, parameters?}}].
+function readTools(body) {
+  if (body.tools === undefined || body.tools === null) return undefined;
+  if (!Array.isArray(body.tools) || body.tools.length > MAX_TOOLS) {
+    throw badRequest(`tools: must be an array of at most ${MAX_TOOLS} function tools`);
+  }
+  body.tools.forEach((t, i) => {
+    const fn = isObject(t) ? t.function : undefined;
+    if (!isObject(t) || t.type !== "function" || !isObject(fn) || typeof fn.name !== "string" || !fn.name) {
+      throw badRequest(`tools[${i}]: must be {type: "function", function: {name, description?, parameters?}}`);
+    }
+    if (fn.parameters !== undefined && !isObject(fn.parameters)) {
+      throw badRequest(`tools[${i}].function.parameters: must be a JSON Schema object`);
+    }
+  });
+  return body.tools;
+}
+
+function readToolChoice(body) {
+  const choice = body.tool_choice;
+  if (choice === undefined || choice === null) return undefined;
+  if (["auto", "none", "required"].includes(choice)) return choice;
+  if (isObject(choice) && choice.type === "function" && isObject(choice.function) && typeof choice.function.name === "string") {
+    return choice;
+  }
+  throw badRequest('tool_choice: must be "auto", "none", "required" or {type: "function", function: {name}}');
+}
+
+function readInputs(req, body, maxTokensField = "max_tokens") {
+  const model = requireVar(req.env, "MODEL");
+  const traits = modelTraits(req.env);
+  const { messages, image } = readMessages(body, traits, model);
+  const inputs = { messages };
+  if (image !== undefined) inputs.image = image;
   // The configured max_tokens caps what a request may ask for.
   const asked = optInt(body, maxTokensField, 1, 1_000_000);
   inputs.max_tokens = Math.min(asked === undefined ? MAX_TOKENS : asked, MAX_TOKENS);
@@ -485,22 +691,61 @@ function readInputs(body, maxTokensField = "max_tokens") {
   inputs.temperature = temperature === undefined ? TEMPERATURE : temperature;
   const format = readResponseFormat(body);
   if (format) inputs.response_format = format;
+  const tools = readTools(body);
+  if (tools) inputs.tools = tools;
+  const toolChoice = readToolChoice(body);
+  if (toolChoice !== undefined) inputs.tool_choice = toolChoice;
+  const effort = optString(body, "reasoning_effort", { max: 16 });
+  if (effort !== undefined) {
+    if (!["low", "medium", "high"].includes(effort)) throw badRequest("reasoning_effort: must be low, medium or high");
+    inputs.reasoning_effort = effort;
+  }
   const stream = optBool(body, "stream");
   const streaming = stream === undefined ? STREAM && !format : stream;
   if (streaming && format) throw badRequest("stream: JSON mode (response_format) cannot stream");
-  return { inputs, streaming };
+  return { model, traits, inputs, streaming };
+}
+
+// /chat's stream is native events whatever the model: `{"response": "<text>"}` (plus
+// `reasoning` and `tool_calls` when the model gives them), usage on the last, then [DONE].
+// A native model's events pass verbatim; a think-tag model's reasoning moves to `reasoning`;
+// OpenAI chunks (qwen3, granite) become native events.
+async function* chatEvents(stream, traits) {
+  const state = { thinking: traits.reasoning === "think-tag" };
+  for await (const data of modelEvents(stream)) {
+    if (data === "[DONE]") {
+      yield data;
+      break;
+    }
+    let native = false;
+    try {
+      native = typeof JSON.parse(data).response === "string";
+    } catch {
+      native = false;
+    }
+    if (native && !state.thinking) {
+      yield data;
+      continue;
+    }
+    const parts = eventParts(data, state);
+    const event = { response: parts.text };
+    if (parts.reasoning) event.reasoning = parts.reasoning;
+    if (parts.toolCalls.length) event.tool_calls = parts.toolCalls;
+    if (parts.usage) event.usage = parts.usage;
+    yield JSON.stringify(event);
+  }
 }
 
 async function handleChat(req) {
   const body = await readJson(req.request);
-  const model = requireVar(req.env, "MODEL");
-  const { inputs, streaming } = readInputs(body);
+  const { model, traits, inputs, streaming } = readInputs(req, body);
   if (streaming) {
-    const stream = await runModel(req, model, { ...inputs, stream: true });
-    return sseResponse(modelEvents(stream));
+    const result = await runModel(req, model, { ...inputs, stream: true });
+    if (result instanceof ReadableStream) return sseResponse(chatEvents(result, traits));
+    return sseResponse(answerEvents(readAnswer(await asObject(result), traits)));
   }
-  const result = await asObject(await runModel(req, model, inputs));
-  let response = result.response;
+  const answer = readAnswer(await asObject(await runModel(req, model, inputs)), traits);
+  let response = answer.content;
   // JSON mode answers an object; some models still send the JSON as text.
   if (inputs.response_format && typeof response === "string") {
     try {
@@ -509,7 +754,11 @@ async function handleChat(req) {
       throw new HttpError(502, "the model's answer is not valid JSON");
     }
   }
-  return json(200, { response: response === undefined ? null : response, usage: result.usage || null });
+  const out = { response: response === undefined ? null : response };
+  if (answer.reasoning) out.reasoning = answer.reasoning;
+  if (answer.toolCalls.length) out.tool_calls = answer.toolCalls;
+  out.usage = answer.usage;
+  return json(200, out);
 }
 
 // ---- OpenAI-compatible chat completions ----
@@ -525,37 +774,42 @@ function openaiUsage(usage) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+function finishReason(toolCalls, usage, maxTokens) {
+  if (toolCalls) return "tool_calls";
+  return usage.completion_tokens >= maxTokens ? "length" : "stop";
+}
+
 async function handleCompletions(req) {
   const body = await readJson(req.request);
-  const model = requireVar(req.env, "MODEL");
   // `model` in the request is accepted and ignored: the Worker serves its configured model.
   optString(body, "model");
   const field = body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
-  const { inputs, streaming } = readInputs(body, field);
+  const { model, traits, inputs, streaming } = readInputs(req, body, field);
   const streamOptions = optObject(body, "stream_options") || {};
   const base = { id: completionId(), created: Math.floor(Date.now() / 1000), model };
+  const includeUsage = streamOptions.include_usage === true;
   if (streaming) {
-    const stream = await runModel(req, model, { ...inputs, stream: true });
-    return sseResponse(completionChunks(stream, base, inputs.max_tokens, streamOptions.include_usage === true));
+    const result = await runModel(req, model, { ...inputs, stream: true });
+    const events = result instanceof ReadableStream
+      ? modelEvents(result)
+      : answerEvents(readAnswer(await asObject(result), traits));
+    return sseResponse(completionChunks(events, base, inputs.max_tokens, includeUsage, traits));
   }
-  const result = await asObject(await runModel(req, model, inputs));
-  const content = typeof result.response === "string" ? result.response : JSON.stringify(result.response ?? "");
-  const usage = openaiUsage(result.usage);
+  const answer = readAnswer(await asObject(await runModel(req, model, inputs)), traits);
+  const content = answer.content === null || typeof answer.content === "string" ? answer.content : JSON.stringify(answer.content);
+  const usage = openaiUsage(answer.usage);
+  const message = { role: "assistant", content: answer.toolCalls.length ? content || null : content ?? "" };
+  if (answer.reasoning) message.reasoning_content = answer.reasoning;
+  if (answer.toolCalls.length) message.tool_calls = answer.toolCalls;
   return json(200, {
     ...base,
     object: "chat.completion",
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content },
-        finish_reason: usage.completion_tokens >= inputs.max_tokens ? "length" : "stop",
-      },
-    ],
+    choices: [{ index: 0, message, finish_reason: finishReason(answer.toolCalls.length > 0, usage, inputs.max_tokens) }],
     usage,
   });
 }
 
-async function* completionChunks(stream, base, maxTokens, includeUsage) {
+async function* completionChunks(events, base, maxTokens, includeUsage, traits) {
   const chunk = (delta, finish, extra = {}) =>
     JSON.stringify({
       ...base,
@@ -565,14 +819,21 @@ async function* completionChunks(stream, base, maxTokens, includeUsage) {
     });
   yield chunk({ role: "assistant", content: "" }, null);
   let usage;
-  for await (const data of modelEvents(stream)) {
+  let called = false;
+  const state = { thinking: traits.reasoning === "think-tag" };
+  for await (const data of events) {
     if (data === "[DONE]") break;
-    const delta = eventDelta(data);
-    if (delta.usage) usage = delta.usage;
-    if (delta.text) yield chunk({ content: delta.text }, null);
+    const parts = eventParts(data, state);
+    if (parts.usage) usage = parts.usage;
+    if (parts.reasoning) yield chunk({ reasoning_content: parts.reasoning }, null);
+    if (parts.toolCalls.length) {
+      called = true;
+      yield chunk({ tool_calls: parts.toolCalls }, null);
+    }
+    if (parts.text) yield chunk({ content: parts.text }, null);
   }
   const final = openaiUsage(usage);
-  yield chunk({}, final.completion_tokens >= maxTokens ? "length" : "stop");
+  yield chunk({}, finishReason(called, final, maxTokens));
   if (includeUsage) {
     yield JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage: final });
   }
@@ -581,17 +842,28 @@ async function* completionChunks(stream, base, maxTokens, includeUsage) {
 
 // ---- feedback on a gateway log ----
 
+// A log id is the cf-aig-log-id response header: letters, digits, '-' and '_' (AI Gateway's
+// are ULIDs). Anything else could walk the binding's log path to another gateway's logs
+// (workerd's aig-api.ts puts the id in the URL path as given).
+const LOG_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 async function handleFeedback(req) {
   const body = await readJson(req.request);
   if (!req.env.GATEWAY_ID) throw badRequest("this Worker has no AI Gateway, so there is no log to rate");
   const logId = reqString(body, "log_id", { max: 128 });
+  if (!LOG_ID.test(logId)) {
+    throw badRequest("log_id: must be the cf-aig-log-id header of an answer (letters, digits, '-' and '_')");
+  }
   if (body.feedback !== 1 && body.feedback !== -1) throw badRequest("feedback: must be 1 or -1");
   const patch = { feedback: body.feedback };
   const score = optNumber(body, "score", 0, 100);
   if (score !== undefined) patch.score = score;
   try {
-    await req.env.AI.gateway(req.env.GATEWAY_ID).patchLog(logId, patch);
+    await req.env.AI.gateway(req.env.GATEWAY_ID).patchLog(encodeURIComponent(logId), patch);
   } catch (err) {
+    if (err && err.name === "AiGatewayLogNotFound") {
+      throw new HttpError(404, `log_id: no log ${logId} in this Worker's gateway`);
+    }
     console.error("cfai: patchLog failed", String((err && err.message) || err));
     throw new HttpError(502, "the AI Gateway feedback call failed");
   }

@@ -6,6 +6,9 @@
 //   DELETE /documents/<id>  -> {"document", "mutation_id"}
 //   POST   /query           {"question", "top_k"?, "filter"?, "stream"?}
 //                           -> {"answer", "matches": [{"id", "document_id", "score", "text"}]}
+//   POST   /v1/embeddings   OpenAI-compatible {"input": string | [string], "encoding_format"?}
+//                           -> {"object": "list", "data": [{"embedding", "index"}], "model", "usage"}
+//                           (the Worker's embedding model and pooling: the vectors its index holds)
 //
 // Streaming /query ("stream": true) answers text/event-stream: the first event is
 // `data: {"matches": [...]}` (the same matches as above), then the model's events verbatim
@@ -15,14 +18,17 @@
 // metadata plus document_id, chunk (n) and text. Vectorize writes apply asynchronously: a
 // query right after an ingest may not see it yet (mutation_id tells which write to wait for).
 //
-// Bindings: AI, VECTORIZE, MODEL, EMBEDDING_MODEL, GATEWAY_ID (when the Worker has a
-// gateway), AUTH_TOKEN (secret).
+// A filter or metadata Vectorize refuses, or inputs Workers AI refuses, answer 400 naming
+// the field with the upstream reason.
+//
+// Bindings: AI, VECTORIZE, MODEL, MODEL_TRAITS, EMBEDDING_MODEL, GATEWAY_ID (when the Worker
+// has a gateway), AUTH_TOKEN (secret).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "553841df76cc3498378d4216a51e3180367c23a59f5ec2144a21872632f29058";
+const TEMPLATE_SHA256 = "cb35ac731c35ceb98f2a11e7be8daf76691d39adfb4b54e1267597d91eda365c";
 const WORKER = "kb";
 const KIND = "rag";
 const AUTH = true;
@@ -319,10 +325,42 @@ async function runModel(req, model, inputs) {
           "retry-after": "1",
         });
       }
+      const refused = clientMistake(err);
+      if (refused) throw refused;
       console.error("cfai: Workers AI call failed", String((err && err.message) || err));
       throw new HttpError(502, "the Workers AI call failed");
     }
   }
+}
+
+// Workers AI refusing what the caller sent is the caller's mistake, not an upstream failure:
+// 3003 incomplete request (a field's value; "JSON Mode couldn't be met"), 5004 invalid data,
+// 8001 invalid input, 3006 too large (https://developers.cloudflare.com/workers-ai/platform/errors/).
+// The answer names the field and gives Workers AI's reason.
+const CLIENT_CODES = { 3003: 400, 5004: 400, 8001: 400, 3006: 413 };
+
+function clientMistake(err) {
+  const message = String((err && err.message) || "");
+  const found = /^(\d{4}): ([\s\S]*)$/.exec(message);
+  const status = found && CLIENT_CODES[found[1]];
+  if (!status) return undefined;
+  let reason = found[2].slice(0, 400);
+  const named = /^(?:Request is missing headers or body|Invalid input|Invalid data type for base64 input): ([\w.\[\]-]+): ([\s\S]*)$/.exec(reason);
+  if (named) return new HttpError(status, `${named[1]}: ${named[2]} (Workers AI ${found[1]})`);
+  const field = /JSON Mode/.test(reason) ? "response_format" : "request";
+  return new HttpError(status, `${field}: ${reason} (Workers AI ${found[1]})`);
+}
+
+// Vectorize refusing what the caller sent: a filter (40027) or metadata (40010 too large,
+// 40011 a bad key) it will not take; the workerd binding throws
+// "VECTOR_<OP>_ERROR (code = N): <reason>" (workerd src/cloudflare/internal/vectorize-api.ts).
+const VECTORIZE_FIELDS = { 40027: "filter", 40010: "metadata", 40011: "metadata" };
+
+function vectorizeMistake(err) {
+  const found = /^VECTOR_\w+_ERROR \(code = (\d+)\): ([\s\S]*)$/.exec(String((err && err.message) || ""));
+  const field = found && VECTORIZE_FIELDS[found[1]];
+  if (!field) return undefined;
+  return new HttpError(400, `${field}: ${found[2].slice(0, 400)} (Vectorize ${found[1]})`);
 }
 
 function noteLogId(req) {
@@ -335,6 +373,8 @@ async function vectorize(what, call) {
   try {
     return await call();
   } catch (err) {
+    const refused = vectorizeMistake(err);
+    if (refused) throw refused;
     console.error(`cfai: Vectorize ${what} failed`, String((err && err.message) || err));
     throw new HttpError(502, `the Vectorize ${what} call failed`);
   }
@@ -353,6 +393,59 @@ async function asObject(result) {
   }
   if (!isObject(result)) throw new HttpError(502, "Workers AI returned an unexpected result");
   return result;
+}
+
+// What the Worker's model can do (the MODEL_TRAITS var, from cfai's catalog): `form` its
+// input/output form ("native", "chat-completion", "gpt-oss"), `vision` how it takes images
+// ("content-parts", "image-field" or "none"), `reasoning` where it puts its reasoning
+// ("think-tag": inline, ended by </think>; "reasoning-content"; "none").
+function modelTraits(env) {
+  try {
+    const traits = JSON.parse(env.MODEL_TRAITS || "{}");
+    return isObject(traits) ? traits : {};
+  } catch {
+    return {};
+  }
+}
+
+// A tool call of any model form as OpenAI's {id, type, function: {name, arguments: "<JSON>"}}:
+// native {name, arguments: {...}}, {id, type, function: {name, arguments: {...}}} or OpenAI's.
+function openaiToolCall(call, i) {
+  const fn = isObject(call && call.function) ? call.function : call || {};
+  const args = fn.arguments;
+  return {
+    id: typeof call.id === "string" && call.id ? call.id : `call_${i}`,
+    type: "function",
+    function: { name: String(fn.name || ""), arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}) },
+  };
+}
+
+// Split a think-tag model's text at </think>: [reasoning, answer] (no tag: all answer).
+function splitThinking(text) {
+  const at = text.indexOf("</think>");
+  if (at < 0) return [null, text];
+  return [text.slice(0, at).replace(/^\s*<think>/, "").trim(), text.slice(at + 8).replace(/^\s+/, "")];
+}
+
+// The answer of any model form: native {response, tool_calls?, usage}, OpenAI's
+// chat.completion (qwen3, granite, gpt-oss) or text_completion: {content, reasoning,
+// toolCalls (OpenAI form), usage}. JSON mode's content may be an object.
+function readAnswer(result, traits) {
+  const choice = Array.isArray(result.choices) ? result.choices[0] || {} : undefined;
+  if (choice && isObject(choice.message)) {
+    const m = choice.message;
+    return {
+      content: m.content ?? null,
+      reasoning: m.reasoning_content || m.reasoning || null,
+      toolCalls: (Array.isArray(m.tool_calls) ? m.tool_calls : []).map(openaiToolCall),
+      usage: result.usage || null,
+    };
+  }
+  let content = choice ? choice.text ?? null : result.response ?? null;
+  let reasoning = null;
+  if (traits.reasoning === "think-tag" && typeof content === "string") [reasoning, content] = splitThinking(content);
+  const toolCalls = (Array.isArray(result.tool_calls) ? result.tool_calls : []).map(openaiToolCall);
+  return { content, reasoning, toolCalls, usage: result.usage || null };
 }
 
 // ---- Server-sent events (templates/workers/_partials/sse.js.j2) ----
@@ -397,21 +490,54 @@ async function* modelEvents(stream) {
   yield "[DONE]";
 }
 
-// Text delta of one Workers AI stream event: `response` (Llama-style) or
-// `choices[0].delta.content` (newer models); usage rides on the last event.
-function eventDelta(data) {
+// A model that answers JSON even when asked to stream (gpt-oss over the binding): its answer
+// (`readAnswer`) as a native stream's events.
+async function* answerEvents(answer) {
+  const content = typeof answer.content === "string" ? answer.content : JSON.stringify(answer.content ?? "");
+  const event = { response: content };
+  if (answer.toolCalls.length) event.tool_calls = answer.toolCalls;
+  if (answer.usage) event.usage = answer.usage;
+  yield JSON.stringify(event);
+  yield "[DONE]";
+}
+
+// What one Workers AI stream event adds: answer text, reasoning text and tool calls (OpenAI
+// form), from a native event (`response`, `tool_calls`) or an OpenAI chunk
+// (`choices[0].delta.content` / `reasoning_content` / `tool_calls`, or a text_completion's
+// `choices[0].text`); usage rides on the last event. `state.thinking` is true while a
+// think-tag model's text is still reasoning (until its </think>).
+function eventParts(data, state) {
   let event;
   try {
     event = JSON.parse(data);
   } catch {
-    return { text: "", usage: undefined };
+    return { text: "", reasoning: "", toolCalls: [], usage: undefined };
   }
   let text = "";
+  let reasoning = "";
+  let toolCalls = [];
+  const choice = Array.isArray(event.choices) ? event.choices[0] : undefined;
   if (typeof event.response === "string") text = event.response;
-  else if (event.choices && event.choices[0] && event.choices[0].delta) {
-    text = event.choices[0].delta.content || "";
+  else if (choice && isObject(choice.delta)) {
+    text = choice.delta.content || "";
+    reasoning = choice.delta.reasoning_content || choice.delta.reasoning || "";
+    if (Array.isArray(choice.delta.tool_calls)) toolCalls = choice.delta.tool_calls;
+  } else if (choice && typeof choice.text === "string") text = choice.text;
+  if (Array.isArray(event.tool_calls) && event.tool_calls.length) {
+    toolCalls = event.tool_calls.map((c, i) => ({ index: i, ...openaiToolCall(c, i) }));
   }
-  return { text, usage: isObject(event.usage) ? event.usage : undefined };
+  if (state.thinking && text) {
+    const at = text.indexOf("</think>");
+    if (at < 0) {
+      reasoning += text;
+      text = "";
+    } else {
+      reasoning += text.slice(0, at).replace(/\s+$/, "");
+      text = text.slice(at + 8).replace(/^\s+/, "");
+      state.thinking = false;
+    }
+  }
+  return { text, reasoning, toolCalls, usage: isObject(event.usage) ? event.usage : undefined };
 }
 
 // An SSE response from an async iterable of data payloads. Headers are sent before the
@@ -451,6 +577,10 @@ const CHUNK_SIZE = 800;
 const CHUNK_OVERLAP = 100;
 const POOLING = "mean";
 const EMBED_BATCH = 100;
+// The embedding model's dimensions (null: a model cfai does not know).
+const DIMENSIONS = 768;
+// OpenAI's embeddings API takes at most 2048 inputs a request.
+const MAX_EMBED_INPUTS = 2048;
 const MAX_CHUNKS = 100;
 // Vectorize limits: ids of at most 64 bytes, 1000 vectors per write and 100 ids per delete, topK 50 when
 // metadata is returned, filters under 2048 bytes of JSON.
@@ -628,24 +758,67 @@ async function handleQuery(req) {
     { role: "user", content: `Context:\n${contextOf(matches)}\n\nQuestion: ${question}` },
   ];
   const inputs = { messages, max_tokens: MAX_TOKENS, temperature: TEMPERATURE };
+  const traits = modelTraits(req.env);
   if (streaming) {
-    const stream = await runModel(req, model, { ...inputs, stream: true });
-    return sseResponse(withMatches(matches, stream));
+    const result = await runModel(req, model, { ...inputs, stream: true });
+    const events = result instanceof ReadableStream
+      ? modelEvents(result)
+      : answerEvents(readAnswer(await asObject(result), traits));
+    return sseResponse(withMatches(matches, events));
   }
-  const result = await asObject(await runModel(req, model, inputs));
-  const answer = typeof result.response === "string" ? result.response : JSON.stringify(result.response ?? "");
+  const reply = readAnswer(await asObject(await runModel(req, model, inputs)), traits);
+  const answer = typeof reply.content === "string" ? reply.content : JSON.stringify(reply.content ?? "");
   return json(200, { answer, matches });
 }
 
-async function* withMatches(matches, stream) {
+async function* withMatches(matches, events) {
   yield JSON.stringify({ matches });
-  yield* modelEvents(stream);
+  yield* events;
+}
+
+// ---- OpenAI-compatible embeddings (the vectors the Worker's index holds) ----
+
+function base64Floats(vector) {
+  const bytes = new Uint8Array(new Float32Array(vector).buffer);
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+async function handleEmbeddings(req) {
+  const body = await readJson(req.request);
+  // `model` is accepted and ignored: the Worker embeds with its EMBEDDING_MODEL.
+  optString(body, "model");
+  const input = body.input;
+  const texts = typeof input === "string" ? [input] : input;
+  if (!Array.isArray(texts) || texts.length === 0 || texts.length > MAX_EMBED_INPUTS) {
+    throw badRequest(`input: must be a string or an array of 1 to ${MAX_EMBED_INPUTS} strings`);
+  }
+  texts.forEach((t, i) => {
+    if (typeof t !== "string" || t === "") throw badRequest(`input[${i}]: must be a non-empty string`);
+  });
+  const format = optString(body, "encoding_format") ?? "float";
+  if (format !== "float" && format !== "base64") throw badRequest("encoding_format: must be float or base64");
+  const dimensions = optInt(body, "dimensions", 1, 1_000_000);
+  if (dimensions !== undefined && DIMENSIONS !== null && dimensions !== DIMENSIONS) {
+    throw badRequest(`dimensions: ${requireVar(req.env, "EMBEDDING_MODEL")} makes ${DIMENSIONS}-dimension vectors`);
+  }
+  const vectors = await embed(req, texts);
+  // Usage counts whitespace-separated words: the embedding models report no token counts.
+  const tokens = texts.reduce((n, t) => n + t.split(/\s+/).filter(Boolean).length, 0);
+  return json(200, {
+    object: "list",
+    data: vectors.map((v, index) => ({ object: "embedding", index, embedding: format === "base64" ? base64Floats(v) : v })),
+    model: requireVar(req.env, "EMBEDDING_MODEL"),
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  });
 }
 
 const ROUTES = [
   { path: "/documents", methods: { POST: handleIngest } },
   { prefix: "/documents/", methods: { DELETE: handleDelete } },
   { path: "/query", methods: { POST: handleQuery } },
+  { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },
 ];
 
 export default {

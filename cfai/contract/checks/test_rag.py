@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import httpx2
+import openai
 import pytest
 
-from cfai.contract._http import eventually, json_body
-from cfai.contract._outputs import WorkerTarget
+from cfai.catalog import CATALOG
+from cfai.contract._http import SecretGuard, assert_json_error, describe, eventually, json_body
+from cfai.contract._outputs import Target, WorkerTarget
 from cfai.contract.plugin import ClientFactory
 
 
@@ -115,3 +118,41 @@ def test_delete_removes_document(ingested: Ingested, consistency_wait: float) ->
         assert ingested.target.id not in ids, f"{ingested.target.id} still matches after DELETE"
 
     eventually(gone, consistency_wait)
+
+
+def test_openai_embeddings_have_the_index_dimensions(
+    rag_worker: WorkerTarget, cfai_target: Target
+) -> None:
+    spec = CATALOG.get(rag_worker.models[1]) if len(rag_worker.models) > 1 else None
+    http = httpx2.Client(timeout=60.0, event_hooks={"response": [SecretGuard(cfai_target.secrets)]})
+    client = openai.OpenAI(
+        base_url=f"{rag_worker.url}/v1",
+        api_key=cfai_target.auth_token or "no-auth",
+        http_client=http,
+        max_retries=0,
+        default_headers=dict(rag_worker.request_headers),
+    )
+    try:
+        texts = ["gateway caching keeps answers", "vectorize filters need an index"]
+        done = client.embeddings.create(model="default", input=texts)
+        again = client.embeddings.create(model="default", input=texts[0], encoding_format="float")
+    finally:
+        client.close()
+    vectors = [d.embedding for d in sorted(done.data, key=lambda d: d.index)]
+    assert len(vectors) == 2 and len(vectors[0]) == len(vectors[1]) > 0, done
+    if spec is not None and spec.dimensions:
+        assert len(vectors[0]) == spec.dimensions, (
+            f"{len(vectors[0])} dimensions; {spec.name} makes {spec.dimensions}"
+        )
+    assert all(abs(a - b) < 1e-4 for a, b in zip(again.data[0].embedding, vectors[0], strict=True))
+
+
+@pytest.mark.parametrize(
+    "bad", [{"$regex": "x"}, {"document_id": {"$in": []}}], ids=["unknown-operator", "empty-in"]
+)
+def test_query_filter_vectorize_refuses_400_names_filter(
+    rag_worker: WorkerTarget, worker_client: ClientFactory, bad: dict[str, Any]
+) -> None:
+    r = worker_client(rag_worker.name).post("/query", json={"question": "caching?", "filter": bad})
+    error = assert_json_error(r, 400)
+    assert error["message"].startswith("filter"), describe(r)

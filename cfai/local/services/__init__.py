@@ -15,12 +15,14 @@ from cfai.local.services.base import (
     WorkerdBinding,
     WorkerdService,
 )
+from cfai.local.services.finetunes import FinetunesService
 from cfai.local.services.vectorize import VectorizeService
 from cfai.local.services.workers_ai import WorkersAIService
 
 __all__ = [
     "REGISTRY",
     "EmulatorContext",
+    "FinetunesService",
     "GatewayService",
     "Service",
     "ServiceSettings",
@@ -30,4 +32,9 @@ __all__ = [
     "WorkersAIService",
 ]
 
-REGISTRY: tuple[type[Service], ...] = (WorkersAIService, GatewayService, VectorizeService)
+REGISTRY: tuple[type[Service], ...] = (
+    WorkersAIService,
+    GatewayService,
+    VectorizeService,
+    FinetunesService,
+)

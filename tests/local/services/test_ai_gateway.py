@@ -619,6 +619,38 @@ def test_url_form_rate_limit_body_is_exact(p: Platform) -> None:
     assert refused.status_code == 429 and refused.json() == RATE_LIMITED
 
 
+def test_openai_url_forms_answer_the_models_workers_ai_answers(tmp_path: Path) -> None:
+    # A model the declaration vouches for (setting ``models``) answers through the gateway's
+    # OpenAI-compatible forms exactly as on /ai/v1; one nobody declared is refused on both.
+    declared = "@cf/acme/house-chat-7b"
+    p = make_platform(tmp_path, models={declared: {"task": "text-generation"}})
+    try:
+        p.create("gw")
+        body = {"model": declared, "messages": [{"role": "user", "content": "hi"}]}
+        direct = p.rest.post(f"/client/v4/accounts/{ACCOUNT}/ai/v1/chat/completions",
+                             json=body, headers=AUTH)  # fmt: skip
+        forms = [
+            p.rest.post(f"/v1/{ACCOUNT}/gw/workers-ai/v1/chat/completions", json=body,
+                        headers=AUTH),
+            p.rest.post(f"/v1/{ACCOUNT}/gw/compat/chat/completions",
+                        json={**body, "model": f"workers-ai/{declared}"}, headers=AUTH),
+        ]  # fmt: skip
+        assert direct.status_code == 200, direct.text
+        for answer in forms:
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["object"] == "chat.completion"
+            assert answer.json()["model"] == declared
+            message = answer.json()["choices"][0]["message"]
+            assert message["content"] == direct.json()["choices"][0]["message"]["content"]
+        stranger = {**body, "model": "@cf/acme/undeclared-7b"}
+        refused = p.rest.post(f"/v1/{ACCOUNT}/gw/workers-ai/v1/chat/completions",
+                              json=stranger, headers=AUTH)  # fmt: skip
+        assert refused.status_code == 400, refused.text
+        assert "@cf/acme/undeclared-7b" in refused.text
+    finally:
+        p.gateway.close()
+
+
 def test_log_filters_in_the_sdks_dotted_form_and_odd_values_never_crash(p: Platform) -> None:
     p.create("gw")
     p.run("a", metadata={"team": "x"})

@@ -93,13 +93,15 @@ def test_edge_lines_read_as_the_front_door_reads_them(line: str) -> None:
 
 
 def _old_rule(values: Any) -> bool:
-    """The check vector_from made before numpy did it: numbers, not booleans, finite."""
+    """The check vector_from made item by item: numbers, not booleans, finite and within
+    the float32 range."""
     if not isinstance(values, list) or not all(type(v) in (int, float) for v in values):
         return False
     try:
-        return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
+        array = np.asarray(values, dtype=np.float64)
     except OverflowError:
         return False
+    return bool(np.isfinite(array).all() and (np.abs(array) <= np.finfo(np.float32).max).all())
 
 
 _items = st.one_of(
@@ -107,6 +109,7 @@ _items = st.one_of(
     st.integers(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([0, 1, 0.0, 1.0, True, False, None, "1", [1], {}, 10**400, 2**64, -(2**63)]),
+    st.sampled_from([3.4028234663852886e38, 3.402823466385289e38, -3.5e38, 10**39]),
 )
 
 

@@ -139,7 +139,7 @@ def _mp3_frames(data: bytes) -> int:
 
 def test_tts_answers_valid_mpeg_audio_lasting_about_the_text(ai: WorkersAIService) -> None:
     short = ai.run("@cf/deepgram/aura-2-en", {"text": "Hello there."})
-    long = ai.run("@cf/deepgram/aura-2-es", {"text": "Hola, " * 40, "speaker": "luna"})
+    long = ai.run("@cf/deepgram/aura-2-es", {"text": "Hola, " * 40, "speaker": "aquila"})
     assert short.content_type == long.content_type == "audio/mpeg"
     assert 0 < _mp3_frames(short.body or b"") < _mp3_frames(long.body or b"")
 

@@ -325,12 +325,40 @@ def test_tools_not_named_give_a_plain_answer_and_tool_results_are_context(
     assert "sunny and 21 degrees" in out.result["response"]
 
 
-def test_vision_model_accepts_an_image_and_says_it_cannot_see_it(ai: WorkersAIService) -> None:
-    out = ai.run(
-        "@cf/meta/llama-3.2-11b-vision-instruct",
-        {
-            "messages": [{"role": "user", "content": "What is in this picture?"}],
-            "image": [137, 80, 78, 71],
-        },
-    )
-    assert "cannot see it" in out.result["response"]
+def _png(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_vision_model_describes_the_image_from_its_bytes(ai: WorkersAIService) -> None:
+    def ask(image: bytes) -> str:
+        out = ai.run(
+            "@cf/meta/llama-3.2-11b-vision-instruct",
+            {
+                "messages": [{"role": "user", "content": "What is in this picture?"}],
+                "image": list(image),
+            },
+        )
+        return str(out.result["response"])
+
+    red, blue = ask(_png((200, 20, 20))), ask(_png((20, 40, 220), (32, 32)))
+    assert "64x48 PNG, mostly red" in red and "32x32 PNG, mostly blue" in blue
+    assert ask(_png((200, 20, 20))) == red  # the same bytes, the same description
+
+
+def test_vision_model_refuses_bytes_that_are_not_an_image(ai: WorkersAIService) -> None:
+    with pytest.raises(AiError) as err:
+        ai.run(
+            "@cf/meta/llama-3.2-11b-vision-instruct",
+            {
+                "messages": [{"role": "user", "content": "What is this?"}],
+                "image": [137, 80, 78, 71],
+            },
+        )
+    assert (err.value.status, err.value.internal_code) == (400, 5004)
+    assert "image" in err.value.message

@@ -10,7 +10,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "98cb9205c4d38ca9805be91c7bb28674ea6013a9d71ec639127dc5e5c88e5c87";
+const TEMPLATE_SHA256 = "13193c6b186ea7c805c78711e5e29f1efc595a52123c0de3bfc37780b034c2b3";
 const WORKER = "image";
 const KIND = "image";
 const AUTH = true;
@@ -307,10 +307,42 @@ async function runModel(req, model, inputs) {
           "retry-after": "1",
         });
       }
+      const refused = clientMistake(err);
+      if (refused) throw refused;
       console.error("cfai: Workers AI call failed", String((err && err.message) || err));
       throw new HttpError(502, "the Workers AI call failed");
     }
   }
+}
+
+// Workers AI refusing what the caller sent is the caller's mistake, not an upstream failure:
+// 3003 incomplete request (a field's value; "JSON Mode couldn't be met"), 5004 invalid data,
+// 8001 invalid input, 3006 too large (https://developers.cloudflare.com/workers-ai/platform/errors/).
+// The answer names the field and gives Workers AI's reason.
+const CLIENT_CODES = { 3003: 400, 5004: 400, 8001: 400, 3006: 413 };
+
+function clientMistake(err) {
+  const message = String((err && err.message) || "");
+  const found = /^(\d{4}): ([\s\S]*)$/.exec(message);
+  const status = found && CLIENT_CODES[found[1]];
+  if (!status) return undefined;
+  let reason = found[2].slice(0, 400);
+  const named = /^(?:Request is missing headers or body|Invalid input|Invalid data type for base64 input): ([\w.\[\]-]+): ([\s\S]*)$/.exec(reason);
+  if (named) return new HttpError(status, `${named[1]}: ${named[2]} (Workers AI ${found[1]})`);
+  const field = /JSON Mode/.test(reason) ? "response_format" : "request";
+  return new HttpError(status, `${field}: ${reason} (Workers AI ${found[1]})`);
+}
+
+// Vectorize refusing what the caller sent: a filter (40027) or metadata (40010 too large,
+// 40011 a bad key) it will not take; the workerd binding throws
+// "VECTOR_<OP>_ERROR (code = N): <reason>" (workerd src/cloudflare/internal/vectorize-api.ts).
+const VECTORIZE_FIELDS = { 40027: "filter", 40010: "metadata", 40011: "metadata" };
+
+function vectorizeMistake(err) {
+  const found = /^VECTOR_\w+_ERROR \(code = (\d+)\): ([\s\S]*)$/.exec(String((err && err.message) || ""));
+  const field = found && VECTORIZE_FIELDS[found[1]];
+  if (!field) return undefined;
+  return new HttpError(400, `${field}: ${found[2].slice(0, 400)} (Vectorize ${found[1]})`);
 }
 
 function noteLogId(req) {
@@ -323,6 +355,8 @@ async function vectorize(what, call) {
   try {
     return await call();
   } catch (err) {
+    const refused = vectorizeMistake(err);
+    if (refused) throw refused;
     console.error(`cfai: Vectorize ${what} failed`, String((err && err.message) || err));
     throw new HttpError(502, `the Vectorize ${what} call failed`);
   }
@@ -341,6 +375,59 @@ async function asObject(result) {
   }
   if (!isObject(result)) throw new HttpError(502, "Workers AI returned an unexpected result");
   return result;
+}
+
+// What the Worker's model can do (the MODEL_TRAITS var, from cfai's catalog): `form` its
+// input/output form ("native", "chat-completion", "gpt-oss"), `vision` how it takes images
+// ("content-parts", "image-field" or "none"), `reasoning` where it puts its reasoning
+// ("think-tag": inline, ended by </think>; "reasoning-content"; "none").
+function modelTraits(env) {
+  try {
+    const traits = JSON.parse(env.MODEL_TRAITS || "{}");
+    return isObject(traits) ? traits : {};
+  } catch {
+    return {};
+  }
+}
+
+// A tool call of any model form as OpenAI's {id, type, function: {name, arguments: "<JSON>"}}:
+// native {name, arguments: {...}}, {id, type, function: {name, arguments: {...}}} or OpenAI's.
+function openaiToolCall(call, i) {
+  const fn = isObject(call && call.function) ? call.function : call || {};
+  const args = fn.arguments;
+  return {
+    id: typeof call.id === "string" && call.id ? call.id : `call_${i}`,
+    type: "function",
+    function: { name: String(fn.name || ""), arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}) },
+  };
+}
+
+// Split a think-tag model's text at </think>: [reasoning, answer] (no tag: all answer).
+function splitThinking(text) {
+  const at = text.indexOf("</think>");
+  if (at < 0) return [null, text];
+  return [text.slice(0, at).replace(/^\s*<think>/, "").trim(), text.slice(at + 8).replace(/^\s+/, "")];
+}
+
+// The answer of any model form: native {response, tool_calls?, usage}, OpenAI's
+// chat.completion (qwen3, granite, gpt-oss) or text_completion: {content, reasoning,
+// toolCalls (OpenAI form), usage}. JSON mode's content may be an object.
+function readAnswer(result, traits) {
+  const choice = Array.isArray(result.choices) ? result.choices[0] || {} : undefined;
+  if (choice && isObject(choice.message)) {
+    const m = choice.message;
+    return {
+      content: m.content ?? null,
+      reasoning: m.reasoning_content || m.reasoning || null,
+      toolCalls: (Array.isArray(m.tool_calls) ? m.tool_calls : []).map(openaiToolCall),
+      usage: result.usage || null,
+    };
+  }
+  let content = choice ? choice.text ?? null : result.response ?? null;
+  let reasoning = null;
+  if (traits.reasoning === "think-tag" && typeof content === "string") [reasoning, content] = splitThinking(content);
+  const toolCalls = (Array.isArray(result.tool_calls) ? result.tool_calls : []).map(openaiToolCall);
+  return { content, reasoning, toolCalls, usage: result.usage || null };
 }
 
 // ---- image (templates/workers/image.js.j2) ----

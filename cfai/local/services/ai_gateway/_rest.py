@@ -129,8 +129,12 @@ def rest_endpoints(
     ]
 
 
+_MAX_PAGE = 2**31 - 1
+
+
 def _paging(request: Request, max_per_page: int) -> tuple[int, int]:
-    page = _int(request.query_params.get("page", "1"), "page", 1, None)
+    # Bounded so that the page's offset fits SQLite's 64-bit integers.
+    page = _int(request.query_params.get("page", "1"), "page", 1, _MAX_PAGE)
     per_page = _int(
         request.query_params.get("per_page", str(err.DEFAULT_PER_PAGE)), "per_page", 1, max_per_page
     )

@@ -27,13 +27,14 @@ universal endpoint the next step is tried.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from cfai.catalog import Catalog
 from cfai.local.services.ai_gateway import _errors as err
 from cfai.local.services.ai_gateway._binding import answer_response
 from cfai.local.services.ai_gateway.gateway import GatewayAnswer, GatewayPipeline, Upstream
@@ -59,13 +60,19 @@ def _other_account(params: Any) -> ApiError:
     return err.unknown_gateway(str(params.get("gateway_id", "")))
 
 
-def url_endpoints(pipeline: GatewayPipeline, run: Runner, account_id: str) -> list[Endpoint]:
-    """The gateway URL forms over `pipeline`; `run` is Workers AI (`WorkersAIService.run`)."""
+def url_endpoints(
+    pipeline: GatewayPipeline,
+    run: Runner,
+    account_id: str,
+    catalog: Callable[[], Catalog],
+) -> list[Endpoint]:
+    """The gateway URL forms over `pipeline`; `run` is Workers AI (`WorkersAIService.run`),
+    `catalog` the models it answers (looked up per request, as `run` is)."""
 
     async def provider_path(call: Call) -> Response:
         gateway_id, path = call.params["gateway_id"], call.params["path"]
         answer, openai = await run_in_threadpool(
-            _through, pipeline, run, gateway_id, WORKERS_AI, path, call.body, call.headers
+            _through, pipeline, run, catalog, gateway_id, WORKERS_AI, path, call.body, call.headers
         )
         return _respond(answer, openai)
 
@@ -74,7 +81,7 @@ def url_endpoints(pipeline: GatewayPipeline, run: Runner, account_id: str) -> li
         model = call.body.get("model")
         provider = model.split("/", 1)[0] if isinstance(model, str) and "/" in model else ""
         answer, openai = await run_in_threadpool(
-            _through, pipeline, run, gateway_id, provider or WORKERS_AI, f"v1/{operation}",
+            _through, pipeline, run, catalog, gateway_id, provider or WORKERS_AI, f"v1/{operation}",
             call.body, call.headers,
         )  # fmt: skip
         return _respond(answer, openai)
@@ -92,7 +99,7 @@ def url_endpoints(pipeline: GatewayPipeline, run: Runner, account_id: str) -> li
             headers = {**_lower(call.headers), **_lower(step.get("headers") or {})}
             try:
                 answer, openai = await run_in_threadpool(
-                    _through, pipeline, run, gateway_id, step["provider"],
+                    _through, pipeline, run, catalog, gateway_id, step["provider"],
                     step["endpoint"].lstrip("/"), step["query"], headers, index,
                 )  # fmt: skip
             except err.GatewayError as refusal:
@@ -123,6 +130,7 @@ def url_endpoints(pipeline: GatewayPipeline, run: Runner, account_id: str) -> li
 def _through(
     pipeline: GatewayPipeline,
     run: Runner,
+    catalog: Callable[[], Catalog],
     gateway_id: str,
     provider: str,
     endpoint: str,
@@ -149,7 +157,7 @@ def _through(
         operation = OPENAI_COMPAT.get(endpoint.removeprefix("v1/"))
         if operation is None:
             raise ApiError(404, 7003, f"No route for that URI: POST .../{provider}/{endpoint}")
-        return operation(run, body)
+        return operation(run, body, catalog())
 
     upstream = Upstream(provider=provider, call=call, step=step)
     answer = pipeline.handle_run(

@@ -18,12 +18,12 @@ Legacy ``cf-cache-ttl`` / ``cf-skip-cache`` headers are honoured too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cfai.local.services.ai_gateway import _errors as err
+from cfai.local.services.frontdoor import loads
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -63,7 +63,7 @@ class RunOptions:
         metadata: Any = None
         if raw := headers.get("cf-aig-metadata"):
             try:
-                metadata = json.loads(raw)
+                metadata = loads(raw)
             except ValueError:
                 metadata = None
         return cls(
@@ -90,5 +90,5 @@ def _int_header(name: str, value: str | None) -> int | None:
         return None
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # "x", "nan"; "inf" (no int is infinite)
         raise err.GatewayError(400, 7001, f"{name}: must be a number of seconds") from None

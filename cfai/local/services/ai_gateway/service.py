@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from cfai.catalog import Catalog
 from cfai.local.services.ai_gateway._binding import binding_endpoints
 from cfai.local.services.ai_gateway._rest import rest_endpoints
 from cfai.local.services.ai_gateway._url import url_endpoints
@@ -51,6 +52,10 @@ class GatewayService(Service):
         # Looked up per run: Workers AI is registered with the context after this service.
         return self.ctx.service(WorkersAIService).run(model, inputs)
 
+    def _catalog(self) -> Catalog:
+        # The models Workers AI answers (the built-in catalog and the declared ones).
+        return self.ctx.service(WorkersAIService).catalog
+
     def gateway_url(self, gateway_id: str, provider: str) -> str:
         """The URL clients call the gateway at, on this emulator (``getUrl``)."""
         root = f"{self.settings.public_url.rstrip('/')}/v1/{self.ctx.account_id}/{gateway_id}"
@@ -59,7 +64,7 @@ class GatewayService(Service):
     def endpoints(self) -> list[Endpoint]:
         return [
             *rest_endpoints(self.pipeline, self.ctx.account_id, self.gateway_url),
-            *url_endpoints(self.pipeline, self._run, self.ctx.account_id),
+            *url_endpoints(self.pipeline, self._run, self.ctx.account_id, self._catalog),
             *binding_endpoints(self.pipeline, self.gateway_url),
         ]
 

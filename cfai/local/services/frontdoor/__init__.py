@@ -14,6 +14,7 @@ route                           caller
 ``/client/v4/accounts/{a}/...``  ``Authorization: Bearer <API token>`` and ``a`` = account
 ``/v1/{a}/{gateway}/...``       the same (the gateway URL form)
 ``/__cfai/*`` (admin)           ``Authorization: Bearer <API token>``; health is open
+                                (``/__cfai/openapi.json``: this table and every route)
 binding hosts                   a binding token of the route's binding type (`tokens`)
 ==============================  ==========================================================
 
@@ -36,6 +37,8 @@ from cfai.local.services.frontdoor.errors import (
     envelope,
     json_response,
 )
+from cfai.local.services.frontdoor.multipart import Part, parse_multipart
+from cfai.local.services.frontdoor.openapi import ERROR_SCHEMAS, openapi_document
 from cfai.local.services.frontdoor.routes import (
     DEFAULT_LIMIT,
     ApiToken,
@@ -44,9 +47,11 @@ from cfai.local.services.frontdoor.routes import (
     Endpoint,
     Handler,
     JsonBody,
+    MultipartBody,
     NdjsonBody,
     NoBody,
     Open,
+    RawMedia,
     Unparsable,
 )
 from cfai.local.services.frontdoor.tokens import (
@@ -59,6 +64,7 @@ from cfai.local.services.frontdoor.tokens import (
 __all__ = [
     "BINDING_HEADER",
     "DEFAULT_LIMIT",
+    "ERROR_SCHEMAS",
     "JSON",
     "KEY_FILE",
     "ApiError",
@@ -71,12 +77,17 @@ __all__ = [
     "FrontDoor",
     "Handler",
     "JsonBody",
+    "MultipartBody",
     "NdjsonBody",
     "NoBody",
     "Open",
+    "Part",
+    "RawMedia",
     "Shape",
     "Unparsable",
     "envelope",
     "json_response",
     "loads",
+    "openapi_document",
+    "parse_multipart",
 ]

@@ -8,6 +8,7 @@ stays bounded by the limit whatever the client sends.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -16,12 +17,15 @@ from typing import Any
 from starlette.requests import Request
 
 from cfai.local.services.frontdoor.errors import ApiError
+from cfai.local.services.frontdoor.multipart import parse_multipart
 from cfai.local.services.frontdoor.routes import (
     REQUIRED,
     Body,
     JsonBody,
+    MultipartBody,
     NdjsonBody,
     NoBody,
+    RawMedia,
     Unparsable,
 )
 
@@ -39,13 +43,56 @@ def _finite(text: str) -> float:
     return value
 
 
+def _integer(text: str) -> int:
+    # JSON.parse reads every number as a double: an integer past the double range is
+    # Infinity there, and no Cloudflare service takes it. (Python's own int() refuses
+    # integers of more than 4,300 digits with ValueError.)
+    if len(text.lstrip("-")) > 308:
+        _finite(text)  # raises past the double range
+    return int(text)
+
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape or from the bytes ED A0-BF
+# (which json.loads decodes with "surrogatepass"); without either, no string needs a look.
+_MAYBE_SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_MAYBE_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string (key or value) in `value` that is not valid Unicode text."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+    return None
+
+
 def loads(data: str | bytes) -> Any:
     """JSON as JSON.parse reads it, minus what it cannot round-trip: no NaN or Infinity, no
-    number that overflows a double. Raises ValueError (also for nesting too deep)."""
+    number that overflows a double, no string with a lone UTF-16 surrogate (``"\\ud800"``:
+    not Unicode text, so no Cloudflare service stores or answers it; serde_json refuses it
+    too). Raises ValueError (also for nesting too deep)."""
     try:
-        return json.loads(data, parse_constant=_constant, parse_float=_finite)
+        value = json.loads(data, parse_constant=_constant, parse_float=_finite, parse_int=_integer)
     except RecursionError:
         raise ValueError("JSON nests too deeply") from None
+    maybe = (
+        _MAYBE_SURROGATE_BYTES.search(data)
+        if isinstance(data, bytes)
+        else _MAYBE_SURROGATE.search(data)
+    )
+    if maybe is not None and _lone_surrogate(value) is not None:
+        raise ValueError("a string holds a lone UTF-16 surrogate (not Unicode text)")
+    return value
 
 
 async def _read(request: Request, limit: int, too_large: Callable[[int], ApiError]) -> bytes:
@@ -68,7 +115,15 @@ async def read_body(request: Request, spec: Body) -> Any:
         return None
     raw = await _read(request, spec.limit, spec.too_large)
     if isinstance(spec, JsonBody):
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if spec.raw_types and media.startswith(spec.raw_types):
+            return RawMedia(media, raw)
         return _json(raw, spec)
+    if isinstance(spec, MultipartBody):
+        try:
+            return parse_multipart(raw, request.headers.get("content-type", ""))
+        except ValueError as exc:
+            raise spec.invalid(str(exc)) from None
     return _records(raw, request.headers.get("content-type", ""), spec)
 
 

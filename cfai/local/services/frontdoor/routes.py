@@ -37,9 +37,11 @@ __all__ = [
     "Endpoint",
     "Handler",
     "JsonBody",
+    "MultipartBody",
     "NdjsonBody",
     "NoBody",
     "Open",
+    "RawMedia",
     "Unparsable",
 ]
 
@@ -98,13 +100,24 @@ class NoBody:
 class JsonBody:
     """One JSON document (no NaN or Infinity, as JSON.parse). `invalid` makes the route's
     error from a reason, `too_large` its error for a body over `limit`; `empty` is the value
-    of an empty body (default: invalid); `object_only` refuses anything but an object."""
+    of an empty body (default: invalid); `object_only` refuses anything but an object.
+    A body whose media type starts with one of `raw_types` (``audio/``, ...) is not JSON:
+    it is handed over as `RawMedia` (Workers AI takes audio as the request body)."""
 
     invalid: Callable[[str], ApiError]
     limit: int = DEFAULT_LIMIT
     too_large: Callable[[int], ApiError] = _too_large
     empty: Any = REQUIRED
     object_only: bool = False
+    raw_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RawMedia:
+    """A body taken as bytes, with its media type (`JsonBody.raw_types`)."""
+
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,18 @@ class NdjsonBody:
     parse_line: Callable[[str], Any] | None = None
 
 
-Body = NoBody | JsonBody | NdjsonBody
+@dataclass(frozen=True)
+class MultipartBody:
+    """A ``multipart/form-data`` body, parsed byte-exact into its parts
+    (`cfai.local.services.frontdoor.multipart.Part`, in order); `invalid` refuses another
+    media type or a malformed body, `too_large` a body over `limit`."""
+
+    invalid: Callable[[str], ApiError]
+    limit: int = DEFAULT_LIMIT
+    too_large: Callable[[int], ApiError] = _too_large
+
+
+Body = NoBody | JsonBody | NdjsonBody | MultipartBody
 
 
 # -- the route and the call -----------------------------------------------------------------

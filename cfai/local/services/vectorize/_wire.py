@@ -65,6 +65,8 @@ def _check_metadata_keys(node: Any) -> None:
 
 
 _NUMBER = (int, float)
+# Vectorize stores float32: a value past its range would be infinite there.
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_vector_line(line: str) -> Any:
@@ -83,7 +85,9 @@ def parse_vector_line(line: str) -> Any:
 
 
 def _finite_numbers(values: list[Any]) -> npt.NDArray[np.float64] | None:
-    """`values` as float64 if every item is a number (not a boolean) and finite, else None.
+    """`values` as float64 if every item is a number (not a boolean), finite and within the
+    float32 range (Vectorize stores float32: a value past it would be infinite there),
+    else None.
     numpy reads the list in one pass; only items equal to 0 or 1 can be booleans in a
     numeric array, so only those are looked at one by one."""
     try:
@@ -101,7 +105,8 @@ def _finite_numbers(values: list[Any]) -> npt.NDArray[np.float64] | None:
     if suspects.any() and any(type(values[i]) is bool for i in np.nonzero(suspects)[0].tolist()):
         return None
     array = array.astype(np.float64, copy=False)
-    return array if bool(np.isfinite(array).all()) else None
+    # One pass: NaN compares False and infinity is past the bound.
+    return array if array.size == 0 or float(np.abs(array).max()) <= _F32_MAX else None
 
 
 def vector_from(raw: Any, operation: str) -> VectorIn:
@@ -115,7 +120,7 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
         raise ApiError(
             400, 40008, f"id too long; max is {MAX_ID_BYTES} bytes, got {utf8_len(vid)} bytes"
         )
-    # Numbers only (booleans are not), finite as float64.
+    # Numbers only (booleans are not), finite and within float32's range.
     array = _finite_numbers(values) if isinstance(values, list) else None
     if array is None:
         raise bad_vectors(operation, f'values of id="{vid}" must be an array of finite numbers')
@@ -183,6 +188,15 @@ def parse_ids(raw: Any) -> list[str]:
     return ids
 
 
+def _float32s(values: list[Any]) -> bool:
+    """Every value finite and within the float32 range (ints of any size included)."""
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except OverflowError:
+        return False
+    return bool(np.isfinite(a).all() and (np.abs(a) <= _F32_MAX).all())
+
+
 def parse_query(raw: Any) -> QueryIn:
     """Query options as the binding (camelCase) and REST send them."""
     if not isinstance(raw, dict):
@@ -195,6 +209,8 @@ def parse_query(raw: Any) -> QueryIn:
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector)
     ):
         raise bad_body("vector: expected an array of numbers")
+    if vector is not None and not _float32s(vector):
+        raise bad_body("vector: expected finite numbers within the float32 range")
     if vector is None and not isinstance(vector_id, str):
         raise bad_body("vectorId: expected a string")
     top_k = raw.get("topK", DEFAULT_TOP_K)

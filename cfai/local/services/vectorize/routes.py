@@ -140,9 +140,10 @@ def _rest(store: VectorizeStore) -> list[Endpoint]:
         dimensions: Any = config.get("dimensions")
         metric: Any = config.get("metric")
         if "preset" in config:
-            if config["preset"] not in E.PRESETS:
-                raise E.invalid_config(f"Unknown preset {config['preset']!r}")
-            dimensions, metric = E.PRESETS[config["preset"]]
+            preset = config["preset"]
+            if not isinstance(preset, str) or preset not in E.PRESETS:
+                raise E.invalid_config(f"Unknown preset {preset!r:.100}")
+            dimensions, metric = E.PRESETS[preset]
         description = body.get("description") or ""
         if not isinstance(description, str):
             raise E.bad_body("description: expected a string")
@@ -189,7 +190,8 @@ def _rest(store: VectorizeStore) -> list[Endpoint]:
 
     async def list_vectors(call: Call) -> Any:
         raw = call.query.get("count", str(E.DEFAULT_LIST_COUNT))
-        if not raw.isdigit() or not 1 <= int(raw) <= E.MAX_LIST_COUNT:
+        # isascii: str.isdigit also holds for "²", which int() refuses.
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= E.MAX_LIST_COUNT:
             raise E.bad_body(f"count: expected an integer from 1 to {E.MAX_LIST_COUNT}")
         cursor = call.query.get("cursor") or None
         return store.list_vectors(_name(call), int(raw), cursor)

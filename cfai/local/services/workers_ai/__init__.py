@@ -2,10 +2,13 @@
 `cfai.catalog.CATALOG`, with the real input checks, defaults, output shapes and forms.
 
 One handler per task (`HANDLERS`), each in its own module: `text` (text generation and
-vision), `embeddings`, `images`, `audio` (speech recognition and text-to-speech), `misc`
-(translation, classification). `routes` holds the binding route workerd's ``env.AI``
-calls and the REST surface (``ai/run``, ``ai/models/search``, the OpenAI-compatible
-``ai/v1`` in `compat`); `service` the `WorkersAIService` that ties them together.
+vision: `_prompt` reads the inputs, `vision` describes images, `_forms` writes each model's
+output form, `gpt_oss` the Responses API), `embeddings`, `images`, `audio` (speech
+recognition and text-to-speech), `misc` (translation, classification). `routes` holds the
+binding routes workerd's ``env.AI`` calls and the REST surface (``ai/run``,
+``ai/models/search``, the OpenAI-compatible ``ai/v1`` in `compat`); `service` the
+`WorkersAIService` that ties them together and answers the models a declaration vouches
+for besides the catalog (setting ``models``).
 
 Example::
 

@@ -1,4 +1,4 @@
-"""Speech stand-ins: text-to-speech (aura-2) and speech recognition (whisper).
+"""Speech stand-ins: text-to-speech (aura-2) and speech recognition (whisper, nova-3).
 
 TTS answers a real MPEG-1 Layer III stream: an ID3v2.4 tag whose ``TXXX:cfai-tts`` frame
 holds the spoken text, then silent 32 kbit/s 48 kHz mono frames (96 bytes, 24 ms each),
@@ -10,7 +10,10 @@ ASR recovers the text from that tag, so TTS -> ASR round-trips; any other audio 
 "transcribed" as ``[cfai stand-in transcription of N bytes]`` with its duration from a WAV
 header, our MP3 frames, or 16 kB/s (128 kbit/s) otherwise. whisper-large-v3-turbo takes
 base64 and answers ``{text, word_count, segments, vtt, transcription_info}``; the older
-whisper takes a uint8 array and answers ``{text, word_count, words, vtt}``.
+whisper takes a uint8 array and answers ``{text, word_count, words, vtt}``. nova-3 takes
+``audio: {body, contentType}`` (the binding and REST send the body as the raw request body,
+a JSON caller as base64) and answers Deepgram's ``{results: {channels: [{alternatives:
+[{transcript, confidence, words}]}]}}`` (https://developers.cloudflare.com/workers-ai/models/nova-3/).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import wave
 from collections.abc import Mapping
 from typing import Any
 
-from cfai.catalog import ModelSpec
+from cfai.catalog import AudioInput, Form, ModelSpec
 
 from ._core import (
     AiResult,
@@ -61,8 +64,8 @@ def speak(text: str) -> bytes:
 
 
 def run_tts(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
-    text = req_str(inputs, "text")
-    opt_str(inputs, "speaker", "luna")
+    text = req_str(inputs, "text", max_len=spec.max_chars or 131_072)
+    opt_str(inputs, "speaker", spec.voices[0] if spec.voices else "luna", choices=spec.voices)
     opt_str(inputs, "encoding", "mp3", choices=_ENCODINGS)
     opt_str(inputs, "container", "none", choices=_CONTAINERS)
     opt_int(inputs, "sample_rate", 24000, 1)
@@ -98,10 +101,57 @@ def _stamp(t: float) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
+def _transcript(audio: bytes) -> tuple[str, float, bool]:
+    """(text, duration in seconds, whether the text was really heard)."""
+    heard, duration = _listen(audio)
+    text = heard if heard is not None else f"[cfai stand-in transcription of {len(audio)} bytes]"
+    return text, duration, heard is not None
+
+
+def _timed(text: str, duration: float) -> list[dict[str, Any]]:
+    said = text.split()
+    step = duration / max(1, len(said))
+    return [
+        {"word": w, "start": round(i * step, 3), "end": round((i + 1) * step, 3)}
+        for i, w in enumerate(said)
+    ]
+
+
+# Deepgram's boolean options on the nova-3 model page.
+_DEEPGRAM_FLAGS = (
+    "detect_language", "punctuate", "smart_format", "diarize", "dictation", "detect_entities",
+    "filler_words", "measurements", "mip_opt_out", "multichannel", "numerals", "paragraphs",
+    "profanity_filter", "sentiment", "topics", "utterances",
+)  # fmt: skip
+
+
+def _deepgram(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
+    audio = inputs.get("audio")
+    if not isinstance(audio, Mapping):
+        raise bad_input("audio", "required: {body, contentType} (the binding sends the body raw)")
+    content_type = audio.get("contentType")
+    if not isinstance(content_type, str) or not content_type:
+        raise bad_input("audio.contentType", "required (the audio's media type)")
+    body = audio.get("body")
+    data = body if isinstance(body, bytes) else b64decode(body, "audio.body")
+    if not data:
+        raise bad_input("audio.body", "must not be empty")
+    for key in _DEEPGRAM_FLAGS:
+        opt_bool(inputs, key)
+    opt_str(inputs, "mode", "general", choices=("general", "medical", "finance"))
+    opt_str(inputs, "language", "en")
+    text, duration, heard = _transcript(data)
+    words = [{**w, "confidence": 0.99 if heard else 0.5} for w in _timed(text, duration)]
+    alternative = {"transcript": text, "confidence": 0.99 if heard else 0.5, "words": words}
+    return AiResult.json({"results": {"channels": [{"alternatives": [alternative]}]}})
+
+
 def run_asr(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
+    if spec.form is Form.DEEPGRAM_ASR:
+        return _deepgram(spec, inputs)
     if inputs.get("audio") is None:
         raise bad_input("audio", "required")
-    turbo = spec.name != "@cf/openai/whisper"
+    turbo = spec.audio_input is not AudioInput.BYTE_ARRAY
     audio = b64decode(inputs["audio"], "audio") if turbo else byte_array(inputs["audio"], "audio")
     if not audio:
         raise bad_input("audio", "must not be empty")
@@ -114,14 +164,9 @@ def run_asr(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
         opt_int(inputs, "beam_size", 5, 1)
         for key in ("compression_ratio_threshold", "log_prob_threshold", "no_speech_threshold"):
             opt_num(inputs, key, 0.0, -1e9, 1e9)
-    heard, duration = _listen(audio)
-    text = heard if heard is not None else f"[cfai stand-in transcription of {len(audio)} bytes]"
+    text, duration, heard = _transcript(audio)
     said = text.split()
-    step = duration / max(1, len(said))
-    timed = [
-        {"word": w, "start": round(i * step, 3), "end": round((i + 1) * step, 3)}
-        for i, w in enumerate(said)
-    ]
+    timed = _timed(text, duration)
     vtt = f"WEBVTT\n\n{_stamp(0)} --> {_stamp(duration)}\n{text}\n\n"
     if not turbo:
         return AiResult.json({"text": text, "word_count": len(said), "words": timed, "vtt": vtt})
@@ -132,7 +177,7 @@ def run_asr(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
         "temperature": 0.0,
         "avg_logprob": -0.1,
         "compression_ratio": 1.0,
-        "no_speech_prob": 0.0 if heard is not None else 0.5,
+        "no_speech_prob": 0.0 if heard else 0.5,
         "words": timed,
     }
     info = {

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cfai.catalog import ModelSpec
+from cfai.catalog import Form, ModelSpec
 
 from ._core import AiResult, bad_input, check_str, digest, opt_str, usage, words
 
@@ -77,15 +77,21 @@ def _count(texts: Sequence[str]) -> int:
 
 
 def run_embeddings(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
-    """``{text, pooling?}`` -> ``{shape, data, pooling}``; qwen3-embedding takes
+    """``{text, pooling?}`` -> ``{shape, data, pooling}`` (bge; embeddinggemma takes no
+    pooling and answers ``{shape, data}``); qwen3-embedding takes
     ``{queries?, documents?, text?, instruction?}`` and answers ``{shape, data}``."""
     assert spec.dimensions is not None and spec.max_batch is not None
-    if spec.name.startswith("@cf/qwen/qwen3-embedding"):
+    if spec.form is Form.QWEN3_EMBEDDINGS:
         return _qwen3(spec, inputs)
     if inputs.get("text") is None:
         raise bad_input("text", "required")
     texts = _texts(inputs["text"], "text", spec.max_batch)
-    pooling = opt_str(inputs, "pooling", "mean", choices=("mean", "cls"))
+    if not spec.poolings:
+        data = embed(texts, spec.dimensions, limit=spec.max_input_tokens)
+        return AiResult.json(
+            {"shape": [len(data), spec.dimensions], "data": data}, usage(_count(texts))
+        )
+    pooling = opt_str(inputs, "pooling", spec.poolings[0], choices=spec.poolings)
     data = embed(texts, spec.dimensions, pooling=pooling, limit=spec.max_input_tokens)
     result = {"shape": [len(data), spec.dimensions], "data": data, "pooling": pooling}
     return AiResult.json(result, usage(_count(texts)))

@@ -7,10 +7,17 @@ binding token): ``POST /run?version=3`` with ``{"inputs", "options"}`` and heade
 ``{"internalCode", "name", "description"}``, which workerd turns into
 ``InferenceUpstreamError("<internalCode>: <description>")``.
 
+A model whose input is a binary body (nova-3's ``audio: {body, contentType}``) reaches the
+binding as workerd's ai-api.ts sends a ReadableStream input: the raw body with its content
+type, the other inputs JSON-encoded in the ``userInputs`` query parameter (and never
+through a gateway). ``GET /ai-api/models/search`` answers ``env.AI.models()``.
+
 REST (API token): ``POST /client/v4/accounts/{account_id}/ai/run/{model}`` answers the v4
-envelope for JSON results, the raw SSE stream or raw bytes otherwise;
-``GET .../ai/models/search`` lists the catalog; the OpenAI-compatible ``.../ai/v1`` routes
-live in `compat`.
+envelope for JSON results, the raw SSE stream or raw bytes otherwise; a binary-input model
+takes the raw audio body with its ``Content-Type``, its options in the query string (the
+nova-3 model page's curl example). ``GET .../ai/models/search`` lists the catalog in pages;
+the OpenAI-compatible ``.../ai/v1`` routes (chat completions, embeddings, responses) live
+in `compat`.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from cfai.catalog import CATALOG, ModelSpec, Task
+from cfai.catalog import AudioInput, Catalog
+from cfai.catalog.search import search_object
 from cfai.local.services.frontdoor import (
     JSON,
     ApiError,
@@ -31,8 +39,11 @@ from cfai.local.services.frontdoor import (
     Call,
     Endpoint,
     JsonBody,
+    RawMedia,
     Shape,
     envelope,
+    json_response,
+    loads,
 )
 
 from . import compat
@@ -47,16 +58,13 @@ MODEL_HEADER = "cf-consn-model-id"
 # buffers for one run (Workers AI's own request limit is not published).
 MAX_RUN_BODY = 32 * 1024 * 1024
 RUN_BODY = JsonBody(bad_body, limit=MAX_RUN_BODY, too_large=body_too_large, object_only=True)
-_TASK_NAMES = {
-    Task.TEXT_GENERATION: "Text Generation",
-    Task.TEXT_EMBEDDINGS: "Text Embeddings",
-    Task.TEXT_TO_IMAGE: "Text-to-Image",
-    Task.IMAGE_TO_TEXT: "Image-to-Text",
-    Task.SPEECH_RECOGNITION: "Automatic Speech Recognition",
-    Task.TEXT_TO_SPEECH: "Text-to-Speech",
-    Task.TRANSLATION: "Translation",
-    Task.TEXT_CLASSIFICATION: "Text Classification",
-}
+# Audio travels as the request body itself (what a ReadableStream input becomes).
+_MEDIA = ("audio/", "video/", "application/octet-stream")
+MEDIA_RUN_BODY = JsonBody(
+    bad_body, limit=MAX_RUN_BODY, too_large=body_too_large, object_only=True, raw_types=_MEDIA
+)
+# Options of /ai/run that are not model inputs (Cloudflare's OpenAPI for ai/run).
+_RUN_OPTIONS = ("queueRequest", "tags", "version", "userInputs", "returnRawResponse")
 
 
 def raw_response(result: AiResult, headers: Mapping[str, str] | None = None) -> Response:
@@ -67,8 +75,24 @@ def raw_response(result: AiResult, headers: Mapping[str, str] | None = None) -> 
     return Response(result.body, headers=head)
 
 
-def endpoints(run: Runner) -> list[Endpoint]:
-    """The binding route and the REST routes, over `run` (`WorkersAIService.run`)."""
+def _scalar(text: str) -> Any:
+    return {"true": True, "false": False}.get(text, text)
+
+
+def media_inputs(
+    catalog: Catalog, model: str, media: RawMedia, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The inputs of a run whose body is the audio itself: ``audio: {body, contentType}``
+    plus `options` (the other inputs); 3003 for a model that takes no binary body."""
+    spec = catalog.get(model)
+    if spec is not None and spec.audio_input is not AudioInput.BINARY:
+        raise bad_input("body", f"{model} takes JSON inputs, not a {media.content_type} body")
+    return {**options, "audio": {"body": media.data, "contentType": media.content_type}}
+
+
+def endpoints(run: Runner, catalog: Catalog) -> list[Endpoint]:
+    """The binding routes and the REST routes, over `run` (`WorkersAIService.run`) and the
+    models of `catalog`."""
 
     async def binding_run(call: Call) -> Response:
         req_id = {"cf-ai-req-id": str(uuid.uuid4())}
@@ -76,7 +100,16 @@ def endpoints(run: Runner) -> list[Endpoint]:
             model = call.headers.get(MODEL_HEADER)
             if not model:
                 raise bad_input(MODEL_HEADER, "header required")
-            inputs = call.body.get("inputs")
+            if isinstance(call.body, RawMedia):
+                try:
+                    others = loads(call.query.get("userInputs") or "{}")
+                except ValueError:
+                    raise bad_input("userInputs", "must be a JSON object") from None
+                if not isinstance(others, dict):
+                    raise bad_input("userInputs", "must be a JSON object")
+                inputs = media_inputs(catalog, model, call.body, others)
+            else:
+                inputs = call.body.get("inputs")
             if not isinstance(inputs, dict):
                 raise bad_input("inputs", "must be an object")
             result = await run_in_threadpool(run, model, inputs)
@@ -86,69 +119,65 @@ def endpoints(run: Runner) -> list[Endpoint]:
         return raw_response(result, req_id)
 
     async def rest_run(call: Call) -> Any:
-        inputs = dict(call.body)
+        if isinstance(call.body, RawMedia):
+            options = {k: _scalar(v) for k, v in call.query.items() if k not in _RUN_OPTIONS}
+            inputs = media_inputs(catalog, call.params["model"], call.body, options)
+        else:
+            inputs = dict(call.body)
         inputs.pop("options", None)  # rejectIfBusy: the emulator is never busy
         result = await run_in_threadpool(run, call.params["model"], inputs)
         if result.content_type == JSON and result.chunks is None:
             return result.result
         return raw_response(result)
 
-    async def search(call: Call) -> Response:
+    def found(call: Call) -> list[dict[str, Any]]:
         q = call.query
         task, text, author = (q.get(k, "").lower() for k in ("task", "search", "author"))
+        return [
+            obj
+            for obj in (search_object(spec) for spec in catalog.values())
+            if (
+                not task
+                or task
+                in (obj["task"]["name"].lower(), obj["task"]["name"].lower().replace(" ", "-"))
+            )
+            and (not author or obj["name"].split("/")[1].lower() == author)
+            and (not text or text in obj["name"].lower())
+        ]
+
+    async def search(call: Call) -> Response:
+        # Pages end: past the last one the result is empty (the Python SDK stops there,
+        # wrangler when a page has fewer than per_page models).
+        q = call.query
         try:
-            page, per_page = max(1, int(q.get("page", "1"))), max(1, int(q.get("per_page", "50")))
+            page, per_page = int(q.get("page", "1")), int(q.get("per_page", "50"))
         except ValueError:
             raise ApiError(400, 7003, "page and per_page must be integers") from None
-        found = [
-            _describe(spec)
-            for spec in CATALOG.values()
-            if (not task or task in (spec.task.value, _TASK_NAMES[spec.task].lower()))
-            and (not author or spec.name.split("/")[1].lower() == author)
-            and (not text or text in spec.name.lower())
-        ]
-        chunk = found[(page - 1) * per_page : page * per_page]
-        info = {"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(found)}
+        if not (1 <= page <= 100_000 and 1 <= per_page <= 1000):
+            raise ApiError(400, 7003, "page must be 1..100000 and per_page 1..1000")
+        models = found(call)
+        chunk = models[(page - 1) * per_page : page * per_page]
+        info = {"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(models)}
         return envelope(chunk, result_info=info)
+
+    async def binding_search(call: Call) -> Response:
+        # env.AI.models(): the same search, answered as {result: [...]} (workerd ai-api.ts).
+        return json_response({"result": found(call)})
 
     binding = BindingToken("ai")
     rest = ApiToken()
     return [
-        Endpoint("POST", "/run", binding_run, binding, Shape.AI, RUN_BODY, host=BINDING_HOST),
-        Endpoint("POST", f"{ACCOUNT}/run/{{model:path}}", rest_run, rest, body=RUN_BODY),
+        Endpoint("POST", "/run", binding_run, binding, Shape.AI, MEDIA_RUN_BODY, host=BINDING_HOST),
+        Endpoint("GET", "/ai-api/models/search", binding_search, binding, host=BINDING_HOST),
+        Endpoint("POST", f"{ACCOUNT}/run/{{model:path}}", rest_run, rest, body=MEDIA_RUN_BODY),
         Endpoint("GET", f"{ACCOUNT}/models/search", search, rest),
-        Endpoint("POST", f"{ACCOUNT}/v1/chat/completions", compat.chat(run), rest, body=RUN_BODY),
-        Endpoint("POST", f"{ACCOUNT}/v1/embeddings", compat.embeddings(run), rest, body=RUN_BODY),
+        Endpoint(
+            "POST", f"{ACCOUNT}/v1/chat/completions", compat.chat(run, catalog), rest, body=RUN_BODY
+        ),
+        Endpoint(
+            "POST", f"{ACCOUNT}/v1/embeddings", compat.embeddings(run, catalog), rest, body=RUN_BODY
+        ),
+        Endpoint(
+            "POST", f"{ACCOUNT}/v1/responses", compat.responses(run, catalog), rest, body=RUN_BODY
+        ),
     ]
-
-
-def _describe(spec: ModelSpec) -> dict[str, Any]:
-    props: list[dict[str, Any]] = []
-    if spec.beta:
-        props.append({"property_id": "beta", "value": "true"})
-    if spec.context_window is not None:
-        props.append({"property_id": "context_window", "value": str(spec.context_window)})
-    if spec.dimensions is not None:
-        props.append({"property_id": "dimensions", "value": str(spec.dimensions)})
-    if spec.streams:
-        props.append({"property_id": "streaming", "value": "true"})
-    props += [
-        {
-            "property_id": "price",
-            "value": [{"unit": f"per {p.per} {p.unit}", "price": p.usd, "currency": "USD"}],
-        }
-        for p in spec.prices
-    ]
-    return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, spec.name)),
-        "source": 1,
-        "name": spec.name,
-        "description": f"{_TASK_NAMES[spec.task]} model {spec.name} (cfai stand-in)",
-        "task": {
-            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, spec.task.value)),
-            "name": _TASK_NAMES[spec.task],
-            "description": spec.task.value,
-        },
-        "tags": [],
-        "properties": props,
-    }

@@ -13,9 +13,10 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from cfai.catalog import CATALOG, ModelSpec, Task
+from cfai.catalog import CATALOG, Catalog, ModelSpec, Task
+from cfai.finetunes import lora_base
 from cfai.local.services.base import (
     EmulatorContext,
     Service,
@@ -23,24 +24,32 @@ from cfai.local.services.base import (
     WorkerdBinding,
     WorkerdService,
 )
+from cfai.local.services.finetunes import FinetunesService
+from cfai.local.services.finetunes.service import finetune_not_found, no_lora
 from cfai.local.services.frontdoor import BindingScope, Endpoint
 
 from . import routes
-from ._core import AiResult, bad_input, no_such_model
+from ._core import AiResult, bad_input, check_str, no_such_model
 from .audio import run_asr, run_tts
 from .embeddings import run_embeddings
+from .gpt_oss import run_generation
 from .images import run_image
 from .misc import run_classification, run_translation
 from .remote import TOKEN_ENV, RemoteAi
-from .text import run_text
 
-__all__ = ["HANDLERS", "RemoteAiSettings", "WorkersAIService", "WorkersAISettings"]
+__all__ = [
+    "HANDLERS",
+    "DeclaredModel",
+    "RemoteAiSettings",
+    "WorkersAIService",
+    "WorkersAISettings",
+]
 
 Handler = Callable[[ModelSpec, Mapping[str, Any]], AiResult]
 
 HANDLERS: dict[Task, Handler] = {
-    Task.TEXT_GENERATION: run_text,
-    Task.IMAGE_TO_TEXT: run_text,
+    Task.TEXT_GENERATION: run_generation,
+    Task.IMAGE_TO_TEXT: run_generation,
     Task.TEXT_EMBEDDINGS: run_embeddings,
     Task.TEXT_TO_IMAGE: run_image,
     Task.SPEECH_RECOGNITION: run_asr,
@@ -59,10 +68,23 @@ class RemoteAiSettings(BaseModel):
     account_id: str
 
 
+class DeclaredModel(BaseModel):
+    """A model the built-in catalog does not list that the platform uses (its Worker
+    declares the task, or the project's ``catalog.json`` lists it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: Task
+    dimensions: int | None = Field(None, ge=1, le=1536)
+
+
 class WorkersAISettings(ServiceSettings):
-    """``remote_ai``: forward model runs to a real account's Workers AI REST API."""
+    """``remote_ai``: forward model runs to a real account's Workers AI REST API;
+    ``models``: models to answer besides the built-in catalog, by name
+    (`cfai.kinds.declared_models`)."""
 
     remote_ai: RemoteAiSettings | None = None
+    models: dict[str, DeclaredModel] = Field(default_factory=dict)
 
 
 class WorkersAIService(Service):
@@ -75,6 +97,13 @@ class WorkersAIService(Service):
     def __init__(self, ctx: EmulatorContext) -> None:
         super().__init__(ctx)
         self.settings = WorkersAISettings.model_validate(ctx.settings)
+        declared = [
+            ModelSpec.declared(name, m.task, dimensions=m.dimensions or 768)
+            for name, m in self.settings.models.items()
+            if name not in CATALOG
+        ]
+        #: The models this emulator answers: the built-in catalog and the declared ones.
+        self.catalog = Catalog([*CATALOG.values(), *declared], source="emulator")
         remote = self.settings.remote_ai
         self._remote = (
             RemoteAi(remote.base_url, remote.account_id, os.environ[TOKEN_ENV]) if remote else None
@@ -83,6 +112,9 @@ class WorkersAIService(Service):
     def run(self, model: str, inputs: Mapping[str, Any]) -> AiResult:
         """Run `model` on `inputs` (what ``env.AI.run`` takes); raises `AiError`.
 
+        With ``lora`` (a finetune's id or name) the finetunes service must hold that
+        finetune, made for `model` with both assets: the answer then names the adapter.
+
         A streaming text answer comes back as ``text/event-stream`` chunks when
         ``inputs["stream"]`` is true (JSON mode never streams). In remote mode the run goes
         to the remote account's Workers AI (see `remote`)."""
@@ -90,16 +122,31 @@ class WorkersAIService(Service):
             if not isinstance(inputs, Mapping):
                 raise bad_input("inputs", "must be an object")
             return self._remote.run(model, inputs)
-        spec = CATALOG.get(model)
+        spec = self.catalog.get(model)
         if spec is None:
             raise no_such_model(model)
         if not isinstance(inputs, Mapping):
             raise bad_input("inputs", "must be an object")
+        if inputs.get("lora") is not None:
+            # Every LoRA base model generates text (cfai.finetunes.bases), in its own form.
+            return run_generation(spec, inputs, adapter=self._adapter(model, inputs["lora"]))
         return HANDLERS[spec.task](spec, inputs)
+
+    def _adapter(self, model: str, lora: object) -> str:
+        """The name of the finetune `lora` names for a run of `model`, or Cloudflare's error
+        (`FinetunesService.adapter`)."""
+        name = check_str(lora, "lora")
+        try:
+            finetunes = self.ctx.service(FinetunesService)
+        except LookupError:  # an emulator without the finetunes service holds none
+            if lora_base(model) is None:
+                raise no_lora(model) from None
+            raise finetune_not_found(name) from None
+        return finetunes.adapter(model, name).name
 
     def endpoints(self) -> list[Endpoint]:
         # `self.run` is looked up per call, so a subclass's `run` (tests count runs) serves.
-        return routes.endpoints(lambda model, inputs: self.run(model, inputs))
+        return routes.endpoints(lambda model, inputs: self.run(model, inputs), self.catalog)
 
     @classmethod
     def workerd_services(

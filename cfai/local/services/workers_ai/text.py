@@ -4,46 +4,39 @@ The question is the last user turn (its sentences ending in "?", else its last s
 the context is every system and tool message, earlier user turns and the rest of the last
 user turn. The answer is ``[cfai stand-in]`` followed by the (up to three) context
 sentences sharing the most content words with the question, in their original order, so a
-RAG worker's answer visibly draws on the retrieved passages. Sampling parameters are
+RAG worker's answer visibly draws on the retrieved passages. A vision model's answer
+starts with a description of the image's bytes (`vision`). Sampling parameters are
 validated but do not change the answer: same inputs, same output.
 
-Tokens are whitespace-separated words (see `_core`); the answer is cut at `max_tokens`
-(default 256). JSON mode checks the schema with `jsonschema`, returns a value built by
-`_schema` (strings filled with the answer) within `max_tokens`, and never streams. When `tools` are given and the last user turn names
-one, the answer is a Llama-3-style ``tool_calls: [{name, arguments: {...}}]`` with an empty
-``response``.
+Reasoning models think first: a short deterministic reasoning about the question, then the
+answer, both counted against `max_tokens` (tokens are whitespace-separated words, see
+`_core`). JSON mode checks the schema with `jsonschema`, returns a value built by `_schema`
+(strings filled with the answer) within `max_tokens`, and never streams. With `tools`, the
+first tool whose name appears in the last user turn (or the one `tool_choice` forces) is
+called, its arguments generated from its JSON Schema by `_schema` (so they validate).
+A run with ``lora`` (the service checks the finetune first) answers
+``[cfai stand-in] [LoRA <finetune name>] ...``: the adapter shows in every output form.
+
+What the model answers is a `Generation`; `_forms` writes it in the model's own form.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from cfai.catalog import ModelSpec
+from cfai.catalog import Form, ModelSpec, Reasoning
 
-from . import _schema
-from ._core import (
-    AiError,
-    AiResult,
-    b64decode,
-    bad_input,
-    byte_array,
-    check_str,
-    digest,
-    opt_bool,
-    opt_int,
-    opt_num,
-    too_large,
-    usage,
-    words,
-    wordset,
-)
+from . import _forms, _schema
+from ._core import AiError, AiResult, bad_input, digest, too_large, words, wordset
+from ._generation import Generation, ToolCall
+from ._prompt import Turn, check_params, invalid_input, prompt_tokens, tool_functions, turns
+from .vision import describe
 
 MARKER = "[cfai stand-in]"
-ROLES = ("system", "user", "assistant", "tool")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = wordset(
@@ -51,68 +44,7 @@ _STOP = wordset(
     "of on or our please tell that the their them there these this to was we were what when "
     "where which who whom why will with would you your about context question answer"
 )
-
-
-@dataclass(frozen=True)
-class _Turn:
-    role: str
-    content: str
-
-
-def _content(value: Any, field: str) -> str:
-    if isinstance(value, list):  # OpenAI-style parts: keep the text ones
-        parts = [
-            p.get("text", "") for p in value if isinstance(p, Mapping) and p.get("type") == "text"
-        ]
-        value = "\n".join(str(p) for p in parts)
-    return check_str(value, field, min_len=0)
-
-
-def _turns(inputs: Mapping[str, Any]) -> list[_Turn]:
-    has_prompt, has_messages = inputs.get("prompt") is not None, inputs.get("messages") is not None
-    if has_prompt == has_messages:
-        raise bad_input("prompt", "exactly one of prompt or messages is required")
-    if has_prompt:
-        return [_Turn("user", check_str(inputs["prompt"], "prompt"))]
-    messages = inputs["messages"]
-    if not isinstance(messages, list) or not messages:
-        raise bad_input("messages", "must be a non-empty array of {role, content}")
-    turns = []
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, Mapping):
-            raise bad_input(f"messages[{i}]", "must be an object with role and content")
-        role = msg.get("role")
-        if role not in ROLES:
-            raise bad_input(f"messages[{i}].role", f"must be one of {', '.join(ROLES)}")
-        content = msg.get("content")
-        turns.append(
-            _Turn(str(role), "" if content is None else _content(content, f"messages[{i}].content"))
-        )
-    return turns
-
-
-def _check_params(spec: ModelSpec, inputs: Mapping[str, Any]) -> int:
-    max_tokens = opt_int(inputs, "max_tokens", spec.default_max_tokens, 1, spec.context_window)
-    opt_num(inputs, "temperature", 0.6, 0, 5)
-    opt_num(inputs, "top_p", 1, 0, 2)
-    opt_int(inputs, "top_k", 1, 1, 50)
-    opt_int(inputs, "seed", 1, 1, 9_999_999_999)
-    for key in ("repetition_penalty", "frequency_penalty", "presence_penalty"):
-        opt_num(inputs, key, 0, 0, 2)
-    for key in ("stream", "raw"):
-        opt_bool(inputs, key)
-    for key in ("tools", "functions"):
-        if inputs.get(key) is not None and not isinstance(inputs[key], list):
-            raise bad_input(key, "must be an array")
-    if inputs.get("lora") is not None:
-        check_str(inputs["lora"], "lora")
-    if "image" in inputs and inputs["image"] is not None:
-        image = inputs["image"]
-        if isinstance(image, str):
-            b64decode(image, "image")
-        else:
-            byte_array(image, "image")
-    return max_tokens
+_EFFORTS = ("low", "medium", "high")
 
 
 def _sentences(text: str) -> list[str]:
@@ -127,23 +59,23 @@ def _terms(text: str) -> set[str]:
     return out
 
 
-def _split(turns: Sequence[_Turn]) -> tuple[str, list[str]]:
+def _split(conversation: Sequence[Turn]) -> tuple[str, list[str]]:
     """(question, context sentences)."""
-    last = max((i for i, t in enumerate(turns) if t.role == "user"), default=None)
+    last = max((i for i, t in enumerate(conversation) if t.role == "user"), default=None)
     context: list[str] = []
-    for i, turn in enumerate(turns):
+    for i, turn in enumerate(conversation):
         if turn.role in ("system", "tool") or (turn.role == "user" and i != last):
             context += _sentences(turn.content)
     if last is None:
         return "", context
-    own = _sentences(turns[last].content)
+    own = _sentences(conversation[last].content)
     asked = [s for s in own if s.endswith("?")] or own[-1:]
     return " ".join(asked), context + [s for s in own if s not in asked]
 
 
-def answer(turns: Sequence[_Turn]) -> tuple[str, str]:
+def answer(conversation: Sequence[Turn]) -> tuple[str, str]:
     """(question, answer text): the answer quotes the context most relevant to the question."""
-    question, context = _split(turns)
+    question, context = _split(conversation)
     q = _terms(question)
     scored = [(len(q & _terms(s)), -i, s) for i, s in enumerate(context)]
     best = sorted((x for x in scored if x[0] > 0), reverse=True)[:3]
@@ -155,27 +87,58 @@ def answer(turns: Sequence[_Turn]) -> tuple[str, str]:
     return question, f"{MARKER} No context was given to answer: {question}"
 
 
-def _tool_call(
-    inputs: Mapping[str, Any], turns: Sequence[_Turn], question: str, max_tokens: int
-) -> list[dict[str, Any]]:
-    if not inputs.get("tools") or not turns or turns[-1].role != "user":
+def _reasoning(question: str, effort: str) -> list[str]:
+    steps = [f"The user asks: {question or 'nothing in particular.'}"]
+    if effort != "low":
+        steps.append("I should look for the context sentences that share its key terms.")
+    if effort == "high":
+        steps.append("Then I answer only from those sentences, quoting them.")
+    return words(" ".join(steps))
+
+
+def _forced_tool(choice: Any, names: list[str]) -> str | None:
+    """The tool `tool_choice` forces, "" for none, None for the default (auto)."""
+    if choice is None or choice == "auto":
+        return None
+    if choice == "none":
+        return ""
+    if choice == "required":
+        return names[0] if names else ""
+    if isinstance(choice, Mapping):
+        fn = choice.get("function", choice)
+        name = fn.get("name") if isinstance(fn, Mapping) else None
+        if name in names:
+            return str(name)
+        raise bad_input("tool_choice", f"names no tool of tools ({', '.join(names)})")
+    # "any" is refused by Workers AI (cloudflare/ai workers-ai-provider CHANGELOG 3.1.6).
+    raise invalid_input("tool_choice", "must be auto, none, required or {type, function}")
+
+
+def _tool_calls(
+    spec: ModelSpec,
+    inputs: Mapping[str, Any],
+    conversation: Sequence[Turn],
+    question: str,
+    max_tokens: int,
+) -> list[ToolCall]:
+    tools = tool_functions(inputs)
+    if not tools or not conversation or conversation[-1].role != "user":
         return []
-    asked = turns[-1].content.lower()
-    for i, tool in enumerate(inputs["tools"]):
-        fn = tool.get("function", tool) if isinstance(tool, Mapping) else None
-        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-            raise bad_input(
-                f"tools[{i}]", "must be {name, description, parameters} or {type, function}"
-            )
-        name = fn["name"]
-        if name.lower() in asked or name.lower().replace("_", " ") in asked:
-            try:
-                args, _ = _schema.instance(
-                    fn.get("parameters") or {"type": "object"}, question, max_tokens=max_tokens
-                )
-            except (_schema.SchemaError, _schema.InvalidSchema) as e:
-                raise bad_input(f"tools[{i}].parameters", str(e)) from None
-            return [{"name": name, "arguments": args}]
+    names = [name for name, _ in tools]
+    forced = _forced_tool(inputs.get("tool_choice"), names)
+    asked = conversation[-1].content.lower()
+    for i, (name, params) in enumerate(tools):
+        if forced == "":
+            return []
+        hit = name.lower() in asked or name.lower().replace("_", " ") in asked
+        if forced != name and not (forced is None and hit):
+            continue
+        try:
+            args, _ = _schema.instance(params, question, max_tokens=max_tokens)
+        except (_schema.SchemaError, _schema.InvalidSchema) as e:
+            raise bad_input(f"tools[{i}].parameters", str(e)) from None
+        call_id = "call_" + digest(spec.name, name, json.dumps(args, sort_keys=True)).hex()
+        return [ToolCall(call_id, name, args)]
     return []
 
 
@@ -193,6 +156,8 @@ def _json_mode(inputs: Mapping[str, Any]) -> Any | None:
     if fmt["type"] == "text":
         return None
     schema = fmt.get("json_schema")
+    if isinstance(schema, Mapping) and isinstance(schema.get("schema"), Mapping):
+        schema = schema["schema"]  # OpenAI's {name, schema, strict} envelope (gpt-oss, qwen3)
     if schema is None and fmt["type"] == "json_schema":
         raise bad_input("response_format.json_schema", "required when type is json_schema")
     if schema is not None and not isinstance(schema, Mapping):
@@ -200,24 +165,35 @@ def _json_mode(inputs: Mapping[str, Any]) -> Any | None:
     return schema if schema is not None else {}
 
 
-def run_text(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
-    """Text generation: ``{response, tool_calls?, usage}`` as JSON, or SSE when streaming."""
-    turns = _turns(inputs)
-    max_tokens = _check_params(spec, inputs)
-    prompt_tokens = sum(len(words(t.content)) for t in turns)
-    if spec.context_window is not None and prompt_tokens > spec.context_window:
-        raise too_large(
-            f"{prompt_tokens} prompt tokens exceed the context window of {spec.context_window}"
-        )
-    question, text = answer(turns)
-    if inputs.get("image") is not None:
-        text = (
-            f"{MARKER} An image was given; the stand-in cannot see it. " + text[len(MARKER) + 1 :]
-        )
+def generate(
+    spec: ModelSpec,
+    conversation: Sequence[Turn],
+    inputs: Mapping[str, Any],
+    max_tokens: int,
+    effort: str = "medium",
+    *,
+    adapter: str | None = None,
+) -> Generation:
+    """What `spec` answers to `conversation` (see the module's docstring). With a LoRA
+    `adapter` (the finetune's name) the answer says so right after the marker, in every
+    output form, so it differs from the base model's and a test can tell which adapter ran."""
+    used = prompt_tokens(conversation)
+    if spec.context_window is not None and used > spec.context_window:
+        raise too_large(f"{used} prompt tokens exceed the context window of {spec.context_window}")
+    seed = json.dumps([spec.name, [(t.role, t.content) for t in conversation]])
+    if adapter is not None:
+        seed = json.dumps([seed, adapter])  # ids differ from the base model's answer's
+    question, text = answer(conversation)
+    seen = [describe(img, "image") for t in conversation for img in t.images]
+    if seen:
+        text = f"{MARKER} {' '.join(seen)} {text[len(MARKER) + 1 :]}"
+    if adapter is not None:
+        text = f"{MARKER} [LoRA {adapter}]{text[len(MARKER) :]}"
+    base = Generation(spec.name, [], prompt_tokens=used, max_tokens=max_tokens, seed=seed)
     schema = _json_mode(inputs)
     if schema is not None:
         try:
-            obj, size = _schema.instance(
+            value, size = _schema.instance(
                 schema or {"type": "object", "properties": {"response": {}}},
                 text,
                 max_tokens=max_tokens,
@@ -228,38 +204,35 @@ def run_text(spec: ModelSpec, inputs: Mapping[str, Any]) -> AiResult:
             ) from None
         except _schema.SchemaError as e:
             raise AiError(400, 3003, f"JSON Mode couldn't be met: {e}") from None
-        done = usage(prompt_tokens, size)
-        return AiResult.json({"response": obj, "usage": done}, done)
-    calls = _tool_call(inputs, turns, question, max_tokens)
-    tokens = [] if calls else words(text)[:max_tokens]
-    completion = min(max_tokens, len(words(json.dumps(calls)))) if calls else len(tokens)
-    done = usage(prompt_tokens, completion)
-    if inputs.get("stream"):
-        return AiResult("text/event-stream", chunks=_events(tokens, calls, done, text), usage=done)
-    result: dict[str, Any] = {"response": " ".join(tokens)}
+        return replace(base, value=value, json_mode=True, completion_tokens=size)
+    calls = _tool_calls(spec, inputs, conversation, question, max_tokens)
     if calls:
-        result["tool_calls"] = calls
-    result["usage"] = done
-    return AiResult.json(result, done)
+        size = min(max_tokens, len(words(json.dumps([c.arguments for c in calls]))))
+        return replace(base, calls=calls, completion_tokens=size)
+    thinking: list[str] = []
+    if spec.reasoning is not Reasoning.NONE:
+        thinking = _reasoning(question, effort)[:max_tokens]
+    # "</think>" is a token of its own, when there is room left for it.
+    tag = int(spec.reasoning is Reasoning.THINK_TAG and 0 < len(thinking) < max_tokens)
+    kept = words(text)[: max_tokens - len(thinking) - tag]
+    spent = len(thinking) + tag + len(kept)
+    return replace(base, answer=kept, reasoning=thinking, completion_tokens=spent)
 
 
-def _sse(data: Any) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
-
-
-def _events(
-    tokens: list[str], calls: list[dict[str, Any]], done: dict[str, int], seed: str
-) -> Iterator[bytes]:
-    # Cloudflare pads early events with a junk "p" field (length hiding); ours is derived
-    # from the answer so streams stay deterministic.
-    pad = "".join(chr(97 + b % 26) for b in digest(seed, size=16))[: 4 + len(seed) % 12]
-    first: dict[str, Any] = {
-        "response": tokens[0] + (" " if len(tokens) > 1 else "") if tokens else ""
-    }
-    if calls:
-        first["tool_calls"] = calls
-    yield _sse({**first, "p": pad})
-    for i, tok in enumerate(tokens[1:], start=1):
-        yield _sse({"response": tok + (" " if i < len(tokens) - 1 else "")})
-    yield _sse({"response": "", "usage": done})
-    yield b"data: [DONE]\n\n"
+def run_text(spec: ModelSpec, inputs: Mapping[str, Any], *, adapter: str | None = None) -> AiResult:
+    """Text generation in the model's form (`_forms`): native ``{response, tool_calls?,
+    usage}`` or SSE, or OpenAI ``chat.completion`` (qwen3, granite, gpt-oss messages); not
+    gpt-oss's Responses API answer for an ``input`` (`gpt_oss.run_generation`). A LoRA
+    `adapter` is applied by `generate`."""
+    conversation = turns(spec, inputs)
+    max_tokens = check_params(spec, inputs)
+    effort = inputs.get("reasoning_effort") or "medium"
+    if effort not in _EFFORTS:
+        raise bad_input("reasoning_effort", f"must be one of {', '.join(_EFFORTS)}")
+    gen = generate(spec, conversation, inputs, max_tokens, str(effort), adapter=adapter)
+    # gpt-oss does not stream over /ai/run: it answers JSON even when asked to stream
+    # (cloudflare/ai, packages/workers-ai-provider/src/utils.ts).
+    stream = bool(inputs.get("stream")) and not gen.json_mode and spec.streams
+    if spec.form is Form.CHAT_COMPLETION or (spec.form is Form.GPT_OSS and "messages" in inputs):
+        return _forms.chat_completion(spec, gen, stream=stream, prompt="prompt" in inputs)
+    return _forms.native(spec, gen, stream=stream)
