@@ -7,6 +7,7 @@ judged by the same rules whichever way it arrives.
 from __future__ import annotations
 
 import json
+from array import array as _doubles
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,12 +65,11 @@ def _check_metadata_keys(node: Any) -> None:
             _check_metadata_keys(child)
 
 
-_NUMBER = (int, float)
 # Vectorize stores float32: a value past its range would be infinite there.
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
-def parse_vector_line(line: str) -> Any:
+def parse_vector_line(line: str | bytes) -> Any:
     """One NDJSON line of a vector batch, read as `frontdoor.loads` reads it, only faster:
     orjson, falling back to `loads` for its verdict (and wording) on what orjson refuses,
     and for a line whose ``metadata`` orjson may have changed: it reads an integer beyond 64
@@ -88,25 +88,25 @@ def _finite_numbers(values: list[Any]) -> npt.NDArray[np.float64] | None:
     """`values` as float64 if every item is a number (not a boolean), finite and within the
     float32 range (Vectorize stores float32: a value past it would be infinite there),
     else None.
-    numpy reads the list in one pass; only items equal to 0 or 1 can be booleans in a
-    numeric array, so only those are looked at one by one."""
+
+    ``array("d", ...)`` converts the list in one C pass and refuses anything that is not a
+    real number (TypeError) or beyond a double (OverflowError), about twice as fast as
+    numpy's conversion, which first works out a type for the whole list. Booleans pass as
+    0 and 1, so only the items equal to 0 or 1 are looked at one by one."""
     try:
-        array = np.array(values)
-    except (ValueError, TypeError, OverflowError):
-        array = np.array(0)
-    if array.ndim != 1 or array.dtype.kind not in "fiu":
-        if not all(type(v) in _NUMBER for v in values):  # not numbers; or ints numpy
-            return None  # cannot hold, e.g. beyond 64 bits: judged one by one
-        try:
-            array = np.asarray(values, dtype=np.float64)
-        except OverflowError:
-            return None
+        array = np.frombuffer(_doubles("d", values), dtype=np.float64)
+    except (TypeError, OverflowError):
+        return None
     suspects = (array == 0) | (array == 1)
     if suspects.any() and any(type(values[i]) is bool for i in np.nonzero(suspects)[0].tolist()):
         return None
-    array = array.astype(np.float64, copy=False)
     # One pass: NaN compares False and infinity is past the bound.
     return array if array.size == 0 or float(np.abs(array).max()) <= _F32_MAX else None
+
+
+# Metadata's size as Cloudflare counts it: compact JSON, UTF-8. One encoder for every call
+# (json.dumps with options builds a new one each time).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def vector_from(raw: Any, operation: str) -> VectorIn:
@@ -140,7 +140,7 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
         if not isinstance(metadata, dict):
             raise bad_vectors(operation, f'metadata of id="{vid}" must be an object')
         _check_metadata_keys(metadata)
-        size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+        size = len(_COMPACT.encode(metadata).encode())
         if size > MAX_METADATA_BYTES:
             raise ApiError(
                 400,
