@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from operator import itemgetter
 from typing import Any, overload
@@ -104,29 +105,24 @@ class Snapshot:
         """Every vector of index `name` as SQLite holds it."""
         snap = cls(dims)
         (top,) = db.execute("SELECT max(slot) FROM vectors WHERE index_name=?", (name,)).fetchone()
-        snap._grow(0 if top is None else top + 1, populate=True)
-        cursor = db.execute(
-            "SELECT id, slot, namespace, indexed FROM vectors WHERE index_name=?", (name,)
-        )
-        # Column-wise, in C where it can be: a million rows in about a second.
-        ids = np.full(snap.n, None, dtype=object)
-        indexed = np.full(snap.n, _EMPTY, dtype=object)
-        intern = snap._texts.setdefault
-        while chunk := cursor.fetchmany(16384):
-            # map(itemgetter) per column: zip(*chunk) over 16k rows costs ten times more.
-            vids, slots, namespaces, texts = (list(map(itemgetter(i), chunk)) for i in range(4))
-            at = np.fromiter(slots, dtype=np.int64, count=len(slots))
-            ids[at] = vids
-            indexed[at] = list(map(intern, texts, texts))
-            snap.alive[at] = True
-            if namespaces.count(None) != len(namespaces):
-                snap.ns[at] = [snap._code(ns) for ns in namespaces]
-        snap.ids, snap.indexed = ids.tolist(), indexed.tolist()
-        snap._slot_of = None
-        snap.count = int(snap.alive.sum())
-        for first, rows in read_blocks(db, name, dims):
-            rows = rows[: max(0, snap.n - first)]
-            snap._put(np.arange(first, first + len(rows), dtype=np.int64), rows)
+        n = 0 if top is None else top + 1
+        snap._grow(n, segments=False)
+        with ThreadPoolExecutor(1, thread_name_prefix="vectorize-memory") as pool:
+            # Fresh memory costs the kernel a page fault and zeroing per page (about a
+            # second per GiB on some VMs); numpy touches the segments outside the GIL, in
+            # this thread, while the rows are read here.
+            ready = [
+                pool.submit(_touched, _segment(dims), min(SEGMENT_ROWS, n - start))
+                for start in range(0, n, SEGMENT_ROWS)
+            ]
+            snap._load_rows(db, name)
+            for first, rows in read_blocks(db, name, dims):
+                rows = rows[: max(0, snap.n - first)]
+                last = (first + len(rows) - 1) // SEGMENT_ROWS
+                while len(snap.segments) <= last:
+                    snap.segments.append(ready[len(snap.segments)].result())
+                snap._put(np.arange(first, first + len(rows), dtype=np.int64), rows)
+            snap.segments += [f.result() for f in ready[len(snap.segments) :]]
         for i, seg in enumerate(snap.segments):
             start = i * SEGMENT_ROWS
             stop = min(snap.n, start + SEGMENT_ROWS)
@@ -136,6 +132,28 @@ class Snapshot:
         snap.max_norm = float(live.max()) if live.size else 0.0
         snap.free = np.flatnonzero(~snap.alive[: snap.n])[::-1].tolist()
         return snap
+
+    def _load_rows(self, db: sqlite3.Connection, name: str) -> None:
+        """ids, indexed texts, namespaces and liveness of every stored vector."""
+        cursor = db.execute(
+            "SELECT id, slot, namespace, indexed FROM vectors WHERE index_name=?", (name,)
+        )
+        # Column-wise, in C where it can be: a million rows in about a second.
+        ids = np.full(self.n, None, dtype=object)
+        indexed = np.full(self.n, _EMPTY, dtype=object)
+        intern = self._texts.setdefault
+        while chunk := cursor.fetchmany(16384):
+            # map(itemgetter) per column: zip(*chunk) over 16k rows costs ten times more.
+            vids, slots, namespaces, texts = (list(map(itemgetter(i), chunk)) for i in range(4))
+            at = np.fromiter(slots, dtype=np.int64, count=len(slots))
+            ids[at] = vids
+            indexed[at] = list(map(intern, texts, texts))
+            self.alive[at] = True
+            if namespaces.count(None) != len(namespaces):
+                self.ns[at] = [self._code(ns) for ns in namespaces]
+        self.ids, self.indexed = ids.tolist(), indexed.tolist()
+        self._slot_of = None
+        self.count = int(self.alive.sum())
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -273,9 +291,8 @@ class Snapshot:
             self.ns_names.append(namespace)
         return code
 
-    def _grow(self, n: int, *, populate: bool = False) -> None:
-        """Make room for slots below `n`; with `populate`, segments that `n` fills get their
-        memory at once (cheaper than page by page, when the rows are about to be written)."""
+    def _grow(self, n: int, *, segments: bool = True) -> None:
+        """Make room for slots below `n` (without `segments`, the caller adds the segments)."""
         if n <= self.n:
             return
         if n > len(self.alive):
@@ -284,9 +301,8 @@ class Snapshot:
             self.neg_inv = _resized(self.neg_inv, cap, 0)
             self.alive = _resized(self.alive, cap, False)
             self.ns = _resized(self.ns, cap, -1)
-        while len(self.segments) * SEGMENT_ROWS < n:
-            full = (len(self.segments) + 1) * SEGMENT_ROWS <= n
-            self.segments.append(_segment(self.dims, populate=populate and full))
+        while segments and len(self.segments) * SEGMENT_ROWS < n:
+            self.segments.append(_segment(self.dims))
         extra = n - self.n
         self.ids.extend([None] * extra)
         self.indexed.extend([_EMPTY] * extra)
@@ -306,18 +322,23 @@ class Snapshot:
             self.segments[i][slots[at] - i * SEGMENT_ROWS] = values[at]
 
 
-def _segment(dims: int, *, populate: bool) -> Matrix:
+def _segment(dims: int) -> Matrix:
     """Room for SEGMENT_ROWS vectors in an anonymous mapping: the kernel backs a page when a
-    row is first written to it (or all at once, `populate`). Plain pages, not the
-    transparent huge pages numpy asks for on large arrays: on a fragmented host, making
-    huge pages took seconds per GiB."""
+    row is first written to it. Plain pages, not the transparent huge pages numpy asks for
+    on large arrays: on a fragmented host, making huge pages took seconds per GiB. (Not
+    MAP_POPULATE either: Python's mmap holds the GIL while the kernel fills the mapping.)"""
     if not hasattr(mmap, "MAP_ANONYMOUS"):  # not POSIX: numpy's own allocation
         return np.empty((SEGMENT_ROWS, dims), dtype=np.float32)
     flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-    if populate:  # Linux only
-        flags |= getattr(mmap, "MAP_POPULATE", 0)
     buffer = mmap.mmap(-1, SEGMENT_ROWS * dims * 4, flags=flags)
     return np.frombuffer(buffer, dtype=np.float32).reshape(SEGMENT_ROWS, dims)
+
+
+def _touched(segment: Matrix, rows: int) -> Matrix:
+    """`segment` with the pages of its first `rows` faulted in (numpy's fill runs without
+    the GIL)."""
+    segment[:rows].fill(0)
+    return segment
 
 
 def _norms(rows: Matrix) -> Matrix:
