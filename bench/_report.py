@@ -58,7 +58,13 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def markdown(results: list[Result], failures: dict[str, str], log: list[str], secs: float) -> str:
+def markdown(
+    results: list[Result],
+    failures: dict[str, str],
+    skipped: dict[str, str],
+    log: list[str],
+    secs: float,
+) -> str:
     m = machine()
     lines = [
         "# cfai benchmarks",
@@ -97,6 +103,9 @@ def markdown(results: list[Result], failures: dict[str, str], log: list[str], se
     if failures:
         lines += ["", "## Benches that failed in this run", ""]
         lines += [f"- `{k}`: {v}" for k, v in failures.items()]
+    if skipped:
+        lines += ["", "## Benches skipped in this run", ""]
+        lines += [f"- `{k}`: {v}" for k, v in skipped.items()]
     if log:
         lines += ["", "## Log", ""] + [f"- {line}" for line in log]
     if NOTES.is_file():

@@ -15,6 +15,10 @@ from typing import Any
 import httpx
 
 
+class Skipped(Exception):
+    """A bench that cannot run here (a tool missing); its message goes to the report."""
+
+
 @dataclass
 class Result:
     """One row of ``latest.json``; `extra` (spreads, percentiles, notes) goes to the README.
