@@ -8,8 +8,9 @@ tests' own durations (setup + call + teardown, as pytest reports them): a ratio 
 what lint, collection and start-up add, below 1 what running tests side by side saves.
 The 10 slowest tests are listed.
 
-Uncommitted changes are not measured (a clone has only commits). The suite's own
-output goes to ``make-test.log`` in the clone, and the run's result is reported.
+Uncommitted changes are not measured (a clone has only commits). The suite's output
+goes to ``make-test.log`` in the bench's temporary directory (copied to
+``$CFAI_BENCH_KEEP_LOGS`` when set); its outcome line is reported.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BOUND = 3600  # seconds for `make setup` and for `make test`, each
 
 _DURATION = re.compile(r"^([\d.]+)s (setup|call|teardown) +(.+?)\s*$", re.M)
-_SUMMARY = re.compile(r"^=+ (.*\bin [\d.]+s.*) =+$", re.M)
+_SUMMARY = re.compile(r"^=* ?(\d+ (?:passed|failed|error)\b.* in [\d.]+s\b.*?) ?=*$", re.M)
 
 
 def _make(target: str, clone: Path, log: Path, env: dict[str, str]) -> tuple[float, int]:
@@ -64,6 +65,10 @@ def make_test_bench(log: list[str], work: Path) -> list[Result]:
     test_log = work / "make-test.log"
     wall, rc = _make("test", clone, test_log, env)
     text = test_log.read_text(encoding="utf-8", errors="replace")
+    keep = os.environ.get("CFAI_BENCH_KEEP_LOGS")
+    if keep:  # the suite's output outlives the bench's temporary directory
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        (Path(keep) / "make-test.log").write_text(text, encoding="utf-8")
     per_test: dict[str, float] = {}
     for secs, _, test in _DURATION.findall(text):
         per_test[test] = per_test.get(test, 0.0) + float(secs)
