@@ -23,10 +23,11 @@ def _num(x: float) -> str:
 
 
 def target_value(r: Result) -> float | None:
-    """The target in the figure's own unit, or None (report-only or pass/fail)."""
-    if r.limit is None or r.check is None or r.check == "passed":
+    """The target in the figure's own unit, or None (report-only, or pass/fail without a
+    bound in the figure's unit)."""
+    if r.limit is None or r.check is None:
         return None
-    if r.check.startswith("value"):
+    if r.check.startswith("value") or r.check == "passed":
         return r.limit
     return r.limit * r.baseline if r.baseline else None
 

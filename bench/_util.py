@@ -24,8 +24,9 @@ class Result:
     """One row of ``latest.json``; `extra` (spreads, percentiles, notes) goes to the README.
 
     `check` is how `met` is judged: ``"ratio<="``, ``"ratio>="`` or ``"value>="`` against
-    `limit`, or ``"passed"`` for a pass/fail target decided by the bench (`passed`); None
-    for report-only figures.
+    `limit`, or ``"passed"`` for a pass/fail target decided by the bench (`passed`; a
+    `limit` then is the bound in the value's unit the bench judged by, for the picture);
+    None for report-only figures.
     """
 
     name: str
