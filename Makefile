@@ -11,7 +11,7 @@ unexport PYTHONDONTWRITEBYTECODE
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: setup local test check lint format-check typecheck unit suite fuzz parity render bench clean
+.PHONY: setup local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -76,8 +76,17 @@ parity: setup
 render: setup
 	@$(BIN)/cfai render
 
-bench: setup
+bench: setup bench-tools
 	@$(BIN)/python -m bench
+
+# The load figures use wrk, the Debian package (a C load generator); without it `make bench`
+# skips them and says why.
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+		$$SUDO apt-get install -y -q wrk >/dev/null 2>&1 \
+		|| { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q wrk >/dev/null 2>&1; } \
+		|| echo "bench: could not install wrk (apt-get install -y wrk); its figures will be skipped"; }
 
 clean:
 	rm -rf $(VENV) node_modules .cfai
