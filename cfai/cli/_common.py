@@ -11,8 +11,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from cfai.config import PlatformConfig, discover_stacks, load_file, load_stack
-from cfai.errors import CfaiError, ConfigError, Problem
+from cfai.config import (
+    PROJECT_FILE,
+    PlatformConfig,
+    discover_stacks,
+    find_project,
+    load_file,
+    load_stack,
+)
+from cfai.errors import CfaiError, ConfigError, Problem, ProjectNotFoundError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -32,9 +39,35 @@ StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Use Pulumi.
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="A YAML file holding the platform.")
 ]
+
+
+def _project_root(value: Path) -> Path:
+    # Like git and the Pulumi CLI: the nearest folder at or above the given one (the current
+    # folder by default) holding Pulumi.yaml. None found: the folder as given, and the verbs
+    # that need a project say so (`need_project`); `--config FILE` works without one.
+    try:
+        return find_project(value)
+    except ProjectNotFoundError:
+        return value
+
+
 ProjectOpt = Annotated[
-    Path, typer.Option("--project", help="Project directory.", show_default=True)
+    Path,
+    typer.Option(
+        "--project",
+        help="Project directory (default: the nearest folder at or above this one with Pulumi.yaml).",
+        callback=_project_root,
+        show_default=False,
+    ),
 ]
+
+
+def need_project(project: Path, *, state: bool = False) -> Path:
+    """`project` when it is a cfai project (holds Pulumi.yaml; with `state`, also a folder
+    holding a local platform's state `.cfai/`), else `ProjectNotFoundError` naming it."""
+    if (project / PROJECT_FILE).is_file() or (state and (project / ".cfai").is_dir()):
+        return project
+    raise ProjectNotFoundError(str(project.resolve()))
 
 
 def user_errors(fn: F) -> F:
@@ -61,6 +94,7 @@ def platforms(
     if config:
         yield str(config), load_file(config)
         return
+    need_project(project)
     stacks = [stack] if stack else discover_stacks(project)
     if not stacks:
         raise ConfigError([], source=f"no Pulumi.<stack>.yaml in {project.resolve()}")

@@ -14,6 +14,7 @@ from cfai.cli._common import (
     app,
     err,
     local_app,
+    need_project,
     out,
     user_errors,
 )
@@ -67,6 +68,8 @@ def local_up(
     from cfai.local import LocalPlatform
     from cfai.local.status import SECRET, curl_examples
 
+    if config is None:
+        need_project(project)
     settings, emulator_env = _remote_ai(remote_ai)
     platform = LocalPlatform(
         project,
@@ -108,7 +111,7 @@ def local_down(
     """Stop the local platform."""
     from cfai.local import LocalPlatform
 
-    was = LocalPlatform(project, stack).down()
+    was = LocalPlatform(need_project(project, state=True), stack).down()
     out.print("stopped" if was else "not running")
 
 
@@ -123,7 +126,7 @@ def local_status(
     Exits 1 when it is not running or a process died."""
     from cfai.local import LocalPlatform
 
-    status = LocalPlatform(project, stack).status()
+    status = LocalPlatform(need_project(project, state=True), stack).status()
     if as_json:
         print(json.dumps(status.to_json(), indent=2, sort_keys=True))
     elif not status.processes:
@@ -154,7 +157,7 @@ def local_reset(
     gateway logs, tokens. Without --yes, only says what it would delete."""
     from cfai.local import LocalPlatform
 
-    platform = LocalPlatform(project, stack)
+    platform = LocalPlatform(need_project(project, state=True), stack)
     if not yes:
         err.print(
             f"would stop the local platform ({stack}) and delete {platform.state_dir}; "
@@ -194,7 +197,7 @@ def dev(
     def say(message: str) -> None:
         err.print(message, markup=False)
 
-    declaration = config.resolve() if config else stack_file(stack, project).resolve()
+    declaration = config.resolve() if config else stack_file(stack, need_project(project)).resolve()
     settings, emulator_env = _remote_ai(remote_ai)
     platform = LocalPlatform(
         project,
@@ -223,7 +226,7 @@ def local_token(
     """Print the local Workers' auth token (for curl: -H "authorization: Bearer $(cfai local token)")."""
     from cfai.local import LocalPlatform
 
-    outputs = LocalPlatform(project, stack).outputs()
+    outputs = LocalPlatform(need_project(project, state=True), stack).outputs()
     if outputs is None:
         out.print("not running; start with `cfai local up`")
         raise typer.Exit(1)

@@ -15,6 +15,7 @@ from cfai.cli._common import (
     StackOpt,
     app,
     err,
+    need_project,
     out,
     platforms,
     stack_app,
@@ -65,7 +66,7 @@ def test_cmd(
         if local:
             from cfai.local import LocalPlatform
 
-            platform = LocalPlatform(project)
+            platform = LocalPlatform(need_project(project, state=True))
             if not platform.running() or platform.outputs() is None:
                 err.print(
                     "[red]error:[/red] the local platform is not running; start it with `cfai local up`"
@@ -126,6 +127,7 @@ def drift(
 
     if (not local and stack is None) or (local and outputs is not None):
         raise typer.BadParameter("give --stack NAME [--outputs FILE], or --local [--stack NAME]")
+    need_project(project)
     if local:
         report = drift_local(project, stack or "local")
     else:
@@ -174,7 +176,7 @@ def stack_new(
     """Create Pulumi.NAME.yaml from another stack, with its own name prefix."""
     from cfai.gitops.stacks import new_stack
 
-    made = new_stack(name, source, project=project, prefix=prefix)
+    made = new_stack(name, source, project=need_project(project), prefix=prefix)
     out.print(f"[green]created[/green] {made.path} (name_prefix {made.name_prefix})")
     if made.secrets_to_set:
         out.print(f"{source}'s encrypted values are not copied; set them for {name}:")
@@ -247,7 +249,7 @@ def deploy_cmd(
         raise typer.BadParameter("give exactly one of --local, --stack NAME")
     percentages = parse_steps(steps)
     name = stack or "local"
-    rendered = render_platform(load_stack(name, project), base_dir=project)
+    rendered = render_platform(load_stack(name, need_project(project)), base_dir=project)
     driver: Driver
     if stack is not None:
         from cfai.deploy.cloud import open_cloud_driver

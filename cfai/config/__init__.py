@@ -14,7 +14,9 @@ Example::
 from cfai.config.finetunes import FinetuneConfig
 from cfai.config.loader import (
     CONFIG_KEY,
+    PROJECT_FILE,
     discover_stacks,
+    find_project,
     load_file,
     load_platform,
     load_stack,
@@ -34,6 +36,7 @@ from cfai.kinds.base import WorkerConfig
 __all__ = [
     "CONFIG_KEY",
     "INDEX_PRESETS",
+    "PROJECT_FILE",
     "AnyWorkerConfig",
     "FinetuneConfig",
     "GatewayConfig",
@@ -42,6 +45,7 @@ __all__ = [
     "RateLimitConfig",
     "WorkerConfig",
     "discover_stacks",
+    "find_project",
     "load_file",
     "load_platform",
     "load_stack",

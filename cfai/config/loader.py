@@ -23,12 +23,14 @@ from pydantic import TypeAdapter, ValidationError
 from cfai.config.checks import check_platform
 from cfai.config.finetunes import FinetuneConfig
 from cfai.config.models import AnyWorkerConfig, GatewayConfig, IndexConfig, PlatformConfig
-from cfai.errors import ConfigError, Problem
+from cfai.errors import ConfigError, Problem, ProjectNotFoundError
 from cfai.kinds import kind_names
 
 __all__ = [
     "CONFIG_KEY",
+    "PROJECT_FILE",
     "discover_stacks",
+    "find_project",
     "load_file",
     "load_platform",
     "load_stack",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 CONFIG_KEY = "cfai:platform"
+PROJECT_FILE = "Pulumi.yaml"  # marks the project folder, as for the Pulumi CLI
 _SECTIONS: dict[str, Any] = {
     "gateways": TypeAdapter(GatewayConfig),
     "indexes": TypeAdapter(IndexConfig),
@@ -162,12 +165,27 @@ def load_stack(stack: str, project_dir: str | Path = ".") -> PlatformConfig:
 def project_name(project_dir: str | Path = ".") -> str:
     """The Pulumi project's name (``name`` in ``Pulumi.yaml``), ``cfai`` without one: the
     default prefix of a stack's physical names is ``<project>-<stack>``."""
-    project = Path(project_dir) / "Pulumi.yaml"
+    project = Path(project_dir) / PROJECT_FILE
     if project.is_file():
         data = yaml.safe_load(project.read_text(encoding="utf-8")) or {}
         if isinstance(data, Mapping) and data.get("name"):
             return str(data["name"])
     return "cfai"
+
+
+def find_project(start: str | Path = ".") -> Path:
+    """The project folder: the nearest folder at or above `start` holding ``Pulumi.yaml``,
+    found the way git finds ``.git`` and the Pulumi CLI finds its project file, so every
+    command works from any subfolder. Raises `ProjectNotFoundError` when there is none.
+
+    >>> find_project("cfai/local") == find_project(".")  # doctest: +SKIP
+    True
+    """
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ProjectNotFoundError(str(here))
 
 
 def discover_stacks(project_dir: str | Path = ".") -> list[str]:

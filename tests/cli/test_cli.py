@@ -104,3 +104,19 @@ def test_console_script_is_installed() -> None:
     assert exe is not None
     r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "render" in r.stdout
+
+
+def test_validate_from_a_subfolder_finds_the_project() -> None:
+    # As git and pulumi do: the project is the nearest folder above holding Pulumi.yaml.
+    r = cfai("validate", cwd=REPO / "docs")
+    assert r.returncode == 0, r.stderr
+    for stack in ("local", "staging", "prod"):
+        assert f"ok {stack}:" in r.stdout
+
+
+def test_validate_outside_any_project_says_no_project_was_found(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    r = cfai("validate", cwd=tmp_path / "sub")
+    assert r.returncode == 2
+    assert f"no cfai project found in {(tmp_path / 'sub').resolve()}" in r.stderr
+    assert "Pulumi.yaml" in r.stderr and "0 problems" not in r.stderr

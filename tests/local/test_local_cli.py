@@ -191,3 +191,45 @@ def test_status_notices_a_dead_process_and_reset_wipes_state(cli: Cli) -> None:
     assert done.returncode == 0, done.stderr
     assert not state.exists()
     assert not _running(report["processes"]["emulator"]["pid"])
+
+
+def test_local_verbs_find_the_project_from_a_subfolder(cli: Cli) -> None:
+    # A user in a subfolder of the project (as with git or pulumi): status, token and down
+    # act on the platform that `up` started at the root, and down really stops it.
+    up = cli("up", "--config", cli.config)
+    assert up.returncode == 0, up.stderr
+    pids = [p["pid"] for p in json.loads(cli("status", "--json").stdout)["processes"].values()]
+    sub = cli.project / "src" / "adapters"
+
+    def here(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cfai", "local", *args],
+            cwd=sub,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    status = here("status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert json.loads(status.stdout)["running"]
+    assert here("token").stdout.strip() == cli("token").stdout.strip()
+    down = here("down")
+    assert down.returncode == 0 and "stopped" in down.stdout, down.stdout + down.stderr
+    assert not any(_running(pid) for pid in pids)
+
+
+def test_local_verbs_outside_any_project_say_so(tmp_path: Path) -> None:
+    for verb in ("status", "down", "token"):
+        r = subprocess.run(
+            [sys.executable, "-m", "cfai", "local", verb],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert r.returncode == 2, (verb, r.stdout, r.stderr)
+        assert f"no cfai project found in {tmp_path.resolve()}" in r.stderr
+        assert "Pulumi.yaml" in r.stderr and "not running" not in r.stdout
