@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cfai.config import (
     PROJECT_FILE,
@@ -78,7 +79,8 @@ def user_errors(fn: F) -> F:
         except CfaiError as e:
             if not e.user_fault:
                 raise
-            err.print(f"[red]error:[/red] {e}", markup=True, soft_wrap=True)
+            # escape: messages quote values and rules ("[a-z]") that are not Rich markup
+            err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -114,8 +116,6 @@ def platforms(
 
 def warn_notices(label: str, platform: PlatformConfig, base_dir: Path) -> None:
     """Print the declaration's warnings (`cfai.kinds.worker_notices`) to stderr."""
-    from rich.markup import escape
-
     from cfai.kinds import worker_notices
 
     for notice in worker_notices(platform.workers, base_dir):

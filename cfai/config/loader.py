@@ -25,6 +25,7 @@ from cfai.config.finetunes import FinetuneConfig
 from cfai.config.models import AnyWorkerConfig, GatewayConfig, IndexConfig, PlatformConfig
 from cfai.errors import ConfigError, Problem, ProjectNotFoundError
 from cfai.kinds import kind_names
+from cfai.kinds.base import PATTERN_RULES
 
 __all__ = [
     "CONFIG_KEY",
@@ -66,6 +67,10 @@ def _problems(err: ValidationError, prefix: str) -> list[Problem]:
             msg = f"kind must be one of: {', '.join(kind_names())}"
         elif e["type"] == "union_tag_not_found":
             msg = f"missing kind (one of: {', '.join(kind_names())})"
+        elif e["type"] == "string_pattern_mismatch":
+            pattern = str((e.get("ctx") or {}).get("pattern", ""))
+            rule = PATTERN_RULES.get(pattern, f"text matching the pattern {pattern}")
+            msg = f"{e['input']!r} is not allowed: use {rule}"
         out.append(Problem(_path(prefix, e["loc"]), msg))
     return out
 

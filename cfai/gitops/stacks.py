@@ -26,6 +26,7 @@ import yaml
 
 from cfai.config import CONFIG_KEY, discover_stacks, load_platform, project_name, stack_file
 from cfai.errors import ConfigError, Problem
+from cfai.kinds.base import NAME_PREFIX, PATTERN_RULES
 
 __all__ = ["NewStack", "new_stack", "validate_stack_name"]
 
@@ -71,6 +72,10 @@ def validate_stack_name(name: str) -> None:
         )
 
 
+def _suggest(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "pr-1"
+
+
 def new_stack(
     name: str, source: str, *, project: Path = Path("."), prefix: str | None = None
 ) -> NewStack:
@@ -95,7 +100,20 @@ def new_stack(
     if not isinstance(config, Mapping) or not isinstance(config.get(CONFIG_KEY), Mapping):
         raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {origin}")])
 
-    prefix = prefix if prefix is not None else f"{project_name(project)}-{name}"
+    if prefix is None:
+        prefix = f"{project_name(project)}-{name}"
+        if not re.match(NAME_PREFIX, prefix):
+            # The prefix comes from the stack name: blame the name the user typed.
+            raise ConfigError(
+                [
+                    Problem(
+                        "stack",
+                        f"{name!r} cannot prefix Cloudflare resource names ({prefix!r}): "
+                        f"use {PATTERN_RULES[NAME_PREFIX]} (e.g. {_suggest(name)!r}), "
+                        "or keep the name and give --prefix",
+                    )
+                ]
+            )
     kept, secrets = _without_secrets(dict(config))
     platform = {**kept[CONFIG_KEY], "name_prefix": prefix}
     kept[CONFIG_KEY] = platform

@@ -120,3 +120,26 @@ def test_validate_outside_any_project_says_no_project_was_found(tmp_path: Path) 
     assert r.returncode == 2
     assert f"no cfai project found in {(tmp_path / 'sub').resolve()}" in r.stderr
     assert "Pulumi.yaml" in r.stderr and "0 problems" not in r.stderr
+
+
+def test_pattern_errors_say_the_rule_in_words_and_the_value(tmp_path: Path) -> None:
+    write_stack(
+        tmp_path,
+        "dev",
+        {
+            "account_id": ACCOUNT,
+            "name_prefix": "Acme_Staging",
+            "compatibility_date": "1 Sep 2025",
+            "workers": {"a": {"kind": "chat"}},
+        },
+    )
+    r = cfai("validate", "--project", str(tmp_path))
+    assert r.returncode == 2
+    assert (
+        "name_prefix: 'Acme_Staging' is not allowed: use lowercase letters, digits and '-', "
+        "starting with a letter or digit" in r.stderr
+    )
+    assert "compatibility_date: '1 Sep 2025' is not allowed: use a date written YYYY-MM-DD" in (
+        r.stderr
+    )
+    assert "^*$" not in r.stderr and "should match pattern" not in r.stderr

@@ -83,9 +83,20 @@ def test_stack_new_default_prefix_must_be_a_valid_name_prefix(project: Path) -> 
     with pytest.raises(ConfigError) as err:
         new_stack("PR_42", "staging", project=project)
     (problem,) = err.value.problems
-    assert problem.path == "name_prefix" and "--prefix" in problem.message
+    # The prefix was derived from the name the user typed: the error blames that name.
+    assert problem.path == "stack" and "--prefix" in problem.message
+    assert "'PR_42'" in problem.message and "'pr-42'" in problem.message
     assert not (project / "Pulumi.PR_42.yaml").exists()
     assert new_stack("PR_42", "staging", project=project, prefix="pr-42").path.is_file()
+
+
+def test_stack_new_with_an_unusable_name_blames_the_name_in_words(project: Path) -> None:
+    r = cfai("stack", "new", "PR_43", "--from", "staging", cwd=project)
+    assert r.returncode == 2
+    assert "stack: 'PR_43' cannot prefix Cloudflare resource names ('cfai-PR_43')" in r.stderr
+    assert "lowercase letters, digits and '-', starting with a letter or digit" in r.stderr
+    assert "name_prefix" not in r.stderr and "Traceback" not in r.stderr
+    assert not (project / "Pulumi.PR_43.yaml").exists()
 
 
 def test_stack_new_physical_name_length_limits_are_checked_before_writing(project: Path) -> None:
