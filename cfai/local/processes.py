@@ -5,10 +5,12 @@ checks they are alive).
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -60,6 +62,18 @@ def spawn(
         )
     CHILDREN[proc.pid] = proc
     return proc.pid
+
+
+@atexit.register
+def _release_children() -> None:
+    # The platform's processes outlive the command that started them (`cfai local up`,
+    # `cfai deploy --local` leave them serving): not a leak. Drop their `Popen` objects
+    # without the "subprocess N is still running" ResourceWarning of `Popen.__del__`, which
+    # an earlier in-process pytest run (the deploy's contract gate) can turn into a printed
+    # "Exception ignored" at exit; CPython has no way to detach a Popen otherwise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        CHILDREN.clear()
 
 
 def alive(pid: int) -> bool:
