@@ -57,7 +57,7 @@ def test_cmd(
     """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
     import tempfile
 
-    from cfai.contract import run_contract, summary_table
+    from cfai.contract import load_outputs, run_contract, summary_table
 
     if [local, stack is not None, outputs is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
@@ -66,7 +66,7 @@ def test_cmd(
         if local:
             from cfai.local import LocalPlatform
 
-            platform = LocalPlatform(need_project(project, state=True))
+            platform = LocalPlatform(project)
             if not platform.running() or platform.outputs() is None:
                 err.print(
                     "[red]error:[/red] the local platform is not running; start it with `cfai local up`"
@@ -79,6 +79,7 @@ def test_cmd(
             outputs = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir, mode 600
             stack_outputs(stack, project).write(outputs)
         assert outputs is not None
+        load_outputs(outputs)  # a missing or malformed map: OutputsError, exit 2, no empty run
         run = run_contract(
             outputs,
             project=project,
@@ -93,6 +94,10 @@ def test_cmd(
     )
     passed = len(run.results) - len(run.failed)
     out.print(f"{passed} passed, {len(run.failed)} not passed; JUnit XML: {junit}")
+    if run.not_run:
+        out.print(f"{len(run.not_run)} check(s) not run, nothing in this platform to run them on:")
+        for r in run.not_run:
+            out.print(f"  {r.check} ({r.worker}): {r.message}", markup=False)
     if not run.results:
         err.print("[red]no checks ran[/red]")
     if not run.ok:
