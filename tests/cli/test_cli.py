@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -143,3 +144,54 @@ def test_pattern_errors_say_the_rule_in_words_and_the_value(tmp_path: Path) -> N
         r.stderr
     )
     assert "^*$" not in r.stderr and "should match pattern" not in r.stderr
+
+
+def test_make_setup_checks_every_prerequisite_first(tmp_path: Path) -> None:
+    # A machine with Python 3.9 and without Node.js: one message naming all three, before
+    # anything is installed (not `make: npm: No such file or directory` after the pip step).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("make", "sh", "env"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    python3 = bin_dir / "python3"
+    python3.write_text('#!/bin/sh\ncase "$*" in *print*) echo 3.9;; *) exit 1;; esac\n')
+    python3.chmod(0o755)
+    project = tmp_path / "clone"
+    project.mkdir()
+    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json"):
+        shutil.copy(REPO / name, project / name)
+    shutil.copy(REPO / "package-lock.json", project / "package-lock.json")
+    r = subprocess.run(
+        ["make", "setup"],
+        cwd=project,
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0
+    assert "make setup cannot start; install these first:" in r.stderr
+    assert "python3 is Python 3.9; cfai needs 3.11 or newer" in r.stderr
+    assert "node (Node.js 20 or newer): not found" in r.stderr
+    assert "npm (comes with Node.js): not found" in r.stderr
+    assert not (project / ".venv").exists() and not (project / "node_modules").exists()
+
+
+def test_render_tests_without_node_say_what_to_install(tmp_path: Path) -> None:
+    # The suite on a machine without Node.js: a clear failure, not FileNotFoundError: 'node'.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         "tests/render/test_render_routes.py"],
+        cwd=REPO,
+        env={**os.environ, "PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout[-2000:]
+    assert "node (Node.js 20 or newer) is not on PATH" in r.stdout
+    assert "FileNotFoundError" not in r.stdout

@@ -233,3 +233,37 @@ def test_local_verbs_outside_any_project_say_so(tmp_path: Path) -> None:
         assert r.returncode == 2, (verb, r.stdout, r.stderr)
         assert f"no cfai project found in {tmp_path.resolve()}" in r.stderr
         assert "Pulumi.yaml" in r.stderr and "not running" not in r.stdout
+
+
+def test_up_without_node_for_the_workerd_launcher_says_to_install_node(tmp_path: Path) -> None:
+    # npm's workerd launcher is a `#!/usr/bin/env node` script where the binary could not
+    # replace it; on a machine without node, up says so instead of "exited during start".
+    project = tmp_path / "proj"
+    launcher = project / "node_modules" / ".bin" / "workerd"
+    launcher.parent.mkdir(parents=True)
+    launcher.write_text("#!/usr/bin/env node\nrequire('./workerd-binary');\n")
+    launcher.chmod(0o755)
+    (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (project / "p.yaml").write_text(
+        'account_id: "0123456789abcdef0123456789abcdef"\nworkers: {assistant: {kind: chat}}\n'
+    )
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "cfai", "local", "up", "--config", "p.yaml", "--timeout", "20"],
+        cwd=project,
+        env={**os.environ, "PATH": str(empty)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "cfai", "local", "down"],
+        cwd=project,
+        capture_output=True,
+        timeout=60,
+    )
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "node is not on PATH; install Node.js 20 or newer" in r.stderr
+    assert "Traceback" not in r.stderr and "FileNotFoundError" not in r.stderr

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 HARNESS = r"""
 import { readFileSync } from "node:fs";
@@ -187,13 +190,26 @@ def _write(tmp: Path, source: str, scenario: dict[str, Any]) -> tuple[Path, Path
     return module, harness, data
 
 
+def node() -> str:
+    """The `node` executable, or a failure saying what to install (not a raw
+    FileNotFoundError from subprocess)."""
+    found = shutil.which("node")
+    if found is None:
+        pytest.fail(
+            "node (Node.js 20 or newer) is not on PATH: these tests run the rendered Workers in "
+            "Node; install Node.js and npm (`make setup` checks for both)",
+            pytrace=False,
+        )
+    return found
+
+
 def run_worker(
     tmp: Path, source: str, scenario: dict[str, Any]
 ) -> tuple[list[Reply], dict[str, Any]]:
     """Play `scenario["requests"]` against the module; return replies and recorded calls."""
     module, harness, data = _write(tmp, source, scenario)
     proc = subprocess.run(
-        ["node", str(harness), str(module), str(data)],
+        [node(), str(harness), str(module), str(data)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -212,7 +228,7 @@ def serve_worker(tmp: Path, source: str, scenario: dict[str, Any]) -> Iterator[s
     """Serve the module on 127.0.0.1; yields its base URL."""
     module, harness, data = _write(tmp, source, scenario)
     proc = subprocess.Popen(
-        ["node", str(harness), str(module), str(data), "serve"],
+        [node(), str(harness), str(module), str(data), "serve"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
