@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperOption
 
 from cfai.config import (
     PROJECT_FILE,
@@ -21,6 +22,16 @@ from cfai.config import (
     load_stack,
 )
 from cfai.errors import CfaiError, ConfigError, Problem, ProjectNotFoundError
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    # A flag takes no value: Typer 0.2x's rich help labels it "<bool>" all the same, which
+    # reads as if `--demo true` were expected. Flags show no type; every other option keeps it.
+    return None if getattr(self, "is_flag", False) else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     no_args_is_help=True,

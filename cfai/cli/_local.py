@@ -82,9 +82,7 @@ def local_up(
     outputs = platform.up(
         load_file(config) if config else None, timeout=timeout, port=port, reuse=True
     )
-    if platform.reused:
-        err.print(f"already running ({stack}); unchanged, left as is")
-    elif demo:
+    if demo and not platform.reused:
         from cfai.local.demo import load_demo
 
         for line in load_demo(outputs):
@@ -93,7 +91,7 @@ def local_up(
         print(json.dumps(outputs.redacted(SECRET).to_json(), indent=2, sort_keys=True))
         return
     if platform.reused:
-        out.print("already running")
+        out.print(f"already running ({stack}); unchanged, left as is")
     out.print(local_table(outputs, stack))
     cfai = command_name()
     out.print(f"outputs: {platform.outputs_path}  (auth token: `{cfai} local token`)")

@@ -195,3 +195,13 @@ def test_render_tests_without_node_say_what_to_install(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stdout[-2000:]
     assert "node (Node.js 20 or newer) is not on PATH" in r.stdout
     assert "FileNotFoundError" not in r.stdout
+
+
+def test_help_shows_no_type_on_flags() -> None:
+    # `--demo <bool>` reads as if a value were expected; flags take none.
+    r = cfai("local", "up", "--help", cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert "<bool>" not in r.stdout
+    demo = next(line for line in r.stdout.splitlines() if "--demo" in line)
+    assert "Load demo documents" in demo
+    assert "<int>" in next(line for line in r.stdout.splitlines() if "--port" in line)

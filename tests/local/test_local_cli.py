@@ -104,6 +104,7 @@ def test_up_from_config_on_fixed_ports_prints_masked_json_and_is_idempotent(cli:
     again = cli("up", "--config", cli.config)
     assert again.returncode == 0, again.stderr
     assert "already running" in again.stdout and f"http://127.0.0.1:{base}" in again.stdout
+    assert (again.stdout + again.stderr).count("already running") == 1  # said once
     after = json.loads(cli("status", "--json").stdout)
     assert {k: p["pid"] for k, p in after["processes"].items()} == pids
 
