@@ -54,6 +54,23 @@ def test_stack_new_copies_platform_with_own_prefix_and_lists_secrets(project: Pa
     assert "cfai:authToken" in (project / "Pulumi.pr-42.yaml").read_text()  # the header says how
 
 
+def test_stack_new_keeps_the_source_comments_and_flow_style(project: Path) -> None:
+    # Reviewers diff the review stack against its source: comments, flow mappings and
+    # quoting stay as written; only the secrets and the prefix differ.
+    staging = (project / "Pulumi.staging.yaml").read_text()
+    assert cfai("stack", "new", "pr-42", "--from", "staging", cwd=project).returncode == 0
+    review = (project / "Pulumi.pr-42.yaml").read_text()
+    for line in staging.splitlines():
+        if "secure:" in line or "cfai:authToken:" in line:
+            assert line not in review.splitlines() or line.startswith("#")
+        elif "name_prefix:" in line:
+            assert "    name_prefix: cfai-pr-42" in review
+        else:
+            assert line in review.splitlines(), line
+    assert "        rate_limit: {limit: 100, interval: 60, technique: sliding}" in review
+    assert '    account_id: "0123456789abcdef0123456789abcdef"' in review
+
+
 def test_stack_new_with_prefix_and_drops_stack_bound_keys(project: Path) -> None:
     staging = project / "Pulumi.staging.yaml"
     staging.write_text("encryptionsalt: v1:abc:def\n" + staging.read_text())
