@@ -35,9 +35,32 @@ TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    add_completion=True,
     help="Declare, render, run and prove an AI platform on Cloudflare.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"cfai {version('cfai')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print cfai's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Declare, render, run and prove an AI platform on Cloudflare."""
+
+
 local_app = typer.Typer(
     no_args_is_help=True, help="The platform offline on this machine (workerd + emulator)."
 )

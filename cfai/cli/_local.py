@@ -18,7 +18,7 @@ from cfai.cli._common import (
     out,
     user_errors,
 )
-from cfai.cli._tables import command_name, local_table
+from cfai.cli._tables import command_name, local_table, status_tables
 from cfai.config import load_file, load_stack
 
 PortOpt = Annotated[
@@ -124,24 +124,35 @@ def local_status(
     Exits 1 when it is not running or a process died."""
     from cfai.local import LocalPlatform
 
-    status = LocalPlatform(need_project(project, state=True), stack).status()
+    platform = LocalPlatform(need_project(project, state=True), stack)
+    status = platform.status()
     if as_json:
         print(json.dumps(status.to_json(), indent=2, sort_keys=True))
     elif not status.processes:
         out.print("not running; start with `cfai local up`")
     else:
-        for name, p in status.processes.items():
-            out.print(f"{name}: pid {p.pid} {'alive' if p.alive else 'DEAD'}")
+        outputs = platform.outputs()
+        logs = {name: platform.state_dir / f"{name}.log" for name in status.processes}
+        health = {key: _health(url) for key, url in status.endpoints.items()}
+        api = outputs.api.base_url if outputs and outputs.api else None
+        for table in status_tables(status, logs, health, api):
+            out.print(table)
         if status.dead:
             err.print(
                 f"[red]{', '.join(status.dead)} died[/red]; restart with `cfai local up`"
                 + (f" --stack {stack}" if stack != "local" else "")
             )
-        else:
-            for key, url in sorted(status.endpoints.items()):
-                out.print(f"{key}: {url}")
     if not status.running:
         raise typer.Exit(1)
+
+
+def _health(url: str) -> str:
+    from cfai.provision.rest import NoAnswer, fetch
+
+    answer = fetch("GET", f"{url}/health", timeout=5)
+    if isinstance(answer, NoAnswer):
+        return f"no answer ({answer.error})"
+    return "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
 @local_app.command("reset")

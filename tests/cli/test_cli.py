@@ -205,3 +205,34 @@ def test_help_shows_no_type_on_flags() -> None:
     demo = next(line for line in r.stdout.splitlines() if "--demo" in line)
     assert "Load demo documents" in demo
     assert "<int>" in next(line for line in r.stdout.splitlines() if "--port" in line)
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    r = cfai("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"cfai {version('cfai')}"
+
+
+def test_shell_completion_completes_verbs_and_subverbs() -> None:
+    # What bash's completion script (`cfai --show-completion bash`) asks the command.
+    script = Path(sys.executable).with_name("cfai")
+    shown = subprocess.run(
+        [str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and "_cfai_completion" in shown.stdout
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {
+            **os.environ,
+            "_CFAI_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(cword),
+        }
+        r = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert sorted(complete("cfai lo", 1)) == ["local", "logs"]
+    assert complete("cfai local st", 2) == ["status"]

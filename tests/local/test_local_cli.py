@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,7 @@ class Cli:
             text=True,
             timeout=120,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "200"},  # tables unwrapped, as on a wide terminal
         )
 
 
@@ -183,7 +185,8 @@ def test_status_notices_a_dead_process_and_reset_wipes_state(cli: Cli) -> None:
         time.sleep(0.05)
     status = cli("status")
     assert status.returncode == 1
-    assert "workerd: pid" in status.stdout and "DEAD" in status.stdout
+    row = next(line for line in status.stdout.splitlines() if "workerd" in line)
+    assert str(report["processes"]["workerd"]["pid"]) in row and "DEAD" in row
     assert "workerd died" in status.stderr and "cfai local up" in status.stderr
     state = cli.project / ".cfai" / "local"
     refused = cli("reset")
@@ -268,3 +271,117 @@ def test_up_without_node_for_the_workerd_launcher_says_to_install_node(tmp_path:
     assert r.returncode == 2, r.stderr[-2000:]
     assert "node is not on PATH; install Node.js 20 or newer" in r.stderr
     assert "Traceback" not in r.stderr and "FileNotFoundError" not in r.stderr
+
+
+MINE = """export default {
+  async fetch(request) {
+    console.log("mine served " + new URL(request.url).pathname);
+    return new Response("ok");
+  },
+};
+"""
+
+
+def _cfai(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cfai", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_status_logs_and_gateway_logs_show_what_a_user_looks_for(cli: Cli) -> None:
+    # A user's own Worker that logs, beside the chat Worker behind the gateway.
+    (cli.project / "src" / "mine.js").write_text(MINE)
+    data = yaml.safe_load(platform_yaml())
+    data["workers"]["mine"] = {"kind": "custom", "main": "src/mine.js"}
+    (cli.project / "platform.yaml").write_text(yaml.safe_dump(data))
+    up = cli("up", "--config", cli.config)
+    assert up.returncode == 0, up.stderr
+    outputs = json.loads((cli.project / ".cfai" / "local" / "outputs.json").read_text())
+    token = outputs["auth_token"]
+
+    # local status: a table of processes with their log files, Workers with their health,
+    # and the API base URL.
+    status = cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    state = cli.project / ".cfai" / "local"
+    for process in ("emulator", "router", "workerd"):
+        row = next(line for line in status.stdout.splitlines() if f" {process} " in line)
+        assert "alive" in row and str(state / f"{process}.log") in row, row
+    for key, url in outputs["endpoints"].items():
+        row = next(line for line in status.stdout.splitlines() if f" {key} " in line)
+        assert url in row and " ok " in row, row
+    assert f"API base URL: {outputs['api']['base_url']}" in status.stdout
+
+    # cfai logs WORKER: the Worker's console output, prefixed with its process.
+    assert httpx.get(f"{outputs['endpoints']['mine']}/hello", timeout=10).text == "ok"
+    lines = _wait_for_output(lambda: _cfai(cli.project, "logs", "mine").stdout, "/hello")
+    assert any(line.startswith("workerd") and "| mine served /hello" in line for line in lines)
+
+    # cfai logs --follow: new lines as they come, until Ctrl-C.
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "cfai", "logs", "--follow", "-n", "0"],
+        cwd=cli.project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    seen: list[str] = []
+    assert follow.stdout is not None and follow.stderr is not None
+    # It says when it follows (the files' ends taken), so the request below comes after.
+    assert "following emulator.log, router.log, workerd.log" in follow.stderr.readline()
+    reader = threading.Thread(target=lambda: seen.extend(iter(follow.stdout.readline, "")))
+    reader.start()
+    try:
+        assert httpx.get(f"{outputs['endpoints']['mine']}/later", timeout=10).text == "ok"
+        deadline = time.monotonic() + 30
+        while not any("/later" in line for line in seen) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any("mine served /later" in line for line in seen), seen
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=30) == 0
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait(timeout=10)
+        reader.join(timeout=10)
+        if follow.stdout:
+            follow.stdout.close()
+        if follow.stderr:
+            follow.stderr.close()
+
+    # cfai logs --gateway: the gateway's entries through its REST API, newest first.
+    chat = outputs["endpoints"]["assistant"]
+    auth = {"authorization": f"Bearer {token}"}
+    answered = httpx.post(
+        f"{chat}/chat", json={"prompt": "Gateway logs?"}, headers=auth, timeout=30
+    )
+    assert answered.status_code == 200, answered.text
+    log_id = answered.headers["cf-aig-log-id"]
+    feedback = {"log_id": log_id, "feedback": 1}
+    assert (
+        httpx.post(f"{chat}/feedback", json=feedback, headers=auth, timeout=30).status_code == 200
+    )
+    table = _cfai(cli.project, "logs", "--gateway", "main")
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if log_id in line)
+    assert "@cf/meta/llama-3.1-8b-instruct" in row and " 200 " in row and " no " in row
+    assert "+1" in row
+    unknown = _cfai(cli.project, "logs", "--gateway", "nope")
+    assert unknown.returncode == 2 and "no gateway 'nope' (gateways: main)" in unknown.stderr
+
+
+def _wait_for_output(run: Any, needle: str, bound: float = 30.0) -> list[str]:
+    deadline = time.monotonic() + bound
+    text = run()
+    while needle not in text and time.monotonic() < deadline:
+        time.sleep(0.2)
+        text = run()
+    return str(text).splitlines()
