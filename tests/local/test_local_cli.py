@@ -365,6 +365,10 @@ def test_status_logs_and_gateway_logs_show_what_a_user_looks_for(cli: Cli) -> No
     )
     assert answered.status_code == 200, answered.text
     log_id = answered.headers["cf-aig-log-id"]
+    # The gateway's cache status reaches the client as AI Gateway sends it: MISS, then HIT.
+    assert answered.headers["cf-aig-cache-status"] == "MISS"
+    again = httpx.post(f"{chat}/chat", json={"prompt": "Gateway logs?"}, headers=auth, timeout=30)
+    assert again.headers["cf-aig-cache-status"] == "HIT" and again.json() == answered.json()
     feedback = {"log_id": log_id, "feedback": 1}
     assert (
         httpx.post(f"{chat}/feedback", json=feedback, headers=auth, timeout=30).status_code == 200
@@ -374,6 +378,8 @@ def test_status_logs_and_gateway_logs_show_what_a_user_looks_for(cli: Cli) -> No
     row = next(line for line in table.stdout.splitlines() if log_id in line)
     assert "@cf/meta/llama-3.1-8b-instruct" in row and " 200 " in row and " no " in row
     assert "+1" in row
+    hit = next(line for line in table.stdout.splitlines() if again.headers["cf-aig-log-id"] in line)
+    assert " yes " in hit
     unknown = _cfai(cli.project, "logs", "--gateway", "nope")
     assert unknown.returncode == 2 and "no gateway 'nope' (gateways: main)" in unknown.stderr
 

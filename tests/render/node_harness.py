@@ -61,6 +61,27 @@ function play(action, inputs) {
   throw new Error("bad stub action " + JSON.stringify(action));
 }
 
+// What the binding returns with `returnRawResponse`: the backend's HTTP answer, with AI
+// Gateway's headers; a failure is an error body ({internalCode, description} for
+// "<code>: <description>"), as Workers AI sends it (workerd ai-api.ts `_parseError`).
+function rawAnswer(action, inputs, logId) {
+  const headers = { "cf-aig-cache-status": action.cache_status || scenario.cache_status || "MISS" };
+  if (logId) headers["cf-aig-log-id"] = logId;
+  if (action.throw !== undefined) {
+    const coded = /^(\d+): ([\s\S]*)$/.exec(action.throw);
+    const body = coded
+      ? JSON.stringify({ internalCode: Number(coded[1]), description: coded[2], name: "InferenceUpstreamError" })
+      : action.throw;
+    return new Response(body, { status: coded && coded[1] === "3040" ? 429 : 400, headers });
+  }
+  const result = play(action, inputs);
+  if (result instanceof ReadableStream) {
+    const type = action.sse !== undefined ? "text/event-stream" : "application/octet-stream";
+    return new Response(result, { headers: { ...headers, "content-type": type } });
+  }
+  return new Response(JSON.stringify(result), { headers: { ...headers, "content-type": "application/json" } });
+}
+
 const queue = [...(scenario.ai_queue || [])];
 let logCounter = 0;
 const AI = {
@@ -69,6 +90,7 @@ const AI = {
     calls.ai.push({ model, inputs: JSON.parse(JSON.stringify(inputs)), options: options === undefined ? null : options, nargs: arguments.length });
     if (options && options.gateway) this.aiGatewayLogId = "log-" + ++logCounter;
     const action = queue.length ? queue.shift() : (scenario.ai_default || {})[model] || { json: { response: "ok", usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } } };
+    if (options && options.returnRawResponse) return rawAnswer(action, inputs, this.aiGatewayLogId);
     return play(action, inputs);
   },
   gateway(id) {

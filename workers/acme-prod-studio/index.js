@@ -10,7 +10,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "89871c2323090b8afc863677374fa2154e197a755b1ce697023190fd691e01ab";
+const TEMPLATE_SHA256 = "208b0d075c5ab79052f4f6690bc66857cbf98d685586a54d16b6478144e34c03";
 const WORKER = "studio";
 const KIND = "image";
 const AUTH = true;
@@ -235,6 +235,7 @@ async function serve(request, env, routes, models) {
     response = errorResponse(err);
   }
   if (req.logId) response.headers.set("cf-aig-log-id", req.logId);
+  if (req.cacheStatus) response.headers.set("cf-aig-cache-status", req.cacheStatus);
   return response;
 }
 
@@ -291,7 +292,7 @@ async function runModel(req, model, inputs) {
   for (let attempt = 1; ; attempt++) {
     try {
       const result = options
-        ? await req.env.AI.run(model, inputs, options)
+        ? await gatewayRun(req, model, inputs, options)
         : await req.env.AI.run(model, inputs);
       noteLogId(req);
       return result;
@@ -343,6 +344,35 @@ function vectorizeMistake(err) {
   const field = found && VECTORIZE_FIELDS[found[1]];
   if (!field) return undefined;
   return new HttpError(400, `${field}: ${found[2].slice(0, 400)} (Vectorize ${found[1]})`);
+}
+
+// Through a gateway the binding's raw answer is asked for (`returnRawResponse`), to read
+// AI Gateway's cf-aig-cache-status header (HIT or MISS), which the binding otherwise drops;
+// the answer is then read as the binding reads it (workerd src/cloudflare/internal/ai-api.ts:
+// `run` and `_parseError`), so errors and results are the same as without the option.
+async function gatewayRun(req, model, inputs, options) {
+  const res = await req.env.AI.run(model, inputs, { ...options, returnRawResponse: true });
+  const status = res.headers.get("cf-aig-cache-status");
+  // Several calls in one request (rag: embed, then answer): HIT only when every one was.
+  if (status) req.cacheStatus = req.cacheStatus === "MISS" ? "MISS" : status;
+  if (!res.ok || !res.body) throw await bindingError(res);
+  if (res.headers.get("content-type") === "application/json") return await res.json();
+  return res.body;
+}
+
+async function bindingError(res) {
+  const content = await res.text();
+  let message = content;
+  try {
+    const parsed = JSON.parse(content);
+    if (parsed.internalCode) message = `${parsed.internalCode}: ${parsed.description}`;
+    else if (parsed.errors && parsed.errors[0]) message = `${parsed.errors[0].code}: ${parsed.errors[0].message}`;
+  } catch {
+    // not JSON: the text itself, as the binding does
+  }
+  const err = new Error(message);
+  err.name = "InferenceUpstreamError";
+  return err;
 }
 
 function noteLogId(req) {

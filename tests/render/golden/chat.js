@@ -17,7 +17,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "36c62b3ad1e5a2d43e155b896c91aa4d3bfe57fa3496e63b40c991b4c51baac8";
+const TEMPLATE_SHA256 = "17394eefdef64ff2a6cd0c4bb0c97da5f89a6cddec9ab0261a64c56d0d006cc5";
 const WORKER = "chat";
 const KIND = "chat";
 const AUTH = true;
@@ -242,6 +242,7 @@ async function serve(request, env, routes, models) {
     response = errorResponse(err);
   }
   if (req.logId) response.headers.set("cf-aig-log-id", req.logId);
+  if (req.cacheStatus) response.headers.set("cf-aig-cache-status", req.cacheStatus);
   return response;
 }
 
@@ -298,7 +299,7 @@ async function runModel(req, model, inputs) {
   for (let attempt = 1; ; attempt++) {
     try {
       const result = options
-        ? await req.env.AI.run(model, inputs, options)
+        ? await gatewayRun(req, model, inputs, options)
         : await req.env.AI.run(model, inputs);
       noteLogId(req);
       return result;
@@ -350,6 +351,35 @@ function vectorizeMistake(err) {
   const field = found && VECTORIZE_FIELDS[found[1]];
   if (!field) return undefined;
   return new HttpError(400, `${field}: ${found[2].slice(0, 400)} (Vectorize ${found[1]})`);
+}
+
+// Through a gateway the binding's raw answer is asked for (`returnRawResponse`), to read
+// AI Gateway's cf-aig-cache-status header (HIT or MISS), which the binding otherwise drops;
+// the answer is then read as the binding reads it (workerd src/cloudflare/internal/ai-api.ts:
+// `run` and `_parseError`), so errors and results are the same as without the option.
+async function gatewayRun(req, model, inputs, options) {
+  const res = await req.env.AI.run(model, inputs, { ...options, returnRawResponse: true });
+  const status = res.headers.get("cf-aig-cache-status");
+  // Several calls in one request (rag: embed, then answer): HIT only when every one was.
+  if (status) req.cacheStatus = req.cacheStatus === "MISS" ? "MISS" : status;
+  if (!res.ok || !res.body) throw await bindingError(res);
+  if (res.headers.get("content-type") === "application/json") return await res.json();
+  return res.body;
+}
+
+async function bindingError(res) {
+  const content = await res.text();
+  let message = content;
+  try {
+    const parsed = JSON.parse(content);
+    if (parsed.internalCode) message = `${parsed.internalCode}: ${parsed.description}`;
+    else if (parsed.errors && parsed.errors[0]) message = `${parsed.errors[0].code}: ${parsed.errors[0].message}`;
+  } catch {
+    // not JSON: the text itself, as the binding does
+  }
+  const err = new Error(message);
+  err.name = "InferenceUpstreamError";
+  return err;
 }
 
 function noteLogId(req) {

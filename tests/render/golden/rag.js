@@ -28,7 +28,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "ead64cece86e5b60462ea2f98afd6d3ce6a6ae252de2393aa9c3cea595b4af0b";
+const TEMPLATE_SHA256 = "99ea9b81af09daf64e7059a359cb8f693806c55da90eb31f875e42dfa14fe200";
 const WORKER = "rag";
 const KIND = "rag";
 const AUTH = true;
@@ -253,6 +253,7 @@ async function serve(request, env, routes, models) {
     response = errorResponse(err);
   }
   if (req.logId) response.headers.set("cf-aig-log-id", req.logId);
+  if (req.cacheStatus) response.headers.set("cf-aig-cache-status", req.cacheStatus);
   return response;
 }
 
@@ -309,7 +310,7 @@ async function runModel(req, model, inputs) {
   for (let attempt = 1; ; attempt++) {
     try {
       const result = options
-        ? await req.env.AI.run(model, inputs, options)
+        ? await gatewayRun(req, model, inputs, options)
         : await req.env.AI.run(model, inputs);
       noteLogId(req);
       return result;
@@ -361,6 +362,35 @@ function vectorizeMistake(err) {
   const field = found && VECTORIZE_FIELDS[found[1]];
   if (!field) return undefined;
   return new HttpError(400, `${field}: ${found[2].slice(0, 400)} (Vectorize ${found[1]})`);
+}
+
+// Through a gateway the binding's raw answer is asked for (`returnRawResponse`), to read
+// AI Gateway's cf-aig-cache-status header (HIT or MISS), which the binding otherwise drops;
+// the answer is then read as the binding reads it (workerd src/cloudflare/internal/ai-api.ts:
+// `run` and `_parseError`), so errors and results are the same as without the option.
+async function gatewayRun(req, model, inputs, options) {
+  const res = await req.env.AI.run(model, inputs, { ...options, returnRawResponse: true });
+  const status = res.headers.get("cf-aig-cache-status");
+  // Several calls in one request (rag: embed, then answer): HIT only when every one was.
+  if (status) req.cacheStatus = req.cacheStatus === "MISS" ? "MISS" : status;
+  if (!res.ok || !res.body) throw await bindingError(res);
+  if (res.headers.get("content-type") === "application/json") return await res.json();
+  return res.body;
+}
+
+async function bindingError(res) {
+  const content = await res.text();
+  let message = content;
+  try {
+    const parsed = JSON.parse(content);
+    if (parsed.internalCode) message = `${parsed.internalCode}: ${parsed.description}`;
+    else if (parsed.errors && parsed.errors[0]) message = `${parsed.errors[0].code}: ${parsed.errors[0].message}`;
+  } catch {
+    // not JSON: the text itself, as the binding does
+  }
+  const err = new Error(message);
+  err.name = "InferenceUpstreamError";
+  return err;
 }
 
 function noteLogId(req) {
