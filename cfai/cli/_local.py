@@ -68,9 +68,9 @@ def local_up(
     from cfai.local import LocalPlatform
     from cfai.local.status import SECRET, curl_examples
 
+    settings, emulator_env = _remote_ai(remote_ai)
     if config is None:
         need_project(project)
-    settings, emulator_env = _remote_ai(remote_ai)
     platform = LocalPlatform(
         project,
         stack,
