@@ -15,6 +15,7 @@ from cfai.cli._common import (
     StackOpt,
     app,
     err,
+    need_project,
     out,
     platforms,
     stack_app,
@@ -56,7 +57,7 @@ def test_cmd(
     """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
     import tempfile
 
-    from cfai.contract import run_contract
+    from cfai.contract import load_outputs, run_contract
 
     if [local, stack is not None, outputs is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
@@ -78,6 +79,7 @@ def test_cmd(
             outputs = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir, mode 600
             stack_outputs(stack, project).write(outputs)
         assert outputs is not None
+        load_outputs(outputs)  # a missing or malformed map: OutputsError, exit 2, no empty run
         run = run_contract(
             outputs,
             project=project,
@@ -92,6 +94,10 @@ def test_cmd(
     )
     passed = len(run.results) - len(run.failed)
     out.print(f"{passed} passed, {len(run.failed)} not passed; JUnit XML: {junit}")
+    if run.not_run:
+        out.print(f"{len(run.not_run)} check(s) not run, nothing in this platform to run them on:")
+        for r in run.not_run:
+            out.print(f"  {r.check} ({r.worker}): {r.message}", markup=False)
     if not run.results:
         err.print("[red]no checks ran[/red]")
     if not run.ok:
@@ -126,6 +132,7 @@ def drift(
 
     if (not local and stack is None) or (local and outputs is not None):
         raise typer.BadParameter("give --stack NAME [--outputs FILE], or --local [--stack NAME]")
+    need_project(project)
     if local:
         report = drift_local(project, stack or "local")
     else:
@@ -174,7 +181,7 @@ def stack_new(
     """Create Pulumi.NAME.yaml from another stack, with its own name prefix."""
     from cfai.gitops.stacks import new_stack
 
-    made = new_stack(name, source, project=project, prefix=prefix)
+    made = new_stack(name, source, project=need_project(project), prefix=prefix)
     out.print(f"[green]created[/green] {made.path} (name_prefix {made.name_prefix})")
     if made.secrets_to_set:
         out.print(f"{source}'s encrypted values are not copied; set them for {name}:")
@@ -247,7 +254,7 @@ def deploy_cmd(
         raise typer.BadParameter("give exactly one of --local, --stack NAME")
     percentages = parse_steps(steps)
     name = stack or "local"
-    rendered = render_platform(load_stack(name, project), base_dir=project)
+    rendered = render_platform(load_stack(name, need_project(project)), base_dir=project)
     driver: Driver
     if stack is not None:
         from cfai.provision.pulumi_cli import require_pulumi
