@@ -53,9 +53,6 @@ def logs(
         _gateway_logs(platform, gateway, min(lines or 20, 50))
         return
     routes = platform.routes()
-    outputs = platform.outputs()
-    if worker is not None and outputs is not None and worker in outputs.workers:
-        worker = outputs.workers[worker].script_name  # the routing table is by script name
     if worker is not None and worker not in routes.workers:
         known = ", ".join(sorted(routes.workers)) or "none: the platform has not run here"
         raise typer.BadParameter(f"no Worker {worker!r} (Workers: {known})", param_hint="WORKER")

@@ -13,7 +13,7 @@ Worker's logs are the files of its processes.
 
 Example::
 
-    sources = log_sources(platform.state_dir, platform.routes(), worker="local-assistant")
+    sources = log_sources(platform.state_dir, platform.routes(), worker="assistant")
     for source in sources:
         print(source.name, tail(source.path, 20))
 """
