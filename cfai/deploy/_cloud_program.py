@@ -96,9 +96,12 @@ class Plan:
     adopted: Mapping[str, str] = field(default_factory=dict)
 
 
-def rollout_program(account_id: str, plans: Mapping[str, Plan]) -> Callable[[], None]:
+def rollout_program(
+    account_id: str, plans: Mapping[str, Plan], *, last_deploy: Mapping[str, Any] | None = None
+) -> Callable[[], None]:
     """The inline program for `plans`. Exports ``rollout``: per Worker its ``script_name``,
-    ``split`` and ``versions`` {hash: {"id", "spec" (None when adopted)}}."""
+    ``split`` and ``versions`` {hash: {"id", "spec" (None when adopted)}}; and
+    ``last_deploy`` (`cfai.deploy.record.DeployRecord` as JSON) when given."""
     for key, plan in plans.items():
         _check(key, plan)
 
@@ -131,6 +134,8 @@ def rollout_program(account_id: str, plans: Mapping[str, Plan]) -> Callable[[], 
                 "versions": versions,
             }
         pulumi.export("rollout", exported)
+        if last_deploy is not None:
+            pulumi.export("last_deploy", dict(last_deploy))
 
     return program
 

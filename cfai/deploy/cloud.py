@@ -39,7 +39,8 @@ from typing import Any, Protocol
 
 from cfai.deploy._cloud_program import Plan, VersionSpec, rollout_program
 from cfai.deploy.driver import Version, worker_outputs
-from cfai.errors import DeployUserError, OutputsError
+from cfai.deploy.record import DeployRecord
+from cfai.errors import DeployUserError
 from cfai.outputs import Outputs, WorkerOutput
 from cfai.provision.pulumi_cli import require_pulumi
 from cfai.render import RenderedWorker
@@ -50,6 +51,7 @@ __all__ = [
     "StackOps",
     "VersionSpec",
     "open_cloud_driver",
+    "read_last_deploy",
     "require_cli",
     "rollout_program",
     "rollout_stack_name",
@@ -71,8 +73,9 @@ class StackOps(Protocol):
         """The stack's last outputs as plain values (empty for a new stack)."""
 
 
-#: The Cloudflare version id deployed at the highest percentage on a script, or None.
-LiveVersion = Callable[[str], str | None]
+#: The version deployed at the highest percentage on a script (its Cloudflare id and the
+#: template hash of its main module, read back), or None.
+LiveVersion = Callable[[str], Version | None]
 
 
 def rollout_stack_name(stack: str) -> str:
@@ -113,6 +116,7 @@ class CloudDriver:
         self.live_version = live_version
         self._state: dict[str, dict[str, Any]] | None = None
         self._configured = False
+        self._last: dict[str, Any] | None = None
 
     # -- Driver -------------------------------------------------------------------------
 
@@ -157,6 +161,8 @@ class CloudDriver:
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._state is None:
             self._state = copy.deepcopy(dict(self.ops.outputs().get("rollout") or {}))
+            for record in self._state.values():
+                _recover(record)
         return self._state
 
     def _platform_entry(self, worker: RenderedWorker) -> WorkerOutput:
@@ -169,23 +175,19 @@ class CloudDriver:
         return entry
 
     def _record(self, worker: RenderedWorker) -> dict[str, Any] | None:
-        """The rollout stack's record of `worker`, adopting its live version on first sight."""
+        """The rollout stack's record of `worker`, adopting its live version on first sight
+        (a Worker the platform stack created: its id and module hash read from Cloudflare)."""
         state = self._load()
         if worker.key in state:
             return state[worker.key]
-        entry = self._platform_entry(worker)
+        self._platform_entry(worker)
         live = self.live_version(worker.script_name)
         if live is None:
             return None
-        sha = entry.template_sha256
-        if sha is None:
-            raise OutputsError(
-                f"stack {self.stack!r}'s outputs give {worker.key!r} no template_sha256"
-            )
         state[worker.key] = {
             "script_name": worker.script_name,
-            "split": {sha: 100},
-            "versions": {sha: {"id": live, "spec": None}},
+            "split": {live.sha256: 100},
+            "versions": {live.sha256: {"id": live.id, "spec": None}},
         }
         return state[worker.key]
 
@@ -216,14 +218,51 @@ class CloudDriver:
             )
         return plans
 
+    def save_record(self, record: DeployRecord) -> None:
+        """Keep `record` as the rollout stack's ``last_deploy`` output (one ``up``, which
+        also declares whatever `_recover` settled)."""
+        self._last = record.as_json()
+        self._load()
+        self._up()
+
+    def last_record(self) -> DeployRecord | None:
+        """The ``last_deploy`` output of the rollout stack's last ``up``."""
+        data = self.ops.outputs().get("last_deploy")
+        return DeployRecord.from_json(data) if data else None
+
     def _up(self) -> None:
         if not self._configured:
             token = self.platform_outputs.auth_token
             if token:
                 self.ops.set_config(AUTH_TOKEN_KEY, token, secret=True)
             self._configured = True
-        outputs = self.ops.up(rollout_program(self.account_id, self._plans()))
+        if self._last is None:
+            self._last = self.ops.outputs().get("last_deploy")
+        program = rollout_program(self.account_id, self._plans(), last_deploy=self._last)
+        outputs = self.ops.up(program)
         self._state = copy.deepcopy(dict(outputs.get("rollout") or {}))
+
+
+def read_last_deploy(stack: str, project: Path) -> DeployRecord | None:
+    """The `DeployRecord` the last ``cfai deploy --stack STACK`` left (the rollout stack's
+    ``last_deploy`` output, through the Automation API: needs the Pulumi CLI)."""
+    from cfai.deploy._automation import AutomationStack
+
+    data = AutomationStack(rollout_stack_name(stack), project).outputs().get("last_deploy")
+    return DeployRecord.from_json(data) if data else None
+
+
+def _recover(record: dict[str, Any]) -> None:
+    """Settle a record an interrupted deploy left split between two versions: the one at
+    the higher percentage (the version that passed its canary, or the old one mid-canary)
+    takes all traffic again, and versions serving nothing are dropped, so the next
+    deploy starts from one promoted version."""
+    split = record.get("split") or {}
+    if not split:
+        return
+    keep = max(split, key=lambda k: (split[k], k))
+    record["split"] = {keep: 100}
+    record["versions"] = {keep: record["versions"][keep]}
 
 
 def open_cloud_driver(
