@@ -244,6 +244,9 @@ def deploy_cmd(
         bool, typer.Option("--preview", help="Show both parts of the deploy; change nothing.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --preview: as JSON.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="With --preview: as a pull request comment.")
+    ] = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Apply the stack's declaration: gateways, indexes, new Workers at once, then canary
@@ -275,6 +278,9 @@ def deploy_cmd(
         planned = preview(rendered, target, stack=name, workers_dir=project / "workers")
         if as_json:
             print(json.dumps(planned.as_json(), indent=2))
+        elif markdown:
+            print(f"#### `cfai deploy --stack {name}` on merge\n\n```text")
+            print("\n".join(planned.lines()) + "\n```")
         else:
             out.print(f"cfai deploy --preview: {name}", markup=False)
             for line in planned.lines():
