@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 
-.PHONY: setup local test fuzz lint typecheck render bench clean parity
+.PHONY: setup local test fuzz lint typecheck render bench clean parity docs-excerpts
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -40,6 +40,12 @@ lint: setup
 # docs/parity.md from its outcomes; any other run of the suite fails while the file is stale.
 parity: setup
 	@CFAI_PARITY_WRITE=1 $(BIN)/python -m pytest -q tests/parity
+
+# Runs `cfai deploy --local` end to end (apply, canary, rollback, drift) and rewrites the
+# excerpts docs/gitops.md and docs/deploy-canary.md quote from those runs; any other run of
+# the test fails while they are stale.
+docs-excerpts: setup
+	@CFAI_DOCS_WRITE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy/test_deploy_apply_local.py
 
 render: setup
 	@$(BIN)/cfai render

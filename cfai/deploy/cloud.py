@@ -2,20 +2,19 @@
 
 Who owns what. The platform stack (``Pulumi.<stack>.yaml``, ``__main__.py``) creates each
 Worker: its ``WorkersScript`` (first version, deployed), workers.dev subdomain, bindings,
-gateways and indexes. Code changes after that go through the **rollout stack**
-``<stack>-rollout`` (same Pulumi project ``cfai``, inline program
-`cfai.deploy._cloud_program.rollout_program`), which adds ``WorkerVersion``s to those same
-Workers and moves traffic with a percentage ``WorkersDeployment``. It declares no
-``WorkersScript`` and no Worker, so no physical name collides with the platform stack.
-
-The two models must not both change a Worker's code: uploading a script deploys it to 100%
-of traffic at once (https://developers.cloudflare.com/workers/versions-and-deployments/), so
-a ``pulumi up`` of the platform stack with changed ``workers/`` would bypass the canary.
-So change Worker code with ``cfai deploy --stack``; run ``pulumi up`` on the platform stack
-for infrastructure, new Workers, and after a deploy (its ``workers/`` then equal what was
-promoted, and re-uploading identical code is harmless). A Worker the rollout stack has not
-seen yet is adopted: its live deployment's version (read from the Cloudflare API) becomes
-the "current" version, referenced by id only.
+gateways and indexes; it declares the script's version inputs ``ignore_changes``
+(`cfai.provision.worker.CANARIED_INPUTS`), so no ``pulumi up`` of it ever uploads an existing
+Worker again (an upload would serve at 100% at once:
+https://developers.cloudflare.com/workers/configuration/versions-and-deployments/). New
+versions go through the **rollout stack** ``<stack>-rollout`` (same Pulumi project ``cfai``,
+inline program `cfai.deploy._cloud_program.rollout_program`), which adds ``WorkerVersion``s
+to those same Workers and moves traffic with a percentage ``WorkersDeployment``. It declares
+no ``WorkersScript`` and no Worker, so no physical name collides with the platform stack.
+`cfai.deploy.cloud_target.CloudTarget` runs both: the platform stack's ``up`` first, then
+this driver. A Worker the rollout stack has not seen yet is adopted: its live deployment's
+version (id and module hash, read from the Cloudflare API) becomes the "current" version,
+referenced by id only. A record an interrupted deploy left split between two versions is
+settled on loading (`_recover`): the one at the higher percentage takes all traffic again.
 
 The rollout stack remembers each Worker's versions (their full upload spec, so an earlier
 version is re-declared unchanged) and split in its ``rollout`` output; every `Driver` call

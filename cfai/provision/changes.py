@@ -7,7 +7,8 @@ replaces the index), their metadata indexes, finetunes, and Workers that have no
 yet (their first version serves at once: there is nothing to protect) — and returns one
 `Change` per difference. `cfai deploy --local` prints them before it applies them
 (`cfai.local.provisioning.provision` and `deploy_workers` are the apply); a cloud stack's
-apply part is Pulumi's own preview of the platform stack instead.
+apply part is Pulumi's own plan of the platform stack instead, each step turned into the
+same words by `change_of` and listed in the same order by `ordered`.
 
 An existing Worker never appears here: its new version (code, bindings, vars or
 compatibility settings) goes through the canary.
