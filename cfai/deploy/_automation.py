@@ -153,6 +153,7 @@ def cloudflare_live_version(account_id: str) -> Callable[[str], Version | None]:
     def live_version(script: str) -> Version | None:
         from cfai.provision.rest import CloudflareClient
         from cfai.provision.scripts import modules_of
+        from cfai.provision.settings import read_version_sha256
         from cfai.render import module_sha256
 
         token = os.environ.get("CLOUDFLARE_API_TOKEN")
@@ -169,6 +170,7 @@ def cloudflare_live_version(account_id: str) -> Callable[[str], Version | None]:
             vid = str(current["version_id"])
             version = cf.workers.version(script, vid, modules=True)
         main = modules_of(version).get(str(version.get("main_module")), b"")
-        return Version(vid, module_sha256(main.decode("utf-8", errors="replace")))
+        sha = module_sha256(main.decode("utf-8", errors="replace"))
+        return Version(vid, sha, read_version_sha256(version, sha))
 
     return live_version

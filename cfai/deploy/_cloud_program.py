@@ -85,8 +85,9 @@ class VersionSpec:
 class Plan:
     """One Worker in the rollout stack.
 
-    ``modules``: the versions cfai uploaded (template hash -> spec); ``adopted``: versions
-    referenced by id only (hash -> Cloudflare version id); ``split``: hash -> percentage
+    ``modules``: the versions cfai uploaded (version key -> spec; the key is
+    `RenderedWorker.version_sha256`, code and settings); ``adopted``: versions referenced
+    by id only (their template hash -> Cloudflare version id); ``split``: key -> percentage
     (empty: no deployment declared).
     """
 
@@ -94,6 +95,8 @@ class Plan:
     modules: Mapping[str, VersionSpec]
     split: Mapping[str, int] = field(default_factory=dict)
     adopted: Mapping[str, str] = field(default_factory=dict)
+    #: The template hash of each adopted version (key -> hash) when its key is not one.
+    adopted_sha256: Mapping[str, str] = field(default_factory=dict)
 
 
 def rollout_program(
@@ -110,7 +113,10 @@ def rollout_program(
         exported: dict[str, Any] = {}
         for key, plan in sorted(plans.items()):
             ids: dict[str, pulumi.Input[str]] = dict(plan.adopted)
-            versions: dict[str, Any] = {sha: {"id": vid, "spec": None} for sha, vid in ids.items()}
+            versions: dict[str, Any] = {
+                k: {"id": vid, "spec": None, "sha256": plan.adopted_sha256.get(k, k)}
+                for k, vid in ids.items()
+            }
             for sha, spec in sorted(plan.modules.items()):
                 version = _version(f"{key}-{sha[:12]}", account_id, plan.script_name, spec, token)
                 ids[sha] = version.id

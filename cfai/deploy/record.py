@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cfai.deploy.driver import Version
 from cfai.deploy.orchestrator import DeployReport
+from cfai.render import RenderedWorker
 
 __all__ = ["DeployRecord", "WorkerRecord"]
 
@@ -41,6 +43,9 @@ class WorkerRecord:
     outcome: str = "unchanged"
     failed_at: int | None = None
     checks: tuple[str, ...] = ()
+    #: `RenderedWorker.version_sha256` of each (code and settings; "" when not known).
+    serving_version: str = ""
+    candidate_version: str = ""
 
     def summary(self) -> str:
         """``rolled back at 10% on check, check`` / ``promoted`` / ``in progress``."""
@@ -57,6 +62,8 @@ class WorkerRecord:
             "outcome": self.outcome,
             "failed_at": self.failed_at,
             "checks": list(self.checks),
+            "serving_version": self.serving_version,
+            "candidate_version": self.candidate_version,
         }
 
 
@@ -71,23 +78,24 @@ class DeployRecord:
 
     @classmethod
     def started(
-        cls, stack: str, serving: Mapping[str, str | None], candidates: Mapping[str, str]
+        cls,
+        stack: str,
+        serving: Mapping[str, Version | None],
+        candidates: Mapping[str, RenderedWorker],
     ) -> DeployRecord:
-        """The record written before the first canary: each Worker's serving hash, and the
-        candidate of each one about to be canaried."""
-        return cls(
-            stack,
-            "in progress",
-            _now(),
-            {
-                key: WorkerRecord(
-                    sha,
-                    candidates.get(key),
-                    "in progress" if key in candidates else "unchanged",
-                )
-                for key, sha in sorted(serving.items())
-            },
-        )
+        """The record written before the first canary: each Worker's serving version, and
+        the candidate of each one about to be canaried."""
+        workers = {}
+        for key, version in sorted(serving.items()):
+            new = candidates.get(key)
+            workers[key] = WorkerRecord(
+                version.sha256 if version else None,
+                new.sha256 if new else None,
+                "in progress" if new else "unchanged",
+                serving_version=version.version_sha256 if version else "",
+                candidate_version=new.version_sha256 if new else "",
+            )
+        return cls(stack, "in progress", _now(), workers)
 
     @classmethod
     def of(cls, stack: str, report: DeployReport) -> DeployRecord:
@@ -95,14 +103,15 @@ class DeployRecord:
         workers = {}
         for r in report.rollouts:
             promoted = r.outcome == "promoted"
-            serving = r.new.sha256 if promoted and r.new else (r.old.sha256 if r.old else None)
-            candidate = r.new.sha256 if r.new else None
+            kept = r.new if promoted else r.old
             workers[r.worker] = WorkerRecord(
-                serving,
-                candidate,
+                kept.sha256 if kept else None,
+                r.new.sha256 if r.new else None,
                 r.outcome,
                 r.failed_at,
                 tuple(sorted({f.check.rsplit("::", 1)[-1] for f in r.failures})),
+                serving_version=kept.version_sha256 if kept else "",
+                candidate_version=r.new.version_sha256 if r.new else "",
             )
         outcome: RecordOutcome = (
             "rolled back"
@@ -130,6 +139,8 @@ class DeployRecord:
                 str(w.get("outcome", "unchanged")),
                 w.get("failed_at"),
                 tuple(w.get("checks") or ()),
+                str(w.get("serving_version") or ""),
+                str(w.get("candidate_version") or ""),
             )
             for k, w in (data.get("workers") or {}).items()
         }

@@ -67,10 +67,17 @@ class Canary:
     worker: str
     serving: Version | None
     sha256: str
+    #: `RenderedWorker.version_sha256` of the candidate (code and settings).
+    version_sha256: str = ""
 
     def line(self) -> str:
         was = f"{self.serving.sha256[:12]} (version {self.serving.id[:8]})" if self.serving else "-"
-        return f"canary worker {self.worker}: {was} -> {self.sha256[:12]}"
+        settings = (
+            " (same code, other settings)"
+            if self.serving is not None and self.serving.sha256 == self.sha256
+            else ""
+        )
+        return f"canary worker {self.worker}: {was} -> {self.sha256[:12]}{settings}"
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,7 @@ class StackReport:
 
 
 def _check_stale(stack: str, rendered: Sequence[RenderedWorker], workers_dir: Path) -> None:
-    del stack  # the layout with one env per stack checks the stack's env too
-    stale = stale_paths(rendered, workers_dir)
+    stale = stale_paths({stack: rendered}, workers_dir, every_stack=False)
     if stale:
         raise StaleRenderError(stale)
 
@@ -133,8 +139,8 @@ def preview(
         if w.script_name in new:
             continue
         current = driver.current(w)
-        if current is None or current.sha256 != w.sha256:
-            canaries.append(Canary(w.key, current, w.sha256))
+        if current is None or current.differs_from(w):
+            canaries.append(Canary(w.key, current, w.sha256, w.version_sha256))
     return DeployPreview(tuple(changes), tuple(canaries))
 
 
@@ -155,16 +161,21 @@ def apply_and_canary(
         progress(f"applied: {change.line()}")
     created = [c.name for c in changes if c.resource == "worker"]
     driver = target.driver()
-    serving = {}
+    serving: dict[str, Version | None] = {}
     candidates = {}
     for w in rendered:
-        current = driver.current(w)
-        serving[w.key] = current.sha256 if current else None
-        if current is None or current.sha256 != w.sha256:
-            candidates[w.key] = w.sha256
+        current = serving[w.key] = driver.current(w)
+        if current is None or current.differs_from(w):
+            candidates[w.key] = w
     target.save_record(DeployRecord.started(stack, serving, candidates))
     report = deploy(
-        rendered, workers_dir=workers_dir, driver=driver, gate=gate, steps=steps, progress=progress
+        rendered,
+        stack=stack,
+        workers_dir=workers_dir,
+        driver=driver,
+        gate=gate,
+        steps=steps,
+        progress=progress,
     )
     target.save_record(DeployRecord.of(stack, report))
     target.settle()

@@ -2,7 +2,7 @@
 
 Three hashes per Worker, all `module_sha256` of a module:
 
-- **repo**: the committed ``workers/<script_name>/index.js``;
+- **repo**: the committed ``workers/<key>/index.js`` (`cfai.render.module_path`);
 - **rendered**: a fresh render of the declaration (differs from repo when ``workers/`` is stale);
 - **live**: the ``template_sha256`` the running Worker reports on ``GET /health``;
 
@@ -37,7 +37,7 @@ from cfai.local.versions import DeployedScript as Deployed
 from cfai.outputs import Outputs, TargetKind, WorkerOutput
 from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi, stack_outputs
 from cfai.provision.rest import NoAnswer, fetch
-from cfai.render import module_sha256, render_platform
+from cfai.render import module_path, module_sha256, render_platform
 
 if TYPE_CHECKING:
     from cfai.local.versions import DeployedScript as Deployed
@@ -174,20 +174,23 @@ def check_workers(
     `record`, a Worker running what that deploy left while the repository holds newer code
     is "repo ahead", not "drifted"."""
     renders = render_platform(platform, base_dir=project) if platform is not None else []
-    rendered = {r.script_name: r.sha256 for r in renders}
-    declared = {r.script_name: frozenset((b.type, b.name) for b in r.bindings) for r in renders}
+    rendered = {r.key: r.sha256 for r in renders}
+    versions = {r.key: r.version_sha256 for r in renders}
+    declared = {r.key: frozenset((b.type, b.name) for b in r.bindings) for r in renders}
     found = []
     for name, w in sorted(outputs.workers.items()):
-        module = Path("workers") / w.script_name / "index.js"
+        module = module_path(Path("workers"), name)
         repo = _sha(project / module)
-        fresh = rendered.get(w.script_name)
+        fresh = rendered.get(name)
         live, why = _health(w.url, timeout)
         served = deployed.get(name) if deployed is not None else None
         status, detail = _verdict(module, repo, fresh, live, why, deployed is not None, served)
-        if status == "drifted" and record is not None:
-            status, detail = _ahead(record, name, repo, live, served, status, detail)
-        if status in _CLEAN and served is not None and w.script_name in declared:
-            status, detail = _bindings(declared[w.script_name], served.bindings, status, detail)
+        if record is not None and (status == "drifted" or status in _CLEAN):
+            status, detail = _ahead(
+                record, name, (repo, versions.get(name, "")), live, served, status, detail
+            )
+        if status in _CLEAN and served is not None and name in declared:
+            status, detail = _bindings(declared[name], served.bindings, status, detail)
         sha = served.sha256 if served else None
         found.append(WorkerDrift(name, w.script_name, status, repo, fresh, live, sha, detail))
     return found
@@ -196,20 +199,32 @@ def check_workers(
 def _ahead(
     record: DeployRecord,
     key: str,
-    repo: str | None,
+    repo: tuple[str | None, str],
     live: str | None,
     served: Deployed | None,
     status: Status,
     detail: str,
 ) -> tuple[Status, str]:
     """ "repo ahead" when what runs is what the last deploy left serving and the repository
-    holds something else; the record says why (rolled back, interrupted, not deployed)."""
+    holds another version — other code, or (`repo` = (module hash, the fresh render's
+    `RenderedWorker.version_sha256`)) the same code with other settings; the record says why
+    (rolled back, interrupted, not deployed yet)."""
+    module, version = repo
     kept = record.workers.get(key)
     running = {sha for sha in (live, served.sha256 if served else None) if sha is not None}
-    if kept is None or kept.serving is None or running != {kept.serving} or repo == kept.serving:
+    if kept is None or kept.serving is None or running != {kept.serving}:
+        return status, detail
+    other_code = module is not None and module != kept.serving
+    other_settings = bool(version and kept.serving_version and version != kept.serving_version)
+    if not (other_code or other_settings):
         return status, detail
     when = f"last deploy {record.at}"
-    if kept.candidate == repo and kept.outcome == "rolled_back":
+    tried = (
+        kept.candidate_version == version
+        if version and kept.candidate_version
+        else kept.candidate == module
+    )
+    if kept.outcome == "rolled_back" and tried:
         why = f"{when} {kept.summary()}"
     elif record.outcome == "in progress":
         why = f"{when} did not finish (interrupted); run `cfai deploy` again"

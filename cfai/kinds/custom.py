@@ -138,7 +138,10 @@ class CustomKind(Kind[CustomWorkerConfig]):
         if b.auth_token:
             bindings.append(Binding("secret_text", b.auth_token))
         return Rendering(
-            bindings=tuple(bindings), gateway=gateway, source=_read(key, worker, ctx.base_dir)
+            bindings=tuple(bindings),
+            gateway=gateway,
+            source=_read(key, worker, ctx.base_dir),
+            context={"main": worker.main},
         )
 
     def cost(

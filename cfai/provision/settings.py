@@ -9,16 +9,29 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cfai.config import GatewayConfig, IndexConfig
 from cfai.provision._workers_api import JS_MODULE, ScriptModule, ScriptUpload
-from cfai.render import RenderedWorker
+from cfai.render import Binding, RenderedWorker, version_digest
 
-__all__ = ["BINDING_ORDER", "gateway_fields", "index_fields", "script_upload"]
+__all__ = [
+    "BINDING_ORDER",
+    "gateway_fields",
+    "index_fields",
+    "read_version_sha256",
+    "script_upload",
+    "uploaded_version_sha256",
+]
 
 #: The order bindings are uploaded in (by type, then name): stable, so diffs stay quiet.
 BINDING_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3}
+# A version's message (annotation ``workers/message``, at most 100 characters:
+# https://developers.cloudflare.com/workers/configuration/versions-and-deployments/) names
+# what cfai uploaded: `RenderedWorker.version_sha256`, code and settings, which a read-back
+# of the module alone cannot tell (a settings-only change keeps the module).
+_MESSAGE = "cfai version "
 
 
 def gateway_fields(gateway_id: str, gw: GatewayConfig) -> dict[str, Any]:
@@ -69,4 +82,37 @@ def script_upload(rendered: RenderedWorker, auth_token: str | None) -> ScriptUpl
         bindings=tuple(bindings),
         compatibility_date=rendered.compatibility_date,
         compatibility_flags=tuple(rendered.compatibility_flags),
+        annotations={"workers/message": _MESSAGE + rendered.version_sha256},
     )
+
+
+def read_version_sha256(version: Mapping[str, Any], sha256: str) -> str:
+    """The `RenderedWorker.version_sha256` of a version read back with its settings
+    (``GET .../versions/<id>``: bindings, compatibility) whose main module has template hash
+    `sha256`: cfai's own annotation when cfai uploaded it, else computed from what the read
+    shows (a secret's value is never shown: secrets count by name, as in the render)."""
+    uploaded = uploaded_version_sha256(version)
+    if uploaded:
+        return uploaded
+    bindings = []
+    for b in version.get("bindings") or []:
+        kind = str(b.get("type"))
+        text = b.get("text") if kind == "plain_text" else None
+        index = b.get("index_name") if kind == "vectorize" else None
+        bindings.append(Binding(kind, str(b.get("name")), index_name=index, text=text))  # type: ignore[arg-type]
+    return version_digest(
+        sha256,
+        str(version.get("compatibility_date") or ""),
+        [str(f) for f in version.get("compatibility_flags") or []],
+        bindings,
+    )
+
+
+def uploaded_version_sha256(version: Mapping[str, Any]) -> str:
+    """The `RenderedWorker.version_sha256` a version read back was uploaded as by
+    `script_upload` ("" for a version uploaded otherwise)."""
+    annotations = version.get("annotations")
+    message = annotations.get("workers/message") if isinstance(annotations, Mapping) else None
+    if isinstance(message, str) and message.startswith(_MESSAGE):
+        return message.removeprefix(_MESSAGE)
+    return ""

@@ -1,9 +1,11 @@
 """`AiWorker`: one rendered Worker as a `pulumi_cloudflare.WorkersScript` on workers.dev.
 
 The script's ``content`` is `RenderedWorker.source`, the exact bytes `cfai render` writes to
-``workers/<script>/index.js``, so what is deployed is what was reviewed. Bindings come from
-the render and are uploaded in a stable order (ai, vectorize, plain_text, secret_text; by
-name within a type) to keep diffs quiet, with two substitutions that make dependencies real:
+``workers/<key>/index.js`` (`cfai.render.module_path`; the same module in every stack), so
+what is deployed is what was reviewed. Bindings come from the render (the stack's settings
+are plain_text vars among them, as in that stack's env of ``workers/<key>/wrangler.jsonc``)
+and are uploaded in a stable order (ai, vectorize, plain_text, secret_text; by name within a
+type) to keep diffs quiet, with two substitutions that make dependencies real:
 
 - a ``vectorize`` binding's ``index_name`` is the `VectorizeIndex` resource's output, so the
   index exists before the script that binds it;

@@ -4,11 +4,12 @@ One platform (a temporary copy of the project, its own ``.cfai/local``), two dep
 merge to main would run them:
 
 1. a new gateway, a new index with a metadata index, a new Worker, a changed rate limit and
-   a changed Worker (its system prompt): the first four are applied at once, the Worker's
-   new version is canaried and promoted — one run;
-2. a broken change: the assistant moves to another new gateway whose rate limit is far too
-   low for it. The gateway is applied, the assistant's new version fails its contract at
-   0% and is rolled back; the gateway stays, the old version serves.
+   a changed Worker (its system prompt, a var: same code, other settings): the first four
+   are applied at once, the Worker's new version is canaried and promoted — one run;
+2. a broken change: the assistant moves to another new gateway (a binding change of an
+   existing Worker) whose rate limit is far too low for it. The gateway is applied, the
+   assistant's new version fails its contract at 0% and is rolled back; the gateway stays,
+   the old version serves.
 
 After each run, `cfai drift --local` tells the outcome apart from a change behind Git's back.
 The runs' output is what docs/gitops.md and docs/deploy-canary.md quote
@@ -39,6 +40,8 @@ from cfai.provision.rest import CloudflareClient
 from cfai.provision.settings import script_upload
 from cfai.render import render_platform, write_rendered
 
+pytestmark = pytest.mark.platform  # the CLI, workerd, the emulator and the router
+
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = "        rate_limit: {limit: 120, interval: 60, technique: sliding}\n"
 
@@ -57,9 +60,8 @@ def _cfai(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _render(project: Path) -> None:
-    write_rendered(
-        render_platform(load_stack("local", project), base_dir=project), project / "workers"
-    )
+    rendered = render_platform(load_stack("local", project), base_dir=project)
+    write_rendered({"local": rendered}, project / "workers", every_stack=False)
 
 
 def _edit(project: Path, *pairs: tuple[str, str]) -> None:

@@ -9,8 +9,8 @@ test_cloud_driver.py). Cloudflare's live version of a Worker is what the platfor
 ``WorkersScript`` uploaded until the rollout stack deploys another.
 
 Each case asserts the sequence of operations and the inputs declared: a merge that adds a
-gateway, an index and a Worker, changes a rate limit and a Worker's code (applied, then
-canaried); a broken change (the gateway stays, the version is rolled back); a bare
+gateway, an index and a Worker, changes a rate limit and a Worker's system prompt (a var:
+same code, other settings; applied, then canaried); a broken change (the gateway stays, the version is rolled back); a bare
 ``pulumi up`` after it (nothing moves); an interrupted deploy (the next one settles it).
 """
 
@@ -24,7 +24,9 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 from pulumi.runtime.mocks import MockMonitor
+from support.pulumi_mocks import unwrap_secrets
 from test_cloud_driver import DEPLOYMENT, VERSION, FakeStack
 
 from cfai.config import load_stack
@@ -35,6 +37,7 @@ from cfai.deploy.stack import apply_and_canary, preview
 from cfai.outputs import Outputs
 from cfai.provision.changes import Change, change_of, ordered
 from cfai.provision.platform import Platform, PlatformArgs
+from cfai.provision.settings import read_version_sha256, script_upload
 from cfai.provision.worker import CANARIED_INPUTS
 from cfai.render import RenderedWorker, Templates, module_sha256, render_platform, write_rendered
 
@@ -88,15 +91,21 @@ class FakePlatformStack:
         mocks = _Echo()
         monitor = _Monitor(mocks)
         pulumi.runtime.set_mocks(mocks, project="cfai", stack="staging", monitor=monitor)
+        stack_file = yaml.safe_load((self.project / "Pulumi.staging.yaml").read_text())
         pulumi.runtime.set_all_config(
-            {"cfai:authToken": TOKEN, "cfai:workersSubdomain": "acme-staging"},
+            {
+                "cfai:authToken": TOKEN,
+                "cfai:workersSubdomain": "acme-staging",
+                # What the engine passes the program: the stack file's declaration.
+                "cfai:platform": json.dumps(stack_file["config"]["cfai:platform"]),
+            },
             secret_keys=["cfai:authToken"],
         )
         exported: dict[str, Any] = {}
 
         @pulumi.runtime.test
         def run() -> Any:
-            platform = Platform("cfai", PlatformArgs.from_stack("staging", self.project))
+            platform = Platform("cfai", PlatformArgs.from_pulumi(self.project))  # __main__.py
 
             async def resolve() -> None:
                 for key, value in platform.outputs.items():
@@ -194,7 +203,7 @@ def _render(project: Path, templates: Templates | None = None) -> list[RenderedW
     rendered = render_platform(
         load_stack("staging", project), base_dir=project, templates=templates
     )
-    write_rendered(rendered, project / "workers")
+    write_rendered({"staging": rendered}, project / "workers", every_stack=False)
     return rendered
 
 
@@ -227,9 +236,24 @@ class Cloud:
         self.rollout = LoggedRollout(self.log)
 
     def live(self, script: str) -> Version | None:
-        """A Worker no rollout touched runs what its WorkersScript uploaded."""
-        content = self.platform.script(script)["content"]
-        return Version(f"{script}-first", module_sha256(content))
+        """A Worker no rollout touched runs what its WorkersScript uploaded, read back as
+        Cloudflare shows a version (a secret's value is never shown)."""
+        inputs = unwrap_secrets(self.platform.script(script))
+        sha = module_sha256(inputs["content"])
+        shown = {
+            "compatibility_date": inputs["compatibilityDate"],
+            "compatibility_flags": inputs.get("compatibilityFlags") or [],
+            "bindings": [
+                {
+                    "type": b["type"],
+                    "name": b["name"],
+                    **({"index_name": b["indexName"]} if "indexName" in b else {}),
+                    **({"text": b["text"]} if b["type"] == "plain_text" else {}),
+                }
+                for b in inputs["bindings"]
+            ],
+        }
+        return Version(f"{script}-first", sha, read_version_sha256(shown, sha))
 
     def target(self) -> CloudTarget:
         return CloudTarget(
@@ -275,7 +299,9 @@ def test_merge_applies_infrastructure_then_canaries_then_a_rollback_and_bare_up_
     rendered = _render(project)
     assistant = next(r for r in rendered if r.key == "assistant")
     first_sha = cloud.live("acme-staging-assistant")
-    assert first_sha is not None and first_sha.sha256 != assistant.sha256
+    # A settings-only change (the system prompt is a var): same module, another version.
+    assert first_sha is not None and first_sha.sha256 == assistant.sha256
+    assert first_sha.version_sha256 != assistant.version_sha256
 
     planned = preview(rendered, cloud.target(), stack="staging", workers_dir=project / "workers")
     assert [c.line() for c in planned.changes] == [
@@ -319,7 +345,9 @@ def test_merge_applies_infrastructure_then_canaries_then_a_rollback_and_bare_up_
     # 2. then the rollout stack only: the record (every Worker adopted at the version it
     # runs), upload at 0%, 10%, 100%, the old version dropped, the record.
     assert [op for op, _ in log[1:]] == ["rollout up"] * 7
-    new_id = cloud.rollout.outputs()["rollout"]["assistant"]["versions"][assistant.sha256]["id"]
+    new_id = cloud.rollout.outputs()["rollout"]["assistant"]["versions"][assistant.version_sha256][
+        "id"
+    ]
     first = "acme-staging-assistant-first"
     assert [_split_of(steps, "acme-staging-assistant") for _, steps in log[1:]] == [
         f"{first}=100",
@@ -379,6 +407,8 @@ def test_merge_applies_infrastructure_then_canaries_then_a_rollback_and_bare_up_
         "outcome": "rolled_back",
         "failed_at": 0,
         "checks": ["test_chat_prompt_json_answer"],
+        "serving_version": legacy_sha.version_sha256,
+        "candidate_version": broken.version_sha256,
     }
     assert any(k[1] == "cfai-tight" for k in cloud.platform.state), "the new gateway stays"
 
@@ -449,4 +479,25 @@ def test_an_interrupted_deploy_is_settled_by_the_next_one(project: Path) -> None
     assert rollout.new is not None
     assert cloud.rollout.split_of(assistant.script_name) == {rollout.new.id: 100}
     versions = cloud.rollout.outputs()["rollout"]["assistant"]["versions"]
-    assert list(versions) == [assistant.sha256], "nothing of the interrupted run is left"
+    assert list(versions) == [assistant.version_sha256], "nothing of the interrupted run is left"
+
+
+def test_a_version_read_back_from_cloudflare_is_told_apart_by_its_settings(
+    project: Path,
+) -> None:
+    """Adoption compares settings too: a version the platform stack uploaded (no cfai
+    annotation) read back as Cloudflare shows it has the render's `version_sha256`."""
+    (assistant,) = [r for r in _render(project) if r.key == "assistant"]
+    metadata = script_upload(assistant, TOKEN).metadata()
+    shown = {
+        "compatibility_date": metadata["compatibility_date"],
+        "compatibility_flags": metadata.get("compatibility_flags", []),
+        "bindings": [
+            {k: v for k, v in b.items() if not (b["type"] == "secret_text" and k == "text")}
+            for b in metadata["bindings"]
+        ],
+    }
+    assert read_version_sha256(shown, assistant.sha256) == assistant.version_sha256
+    var = next(b for b in shown["bindings"] if b["type"] == "plain_text")
+    var["text"] = str(var["text"]) + " (edited)"
+    assert read_version_sha256(shown, assistant.sha256) != assistant.version_sha256

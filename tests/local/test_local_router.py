@@ -343,6 +343,7 @@ def test_an_unreachable_version_is_a_json_502_naming_no_internals(lone_router: i
     assert "OSError" not in message and "Refused" not in message
 
 
+@pytest.mark.platform
 def test_a_public_port_held_by_another_socket_is_opened_once_it_is_free(tmp_path: Path) -> None:
     """A Worker's planned port can be held for a moment by something else (an outgoing
     connection's ephemeral port): the router keeps trying instead of leaving it dead."""

@@ -1,25 +1,20 @@
-// cfai speech Worker, rendered by `cfai render` from templates/workers/speech.js.j2; do not edit.
+// cfai image Worker, rendered by `cfai render` from templates/workers/image.js.j2; do not edit.
 //
-//   GET  /health                   {"worker", "kind", "template_sha256", "models"}
-//   POST /speak                    {"text", "voice"?} -> audio/mpeg
-//   POST /transcribe               the audio as the body (audio/*), or multipart/form-data with
-//                                  a "file" -> {"text", "segments"?, "language"?, "duration"?}
-//   POST /v1/audio/speech          OpenAI-compatible: {"model", "input", "voice", "response_format"?: "mp3"}
-//   POST /v1/audio/transcriptions  OpenAI-compatible: multipart "file", "model", "language"?,
-//                                  "prompt"?, "response_format"?: json|text|verbose_json|vtt|srt
+//   GET  /health  {"worker", "kind", "template_sha256", "models"}
+//   POST /image   {"prompt", "steps"?, "width"?, "height"?, "seed"?, "negative_prompt"?}
+//                 -> the image bytes, content-type image/png or image/jpeg
 //
-// A route whose model the Worker does not declare answers 404. Bindings: AI, STT_MODEL and/or
-// TTS_MODEL, SPEECH_TRAITS, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret).
+// Bindings: AI, MODEL, AUTH_TOKEN (secret); settings var IMAGE (JSON, below).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "571ecc4fdbbffeb0316893003baaf26e2fe082cf492c1792591c0c9c3b85331c";
-const WORKER = "voice";
-const KIND = "speech";
+const TEMPLATE_SHA256 = "afc914ae8994ad94c56abecc73ba74576267ac6b27fa526d64b510827eb2fd3e";
+const WORKER = "studio";
+const KIND = "image";
 const AUTH = true;
-const MAX_REQUEST_BYTES = 26214400;
+const MAX_REQUEST_BYTES = 1048576;
 
 const ERROR_CODES = {
   400: "bad_request",
@@ -162,6 +157,62 @@ function optObject(body, name) {
   return v;
 }
 
+// ---- settings ----
+
+// A stack's settings (max_tokens, system_prompt, ...) reach the Worker as plain-text vars, so
+// this module is the same in every stack and its hash names the code alone. What the hash
+// must cover stays in the code: auth and the request size limit above. A var that is missing
+// or malformed is a deployment mistake, not the caller's.
+
+// Settings too large for a var (Cloudflare allows 5 KB each:
+// https://developers.cloudflare.com/workers/platform/limits/) are built into the code
+// instead, as var text; usually none.
+const BUILT_IN_SETTINGS = {};
+
+function misconfigured(name, problem) {
+  return new HttpError(500, `the Worker's ${name} var ${problem}`);
+}
+
+function hasSetting(env, name) {
+  return Object.hasOwn(BUILT_IN_SETTINGS, name) || env[name] !== undefined;
+}
+
+function settingText(env, name) {
+  const v = Object.hasOwn(BUILT_IN_SETTINGS, name) ? BUILT_IN_SETTINGS[name] : env[name];
+  if (typeof v !== "string") throw misconfigured(name, "is not set");
+  return v;
+}
+
+function settingNumber(env, name, min, max = Infinity) {
+  const text = settingText(env, name);
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw misconfigured(name, `must be a number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+  }
+  return v;
+}
+
+function settingInt(env, name, min, max = Infinity) {
+  const v = settingNumber(env, name, min, max);
+  if (!Number.isInteger(v)) throw misconfigured(name, "must be an integer");
+  return v;
+}
+
+function settingBool(env, name) {
+  const text = settingText(env, name);
+  if (text !== "true" && text !== "false") throw misconfigured(name, "must be true or false");
+  return text === "true";
+}
+
+function settingJson(env, name) {
+  try {
+    return JSON.parse(settingText(env, name));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw misconfigured(name, "is not valid JSON");
+  }
+}
+
 // ---- auth ----
 
 async function checkAuth(request, env) {
@@ -208,10 +259,11 @@ function findRoute(routes, pathname) {
   return undefined;
 }
 
-async function serve(request, env, routes, models) {
+// `settings(env)` reads the kind's settings from its vars (handlers get them as req.settings).
+async function serve(request, env, routes, models, settings) {
   // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
   // the isolate's last one).
-  const req = { request, env, url: null, param: undefined, logId: null };
+  const req = { request, env, url: null, param: undefined, settings: null, logId: null };
   let response;
   try {
     req.url = new URL(request.url);
@@ -234,6 +286,7 @@ async function serve(request, env, routes, models) {
       throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
     }
     await checkAuth(request, env);
+    req.settings = settings(env);
     req.param = found.param;
     response = await handler(req);
   } catch (err) {
@@ -435,194 +488,102 @@ function readAnswer(result, traits) {
   return { content, reasoning, toolCalls, usage: result.usage || null };
 }
 
-// ---- speech (templates/workers/speech.js.j2) ----
+// ---- image (templates/workers/image.js.j2) ----
 
-const MAX_TEXT_CHARS = 2000;
-const TRANSCRIPT_FORMATS = ["json", "text", "verbose_json", "vtt", "srt"];
-
-// What the models take (the SPEECH_TRAITS var, from cfai's catalog): stt.input is how the
-// recognition model takes audio ("base64": whisper-large-v3-turbo, "binary": nova-3 takes
-// the body itself, "byte-array": whisper); tts.voices the synthesis model's speakers.
-function speechTraits(env) {
-  try {
-    const traits = JSON.parse(env.SPEECH_TRAITS || "{}");
-    return isObject(traits) ? traits : {};
-  } catch {
-    return {};
-  }
+// IMAGE: the model's limits from the cfai catalog, narrowed by the Worker's
+// max_width/max_height: {content_type, default_width, default_height, default_steps,
+// min_width, min_height, max_width, max_height, max_steps, sizable, steps_field}.
+// `sizable: false` models make one fixed size and take no width/height.
+function imageSettings(env) {
+  const image = settingJson(env, "IMAGE");
+  if (!isObject(image)) throw misconfigured("IMAGE", "must be a JSON object of the model's limits");
+  return { image };
 }
+const MAX_PROMPT_CHARS = 2048;
+const MAX_SEED = 9999999999;
 
-function modelFor(req, name, what) {
-  const model = req.env[name];
-  if (typeof model !== "string" || model === "") {
-    throw new HttpError(404, `this Worker does not ${what} (it declares no ${name.toLowerCase()})`);
-  }
-  return model;
-}
-
-// ---- text to speech ----
-
-function readVoice(value, path, traits) {
-  const tts = traits.tts || {};
-  if (value === undefined || value === null) return tts.voice || undefined;
-  if (typeof value !== "string" || value === "") throw badRequest(`${path}: must be a string`);
-  const voices = Array.isArray(tts.voices) ? tts.voices : [];
-  if (voices.length && !voices.includes(value)) throw badRequest(`${path}: must be one of ${voices.join(", ")}`);
-  return value;
-}
-
-async function speech(req, text, voice) {
-  const model = modelFor(req, "TTS_MODEL", "speak");
-  const inputs = { text };
-  if (voice) inputs.speaker = voice;
-  const result = await runModel(req, model, inputs);
-  let body = result;
-  if (!(result instanceof ReadableStream)) {
-    // Some forms answer {audio: "<base64>"} instead of the bytes.
-    const audio = isObject(result) ? result.audio : undefined;
-    if (typeof audio !== "string") throw new HttpError(502, "the speech model returned no audio");
-    body = Uint8Array.from(atob(audio), (c) => c.charCodeAt(0));
-  }
-  return new Response(body, { headers: { "content-type": "audio/mpeg" } });
-}
-
-async function handleSpeak(req) {
-  const body = await readJson(req.request);
-  const text = reqString(body, "text", { max: MAX_TEXT_CHARS });
-  const voice = readVoice(body.voice, "voice", speechTraits(req.env));
-  return speech(req, text, voice);
-}
-
-async function handleOpenAISpeech(req) {
-  const body = await readJson(req.request);
-  optString(body, "model"); // accepted and ignored: the Worker speaks with its TTS_MODEL
-  const text = reqString(body, "input", { max: MAX_TEXT_CHARS });
-  const voice = readVoice(body.voice, "voice", speechTraits(req.env));
-  const format = optString(body, "response_format") ?? "mp3";
-  if (format !== "mp3") throw badRequest("response_format: only mp3 (audio/mpeg) is offered");
-  const speed = optNumber(body, "speed", 0.25, 4);
-  if (speed !== undefined && speed !== 1) throw badRequest("speed: only 1 is offered");
-  return speech(req, text, voice);
-}
-
-// ---- speech to text ----
-
-function base64Of(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-// The audio of a request: the body itself (audio/*, application/octet-stream) or the `file`
-// part of a multipart form, read within MAX_REQUEST_BYTES; and the form's other fields.
-async function readAudio(request) {
-  const type = (request.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
-  const bytes = await readBody(request);
-  if (type === "multipart/form-data") {
-    let form;
-    try {
-      form = await new Response(bytes, { headers: { "content-type": request.headers.get("content-type") } }).formData();
-    } catch {
-      throw badRequest("body: not a valid multipart/form-data body");
+function readImageInputs(image, body) {
+  const inputs = { prompt: reqString(body, "prompt", { max: MAX_PROMPT_CHARS }) };
+  // flux names the field `steps`, the others `num_steps`.
+  inputs[image.steps_field] = optInt(body, "steps", 1, image.max_steps) ?? image.default_steps;
+  for (const [name, min, max, fallback] of [
+    ["width", image.min_width, image.max_width, image.default_width],
+    ["height", image.min_height, image.max_height, image.default_height],
+  ]) {
+    if (!image.sizable) {
+      if (body[name] !== undefined && body[name] !== null) {
+        throw badRequest(`${name}: this model makes ${image.default_width}x${image.default_height} images only; leave it out`);
+      }
+      continue;
     }
-    const file = form.get("file");
-    if (!file || typeof file === "string") throw badRequest("file: required (the audio, as a file part)");
-    const audio = new Uint8Array(await file.arrayBuffer());
-    if (audio.length === 0) throw badRequest("file: must not be empty");
-    const fields = {};
-    for (const [k, v] of form.entries()) if (typeof v === "string") fields[k] = v;
-    return { audio, contentType: file.type || "audio/mpeg", fields };
+    inputs[name] = optInt(body, name, min, max) ?? fallback;
   }
-  if (!type.startsWith("audio/") && !type.startsWith("video/") && type !== "application/octet-stream") {
-    throw badRequest("content-type: send the audio as audio/* (or application/octet-stream), or multipart/form-data with a file");
-  }
-  if (bytes.length === 0) throw badRequest("body: the audio must not be empty");
-  return { audio: bytes, contentType: type === "application/octet-stream" ? "audio/mpeg" : type, fields: {} };
+  const seed = optInt(body, "seed", 0, MAX_SEED);
+  if (seed !== undefined) inputs.seed = seed;
+  const negative = optString(body, "negative_prompt", { max: MAX_PROMPT_CHARS });
+  if (negative) inputs.negative_prompt = negative;
+  return inputs;
 }
 
-// {text, segments: [{start, end, text}], language?, duration?} of either model form.
-function readTranscript(result) {
-  if (isObject(result.results)) {
-    const channel = (result.results.channels || [])[0] || {};
-    const alt = (channel.alternatives || [])[0] || {};
-    const words = Array.isArray(alt.words) ? alt.words : [];
-    const text = typeof alt.transcript === "string" ? alt.transcript : "";
-    const end = words.length ? words[words.length - 1].end : 0;
-    return { text, segments: words.length ? [{ start: words[0].start, end, text }] : [], duration: end };
+function decodeBase64(text) {
+  const data = text.replace(/^data:[^,]*;base64,/, "");
+  let binary;
+  try {
+    binary = atob(data);
+  } catch {
+    throw new HttpError(502, "the model returned an unreadable image");
   }
-  if (typeof result.text !== "string") throw new HttpError(502, "the speech model returned no text");
-  const segments = (Array.isArray(result.segments) ? result.segments : []).map((s) => ({ start: s.start, end: s.end, text: s.text }));
-  const info = isObject(result.transcription_info) ? result.transcription_info : {};
-  const out = { text: result.text, segments };
-  if (info.language) out.language = info.language;
-  if (typeof info.duration === "number") out.duration = info.duration;
-  return out;
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
-const LANGUAGE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
-
-async function transcribe(req, audio, contentType, fields) {
-  const model = modelFor(req, "STT_MODEL", "transcribe");
-  const traits = speechTraits(req.env).stt || {};
-  const inputs = {};
-  if (fields.language !== undefined) {
-    if (!LANGUAGE.test(fields.language)) throw badRequest("language: must be a language code such as en or pt-BR");
-    inputs.language = fields.language;
+// Binary models (SDXL, phoenix) reach the Worker as a ReadableStream; base64 models (flux,
+// lucid-origin) as {image: "<base64>"}. A JSON reply whose content-type is not exactly
+// application/json also arrives as a stream, so a stream that parses as JSON is unwrapped.
+async function imageBytes(result) {
+  if (result instanceof ReadableStream) {
+    const bytes = new Uint8Array(await new Response(result).arrayBuffer());
+    if (bytes[0] === 0x7b /* { */) {
+      try {
+        return imageBytes(JSON.parse(new TextDecoder().decode(bytes)));
+      } catch {
+        // not JSON after all: fall through to the bytes as they are
+      }
+    }
+    return bytes;
   }
-  if (traits.input === "binary") {
-    inputs.audio = { body: new Response(audio).body, contentType };
-  } else {
-    if (fields.prompt) inputs.initial_prompt = fields.prompt.slice(0, 1000);
-    inputs.audio = traits.input === "byte-array" ? Array.from(audio) : base64Of(audio);
-  }
-  return readTranscript(await asObject(await runModel(req, model, inputs)));
+  if (result instanceof ArrayBuffer) return new Uint8Array(result);
+  if (ArrayBuffer.isView(result)) return new Uint8Array(result.buffer, result.byteOffset, result.byteLength);
+  if (isObject(result) && typeof result.image === "string") return decodeBase64(result.image);
+  throw new HttpError(502, "the model returned no image");
 }
 
-async function handleTranscribe(req) {
-  const { audio, contentType, fields } = await readAudio(req.request);
-  const language = new URL(req.request.url).searchParams.get("language");
-  if (language !== null) fields.language = language;
-  return json(200, await transcribe(req, audio, contentType, fields));
-}
-
-function stamp(seconds, comma) {
-  const ms = Math.round((seconds || 0) * 1000);
-  const pad = (n, w) => String(n).padStart(w, "0");
-  const h = Math.floor(ms / 3600000), m = Math.floor(ms / 60000) % 60, s = Math.floor(ms / 1000) % 60;
-  return `${pad(h, 2)}:${pad(m, 2)}:${pad(s, 2)}${comma ? "," : "."}${pad(ms % 1000, 3)}`;
-}
-
-async function handleOpenAITranscription(req) {
-  const type = (req.request.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
-  if (type !== "multipart/form-data") throw badRequest("content-type: must be multipart/form-data with a file");
-  const { audio, contentType, fields } = await readAudio(req.request);
-  const format = fields.response_format || "json";
-  if (!TRANSCRIPT_FORMATS.includes(format)) throw badRequest(`response_format: must be one of ${TRANSCRIPT_FORMATS.join(", ")}`);
-  const t = await transcribe(req, audio, contentType, fields);
-  const segments = t.segments.map((s, id) => ({ id, seek: 0, start: s.start, end: s.end, text: s.text, tokens: [], temperature: 0, avg_logprob: 0, compression_ratio: 1, no_speech_prob: 0 }));
-  if (format === "text") return new Response(t.text, { headers: { "content-type": "text/plain; charset=utf-8" } });
-  if (format === "vtt" || format === "srt") {
-    const cues = segments.map((s, i) =>
-      `${format === "srt" ? `${i + 1}\n` : ""}${stamp(s.start, format === "srt")} --> ${stamp(s.end, format === "srt")}\n${s.text}\n`,
-    );
-    const text = (format === "vtt" ? "WEBVTT\n\n" : "") + cues.join("\n");
-    return new Response(text, { headers: { "content-type": "text/plain; charset=utf-8" } });
+function imageType(image, bytes) {
+  const starts = (...sig) => sig.every((b, i) => bytes[i] === b);
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "image/png";
+  if (starts(0xff, 0xd8, 0xff)) return "image/jpeg";
+  if (starts(0x52, 0x49, 0x46, 0x46) && bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50) {
+    return "image/webp";
   }
-  if (format === "verbose_json") {
-    return json(200, { task: "transcribe", language: t.language || fields.language || "en", duration: t.duration || 0, text: t.text, segments });
-  }
-  return json(200, { text: t.text });
+  return image.content_type;
 }
 
-const ROUTES = [
-  { path: "/speak", methods: { POST: handleSpeak } },
-  { path: "/transcribe", methods: { POST: handleTranscribe } },
-  { path: "/v1/audio/speech", methods: { POST: handleOpenAISpeech } },
-  { path: "/v1/audio/transcriptions", methods: { POST: handleOpenAITranscription } },
-];
+async function handleImage(req) {
+  const body = await readJson(req.request);
+  const model = requireVar(req.env, "MODEL");
+  const inputs = readImageInputs(req.settings.image, body);
+  const bytes = await imageBytes(await runModel(req, model, inputs));
+  if (bytes.byteLength === 0) throw new HttpError(502, "the model returned an empty image");
+  return new Response(bytes, {
+    headers: { "content-type": imageType(req.settings.image, bytes) },
+  });
+}
+
+const ROUTES = [{ path: "/image", methods: { POST: handleImage } }];
 
 export default {
   fetch(request, env) {
-    return serve(request, env, ROUTES, (env) => [env.STT_MODEL, env.TTS_MODEL].filter(Boolean));
+    return serve(request, env, ROUTES, (env) => [env.MODEL], imageSettings);
   },
 };

@@ -1,36 +1,28 @@
-// cfai rag Worker, rendered by `cfai render` from templates/workers/rag.js.j2; do not edit.
+// cfai chat Worker, rendered by `cfai render` from templates/workers/chat.js.j2; do not edit.
 //
-//   GET    /health          {"worker", "kind", "template_sha256", "models"}
-//   POST   /documents       {"documents": [{"id", "text", "metadata"?}]}
-//                           -> {"documents", "chunks", "mutation_id"}
-//   DELETE /documents/<id>  -> {"document", "mutation_id"}
-//   POST   /query           {"question", "top_k"?, "filter"?, "stream"?}
-//                           -> {"answer", "matches": [{"id", "document_id", "score", "text"}]}
-//   POST   /v1/embeddings   OpenAI-compatible {"input": string | [string], "encoding_format"?}
-//                           -> {"object": "list", "data": [{"embedding", "index"}], "model", "usage"}
-//                           (the Worker's embedding model and pooling: the vectors its index holds)
+//   GET  /health               {"worker", "kind", "template_sha256", "models"}
+//   POST /chat                 {messages | prompt, stream?, max_tokens?, temperature?, response_format?}
+//                              -> {"response", "reasoning"?, "usage"}, or SSE events
+//                              {"response", "reasoning"?, "usage"?} ending "data: [DONE]"
+//   POST /v1/chat/completions  OpenAI-compatible (use base_url=<worker>/v1, api_key=AUTH_TOKEN):
+//                              tools / tool_choice (function calling; tool results come back as
+//                              role "tool" messages), image content parts (data: URLs, vision
+//                              models only), reasoning in message.reasoning_content
+//   POST /feedback             {"log_id", "feedback": 1|-1, "score"?} -> {"ok": true}; log_id is
+//                              the cf-aig-log-id header of an answer through the gateway
 //
-// Streaming /query ("stream": true) answers text/event-stream: the first event is
-// `data: {"matches": [...]}` (the same matches as above), then the model's events verbatim
-// (`data: {"response": "..."}`, usage on the last), then `data: [DONE]`.
-//
-// Chunk ids are "<document id>#<n>", n from 0; each chunk's metadata is the document's own
-// metadata plus document_id, chunk (n) and text. Vectorize writes apply asynchronously: a
-// query right after an ingest may not see it yet (mutation_id tells which write to wait for).
-//
-// A filter or metadata Vectorize refuses, or inputs Workers AI refuses, answer 400 naming
-// the field with the upstream reason.
-//
-// Bindings: AI, VECTORIZE, MODEL, MODEL_TRAITS, EMBEDDING_MODEL, GATEWAY_ID (when the Worker
-// has a gateway), AUTH_TOKEN (secret).
+// Bindings: AI, MODEL, MODEL_TRAITS, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN
+// (secret), LORA (when the Worker has a finetune: the LoRA adapter every model run applies,
+// sent as `lora` to env.AI.run); settings vars SYSTEM_PROMPT, MAX_TOKENS, TEMPERATURE, STREAM,
+// RESPONSE_SCHEMA (JSON; absent = free text).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "cb35ac731c35ceb98f2a11e7be8daf76691d39adfb4b54e1267597d91eda365c";
-const WORKER = "kb";
-const KIND = "rag";
+const TEMPLATE_SHA256 = "b492c9a2bea2eacf341400956e2684e42a0aff727bb9804e368070742b608031";
+const WORKER = "assistant";
+const KIND = "chat";
 const AUTH = true;
 const MAX_REQUEST_BYTES = 1048576;
 
@@ -175,6 +167,62 @@ function optObject(body, name) {
   return v;
 }
 
+// ---- settings ----
+
+// A stack's settings (max_tokens, system_prompt, ...) reach the Worker as plain-text vars, so
+// this module is the same in every stack and its hash names the code alone. What the hash
+// must cover stays in the code: auth and the request size limit above. A var that is missing
+// or malformed is a deployment mistake, not the caller's.
+
+// Settings too large for a var (Cloudflare allows 5 KB each:
+// https://developers.cloudflare.com/workers/platform/limits/) are built into the code
+// instead, as var text; usually none.
+const BUILT_IN_SETTINGS = {};
+
+function misconfigured(name, problem) {
+  return new HttpError(500, `the Worker's ${name} var ${problem}`);
+}
+
+function hasSetting(env, name) {
+  return Object.hasOwn(BUILT_IN_SETTINGS, name) || env[name] !== undefined;
+}
+
+function settingText(env, name) {
+  const v = Object.hasOwn(BUILT_IN_SETTINGS, name) ? BUILT_IN_SETTINGS[name] : env[name];
+  if (typeof v !== "string") throw misconfigured(name, "is not set");
+  return v;
+}
+
+function settingNumber(env, name, min, max = Infinity) {
+  const text = settingText(env, name);
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw misconfigured(name, `must be a number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+  }
+  return v;
+}
+
+function settingInt(env, name, min, max = Infinity) {
+  const v = settingNumber(env, name, min, max);
+  if (!Number.isInteger(v)) throw misconfigured(name, "must be an integer");
+  return v;
+}
+
+function settingBool(env, name) {
+  const text = settingText(env, name);
+  if (text !== "true" && text !== "false") throw misconfigured(name, "must be true or false");
+  return text === "true";
+}
+
+function settingJson(env, name) {
+  try {
+    return JSON.parse(settingText(env, name));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw misconfigured(name, "is not valid JSON");
+  }
+}
+
 // ---- auth ----
 
 async function checkAuth(request, env) {
@@ -221,10 +269,11 @@ function findRoute(routes, pathname) {
   return undefined;
 }
 
-async function serve(request, env, routes, models) {
+// `settings(env)` reads the kind's settings from its vars (handlers get them as req.settings).
+async function serve(request, env, routes, models, settings) {
   // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
   // the isolate's last one).
-  const req = { request, env, url: null, param: undefined, logId: null };
+  const req = { request, env, url: null, param: undefined, settings: null, logId: null };
   let response;
   try {
     req.url = new URL(request.url);
@@ -247,6 +296,7 @@ async function serve(request, env, routes, models) {
       throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
     }
     await checkAuth(request, env);
+    req.settings = settings(env);
     req.param = found.param;
     response = await handler(req);
   } catch (err) {
@@ -567,262 +617,341 @@ function sseResponse(events) {
   });
 }
 
-// ---- rag (templates/workers/rag.js.j2) ----
+// ---- chat (templates/workers/chat.js.j2) ----
 
-const SYSTEM_PROMPT = "Answer the question using only the context. Say so when the context does not contain the answer.";
-const MAX_TOKENS = 256;
-const TEMPERATURE = 0.6;
-const TOP_K = 3;
-const CHUNK_SIZE = 800;
-const CHUNK_OVERLAP = 100;
-const POOLING = "mean";
-const EMBED_BATCH = 100;
-// The embedding model's dimensions (null: a model cfai does not know).
-const DIMENSIONS = 768;
-// OpenAI's embeddings API takes at most 2048 inputs a request.
-const MAX_EMBED_INPUTS = 2048;
-const MAX_CHUNKS = 100;
-// Vectorize limits: ids of at most 64 bytes, 1000 vectors per write and 100 ids per delete, topK 50 when
-// metadata is returned, filters under 2048 bytes of JSON.
-const MAX_ID_BYTES = 64;
-const MAX_DOCUMENT_ID_BYTES = MAX_ID_BYTES - 1 - String(MAX_CHUNKS - 1).length;
-const WRITE_BATCH = 1000;
-// deleteByIds refuses more than 100 ids (code 40007).
-const DELETE_BATCH = 100;
-const MAX_TOP_K = 50;
-const MAX_FILTER_BYTES = 2048;
+const ROLES = ["system", "user", "assistant", "tool"];
+const MAX_TOOLS = 128;
 
-const byteLength = (s) => new TextEncoder().encode(s).length;
-const chunkId = (documentId, n) => `${documentId}#${n}`;
+// The stack's settings (vars; see "settings" in the HTTP plumbing above).
+function chatSettings(env) {
+  return {
+    systemPrompt: settingText(env, "SYSTEM_PROMPT"),
+    maxTokens: settingInt(env, "MAX_TOKENS", 1),
+    temperature: settingNumber(env, "TEMPERATURE", 0),
+    stream: settingBool(env, "STREAM"),
+    // JSON Schema of answers (JSON mode); null = free text.
+    responseSchema: hasSetting(env, "RESPONSE_SCHEMA") ? settingJson(env, "RESPONSE_SCHEMA") : null,
+  };
+}
 
-// Split into chunks of at most CHUNK_SIZE characters (code points, so no surrogate pair is
-// cut), ending at whitespace when there is some in the chunk's second half, neighbours
-// sharing about CHUNK_OVERLAP characters.
-function chunkText(text) {
-  const chars = Array.from(text);
-  const chunks = [];
-  let start = 0;
-  while (start < chars.length) {
-    let end = Math.min(start + CHUNK_SIZE, chars.length);
-    if (end < chars.length) {
-      for (let i = end; i > start + CHUNK_SIZE / 2; i--) {
-        if (/\s/.test(chars[i - 1])) {
-          end = i;
-          break;
-        }
-      }
+// Image content parts: data: URLs only (Workers AI does not fetch URLs), to a model with vision.
+function readImagePart(part, path, traits, model) {
+  if (!traits.vision || traits.vision === "none") {
+    throw badRequest(`${path}: ${model} does not take images (it has no vision); send text only`);
+  }
+  const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
+  if (typeof url !== "string" || !/^data:[\w.+-]+\/[\w.+-]+;base64,/.test(url)) {
+    throw badRequest(`${path}.image_url.url: must be a data: URL with base64 image bytes`);
+  }
+  return url;
+}
+
+// A message's content: a string, or OpenAI content parts (text and image_url).
+function readContent(m, i, traits, model, images) {
+  const path = `messages[${i}].content`;
+  if (typeof m.content === "string") return m.content;
+  if ((m.content === null || m.content === undefined) && m.role === "assistant") return "";
+  if (!Array.isArray(m.content)) throw badRequest(`${path}: must be a string or an array of content parts`);
+  const texts = [];
+  const parts = [];
+  m.content.forEach((part, j) => {
+    if (isObject(part) && part.type === "text" && typeof part.text === "string") {
+      texts.push(part.text);
+      parts.push({ type: "text", text: part.text });
+    } else if (isObject(part) && part.type === "image_url") {
+      const url = readImagePart(part, `${path}[${j}]`, traits, model);
+      if (traits.vision === "image-field") images.push(url.slice(url.indexOf(",") + 1));
+      else parts.push({ type: "image_url", image_url: { url } });
+    } else {
+      throw badRequest(`${path}[${j}]: must be {type: "text", text} or {type: "image_url", image_url: {url}}`);
     }
-    const chunk = chars.slice(start, end).join("").trim();
-    if (chunk) chunks.push(chunk);
-    if (end >= chars.length) break;
-    start = end - start > CHUNK_OVERLAP ? end - CHUNK_OVERLAP : end;
-  }
-  return chunks;
-}
-
-function readDocumentId(id, path) {
-  if (typeof id !== "string" || id === "") throw badRequest(`${path}: must be a non-empty string`);
-  if (byteLength(id) > MAX_DOCUMENT_ID_BYTES) {
-    throw badRequest(
-      `${path}: at most ${MAX_DOCUMENT_ID_BYTES} bytes (chunk ids "<id>#<n>" must fit Vectorize's ${MAX_ID_BYTES})`,
-    );
-  }
-  return id;
-}
-
-function readMetadata(doc, path) {
-  const metadata = optObject(doc, "metadata");
-  if (metadata === undefined) return {};
-  for (const key of Object.keys(metadata)) {
-    if (key === "" || key.startsWith("$") || key.includes(".") || key.includes('"')) {
-      throw badRequest(`${path}.metadata: key ${JSON.stringify(key)} must be non-empty without '.', '"' or a leading '$'`);
-    }
-  }
-  return metadata;
-}
-
-async function embed(req, texts) {
-  const model = requireVar(req.env, "EMBEDDING_MODEL");
-  const vectors = [];
-  for (let i = 0; i < texts.length; i += EMBED_BATCH) {
-    const inputs = { text: texts.slice(i, i + EMBED_BATCH) };
-    // "mean" is the default; cls vectors are not comparable with mean ones.
-    if (POOLING !== "mean") inputs.pooling = POOLING;
-    const result = await asObject(await runModel(req, model, inputs));
-    if (!Array.isArray(result.data) || result.data.length !== inputs.text.length) {
-      throw new HttpError(502, "the embedding model returned an unexpected result");
-    }
-    vectors.push(...result.data);
-  }
-  return vectors;
-}
-
-async function deleteIds(req, ids) {
-  let mutationId = null;
-  for (let i = 0; i < ids.length; i += DELETE_BATCH) {
-    const result = await vectorize("deleteByIds", () => req.env.VECTORIZE.deleteByIds(ids.slice(i, i + DELETE_BATCH)));
-    mutationId = result.mutationId ?? mutationId;
-  }
-  return mutationId;
-}
-
-function idRange(documentId, from) {
-  const ids = [];
-  for (let n = from; n < MAX_CHUNKS; n++) ids.push(chunkId(documentId, n));
-  return ids;
-}
-
-async function handleIngest(req) {
-  const body = await readJson(req.request);
-  if (!Array.isArray(body.documents) || body.documents.length === 0) {
-    throw badRequest("documents: must be a non-empty array");
-  }
-  const seen = new Set();
-  const vectors = [];
-  const counts = [];
-  body.documents.forEach((doc, i) => {
-    const path = `documents[${i}]`;
-    if (!isObject(doc)) throw badRequest(`${path}: must be an object`);
-    const id = readDocumentId(doc.id, `${path}.id`);
-    if (seen.has(id)) throw badRequest(`${path}.id: duplicate id ${JSON.stringify(id)}`);
-    seen.add(id);
-    const text = reqString(doc, "text", { path: `${path}.text` });
-    const metadata = readMetadata(doc, path);
-    const chunks = chunkText(text);
-    if (chunks.length === 0) throw badRequest(`${path}.text: must contain non-blank text`);
-    if (chunks.length > MAX_CHUNKS) {
-      throw badRequest(`${path}.text: makes ${chunks.length} chunks; at most ${MAX_CHUNKS} per document`);
-    }
-    counts.push([id, chunks.length]);
-    chunks.forEach((chunk, n) => {
-      vectors.push({
-        id: chunkId(id, n),
-        metadata: { ...metadata, document_id: id, chunk: n, text: chunk },
-      });
-    });
   });
-  const values = await embed(req, vectors.map((v) => v.metadata.text));
-  vectors.forEach((v, i) => {
-    v.values = values[i];
+  return parts.some((p) => p.type === "image_url") ? parts : texts.join("\n");
+}
+
+// {messages, image?}: the conversation as the model takes it (llama-3.2-11b-vision takes its
+// image as the `image` input, base64).
+function readMessages(settings, body, traits, model) {
+  const hasMessages = body.messages !== undefined && body.messages !== null;
+  const hasPrompt = body.prompt !== undefined && body.prompt !== null;
+  if (hasMessages === hasPrompt) throw badRequest("messages: give either messages or prompt");
+  const messages = hasPrompt
+    ? [{ role: "user", content: reqString(body, "prompt") }]
+    : body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw badRequest("messages: must be a non-empty array");
+  }
+  const images = [];
+  const out = messages.map((m, i) => {
+    if (!isObject(m) || !ROLES.includes(m.role)) {
+      throw badRequest(`messages[${i}].role: must be one of ${ROLES.join(", ")}`);
+    }
+    const message = { role: m.role, content: readContent(m, i, traits, model, images) };
+    if (m.role === "tool" && m.tool_call_id !== undefined) {
+      message.tool_call_id = optString(m, "tool_call_id", { max: 256, path: `messages[${i}].tool_call_id` });
+    }
+    if (m.role === "assistant" && Array.isArray(m.tool_calls)) {
+      // OpenAI-form models take the calls back as they gave them; native ones as text.
+      if (traits.form === "native") message.content = message.content || JSON.stringify(m.tool_calls);
+      else message.tool_calls = m.tool_calls;
+    }
+    return message;
   });
-  let mutationId = null;
-  for (let i = 0; i < vectors.length; i += WRITE_BATCH) {
-    const result = await vectorize("upsert", () => req.env.VECTORIZE.upsert(vectors.slice(i, i + WRITE_BATCH)));
-    mutationId = result.mutationId ?? mutationId;
-  }
-  // A re-ingested document may have had more chunks before: remove the ids past the new end.
-  const stale = counts.flatMap(([id, count]) => idRange(id, count));
-  mutationId = (await deleteIds(req, stale)) ?? mutationId;
-  return json(200, { documents: counts.length, chunks: vectors.length, mutation_id: mutationId });
+  if (images.length > 1) throw badRequest(`messages: ${model} takes one image per request`);
+  const system = settings.systemPrompt;
+  const all = system ? [{ role: "system", content: system }, ...out] : out;
+  return { messages: all, image: images[0] };
 }
 
-async function handleDelete(req) {
-  let id;
-  try {
-    id = decodeURIComponent(req.param);
-  } catch {
-    throw badRequest("document id: not a valid URL-encoded string");
+// Workers AI response_format from a request's: {type: json_object} or {type: json_schema,
+// json_schema: <schema>}. OpenAI wraps the schema as {name, schema, strict}; unwrap it.
+function readResponseFormat(settings, body) {
+  if (settings.responseSchema !== null) {
+    return { type: "json_schema", json_schema: settings.responseSchema };
   }
-  readDocumentId(id, "document id");
-  const mutationId = await deleteIds(req, idRange(id, 0));
-  return json(200, { document: id, mutation_id: mutationId });
+  const format = optObject(body, "response_format");
+  if (format === undefined || format.type === "text") return undefined;
+  if (format.type === "json_object") return { type: "json_object" };
+  if (format.type === "json_schema" && isObject(format.json_schema)) {
+    const inner = format.json_schema;
+    const schema = isObject(inner.schema) ? inner.schema : inner;
+    return { type: "json_schema", json_schema: schema };
+  }
+  throw badRequest("response_format: must be {type: json_object} or {type: json_schema, json_schema}");
 }
 
-function contextOf(matches) {
-  if (matches.length === 0) return "(no matching documents)";
-  return matches.map((m, i) => `[${i + 1}] ${m.text}`).join("\n\n");
+// OpenAI function tools: [{type: "function", function: {name, description?, parameters?}}].
+function readTools(body) {
+  if (body.tools === undefined || body.tools === null) return undefined;
+  if (!Array.isArray(body.tools) || body.tools.length > MAX_TOOLS) {
+    throw badRequest(`tools: must be an array of at most ${MAX_TOOLS} function tools`);
+  }
+  body.tools.forEach((t, i) => {
+    const fn = isObject(t) ? t.function : undefined;
+    if (!isObject(t) || t.type !== "function" || !isObject(fn) || typeof fn.name !== "string" || !fn.name) {
+      throw badRequest(`tools[${i}]: must be {type: "function", function: {name, description?, parameters?}}`);
+    }
+    if (fn.parameters !== undefined && !isObject(fn.parameters)) {
+      throw badRequest(`tools[${i}].function.parameters: must be a JSON Schema object`);
+    }
+  });
+  return body.tools;
 }
 
-async function handleQuery(req) {
-  const body = await readJson(req.request);
-  const question = reqString(body, "question", { max: 8192 });
-  const topK = optInt(body, "top_k", 1, MAX_TOP_K) ?? TOP_K;
-  const filter = optObject(body, "filter");
-  if (filter !== undefined && (Object.keys(filter).length === 0 || byteLength(JSON.stringify(filter)) >= MAX_FILTER_BYTES)) {
-    throw badRequest(`filter: must be a non-empty object under ${MAX_FILTER_BYTES} bytes of JSON`);
+function readToolChoice(body) {
+  const choice = body.tool_choice;
+  if (choice === undefined || choice === null) return undefined;
+  if (["auto", "none", "required"].includes(choice)) return choice;
+  if (isObject(choice) && choice.type === "function" && isObject(choice.function) && typeof choice.function.name === "string") {
+    return choice;
   }
-  const streaming = optBool(body, "stream") ?? false;
+  throw badRequest('tool_choice: must be "auto", "none", "required" or {type: "function", function: {name}}');
+}
+
+function readInputs(req, body, maxTokensField = "max_tokens") {
+  const settings = req.settings;
   const model = requireVar(req.env, "MODEL");
-  const [vector] = await embed(req, [question]);
-  const options = { topK, returnMetadata: "all" };
-  if (filter !== undefined) options.filter = filter;
-  const found = await vectorize("query", () => req.env.VECTORIZE.query(vector, options));
-  const matches = ((found && found.matches) || []).map((m) => ({
-    id: m.id,
-    document_id: (m.metadata && m.metadata.document_id) ?? null,
-    score: m.score,
-    text: (m.metadata && m.metadata.text) ?? "",
-  }));
-  const messages = [
-    ...(SYSTEM_PROMPT ? [{ role: "system", content: SYSTEM_PROMPT }] : []),
-    { role: "user", content: `Context:\n${contextOf(matches)}\n\nQuestion: ${question}` },
-  ];
-  const inputs = { messages, max_tokens: MAX_TOKENS, temperature: TEMPERATURE };
   const traits = modelTraits(req.env);
+  const { messages, image } = readMessages(settings, body, traits, model);
+  const inputs = { messages };
+  if (image !== undefined) inputs.image = image;
+  // The configured max_tokens caps what a request may ask for.
+  const asked = optInt(body, maxTokensField, 1, 1_000_000);
+  const max = settings.maxTokens;
+  inputs.max_tokens = Math.min(asked === undefined ? max : asked, max);
+  const temperature = optNumber(body, "temperature", 0, 5);
+  inputs.temperature = temperature === undefined ? settings.temperature : temperature;
+  const format = readResponseFormat(settings, body);
+  if (format) inputs.response_format = format;
+  const tools = readTools(body);
+  if (tools) inputs.tools = tools;
+  const toolChoice = readToolChoice(body);
+  if (toolChoice !== undefined) inputs.tool_choice = toolChoice;
+  const effort = optString(body, "reasoning_effort", { max: 16 });
+  if (effort !== undefined) {
+    if (!["low", "medium", "high"].includes(effort)) throw badRequest("reasoning_effort: must be low, medium or high");
+    inputs.reasoning_effort = effort;
+  }
+  const stream = optBool(body, "stream");
+  const streaming = stream === undefined ? settings.stream && !format : stream;
+  if (streaming && format) throw badRequest("stream: JSON mode (response_format) cannot stream");
+  return { model, traits, inputs, streaming };
+}
+
+// /chat's stream is native events whatever the model: `{"response": "<text>"}` (plus
+// `reasoning` and `tool_calls` when the model gives them), usage on the last, then [DONE].
+// A native model's events pass verbatim; a think-tag model's reasoning moves to `reasoning`;
+// OpenAI chunks (qwen3, granite) become native events.
+async function* chatEvents(stream, traits) {
+  const state = { thinking: traits.reasoning === "think-tag" };
+  for await (const data of modelEvents(stream)) {
+    if (data === "[DONE]") {
+      yield data;
+      break;
+    }
+    let native = false;
+    try {
+      native = typeof JSON.parse(data).response === "string";
+    } catch {
+      native = false;
+    }
+    if (native && !state.thinking) {
+      yield data;
+      continue;
+    }
+    const parts = eventParts(data, state);
+    const event = { response: parts.text };
+    if (parts.reasoning) event.reasoning = parts.reasoning;
+    if (parts.toolCalls.length) event.tool_calls = parts.toolCalls;
+    if (parts.usage) event.usage = parts.usage;
+    yield JSON.stringify(event);
+  }
+}
+
+async function handleChat(req) {
+  const body = await readJson(req.request);
+  const { model, traits, inputs, streaming } = readInputs(req, body);
+  if (req.env.LORA !== undefined) inputs.lora = requireVar(req.env, "LORA");
+  if (streaming) {
+    const result = await runModel(req, model, { ...inputs, stream: true });
+    if (result instanceof ReadableStream) return sseResponse(chatEvents(result, traits));
+    return sseResponse(answerEvents(readAnswer(await asObject(result), traits)));
+  }
+  const answer = readAnswer(await asObject(await runModel(req, model, inputs)), traits);
+  let response = answer.content;
+  // JSON mode answers an object; some models still send the JSON as text.
+  if (inputs.response_format && typeof response === "string") {
+    try {
+      response = JSON.parse(response);
+    } catch {
+      throw new HttpError(502, "the model's answer is not valid JSON");
+    }
+  }
+  const out = { response: response === undefined ? null : response };
+  if (answer.reasoning) out.reasoning = answer.reasoning;
+  if (answer.toolCalls.length) out.tool_calls = answer.toolCalls;
+  out.usage = answer.usage;
+  return json(200, out);
+}
+
+// ---- OpenAI-compatible chat completions ----
+
+function completionId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "chatcmpl-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function openaiUsage(usage) {
+  const prompt = (usage && usage.prompt_tokens) || 0;
+  const completion = (usage && usage.completion_tokens) || 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+function finishReason(toolCalls, usage, maxTokens) {
+  if (toolCalls) return "tool_calls";
+  return usage.completion_tokens >= maxTokens ? "length" : "stop";
+}
+
+async function handleCompletions(req) {
+  const body = await readJson(req.request);
+  // `model` in the request is accepted and ignored: the Worker serves its configured model.
+  optString(body, "model");
+  const field = body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+  const { model, traits, inputs, streaming } = readInputs(req, body, field);
+  if (req.env.LORA !== undefined) inputs.lora = requireVar(req.env, "LORA");
+  const streamOptions = optObject(body, "stream_options") || {};
+  const base = { id: completionId(), created: Math.floor(Date.now() / 1000), model };
+  const includeUsage = streamOptions.include_usage === true;
   if (streaming) {
     const result = await runModel(req, model, { ...inputs, stream: true });
     const events = result instanceof ReadableStream
       ? modelEvents(result)
       : answerEvents(readAnswer(await asObject(result), traits));
-    return sseResponse(withMatches(matches, events));
+    return sseResponse(completionChunks(events, base, inputs.max_tokens, includeUsage, traits));
   }
-  const reply = readAnswer(await asObject(await runModel(req, model, inputs)), traits);
-  const answer = typeof reply.content === "string" ? reply.content : JSON.stringify(reply.content ?? "");
-  return json(200, { answer, matches });
-}
-
-async function* withMatches(matches, events) {
-  yield JSON.stringify({ matches });
-  yield* events;
-}
-
-// ---- OpenAI-compatible embeddings (the vectors the Worker's index holds) ----
-
-function base64Floats(vector) {
-  const bytes = new Uint8Array(new Float32Array(vector).buffer);
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
-async function handleEmbeddings(req) {
-  const body = await readJson(req.request);
-  // `model` is accepted and ignored: the Worker embeds with its EMBEDDING_MODEL.
-  optString(body, "model");
-  const input = body.input;
-  const texts = typeof input === "string" ? [input] : input;
-  if (!Array.isArray(texts) || texts.length === 0 || texts.length > MAX_EMBED_INPUTS) {
-    throw badRequest(`input: must be a string or an array of 1 to ${MAX_EMBED_INPUTS} strings`);
-  }
-  texts.forEach((t, i) => {
-    if (typeof t !== "string" || t === "") throw badRequest(`input[${i}]: must be a non-empty string`);
-  });
-  const format = optString(body, "encoding_format") ?? "float";
-  if (format !== "float" && format !== "base64") throw badRequest("encoding_format: must be float or base64");
-  const dimensions = optInt(body, "dimensions", 1, 1_000_000);
-  if (dimensions !== undefined && DIMENSIONS !== null && dimensions !== DIMENSIONS) {
-    throw badRequest(`dimensions: ${requireVar(req.env, "EMBEDDING_MODEL")} makes ${DIMENSIONS}-dimension vectors`);
-  }
-  const vectors = await embed(req, texts);
-  // Usage counts whitespace-separated words: the embedding models report no token counts.
-  const tokens = texts.reduce((n, t) => n + t.split(/\s+/).filter(Boolean).length, 0);
+  const answer = readAnswer(await asObject(await runModel(req, model, inputs)), traits);
+  const content = answer.content === null || typeof answer.content === "string" ? answer.content : JSON.stringify(answer.content);
+  const usage = openaiUsage(answer.usage);
+  const message = { role: "assistant", content: answer.toolCalls.length ? content || null : content ?? "" };
+  if (answer.reasoning) message.reasoning_content = answer.reasoning;
+  if (answer.toolCalls.length) message.tool_calls = answer.toolCalls;
   return json(200, {
-    object: "list",
-    data: vectors.map((v, index) => ({ object: "embedding", index, embedding: format === "base64" ? base64Floats(v) : v })),
-    model: requireVar(req.env, "EMBEDDING_MODEL"),
-    usage: { prompt_tokens: tokens, total_tokens: tokens },
+    ...base,
+    object: "chat.completion",
+    choices: [{ index: 0, message, finish_reason: finishReason(answer.toolCalls.length > 0, usage, inputs.max_tokens) }],
+    usage,
   });
+}
+
+async function* completionChunks(events, base, maxTokens, includeUsage, traits) {
+  const chunk = (delta, finish, extra = {}) =>
+    JSON.stringify({
+      ...base,
+      object: "chat.completion.chunk",
+      choices: [{ index: 0, delta, finish_reason: finish }],
+      ...extra,
+    });
+  yield chunk({ role: "assistant", content: "" }, null);
+  let usage;
+  let called = false;
+  const state = { thinking: traits.reasoning === "think-tag" };
+  for await (const data of events) {
+    if (data === "[DONE]") break;
+    const parts = eventParts(data, state);
+    if (parts.usage) usage = parts.usage;
+    if (parts.reasoning) yield chunk({ reasoning_content: parts.reasoning }, null);
+    if (parts.toolCalls.length) {
+      called = true;
+      yield chunk({ tool_calls: parts.toolCalls }, null);
+    }
+    if (parts.text) yield chunk({ content: parts.text }, null);
+  }
+  const final = openaiUsage(usage);
+  yield chunk({}, finishReason(called, final, maxTokens));
+  if (includeUsage) {
+    yield JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage: final });
+  }
+  yield "[DONE]";
+}
+
+// ---- feedback on a gateway log ----
+
+// A log id is the cf-aig-log-id response header: letters, digits, '-' and '_' (AI Gateway's
+// are ULIDs). Anything else could walk the binding's log path to another gateway's logs
+// (workerd's aig-api.ts puts the id in the URL path as given).
+const LOG_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+async function handleFeedback(req) {
+  const body = await readJson(req.request);
+  if (!req.env.GATEWAY_ID) throw badRequest("this Worker has no AI Gateway, so there is no log to rate");
+  const logId = reqString(body, "log_id", { max: 128 });
+  if (!LOG_ID.test(logId)) {
+    throw badRequest("log_id: must be the cf-aig-log-id header of an answer (letters, digits, '-' and '_')");
+  }
+  if (body.feedback !== 1 && body.feedback !== -1) throw badRequest("feedback: must be 1 or -1");
+  const patch = { feedback: body.feedback };
+  const score = optNumber(body, "score", 0, 100);
+  if (score !== undefined) patch.score = score;
+  try {
+    await req.env.AI.gateway(req.env.GATEWAY_ID).patchLog(encodeURIComponent(logId), patch);
+  } catch (err) {
+    if (err && err.name === "AiGatewayLogNotFound") {
+      throw new HttpError(404, `log_id: no log ${logId} in this Worker's gateway`);
+    }
+    console.error("cfai: patchLog failed", String((err && err.message) || err));
+    throw new HttpError(502, "the AI Gateway feedback call failed");
+  }
+  return json(200, { ok: true });
 }
 
 const ROUTES = [
-  { path: "/documents", methods: { POST: handleIngest } },
-  { prefix: "/documents/", methods: { DELETE: handleDelete } },
-  { path: "/query", methods: { POST: handleQuery } },
-  { path: "/v1/embeddings", methods: { POST: handleEmbeddings } },
+  { path: "/chat", methods: { POST: handleChat } },
+  { path: "/v1/chat/completions", methods: { POST: handleCompletions } },
+  { path: "/feedback", methods: { POST: handleFeedback } },
 ];
 
 export default {
   fetch(request, env) {
-    return serve(request, env, ROUTES, (env) => [env.MODEL, env.EMBEDDING_MODEL]);
+    return serve(request, env, ROUTES, (env) => [env.MODEL], chatSettings);
   },
 };
