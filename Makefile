@@ -11,7 +11,7 @@ unexport PYTHONDONTWRITEBYTECODE
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: setup prerequisites local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean
+.PHONY: setup prerequisites local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean docs-excerpts
 
 setup: prerequisites $(VENV)/.installed node_modules/.installed
 
@@ -89,6 +89,12 @@ suite:
 # docs/parity.md from its outcomes; any other run of the suite fails while the file is stale.
 parity: setup
 	@CFAI_PARITY_WRITE=1 $(PYTEST) -q tests/parity
+
+# Runs `cfai deploy --local` end to end (apply, canary, rollback, drift) and rewrites the
+# excerpts docs/gitops.md and docs/deploy-canary.md quote from those runs; any other run of
+# the test fails while they are stale.
+docs-excerpts: setup
+	@CFAI_DOCS_WRITE=1 $(PYTEST) -q -p no:cacheprovider tests/deploy/test_deploy_apply_local.py
 
 render: setup
 	@$(BIN)/cfai render

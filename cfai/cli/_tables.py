@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -73,7 +73,7 @@ def drift_table(report: DriftReport) -> Table:
         "status",
         title=f"cfai drift: {escape(report.target)}",
     )
-    style = {"in sync": "green", "unchecked": "yellow"}
+    style = {"in sync": "green", "unchecked": "yellow", "repo ahead": "yellow"}
     for w in report.workers:
         colour = style.get(w.status, "red")
         table.add_row(
@@ -86,15 +86,17 @@ def drift_table(report: DriftReport) -> Table:
     return table
 
 
-def deploy_table(report: DeployReport) -> Table:
-    """One row per Worker (and per failed check): outcome, where it passed and failed."""
+def deploy_table(report: DeployReport, created: Collection[str] = ()) -> Table:
+    """One row per Worker (and per failed check): outcome, where it passed and failed.
+    A Worker `created` by the deploy's apply part (by key) reads ``created``."""
     table = Table("worker", "outcome", "passed at", "failed at", "check", "detail")
     for r in report.rollouts:
         rows: list[Any] = list(r.failures) or [None]
+        outcome = "created" if r.worker in created and r.outcome == "unchanged" else r.outcome
         for f in rows:
             table.add_row(
                 r.worker,
-                r.outcome + (f" ({r.note})" if r.note else ""),
+                outcome + (f" ({r.note})" if r.note else ""),
                 ",".join(f"{p}%" for p in r.passed),
                 f"{r.failed_at}%" if r.failed_at is not None else "",
                 f"{f.worker} {f.check}" if f else "",

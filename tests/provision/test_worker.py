@@ -188,6 +188,7 @@ def test_exported_members() -> None:
     assert sorted(worker_module.__all__) == [
         "AiWorker",
         "AiWorkerArgs",
+        "CANARIED_INPUTS",
         "auth_token",
         "check_subdomain",
         "missing_auth_token",

@@ -323,6 +323,7 @@ def test_render_public_names() -> None:
         "setting_text",
         "stale_paths",
         "tojs",
+        "version_digest",
         "worker_files",
         "wrangler_config",
         "write_rendered",
