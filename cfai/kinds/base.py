@@ -59,11 +59,13 @@ __all__ = [
 BINDING_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 NAME_PREFIX = r"^[a-z0-9][a-z0-9-]*$"
+URL_PATH = r"^/[^\s?#]*$"
 # Each pattern of the declaration in words, for error messages: users read rules, not regexes.
 PATTERN_RULES: dict[str, str] = {
     BINDING_NAME: "letters, digits and '_', not starting with a digit",
     DATE: "a date written YYYY-MM-DD",
     NAME_PREFIX: "lowercase letters, digits and '-', starting with a letter or digit",
+    URL_PATH: "a URL path starting with '/', without spaces, '?' or '#'",
 }
 
 
@@ -254,6 +256,11 @@ class Kind(ABC, Generic[C]):
     checks: ClassVar[tuple[str, ...]] = ()
     #: Contract fixture name -> which of this kind's Workers it runs on.
     selections: ClassVar[Mapping[str, Selection]] = MappingProxyType({})
+
+    def readiness_of(self, worker: C) -> Readiness:
+        """When `worker` counts as started: the kind's `readiness` unless a kind lets a
+        Worker declare its own."""
+        return self.readiness
 
     @property
     def all_examples(self) -> tuple[Example, ...]:

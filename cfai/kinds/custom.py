@@ -18,11 +18,13 @@ from cfai.errors import ConfigError, Problem
 from cfai.kinds._support import unknown
 from cfai.kinds.base import (
     BINDING_NAME,
+    URL_PATH,
     Binding,
     CheckContext,
     ConfigModel,
     Kind,
     KindCost,
+    Readiness,
     RenderContext,
     Rendering,
     WorkerConfig,
@@ -71,6 +73,15 @@ class CustomWorkerConfig(WorkerConfig):
     main: str = Field(description="path of the ES module, relative to the project root")
     bindings: CustomBindings = Field(default_factory=CustomBindings)
     auth: bool = Field(False, description="the code checks auth itself via bindings.auth_token")
+    # Cloudflare asks no route of a Worker: by default one is started when it answers any
+    # HTTP response at all (a 404 from a Worker without `/` included).
+    health_path: str | None = Field(
+        None,
+        pattern=URL_PATH,
+        max_length=1024,
+        description="a GET path that answers `health_status` once the Worker is ready",
+    )
+    health_status: int = Field(200, ge=100, le=599, description="what `health_path` answers")
 
 
 def _outside(base_dir: Path, main: str) -> bool:
@@ -143,6 +154,11 @@ class CustomKind(Kind[CustomWorkerConfig]):
             source=_read(key, worker, ctx.base_dir),
             context={"main": worker.main},
         )
+
+    def readiness_of(self, worker: CustomWorkerConfig) -> Readiness:
+        if worker.health_path is None:
+            return Readiness("/", None)
+        return Readiness(worker.health_path, worker.health_status)
 
     def cost(
         self,

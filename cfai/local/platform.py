@@ -235,7 +235,7 @@ class LocalPlatform:
 
     def _await_workers(self, rendered: Sequence[RenderedWorker], timeout: float) -> None:
         self._supervisor.wait_workers(
-            [(r.key, r.script_name, kind_for(r.kind).readiness) for r in rendered],
+            [(r.key, r.script_name, r.ready) for r in rendered],
             self._files,
             timeout,
         )

@@ -17,13 +17,13 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cfai.config import PlatformConfig
 from cfai.errors import RenderError
-from cfai.kinds import Binding, RenderContext, WorkerConfig, kind_for
+from cfai.kinds import Binding, Readiness, RenderContext, WorkerConfig, kind_for
 from cfai.outputs import WorkerOutput
 from cfai.render._templates import Templates
 
@@ -70,6 +70,8 @@ class RenderedWorker:
     #: auth, the request limit, the kind's template context and any built-in setting. Two
     #: stacks whose modules of one Worker differ are told apart by it.
     code: tuple[tuple[str, str], ...] = ()
+    #: When the started Worker counts as ready (`cfai local up` and deploys wait for it).
+    ready: Readiness = field(default_factory=Readiness)
 
     @property
     def version_sha256(self) -> str:
@@ -231,6 +233,7 @@ def render_worker(
         account_id=platform.account_id,
         max_request_bytes=_request_limit(worker, templated=kind.template is not None),
         code=tuple((name, setting_text(code[name])) for name in sorted(code)),
+        ready=kind.readiness_of(worker),
     )
 
 

@@ -86,3 +86,26 @@ def test_readiness_accepts_its_status_or_any_answer() -> None:
 def test_example_of_an_unknown_kind_is_a_health_check() -> None:
     assert example_for("from-a-newer-cfai") == Example("GET", "/health")
     assert example_for("image").curl_extra == " -o /tmp/cfai-image.png"
+
+
+def test_a_custom_worker_is_ready_on_any_answer_or_its_declared_probe() -> None:
+    from cfai.kinds.custom import KIND as CUSTOM
+    from cfai.kinds.custom import CustomWorkerConfig
+
+    plain = CustomWorkerConfig(main="src/app.js")
+    assert CUSTOM.readiness_of(plain) == Readiness("/", None)
+    declared = CustomWorkerConfig(main="src/app.js", health_path="/ready", health_status=204)
+    assert CUSTOM.readiness_of(declared) == Readiness("/ready", 204)
+    chat = kind_for("chat")
+    assert chat.readiness_of(chat.config()) == Readiness("/health", 200)
+
+
+def test_a_health_path_that_is_no_path_is_refused_in_words() -> None:
+    data = {
+        "account_id": ACCOUNT,
+        "workers": {"app": {"kind": "custom", "main": "a.js", "health_path": "ready?x=1"}},
+    }
+    with pytest.raises(ConfigError) as err:
+        load_platform(data)
+    assert "workers.app.health_path" in str(err.value)
+    assert "a URL path starting with '/', without spaces, '?' or '#'" in str(err.value)

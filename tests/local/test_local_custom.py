@@ -20,6 +20,19 @@ from cfai.local import LocalPlatform
 REPO = Path(__file__).resolve().parents[2]
 
 # Reports what the runtime gave it, never a secret's value.
+# An app in the shape of the AI SDK's examples: one API route, 404 for everything else,
+# `/health` included (Cloudflare asks no route of a Worker).
+APP_JS = """\
+export default {
+  async fetch(request) {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/api/ping") return Response.json({ pong: true });
+    if (pathname === "/ready") return new Response(null, { status: 204 });
+    return new Response("not found", { status: 404 });
+  },
+};
+"""
+
 PROBE_JS = """\
 export default {
   async fetch(request, env) {
@@ -40,6 +53,7 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     (src / "src").mkdir()
     shutil.copy(REPO / "src" / "legacy.js", src / "src" / "legacy.js")
     (src / "src" / "probe.js").write_text(PROBE_JS)
+    (src / "src" / "app.js").write_text(APP_JS)
     shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     staging = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())["config"]
@@ -63,6 +77,13 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "kind": "custom",
             "main": "src/probe.js",
             "bindings": {"vars": {"FLAVOR": "plain"}},
+        },
+        "app": {"kind": "custom", "main": "src/app.js"},
+        "declared": {
+            "kind": "custom",
+            "main": "src/app.js",
+            "health_path": "/ready",
+            "health_status": 204,
         },
     }
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
@@ -120,3 +141,13 @@ def test_legacy_worker_serves_its_mode_and_summarizes_through_the_gateway(
     mine = [log for log in logs if log["model"] == "@cf/meta/llama-3.1-8b-instruct"]
     # Through env.AI with {gateway: {id: GATEWAY_ID}}: logged, and the repeat is a cache hit.
     assert sorted(log["cached"] for log in mine) == [False, True]
+
+
+def test_a_custom_worker_without_a_health_route_comes_up(custom: dict[str, Any]) -> None:
+    # `local up` returned, so both were ready: `app` by answering at all (a 404 on `/`),
+    # `declared` by its own probe.
+    for worker in ("app", "declared"):
+        url = custom["endpoints"][worker]
+        assert httpx.get(f"{url}/api/ping", timeout=10).json() == {"pong": True}
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 404
+    assert httpx.get(f"{custom['endpoints']['declared']}/ready", timeout=10).status_code == 204
