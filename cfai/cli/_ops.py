@@ -29,7 +29,11 @@ from cfai.config import load_stack
 @user_errors
 def test_cmd(
     local: Annotated[
-        bool, typer.Option("--local", help="Check the local platform (.cfai/local/outputs.json).")
+        bool,
+        typer.Option(
+            "--local",
+            help="Check the local platform (.cfai/local/outputs.json; with --stack S, stack S's).",
+        ),
     ] = False,
     stack: Annotated[
         str | None,
@@ -59,17 +63,23 @@ def test_cmd(
 
     from cfai.contract import load_outputs, run_contract
 
-    if [local, stack is not None, outputs is not None].count(True) != 1:
-        raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
+    if [local, stack is not None and not local, outputs is not None].count(True) != 1:
+        raise typer.BadParameter(
+            "give exactly one of --local, --stack NAME, --outputs FILE "
+            "(with --local, --stack NAME names a local stack other than `local`)"
+        )
     junit = junit or project / ".cfai" / "contract" / "junit.xml"
+    live = stack is not None and not local
     with tempfile.TemporaryDirectory(prefix="cfai-test-") as tmp:
         if local:
             from cfai.local import LocalPlatform
 
-            platform = LocalPlatform(project)
+            platform = LocalPlatform(project, stack or "local")
             if not platform.running() or platform.outputs() is None:
+                up = "cfai local up" + (f" --stack {stack}" if stack else "")
                 err.print(
-                    "[red]error:[/red] the local platform is not running; start it with `cfai local up`"
+                    f"[red]error:[/red] the local platform is not running (stack {stack or 'local'}); "
+                    f"start it with `{up}`"
                 )
                 raise typer.Exit(2)
             outputs = platform.outputs_path
@@ -86,7 +96,7 @@ def test_cmd(
             junit=junit,
             keyword=keyword,
             wait=wait,
-            live=stack is not None,
+            live=live,
             rate_limit=rate_limit,
         )
     out.print(

@@ -293,3 +293,18 @@ def test_cli_test_outputs_missing_file_exits_nonzero(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert f"outputs map {tmp_path / 'nope.json'} does not exist" in result.output
     assert "0 passed" not in result.output and "worker" not in result.output
+
+
+def test_cli_test_local_takes_a_stack_as_the_docs_show(tmp_path: Path) -> None:
+    # `cfai local up --stack pr-42` runs a review stack offline; `cfai test --local --stack
+    # pr-42` checks that one (not the `local` stack), and says how to start it when it is not up.
+    result = CliRunner(env={**os.environ, "COLUMNS": "200"}).invoke(
+        app, ["test", "--local", "--stack", "pr-42", "--project", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "the local platform is not running (stack pr-42)" in result.output
+    assert "cfai local up --stack pr-42" in result.output
+    both = CliRunner().invoke(
+        app, ["test", "--stack", "pr-42", "--outputs", "o.json", "--project", str(tmp_path)]
+    )
+    assert both.exit_code == 2 and "give exactly one of" in both.output
