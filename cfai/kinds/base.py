@@ -28,10 +28,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from cfai.catalog import Catalog, Task, catalog_for
 from cfai.errors import Problem
+from cfai.kinds._config import BINDING_NAME, DATE, ConfigModel
+from cfai.kinds.assets import AssetSet
 from cfai.kinds.pricing import LineItem, Traffic
 from cfai.outputs import Outputs, WorkerOutput
 
@@ -54,15 +56,6 @@ __all__ = [
     "WorkerConfig",
 ]
 
-BINDING_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-DATE = r"^\d{4}-\d{2}-\d{2}$"
-
-
-class ConfigModel(BaseModel):
-    """Base of every declaration model: frozen, and closed so a misspelt key is an error."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
 
 class WorkerConfig(ConfigModel):
     """What every Worker declares, whatever its kind."""
@@ -81,7 +74,7 @@ class WorkerConfig(ConfigModel):
 class Binding:
     """One Worker binding as Cloudflare's upload metadata (and the emulator) names it."""
 
-    type: Literal["ai", "vectorize", "plain_text", "secret_text"]
+    type: Literal["ai", "vectorize", "plain_text", "secret_text", "assets"]
     name: str
     index_name: str | None = None  # vectorize: the physical index name
     text: str | None = None  # plain_text value; secrets are supplied at deploy/run time
@@ -190,6 +183,8 @@ class Rendering:
     gateway: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    #: Static assets served before the Worker (`cfai.kinds.assets`), with their binding.
+    assets: AssetSet | None = None
 
 
 @dataclass(frozen=True)

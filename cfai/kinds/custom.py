@@ -16,6 +16,7 @@ from pydantic import Field
 from cfai.catalog import Catalog
 from cfai.errors import ConfigError, Problem
 from cfai.kinds._support import unknown
+from cfai.kinds.assets import AssetsConfig, asset_problems, collect
 from cfai.kinds.base import (
     BINDING_NAME,
     Binding,
@@ -23,6 +24,7 @@ from cfai.kinds.base import (
     ConfigModel,
     Kind,
     KindCost,
+    Readiness,
     RenderContext,
     Rendering,
     WorkerConfig,
@@ -71,6 +73,7 @@ class CustomWorkerConfig(WorkerConfig):
     main: str = Field(description="path of the ES module, relative to the project root")
     bindings: CustomBindings = Field(default_factory=CustomBindings)
     auth: bool = Field(False, description="the code checks auth itself via bindings.auth_token")
+    assets: AssetsConfig | None = Field(None, description="static files served before the code")
 
 
 def _outside(base_dir: Path, main: str) -> bool:
@@ -96,6 +99,8 @@ def _read(key: str, worker: CustomWorkerConfig, base_dir: Path) -> str:
 class CustomKind(Kind[CustomWorkerConfig]):
     name = "custom"
     config = CustomWorkerConfig
+    # The user's code need not serve /health: any HTTP answer means it runs.
+    readiness = Readiness("/health", None)
 
     def problems(
         self, key: str, worker: CustomWorkerConfig, ctx: CheckContext
@@ -122,6 +127,15 @@ class CustomKind(Kind[CustomWorkerConfig]):
             yield Problem(f"{base}.main", f"{worker.main!r} must be an ES module (.js or .mjs)")
         elif ctx.base_dir is not None and not (ctx.base_dir / worker.main).is_file():
             yield Problem(f"{base}.main", f"file {worker.main!r} not found in {ctx.base_dir}")
+        if worker.assets is not None:
+            yield from asset_problems(f"{base}.assets", worker.assets, ctx.base_dir)
+            names = {b.ai, b.auth_token, *b.vars, b.gateway.binding if b.gateway else None,
+                     b.vectorize.binding if b.vectorize else None}  # fmt: skip
+            if worker.assets.binding is not None and worker.assets.binding in names:
+                yield Problem(
+                    f"{base}.assets.binding",
+                    f"{worker.assets.binding!r} is already the name of another binding",
+                )
 
     def render(self, key: str, worker: CustomWorkerConfig, ctx: RenderContext) -> Rendering:
         b = worker.bindings
@@ -137,8 +151,16 @@ class CustomKind(Kind[CustomWorkerConfig]):
         bindings.extend(Binding("plain_text", name, text=value) for name, value in b.vars.items())
         if b.auth_token:
             bindings.append(Binding("secret_text", b.auth_token))
+        assets = None
+        if worker.assets is not None:
+            assets = collect(ctx.base_dir, worker.assets, f"workers.{key}.assets")
+            if worker.assets.binding:
+                bindings.append(Binding("assets", worker.assets.binding))
         return Rendering(
-            bindings=tuple(bindings), gateway=gateway, source=_read(key, worker, ctx.base_dir)
+            bindings=tuple(bindings),
+            gateway=gateway,
+            source=_read(key, worker, ctx.base_dir),
+            assets=assets,
         )
 
     def cost(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from cfai.provision._workers_api import (
     JS_MODULE,
+    TAG,
     ScriptContent,
     ScriptModule,
     ScriptUpload,
@@ -26,6 +27,7 @@ from cfai.provision._workers_api import (
 
 __all__ = [
     "JS_MODULE",
+    "TAG",
     "ScriptContent",
     "ScriptModule",
     "ScriptUpload",

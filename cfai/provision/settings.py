@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from cfai.config import GatewayConfig, IndexConfig
-from cfai.provision._workers_api import JS_MODULE, ScriptModule, ScriptUpload
+from cfai.provision._workers_api import JS_MODULE, TAG, ScriptModule, ScriptUpload
 from cfai.render import RenderedWorker
 
 __all__ = ["BINDING_ORDER", "gateway_fields", "index_fields", "script_upload"]
 
 #: The order bindings are uploaded in (by type, then name): stable, so diffs stay quiet.
-BINDING_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3}
+BINDING_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3, "assets": 4}
 
 
 def gateway_fields(gateway_id: str, gw: GatewayConfig) -> dict[str, Any]:
@@ -52,9 +52,20 @@ def index_fields(index_name: str, index: IndexConfig) -> dict[str, Any]:
     }
 
 
-def script_upload(rendered: RenderedWorker, auth_token: str | None) -> ScriptUpload:
+def script_upload(
+    rendered: RenderedWorker, auth_token: str | None, *, assets_jwt: str | None = None
+) -> ScriptUpload:
     """The upload of a rendered Worker: its module, its bindings (the ``secret_text`` ones
-    carry `auth_token`) and compatibility settings."""
+    carry `auth_token`) and compatibility settings; a Worker with static assets names the
+    completion token of their upload session (`assets_jwt`) and is tagged with their digest
+    (``workers/tag``), so an unchanged asset set is recognised."""
+    assets = None
+    annotations = {}
+    if rendered.assets is not None:
+        if assets_jwt is None:
+            raise ValueError(f"worker {rendered.script_name!r}: its assets are not uploaded")
+        assets = {"jwt": assets_jwt, "config": rendered.assets.settings.config()}
+        annotations[TAG] = f"assets-{rendered.assets.digest[:24]}"
     bindings = []
     for b in sorted(rendered.bindings, key=lambda b: (BINDING_ORDER.get(b.type, 9), b.name)):
         entry: dict[str, Any] = dict(b.as_dict())
@@ -69,4 +80,6 @@ def script_upload(rendered: RenderedWorker, auth_token: str | None) -> ScriptUpl
         bindings=tuple(bindings),
         compatibility_date=rendered.compatibility_date,
         compatibility_flags=tuple(rendered.compatibility_flags),
+        annotations=annotations,
+        assets=assets,
     )

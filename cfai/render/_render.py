@@ -18,6 +18,7 @@ from typing import Any
 from cfai.config import PlatformConfig
 from cfai.errors import RenderError
 from cfai.kinds import Binding, RenderContext, WorkerConfig, kind_for
+from cfai.kinds.assets import AssetSet
 from cfai.outputs import WorkerOutput
 from cfai.render._templates import Templates
 
@@ -55,6 +56,8 @@ class RenderedWorker:
     # The largest request body the Worker takes; the local router refuses bigger ones with
     # the Worker's own 413 while they stream in.
     max_request_bytes: int = PLATFORM_MAX_REQUEST_BYTES
+    # Static files served before the Worker (and through its assets binding, if any).
+    assets: AssetSet | None = None
 
     def output(
         self, *, url: str, contract: Sequence[str] = (), script_name: str | None = None
@@ -152,6 +155,7 @@ def render_worker(
         auth=worker.auth,
         account_id=platform.account_id,
         max_request_bytes=_request_limit(worker, templated=kind.template is not None),
+        assets=part.assets,
     )
 
 
