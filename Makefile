@@ -4,9 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 
-.PHONY: setup local test fuzz lint typecheck render bench clean parity
+.PHONY: setup local test fuzz lint typecheck render bench clean parity screenshots
 
-setup: $(VENV)/.installed node_modules/.installed
+# The browser the playground tests drive (Debian's chromium; tests/browser).
+CHROMIUM ?= /usr/bin/chromium
+
+setup: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+
+# Installed with apt (sudo -n when not root); a machine where that fails stops here with the
+# command to run, rather than the browser tests failing later.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get install -y -q --no-install-recommends chromium >/dev/null \
+	|| { $$sudo apt-get update -q >/dev/null && \
+	     $$sudo apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+	|| { echo "make setup: could not install Debian's chromium for the browser tests;" \
+	          "run: sudo apt-get install chromium" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +54,13 @@ lint: setup
 # docs/parity.md from its outcomes; any other run of the suite fails while the file is stale.
 parity: setup
 	@CFAI_PARITY_WRITE=1 $(BIN)/python -m pytest -q tests/parity
+
+# Screenshots of the playground pages (docs/screenshots/, shown in README), taken by the
+# browser tests after each page's scenario.
+screenshots: setup
+	@mkdir -p docs/screenshots
+	@CFAI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/browser -k "streams or matched or renders or spoken"
 
 render: setup
 	@$(BIN)/cfai render

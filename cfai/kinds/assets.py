@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import mimetypes
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +43,7 @@ __all__ = [
     "asset_problems",
     "collect",
     "media_type",
+    "packaged",
 ]
 
 #: Files per Worker version (Workers Free; Paid allows 100,000).
@@ -110,6 +111,8 @@ class AssetSet:
     directory: str
     files: tuple[AssetFile, ...]
     settings: AssetsConfig
+    #: cfai's own files (a playground page), not a folder of the project.
+    packaged: bool = False
 
     @property
     def binding(self) -> str | None:
@@ -199,9 +202,21 @@ def collect(base_dir: Path, assets: AssetsConfig, path: str) -> AssetSet:
     problems = list(asset_problems(path, assets, base_dir))
     if problems:
         raise ConfigError(problems)
-    files = []
-    for file, served in _walk(base_dir / assets.directory):
-        data = file.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()[:32]
-        files.append(AssetFile(served, len(data), digest, media_type(served), file))
-    return AssetSet(assets.directory, tuple(files), assets)
+    files = tuple(_hashed(file, served) for file, served in _walk(base_dir / assets.directory))
+    return AssetSet(assets.directory, files, assets)
+
+
+def _hashed(file: Path, served: str) -> AssetFile:
+    data = file.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    return AssetFile(served, len(data), digest, media_type(served), file)
+
+
+def packaged(label: str, folders: Sequence[Path]) -> AssetSet:
+    """cfai's own static files from `folders` (a later folder's file wins a served path),
+    served with the default settings (a playground page at ``/``)."""
+    found: dict[str, Path] = {}
+    for folder in folders:
+        found.update((served, file) for file, served in _walk(folder))
+    files = tuple(_hashed(found[p], p) for p in sorted(found))
+    return AssetSet(label, files, AssetsConfig(directory=label), packaged=True)

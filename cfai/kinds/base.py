@@ -68,6 +68,9 @@ class WorkerConfig(ConfigModel):
     compatibility_flags: tuple[str, ...] | None = None
     max_request_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
     contract: tuple[str, ...] = Field((), description="extra pytest files run by `cfai test`")
+    playground: bool = Field(
+        False, description="serve a page to try the Worker at GET / (chat, rag, image, speech)"
+    )
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,8 @@ class Kind(ABC, Generic[C]):
     examples: ClassVar[tuple[Example, ...]] = ()
     #: The kind's contract check modules, in `cfai/contract/checks`.
     checks: ClassVar[tuple[str, ...]] = ()
+    #: Whether the kind has a playground page (``templates/playground/<name>/``).
+    playground: ClassVar[bool] = False
     #: Contract fixture name -> which of this kind's Workers it runs on.
     selections: ClassVar[Mapping[str, Selection]] = MappingProxyType({})
 

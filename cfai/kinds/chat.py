@@ -138,6 +138,7 @@ def _reasoning(worker: WorkerOutput, outputs: Outputs) -> bool:
 
 class ChatKind(Kind[ChatWorkerConfig]):
     name = "chat"
+    playground = True
     config = ChatWorkerConfig
     template = "workers/chat.js.j2"
     routes = (

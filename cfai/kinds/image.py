@@ -83,6 +83,7 @@ def _limits(worker: ImageWorkerConfig, spec: ModelSpec, key: str) -> dict[str, A
 
 class ImageKind(Kind[ImageWorkerConfig]):
     name = "image"
+    playground = True
     config = ImageWorkerConfig
     template = "workers/image.js.j2"
     routes = (HEALTH, Route("POST", "/image", summary="the image bytes of a prompt"))

@@ -87,6 +87,7 @@ def _every(worker: WorkerOutput, outputs: Outputs) -> bool:
 
 class RagKind(Kind[RagWorkerConfig]):
     name = "rag"
+    playground = True
     config = RagWorkerConfig
     template = "workers/rag.js.j2"
     routes = (

@@ -100,6 +100,7 @@ _AUDIO = "--data-binary @/tmp/cfai-speech.mp3 -H 'content-type: audio/mpeg'"
 
 class SpeechKind(Kind[SpeechWorkerConfig]):
     name = "speech"
+    playground = True
     config = SpeechWorkerConfig
     template = "workers/speech.js.j2"
     routes = (

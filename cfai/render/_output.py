@@ -56,7 +56,7 @@ def _wrangler(worker: RenderedWorker, account_id: str) -> str:
             secrets.append(b.name)
     if variables:
         config["vars"] = variables
-    if worker.assets is not None:
+    if worker.assets is not None and not worker.assets.packaged:
         # Relative to this file, at workers/<script>/: the project's folder.
         assets = {
             "directory": f"../../{worker.assets.directory}",

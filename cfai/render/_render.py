@@ -18,7 +18,7 @@ from typing import Any
 from cfai.config import PlatformConfig
 from cfai.errors import RenderError
 from cfai.kinds import Binding, RenderContext, WorkerConfig, kind_for
-from cfai.kinds.assets import AssetSet
+from cfai.kinds.assets import AssetSet, packaged
 from cfai.outputs import WorkerOutput
 from cfai.render._templates import Templates
 
@@ -155,8 +155,17 @@ def render_worker(
         auth=worker.auth,
         account_id=platform.account_id,
         max_request_bytes=_request_limit(worker, templated=kind.template is not None),
-        assets=part.assets,
+        assets=_playground(kind.name, templates) if worker.playground else part.assets,
     )
+
+
+def _playground(kind: str, templates: Templates | None) -> AssetSet:
+    """The playground page of a `kind` Worker: ``playground/_shared`` and
+    ``playground/<kind>`` of the templates (cfai's own when these lack them)."""
+    root = (templates or Templates.packaged()).root / "playground"
+    if not (root / kind).is_dir():
+        root = Templates.packaged().root / "playground"
+    return packaged(f"playground/{kind}", [root / "_shared", root / kind])
 
 
 def _request_limit(worker: WorkerConfig, *, templated: bool) -> int:
