@@ -88,7 +88,7 @@ def test_an_image_renders_at_the_chosen_size(local_platform: dict[str, Any]) -> 
     seen = drive(local_platform, "studio", "image", screenshot("image"))
     assert seen["errors"] == []
     assert seen["size"] == [768, 768]
-    assert seen["caption"] == "768 × 768, 4 steps"
+    assert seen["caption"] == "768 \u00d7 768, 4 steps"
     assert seen["alt"] == "a lighthouse at dusk"
 
 
