@@ -172,7 +172,7 @@ class ChatKind(Kind[ChatWorkerConfig]):
             },
         ),
     )
-    checks = ("test_chat.py", "test_gateway.py")
+    checks = ("test_chat.py", "test_gateway.py", "test_playground.py")
     selections = MappingProxyType(
         {
             "chat_worker": _free_text,

@@ -92,7 +92,7 @@ class ImageKind(Kind[ImageWorkerConfig]):
     example = Example(
         "POST", "/image", {"prompt": "a lighthouse at dusk"}, " -o /tmp/cfai-image.png"
     )
-    checks = ("test_image.py",)
+    checks = ("test_image.py", "test_playground.py")
     selections = MappingProxyType({"image_worker": _every})
 
     def model_uses(self, worker: ImageWorkerConfig) -> tuple[ModelUse, ...]:

@@ -126,7 +126,7 @@ class SpeechKind(Kind[SpeechWorkerConfig]):
             "POST", "/v1/audio/transcriptions", data="-F file=@/tmp/cfai-speech.mp3 -F model=stt"
         ),
     )
-    checks = ("test_speech.py",)
+    checks = ("test_speech.py", "test_playground.py")
     selections = MappingProxyType(
         {
             "speech_worker": _every,

@@ -73,6 +73,7 @@ class RenderedWorker:
             gateway=self.gateway,
             template_sha256=self.sha256,
             contract=tuple(contract),
+            playground=self.assets is not None and self.assets.packaged,
         )
 
 

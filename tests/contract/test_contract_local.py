@@ -64,6 +64,10 @@ def test_suite_passes_on_local_platform(local_platform: dict[str, Any], tmp_path
     assert int(counts["tests"]) >= 40, counts
     for worker in ("chat[assistant]", "rag[kb]", "image[studio]"):
         assert worker.replace("[", "\\[") in done.stdout or worker in done.stdout
+    # The local stack's playground pages were checked (types, cache headers, no token).
+    report = (tmp_path / "j.xml").read_text()
+    for worker in ("chat[assistant]", "rag[kb]", "image[studio]", "speech[voice]"):
+        assert f'name="test_page_and_files_have_their_types_and_cache_headers[{worker}]"' in report
 
 
 # A project beyond the shipped local stack: a chat Worker with a response schema, a custom
