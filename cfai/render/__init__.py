@@ -17,7 +17,7 @@ jinja2 errors become `cfai.errors.RenderError` here and nowhere else.
 """
 
 from cfai.kinds.base import Binding
-from cfai.render._output import stale_paths, wrangler_config, write_rendered
+from cfai.render._output import PLAYGROUND_DIR, stale_paths, wrangler_config, write_rendered
 from cfai.render._render import (
     RenderedWorker,
     module_sha256,
@@ -27,6 +27,7 @@ from cfai.render._render import (
 from cfai.render._templates import Templates, tojs
 
 __all__ = [
+    "PLAYGROUND_DIR",
     "Binding",
     "RenderedWorker",
     "Templates",

@@ -14,9 +14,11 @@ from typing import Any
 from cfai.config import PlatformConfig
 from cfai.render._render import RenderedWorker
 
-__all__ = ["stale_paths", "wrangler_config", "write_rendered"]
+__all__ = ["PLAYGROUND_DIR", "stale_paths", "wrangler_config", "write_rendered"]
 
 WRANGLER_FILE = "wrangler.jsonc"
+#: Where a Worker's playground page is written beside its module (deployed from there).
+PLAYGROUND_DIR = "playground"
 
 
 def wrangler_config(worker: RenderedWorker, platform: PlatformConfig) -> str:
@@ -56,12 +58,12 @@ def _wrangler(worker: RenderedWorker, account_id: str) -> str:
             secrets.append(b.name)
     if variables:
         config["vars"] = variables
-    if worker.assets is not None and not worker.assets.packaged:
-        # Relative to this file, at workers/<script>/: the project's folder.
-        assets = {
-            "directory": f"../../{worker.assets.directory}",
-            **worker.assets.settings.config(),
-        }
+    if worker.assets is not None:
+        # Relative to this file, at workers/<script>/: the project's folder, or the
+        # playground page written beside it.
+        where = worker.assets.directory
+        folder = PLAYGROUND_DIR if worker.assets.packaged else f"../../{where}"
+        assets = {"directory": folder, **worker.assets.settings.config()}
         if worker.assets.binding:
             assets["binding"] = worker.assets.binding
         config["assets"] = assets
@@ -80,10 +82,15 @@ def _wrangler(worker: RenderedWorker, account_id: str) -> str:
 
 
 def _files(worker: RenderedWorker) -> dict[str, str]:
-    return {
+    files = {
         worker.main_module: worker.source,
         WRANGLER_FILE: _wrangler(worker, worker.account_id),
     }
+    if worker.assets is not None and worker.assets.packaged:
+        # The playground page, reviewed and deployed from workers/ like the module.
+        for f in worker.assets.files:
+            files[f"{PLAYGROUND_DIR}{f.path}"] = f.read().decode("utf-8")
+    return files
 
 
 def write_rendered(workers: Sequence[RenderedWorker], out_dir: Path) -> list[Path]:
@@ -96,7 +103,7 @@ def write_rendered(workers: Sequence[RenderedWorker], out_dir: Path) -> list[Pat
             data = text.encode("utf-8")
             if path.is_file() and path.read_bytes() == data:
                 continue
-            directory.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             changed.append(path)
     return changed

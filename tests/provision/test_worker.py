@@ -197,6 +197,7 @@ def test_exported_members() -> None:
     assert sorted(worker_module.__all__) == [
         "AiWorker",
         "AiWorkerArgs",
+        "assets_directory",
         "auth_token",
         "check_subdomain",
         "missing_auth_token",
