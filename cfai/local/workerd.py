@@ -15,6 +15,12 @@ Vectorize) only on the bound index. The config therefore holds this run's bindin
 and is written with mode 600. Plain-text vars are ``text`` bindings, ``json`` ones
 ``json``; Worker secrets are ``fromEnvironment`` bindings, so no Worker secret or API token
 is written to the file.
+
+A version with static assets gets two more Workers and a ``disk`` service: the asset router
+(``templates/workerd/assets-router.js``, Cloudflare's asset routing) takes the socket and
+hands what is not an asset to the Worker (service ``<script>~worker``); a second instance
+without the Worker is its assets binding (``<script>~assets``); the files, stored by hash,
+are the disk service ``<script>~files`` (read-only).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ with returnRawResponse), run unmodified."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -230,5 +232,46 @@ def test_unchanged_assets_are_not_uploaded_again(assets_platform: dict[str, Any]
     said: list[str] = []
     platform.progress = said.append
     outputs = platform.up(load_file(project / "platform.yaml"), timeout=90).to_json()
+    assets_platform["outputs"] = outputs  # the later tests' (the emulator started anew)
     assert not [m for m in said if m.startswith(("worker ", "assets of "))], said
     assert httpx.get(outputs["endpoints"]["site"] + "/about", timeout=10).text == "<h1>about</h1>"
+
+
+def test_a_static_assets_only_worker_serves_its_files(assets_platform: dict[str, Any]) -> None:
+    # No code at all (wrangler deploys such a Worker with only `assets` in its config): the
+    # files, their 404 page, and 405 for anything but GET/HEAD.
+    api = assets_platform["outputs"]["api"]
+    auth = {"authorization": f"Bearer {api['token']}"}
+    base = f"{api['base_url']}/accounts/{api['account_id']}/workers"
+    files = {"/index.html": b"<h1>static</h1>", "/404.html": b"<h1>gone</h1>"}
+    digests = {p: hashlib.sha256(d).hexdigest()[:32] for p, d in files.items()}
+    manifest = {p: {"hash": digests[p], "size": len(d)} for p, d in files.items()}
+    session = httpx.post(f"{base}/scripts/static-only/assets-upload-session", headers=auth,
+                         json={"manifest": manifest}, timeout=30).json()["result"]  # fmt: skip
+    body = b"".join(
+        f'--B\r\nContent-Disposition: form-data; name="{digests[p]}"\r\n'
+        f"Content-Type: text/html\r\n\r\n".encode()
+        + base64.b64encode(d)
+        + b"\r\n"
+        for p, d in files.items()
+    )
+    done = httpx.post(f"{base}/assets/upload?base64=true", content=body + b"--B--\r\n",
+                      headers={"authorization": f"Bearer {session['jwt']}",
+                               "content-type": "multipart/form-data; boundary=B"}, timeout=30)  # fmt: skip
+    assert done.status_code == 201, done.text
+    metadata = {"assets": {"jwt": done.json()["result"]["jwt"],
+                           "config": {"not_found_handling": "404-page"}}}  # fmt: skip
+    form = b'--B\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'
+    form += json.dumps(metadata).encode() + b"\r\n--B--\r\n"
+    put = httpx.put(f"{base}/scripts/static-only", content=form, timeout=60,
+                    headers={**auth, "content-type": "multipart/form-data; boundary=B"})  # fmt: skip
+    assert put.status_code == 200, put.text
+    on = httpx.post(f"{base}/scripts/static-only/subdomain", json={"enabled": True},
+                    headers=auth, timeout=60)  # fmt: skip
+    assert on.status_code == 200, on.text
+    platform: LocalPlatform = assets_platform["platform"]
+    site = platform.script_urls()["static-only"]
+    assert httpx.get(site + "/", timeout=10).text == "<h1>static</h1>"
+    missing = httpx.get(site + "/nowhere", timeout=10)
+    assert missing.status_code == 404 and missing.text == "<h1>gone</h1>"
+    assert httpx.post(site + "/", timeout=10).status_code == 405
