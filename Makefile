@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 
-.PHONY: setup local test fuzz lint typecheck render bench clean parity screenshots
+# Tests start workerd, the emulator and node, and call the cfai CLI many times: let Python
+# keep its bytecode (some environments switch that off), or every process compiles cfai anew.
+unexport PYTHONDONTWRITEBYTECODE
+# xdist workers for the whole suite: 2 by default (`make test JOBS=auto` for every core).
+JOBS ?= 2
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: setup local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean screenshots
 
 # The browser the playground tests drive (Debian's chromium; tests/browser).
 CHROMIUM ?= /usr/bin/chromium
@@ -26,6 +33,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@# Type-check once now: mypy caches what it read of the installed packages (pulumi and
+	@# pulumi-cloudflare are large), so the first `make check` does not pay for it.
+	@$(BIN)/mypy >/dev/null 2>&1 || true
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -35,38 +45,69 @@ node_modules/.installed: package.json package-lock.json
 local: setup
 	@$(BIN)/cfai local up --stack $(STACK) --demo
 
-test: setup lint
-	@$(BIN)/python -m pytest
+# Everything: lint, types and every test, the process-starting ones (marker `platform`)
+# included; mypy runs beside the tests (`make suite` or `make unit` alone: just the tests).
+test: setup
+	@$(MAKE) --no-print-directory -j2 format-check typecheck suite
 
 # The property tests over the emulator's and the router's surface with 5,000 generated
 # requests (`make test` runs 300, derandomized); prints the count of answers per status.
 fuzz: setup
-	@CFAI_FUZZ_CASES=5000 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+	@CFAI_FUZZ_CASES=5000 $(PYTEST) -q -s -p no:cacheprovider \
 		-k "every_generated_request or every_request_through_the_router" \
 		tests/local/test_emulator_fuzz.py tests/local/test_local_router.py
 
-lint: setup
+# The fast lane: lint, types and every test that starts no process (`-m "not platform"`).
+check: setup
+	@$(MAKE) --no-print-directory -j2 format-check typecheck unit
+
+lint: setup format-check typecheck
+
+format-check:
 	@$(BIN)/ruff format --check cfai tests bench
 	@$(BIN)/ruff check cfai tests bench
+
+typecheck:
 	@$(BIN)/mypy
+
+# One process: these tests wait on nothing, and a second xdist worker would collect (import)
+# everything again while mypy already has the other core.
+unit:
+	@$(PYTEST) -q -m "not platform"
+
+# Whole modules per worker (some build on their earlier tests' state, in file order).
+# `--dist loadgroup` would keep the session platform's tests in one worker, but with
+# pytest 9.2 and xdist 3.8 its groups are not honoured (each test is scheduled alone), so
+# each worker may start its own session platform.
+suite:
+	@$(PYTEST) -q -n $(JOBS) --dist loadfile
 
 # Runs the parity suite (Cloudflare's own clients against the local platform) and rewrites
 # docs/parity.md from its outcomes; any other run of the suite fails while the file is stale.
 parity: setup
-	@CFAI_PARITY_WRITE=1 $(BIN)/python -m pytest -q tests/parity
+	@CFAI_PARITY_WRITE=1 $(PYTEST) -q tests/parity
 
 # Screenshots of the playground pages (docs/screenshots/, shown in README), taken by the
 # browser tests after each page's scenario.
 screenshots: setup
 	@mkdir -p docs/screenshots
-	@CFAI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+	@CFAI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTEST) -q -p no:cacheprovider \
 		tests/browser -k "streams or matched or renders or spoken"
 
 render: setup
 	@$(BIN)/cfai render
 
-bench: setup
+bench: setup bench-tools
 	@$(BIN)/python -m bench
+
+# The load figures use wrk, the Debian package (a C load generator); without it `make bench`
+# skips them and says why.
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+		$$SUDO apt-get install -y -q wrk >/dev/null 2>&1 \
+		|| { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q wrk >/dev/null 2>&1; } \
+		|| echo "bench: could not install wrk (apt-get install -y wrk); its figures will be skipped"; }
 
 clean:
 	rm -rf $(VENV) node_modules .cfai

@@ -45,6 +45,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def picture_title() -> str:
+    m = machine()
+    return f"cfai make bench ({m['nproc']} CPUs, {m['memory']} RAM, Python {m['python']})"
+
+
 def _fmt(x: Any) -> str:
     if x is None:
         return "—"
@@ -53,7 +58,13 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def markdown(results: list[Result], failures: dict[str, str], log: list[str], secs: float) -> str:
+def markdown(
+    results: list[Result],
+    failures: dict[str, str],
+    skipped: dict[str, str],
+    log: list[str],
+    secs: float,
+) -> str:
     m = machine()
     lines = [
         "# cfai benchmarks",
@@ -78,12 +89,23 @@ def markdown(results: list[Result], failures: dict[str, str], log: list[str], se
             )
             + " |"
         )
+    lines += [
+        "",
+        "![Each figure beside its baseline and target](latest.png)",
+        "",
+        "`latest.png`: one panel a figure: the value (green: target met, red: missed, grey:",
+        "report only), the baseline measured in the same run, and the target in the figure's",
+        "unit (hatched; a ratio target is drawn as ratio x baseline).",
+    ]
     lines += ["", "## Details (medians, spreads, percentiles)", ""]
     for r in results:
         lines.append(f"- `{r.name}`: `{json.dumps(r.extra, sort_keys=True)}`")
     if failures:
         lines += ["", "## Benches that failed in this run", ""]
         lines += [f"- `{k}`: {v}" for k, v in failures.items()]
+    if skipped:
+        lines += ["", "## Benches skipped in this run", ""]
+        lines += [f"- `{k}`: {v}" for k, v in skipped.items()]
     if log:
         lines += ["", "## Log", ""] + [f"- {line}" for line in log]
     if NOTES.is_file():

@@ -15,13 +15,18 @@ from typing import Any
 import httpx
 
 
+class Skipped(Exception):
+    """A bench that cannot run here (a tool missing); its message goes to the report."""
+
+
 @dataclass
 class Result:
     """One row of ``latest.json``; `extra` (spreads, percentiles, notes) goes to the README.
 
     `check` is how `met` is judged: ``"ratio<="``, ``"ratio>="`` or ``"value>="`` against
-    `limit`, or ``"passed"`` for a pass/fail target decided by the bench (`passed`); None
-    for report-only figures.
+    `limit`, or ``"passed"`` for a pass/fail target decided by the bench (`passed`; a
+    `limit` then is the bound in the value's unit the bench judged by, for the picture);
+    None for report-only figures.
     """
 
     name: str
@@ -136,6 +141,12 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) ->
             pass
         time.sleep(0.01)
     return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int, key: str = "VmRSS") -> int:

@@ -1,8 +1,10 @@
-"""cold_start and chat_rps: the local platform (emulator + workerd) against bare baselines.
+"""cold_start: the local platform (emulator + workerd) against wrangler dev; the project copy
+and the bare hello-world Worker the other platform benches share.
 
-Both run on a temporary copy of the project (``Pulumi.yaml``, ``Pulumi.local.yaml``, its
-finetunes' adapters and a ``node_modules`` symlink for the pinned workerd), so the project's own ``.cfai/`` is never
-touched. Every process started here is stopped before the function returns.
+Platform benches run on a temporary copy of the project (``Pulumi.yaml``,
+``Pulumi.local.yaml``, its finetunes' adapters and a ``node_modules`` symlink for the
+pinned workerd), so the project's own ``.cfai/`` is never touched. Every process started
+here is stopped before the function returns.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ import yaml
 from bench._util import Result, spawn, stats, stop, wait_http
 from cfai.local import LocalPlatform
 from cfai.local.ports import free_port
-from cfai.local.workerd import find_workerd
 
 ROOT = Path(__file__).resolve().parent.parent
 COLD_RUNS = 3
@@ -184,54 +184,8 @@ const hello :Workerd.Worker = (
 """
 
 
-def _load(url: str, body: dict[str, Any] | None, token: str, out: Path) -> dict[str, Any]:
-    """Run the load generator in a second process; returns its JSON summary."""
-    args = [sys.executable, "-m", "bench._load", url, token, json.dumps(body), str(out)]
-    subprocess.run(args, check=True, timeout=180, stdout=subprocess.DEVNULL, cwd=ROOT)
-    return dict(json.loads(out.read_text(encoding="utf-8")))
-
-
 def no_limits(p: dict[str, Any]) -> None:
     """`_project_copy` edit: drop every gateway's rate limit (the shipped one allows 120
     requests a minute; a load test measures throughput)."""
     for gw in p.get("gateways", {}).values():
         gw.pop("rate_limit", None)
-
-
-def chat_rps_bench(log: list[str], work: Path) -> list[Result]:
-    project = _project_copy(work / "rps-project", no_limits)
-    platform = LocalPlatform(project, "local")
-    try:
-        outputs = platform.up()
-        url = outputs.endpoints["assistant"] + "/chat"
-        token = outputs.auth_token or ""
-        ours = _load(url, {"prompt": "hello"}, token, work / "load-chat.json")
-    finally:
-        platform.down()
-    hello = work / "hello-workerd"
-    hello.mkdir(parents=True, exist_ok=True)
-    (hello / "index.js").write_text(HELLO_JS, encoding="utf-8")
-    port = free_port()
-    (hello / "config.capnp").write_text(HELLO_CAPNP.replace("{port}", str(port)), encoding="utf-8")
-    proc = spawn(
-        [str(find_workerd(ROOT)), "serve", "config.capnp"], work / "hello-workerd.log", cwd=hello
-    )
-    try:
-        if not wait_http(f"http://127.0.0.1:{port}/", proc, 30):
-            raise RuntimeError(f"bare workerd did not answer; see {work / 'hello-workerd.log'}")
-        base = _load(f"http://127.0.0.1:{port}/", None, "", work / "load-hello.json")
-    finally:
-        stop(proc)
-    log.append(f"chat_rps: {ours['rps']:.0f} rps vs bare workerd {base['rps']:.0f} rps")
-    return [
-        Result(
-            "chat_rps",
-            ours["rps"],
-            base["rps"],
-            "requests/s (non-streaming /chat, 8 connections)",
-            "ratio >= 0.3",
-            "ratio>=",
-            0.3,
-            {"chat": ours, "bare_workerd_hello": base},
-        )
-    ]

@@ -94,6 +94,11 @@ class WorkerOutput(_Wire):
         exclude_if=lambda value: value is None,
         description="JSON Schema a chat Worker's answers follow (JSON mode)",
     )
+    max_text_chars: int | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="the longest text a speech Worker speaks (its MAX_TEXT_CHARS setting)",
+    )
 
     @field_validator("url")
     @classmethod

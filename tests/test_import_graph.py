@@ -255,11 +255,6 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-# Modules of the other parts of issue 10 that still catch httpx's errors themselves; their
-# owners move them behind the boundary (cfai.provision.rest), then drop them from here.
-_HTTPX_PENDING = {"cfai.contract.plugin", "cfai.local.services.workers_ai.remote"}
-
-
 def _catches_httpx(module: Module) -> list[str]:
     return [
         _where(module, handler)
@@ -275,9 +270,7 @@ def test_httpx_errors_are_caught_only_at_the_rest_boundary() -> None:
     elsewhere = [
         where
         for name, module in MODULES.items()
-        if name not in ("cfai.provision.rest", *_HTTPX_PENDING)
+        if name != "cfai.provision.rest"
         for where in _catches_httpx(module)
     ]
     assert elsewhere == [], "catch httpx's errors through cfai.provision.rest.send/fetch"
-    # A pending module that no longer catches them leaves the list.
-    assert [m for m in sorted(_HTTPX_PENDING) if not _catches_httpx(MODULES[m])] == []

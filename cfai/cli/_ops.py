@@ -20,7 +20,7 @@ from cfai.cli._common import (
     stack_app,
     user_errors,
 )
-from cfai.cli._tables import deploy_table, drift_table
+from cfai.cli._tables import cost_table, deploy_table, drift_table, summary_table
 from cfai.config import load_stack
 
 
@@ -56,7 +56,7 @@ def test_cmd(
     """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
     import tempfile
 
-    from cfai.contract import run_contract, summary_table
+    from cfai.contract import run_contract
 
     if [local, stack is not None, outputs is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
@@ -207,7 +207,7 @@ def cost(
 ) -> None:
     """Estimate daily Workers AI neurons and dollars per Worker, with the assumptions."""
     from cfai.catalog import catalog_for
-    from cfai.gitops.cost import Traffic, cost_table, estimate
+    from cfai.gitops.cost import Traffic, estimate
 
     traffic = Traffic(requests_per_day, tokens_in, tokens_out, images_per_request)
     catalog = catalog_for(config.parent if config else project)
@@ -250,6 +250,9 @@ def deploy_cmd(
     rendered = render_platform(load_stack(name, project), base_dir=project)
     driver: Driver
     if stack is not None:
+        from cfai.provision.pulumi_cli import require_pulumi
+
+        require_pulumi()  # before the Pulumi SDK and provider are imported (seconds)
         from cfai.deploy.cloud import open_cloud_driver
 
         # ToolMissingError first without the CLI; `pulumi up`'s own output goes to stderr.
@@ -262,6 +265,7 @@ def deploy_cmd(
         driver = LocalDriver(project, name)
     report = deploy(
         rendered,
+        stack=name,
         workers_dir=project / "workers",
         driver=driver,
         gate=contract_gate(project, live=stack is not None),

@@ -15,6 +15,7 @@ from cfai.config.finetunes import FinetuneConfig
 from cfai.config.loader import (
     CONFIG_KEY,
     discover_stacks,
+    load_declaration,
     load_file,
     load_platform,
     load_stack,
@@ -42,6 +43,7 @@ __all__ = [
     "RateLimitConfig",
     "WorkerConfig",
     "discover_stacks",
+    "load_declaration",
     "load_file",
     "load_platform",
     "load_stack",

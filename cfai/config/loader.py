@@ -9,6 +9,9 @@ Example::
     platform = load_stack("staging")                 # Pulumi.staging.yaml, key cfai:platform
     platform = load_file("platform.yaml")            # a YAML file that is the platform itself
     platform = load_platform({"account_id": "...", "workers": {...}})
+    # The value of cfai:platform as Pulumi gives it to the program (stack file, ESC,
+    # `pulumi config set --path`, the Automation API): physical names default to <project>-<stack>.
+    platform = load_declaration(data, project="cfai", stack="staging", base_dir=Path("."))
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from cfai.kinds import kind_names
 __all__ = [
     "CONFIG_KEY",
     "discover_stacks",
+    "load_declaration",
     "load_file",
     "load_platform",
     "load_stack",
@@ -153,10 +157,25 @@ def load_stack(stack: str, project_dir: str | Path = ".") -> PlatformConfig:
     config = (data or {}).get("config") or {}
     if CONFIG_KEY not in config:
         raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {path}")])
-    platform_data = config[CONFIG_KEY]
-    if isinstance(platform_data, Mapping) and not platform_data.get("name_prefix"):
-        platform_data = {**platform_data, "name_prefix": f"{project_name(project_dir)}-{stack}"}
-    return load_platform(platform_data, base_dir=project_dir.resolve(), source=str(path))
+    return load_declaration(
+        config[CONFIG_KEY],
+        project=project_name(project_dir),
+        stack=stack,
+        base_dir=project_dir.resolve(),
+        source=str(path),
+    )
+
+
+def load_declaration(
+    data: Any, *, project: str, stack: str, base_dir: Path, source: str | None = None
+) -> PlatformConfig:
+    """A stack's declaration, the value of ``cfai:platform`` wherever it came from (a stack
+    file read by `load_stack`, or Pulumi's config in the Pulumi program). Without a
+    `name_prefix`, physical names get ``<project>-<stack>`` so stacks sharing an account
+    never collide."""
+    if isinstance(data, Mapping) and not data.get("name_prefix"):
+        data = {**data, "name_prefix": f"{project}-{stack}"}
+    return load_platform(data, base_dir=base_dir, source=source)
 
 
 def project_name(project_dir: str | Path = ".") -> str:

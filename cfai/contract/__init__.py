@@ -28,7 +28,6 @@ from cfai.contract.runner import (
     ContractRun,
     run_contract,
     stack_outputs,
-    summary_table,
 )
 
 __all__ = [
@@ -44,5 +43,4 @@ __all__ = [
     "read_outputs",
     "run_contract",
     "stack_outputs",
-    "summary_table",
 ]

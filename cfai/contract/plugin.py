@@ -43,6 +43,7 @@ from cfai.contract._outputs import (
     parse_target,
 )
 from cfai.kinds import KINDS, Selection
+from cfai.provision.rest import NoAnswer, fetch
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 _TARGET = pytest.StashKey[Target]()
@@ -157,14 +158,20 @@ def _rate_limited(target: Target) -> list[WorkerTarget]:
         if w.gateway in seen:
             continue  # one Worker per gateway: the limit is the gateway's
         seen.add(w.gateway)
-        try:
-            r = httpx.get(
-                target.api.gateway_url(str(w.gateway)),
-                headers={"authorization": f"Bearer {target.api.token}"},
-                timeout=30.0,
-            )
-            gw = r.json().get("result") or {}
-        except (httpx.HTTPError, ValueError):
+        r = fetch(
+            "GET",
+            target.api.gateway_url(str(w.gateway)),
+            headers={"authorization": f"Bearer {target.api.token}"},
+            timeout=30.0,
+        )
+        gw: Any = None
+        if not isinstance(r, NoAnswer):
+            try:
+                body = r.json()
+            except ValueError:
+                body = None
+            gw = (body.get("result") or {}) if isinstance(body, dict) else None
+        if not isinstance(gw, dict):
             gw = {"rate_limiting_limit": "unknown"}  # let the check fail, loudly
         if gw.get("rate_limiting_limit"):
             out.append(w)
@@ -245,7 +252,8 @@ def cfai_outputs(cfai_target: Target) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def cfai_project(pytestconfig: pytest.Config) -> Path:
-    """The project root: ``workers/<script_name>/index.js`` is the reviewed code."""
+    """The project root: ``workers/<key>/index.js`` (`cfai.render.module_path`) is the
+    reviewed code."""
     return _project(pytestconfig)
 
 

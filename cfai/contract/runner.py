@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.markup import escape
-from rich.table import Table
 
 from cfai.contract.plugin import CHECKS_DIR
 from cfai.provision import pulumi_cli
@@ -172,17 +170,3 @@ def run_contract(
 def stack_outputs(stack: str, project: Path, *, timeout: float = 120.0) -> dict[str, Any]:
     """``pulumi stack output`` of `stack` as plain data (`cfai.provision.pulumi_cli`)."""
     return pulumi_cli.stack_outputs(stack, project, timeout=timeout).to_json()
-
-
-def summary_table(run: ContractRun, title: str = "cfai contract") -> Table:
-    """One row per check and Worker: worker, check, result, why it failed."""
-    table = Table("worker", "check", "result", "detail", title=title)
-    style = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
-    for r in sorted(run.results, key=lambda r: (r.worker, r.check)):
-        table.add_row(
-            escape(r.worker),
-            escape(r.check),
-            f"[{style[r.outcome]}]{r.outcome}[/]",
-            escape(r.message),
-        )
-    return table

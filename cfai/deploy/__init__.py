@@ -7,7 +7,7 @@ platform's router and workerd versions) or `cfai.deploy.cloud.CloudDriver` (Pulu
 Example::
 
     from cfai.deploy import contract_gate, deploy
-    report = deploy(rendered, workers_dir=Path("workers"), driver=driver,
+    report = deploy(rendered, stack="local", workers_dir=Path("workers"), driver=driver,
                     gate=contract_gate(Path(".")), steps=(10, 50, 100))
 """
 

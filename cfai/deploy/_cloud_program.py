@@ -85,8 +85,9 @@ class VersionSpec:
 class Plan:
     """One Worker in the rollout stack.
 
-    ``modules``: the versions cfai uploaded (template hash -> spec); ``adopted``: versions
-    referenced by id only (hash -> Cloudflare version id); ``split``: hash -> percentage
+    ``modules``: the versions cfai uploaded (version key -> spec; the key is
+    `RenderedWorker.version_sha256`, code and settings); ``adopted``: versions referenced
+    by id only (their template hash -> Cloudflare version id); ``split``: key -> percentage
     (empty: no deployment declared).
     """
 

@@ -26,7 +26,7 @@ the Pulumi CLI: `open_cloud_driver` calls `require_cli` first, which stops at on
 Example::
 
     driver = open_cloud_driver(Path("."), "staging")      # ToolMissingError without the CLI
-    report = deploy(rendered, workers_dir=Path("workers"), driver=driver,
+    report = deploy(rendered, stack="staging", workers_dir=Path("workers"), driver=driver,
                     gate=contract_gate(Path("."), live=True))
 """
 
@@ -116,18 +116,26 @@ class CloudDriver:
 
     # -- Driver -------------------------------------------------------------------------
 
+    # Versions are recorded by key: an uploaded one's `RenderedWorker.version_sha256` (code and
+    # settings: a settings-only change is a new version with the same template hash), an
+    # adopted one's template hash (its settings are not known).
+
     def current(self, worker: RenderedWorker) -> Version | None:
         record = self._record(worker)
         if record is None or not record["split"]:
             return None
-        sha = max(record["split"], key=lambda s: (record["split"][s], s))
-        return Version(str(record["versions"][sha]["id"]), sha)
+        key = max(record["split"], key=lambda s: (record["split"][s], s))
+        entry = record["versions"][key]
+        if entry["spec"] is None:
+            return Version(str(entry["id"]), key)
+        return Version(str(entry["id"]), str(entry["spec"]["sha256"]), key)
 
     def upload(self, worker: RenderedWorker) -> Version:
         record = self._record(worker) or self._new_record(worker)
-        record["versions"][worker.sha256] = {"id": None, "spec": VersionSpec.of(worker).as_json()}
+        key = worker.version_sha256
+        record["versions"][key] = {"id": None, "spec": VersionSpec.of(worker).as_json()}
         self._up()
-        return Version(str(self._state_for(worker)["versions"][worker.sha256]["id"]), worker.sha256)
+        return Version(str(self._state_for(worker)["versions"][key]["id"]), worker.sha256, key)
 
     def split(self, worker: RenderedWorker, weights: Mapping[str, int]) -> None:
         if sum(weights.values()) != 100 or not 1 <= len(weights) <= 2:
@@ -145,11 +153,12 @@ class CloudDriver:
 
     def remove(self, worker: RenderedWorker, version: Version) -> None:
         record = self._state_for(worker)
-        if record["split"].get(version.sha256):
+        key = version.version_sha256 or version.sha256
+        if record["split"].get(key):
             raise ValueError(f"{worker.key}: version {version.id} still serves traffic")
-        if record["versions"].pop(version.sha256, None) is None:
+        if record["versions"].pop(key, None) is None:
             return
-        record["split"].pop(version.sha256, None)
+        record["split"].pop(key, None)
         self._up()
 
     # -- state ----------------------------------------------------------------------------

@@ -45,10 +45,20 @@ OVERRIDE_HEADER = "Cloudflare-Workers-Version-Overrides"
 
 @dataclass(frozen=True)
 class Version:
-    """One uploaded version of a Worker: its id and the template hash its `/health` reports."""
+    """One uploaded version of a Worker: its id, the template hash its `/health` reports and,
+    when the driver knows it, its `RenderedWorker.version_sha256` (code and settings: a
+    settings-only change keeps the template hash). "" = not known (a version cfai did not
+    upload), judged by the template hash alone."""
 
     id: str
     sha256: str
+    version_sha256: str = ""
+
+    def differs_from(self, worker: RenderedWorker) -> bool:
+        """True when `worker` is not what this version runs."""
+        if self.sha256 != worker.sha256:
+            return True
+        return bool(self.version_sha256) and self.version_sha256 != worker.version_sha256
 
 
 @dataclass(frozen=True)

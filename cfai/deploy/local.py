@@ -12,7 +12,8 @@ router already sent it first.
 Example::
 
     driver = LocalDriver(Path("."), "local")
-    report = deploy(rendered, workers_dir=Path("workers"), driver=driver, gate=gate)
+    report = deploy(rendered, stack="local", workers_dir=Path("workers"), driver=driver,
+                    gate=gate)
 """
 
 from __future__ import annotations
@@ -59,12 +60,12 @@ class LocalDriver:
         if worker.key not in self.platform.routes().workers:
             return None
         live = self.platform.current_version(worker.key)
-        return None if live is None else Version(live.id, live.sha256)
+        return None if live is None else Version(live.id, live.sha256, live.version_sha256)
 
     def upload(self, worker: RenderedWorker) -> Version:
         self._worker(worker)
         vid = self.platform.start_version(worker, timeout=self.timeout)
-        return Version(vid, worker.sha256)
+        return Version(vid, worker.sha256, worker.version_sha256)
 
     def split(self, worker: RenderedWorker, weights: Mapping[str, int]) -> None:
         if sum(weights.values()) != 100 or not 1 <= len(weights) <= 2:

@@ -14,8 +14,9 @@ once every Worker passed.
 
 Example::
 
-    report = deploy(render_platform(platform, base_dir=p), workers_dir=p / "workers",
-                    driver=LocalDriver(p, "local"), gate=contract_gate(p))
+    report = deploy(render_platform(platform, base_dir=p), stack="local",
+                    workers_dir=p / "workers", driver=LocalDriver(p, "local"),
+                    gate=contract_gate(p))
     raise SystemExit(report.exit_code)   # 0 promoted or nothing to do, 1 rolled back
 """
 
@@ -90,20 +91,23 @@ def parse_steps(text: str) -> tuple[int, ...]:
 def deploy(
     rendered: Sequence[RenderedWorker],
     *,
+    stack: str,
     workers_dir: Path,
     driver: Driver,
     gate: Gate,
     steps: Sequence[int] = DEFAULT_STEPS,
     progress: Callable[[str], None] = lambda message: None,
 ) -> DeployReport:
-    """Roll out every changed Worker of `rendered`; see the module docstring."""
-    stale = stale_paths(rendered, workers_dir)
+    """Roll out every changed Worker of `rendered` (stack `stack`'s); see the module
+    docstring. `StaleRenderError` first when `workers_dir` (``workers/<key>/``: the module
+    and the stack's env) does not hold what is about to be deployed."""
+    stale = stale_paths({stack: rendered}, workers_dir, every_stack=False)
     if stale:
         raise StaleRenderError(stale)
     parse_steps(",".join(str(s) for s in steps))
     plan = [(w, driver.current(w)) for w in rendered]
     rollouts = {w.key: Rollout(w.key, cur) for w, cur in plan}
-    changed = [(w, cur) for w, cur in plan if cur is None or cur.sha256 != w.sha256]
+    changed = [(w, cur) for w, cur in plan if cur is None or cur.differs_from(w)]
     for w, cur in plan:
         if (w, cur) not in changed:
             rollouts[w.key].outcome = "unchanged"

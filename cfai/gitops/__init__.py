@@ -12,7 +12,7 @@ Example::
     print(estimate(load_stack("staging"), Traffic(requests_per_day=1000)).total_usd_per_day)
 """
 
-from cfai.gitops.cost import CostEstimate, Traffic, cost_table, estimate
+from cfai.gitops.cost import CostEstimate, Traffic, estimate
 from cfai.gitops.drift import DriftReport, drift_local, drift_stack
 from cfai.gitops.stacks import NewStack, new_stack
 
@@ -21,7 +21,6 @@ __all__ = [
     "DriftReport",
     "NewStack",
     "Traffic",
-    "cost_table",
     "drift_local",
     "drift_stack",
     "estimate",

@@ -19,19 +19,15 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from rich.markup import escape
-from rich.table import Table
 
 from cfai.catalog import CATALOG, FREE_NEURONS_PER_DAY, NEURON_PRICE_USD, Catalog
 from cfai.config import PlatformConfig
 from cfai.kinds import kind_for
 from cfai.kinds.pricing import LineItem, Traffic
 
-__all__ = ["CostEstimate", "LineItem", "Traffic", "WorkerCost", "cost_table", "estimate"]
+__all__ = ["CostEstimate", "LineItem", "Traffic", "WorkerCost", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -138,50 +134,3 @@ def estimate(
         workers.append(WorkerCost(key, w.kind, cost.items, cost.note))
         assumptions += cost.assumptions
     return CostEstimate(source, traffic, tuple(workers), tuple(assumptions))
-
-
-def _money(usd: float | None) -> str:
-    return "price unknown" if usd is None else f"${usd:,.4f}"
-
-
-def _neurons(n: float | None) -> str:
-    return "price unknown" if n is None else f"{n:,.1f}"
-
-
-def _rows(est: CostEstimate) -> Iterator[tuple[str, ...]]:
-    for w in est.workers:
-        models = sorted({i.model for i in w.items}) or ["-"]
-        yield (
-            w.worker,
-            w.kind,
-            ", ".join(models),
-            _neurons(w.neurons_per_day),
-            _money(w.usd_per_day),
-        )
-
-
-def cost_table(est: CostEstimate) -> Table:
-    """One row per Worker plus the totals before and after the free allocation."""
-    table = Table(
-        "worker",
-        "kind",
-        "model(s)",
-        "neurons/day",
-        "USD/day",
-        title=f"cfai cost: {escape(est.source)}" if est.source else "cfai cost",
-    )
-    for row in _rows(est):
-        table.add_row(*(escape(c) for c in row))
-    table.add_section()
-    gross = est.total_neurons_per_day
-    table.add_row("total", "", "", _neurons(gross), _money(gross * NEURON_PRICE_USD))
-    table.add_row("free allocation", "", "", f"-{min(gross, FREE_NEURONS_PER_DAY):,.1f}", "")
-    suffix = f" + unknown ({', '.join(est.unknown)})" if est.unknown else ""
-    table.add_row(
-        "billable",
-        "",
-        "",
-        _neurons(est.billable_neurons_per_day),
-        _money(est.total_usd_per_day) + suffix,
-    )
-    return table

@@ -2,7 +2,7 @@
 
 Three hashes per Worker, all `module_sha256` of a module:
 
-- **repo**: the committed ``workers/<script_name>/index.js``;
+- **repo**: the committed ``workers/<key>/index.js`` (`cfai.render.module_path`);
 - **rendered**: a fresh render of the declaration (differs from repo when ``workers/`` is stale);
 - **live**: the ``template_sha256`` the running Worker reports on ``GET /health``;
 
@@ -36,7 +36,7 @@ from cfai.local.versions import DeployedScript as Deployed
 from cfai.outputs import Outputs, TargetKind, WorkerOutput
 from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi, stack_outputs
 from cfai.provision.rest import NoAnswer, fetch
-from cfai.render import module_sha256, render_platform
+from cfai.render import module_path, module_sha256, render_platform
 
 if TYPE_CHECKING:
     from cfai.local.versions import DeployedScript as Deployed
@@ -149,18 +149,18 @@ def check_workers(
     `platform` (when given) and, by Worker key in `deployed`, what the platform says it
     serves: the hash of its main module and its bindings."""
     renders = render_platform(platform, base_dir=project) if platform is not None else []
-    rendered = {r.script_name: r.sha256 for r in renders}
-    declared = {r.script_name: frozenset((b.type, b.name) for b in r.bindings) for r in renders}
+    rendered = {r.key: r.sha256 for r in renders}
+    declared = {r.key: frozenset((b.type, b.name) for b in r.bindings) for r in renders}
     found = []
     for name, w in sorted(outputs.workers.items()):
-        module = Path("workers") / w.script_name / "index.js"
+        module = module_path(Path("workers"), name)
         repo = _sha(project / module)
-        fresh = rendered.get(w.script_name)
+        fresh = rendered.get(name)
         live, why = _health(w.url, timeout)
         served = deployed.get(name) if deployed is not None else None
         status, detail = _verdict(module, repo, fresh, live, why, deployed is not None, served)
-        if status in _CLEAN and served is not None and w.script_name in declared:
-            status, detail = _bindings(declared[w.script_name], served.bindings, status, detail)
+        if status in _CLEAN and served is not None and name in declared:
+            status, detail = _bindings(declared[name], served.bindings, status, detail)
         sha = served.sha256 if served else None
         found.append(WorkerDrift(name, w.script_name, status, repo, fresh, live, sha, detail))
     return found

@@ -8,7 +8,9 @@ the contract suite, cost and the local platform loop over `KINDS`.
 Adding a kind ``echo``: ``cfai/kinds/echo.py`` (an `EchoWorkerConfig` with
 ``kind: Literal["echo"]`` and an `EchoKind` instance ``KIND``), its template
 ``templates/workers/echo.js.j2``, its contract checks ``cfai/contract/checks/test_echo.py``,
-its tests, and one line in `cfai.kinds.registry.KINDS`.
+its tests, and one line in `cfai.kinds.registry.KINDS`. What may differ between stacks
+(model, limits, prompts) goes in `Rendering.settings` (vars the template reads), never in
+the template context: one Worker's module is the same in every stack (``workers/<key>/``).
 
 Example::
 

@@ -178,8 +178,15 @@ class RenderContext:
 
 @dataclass(frozen=True)
 class Rendering:
-    """A kind's part of a rendered Worker. `context` feeds the kind's template; a kind
-    without a template gives the module itself as `source`."""
+    """A kind's part of a rendered Worker.
+
+    `settings` are the stack's values the Worker reads at run time (var name -> value):
+    they travel as plain-text vars, so the module is the same in every stack (the renderer
+    encodes them; see `cfai.render`). `context` feeds the kind's template and becomes code:
+    only what must be the same in every stack belongs there. A kind without a template gives
+    the module itself as `source`, and in `context` what it is made from (e.g. its path),
+    which names the setting when two stacks render different code for one Worker.
+    """
 
     bindings: tuple[Binding, ...]
     models: tuple[str, ...] = ()
@@ -188,6 +195,7 @@ class Rendering:
     source: str | None = None
     #: Static assets served before the Worker (`cfai.kinds.assets`), with their binding.
     assets: AssetSet | None = None
+    settings: Mapping[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

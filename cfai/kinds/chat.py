@@ -213,13 +213,12 @@ class ChatKind(Kind[ChatWorkerConfig]):
             ),
             models=(worker.model,),
             gateway=gateway[0].text if gateway else None,
-            context={
-                "system_prompt": worker.system_prompt,
-                "max_tokens": worker.max_tokens,
-                "temperature": worker.temperature,
-                "response_schema": worker.response_schema,
-                "stream": worker.stream,
-                "lora": worker.lora is not None,
+            settings={
+                "SYSTEM_PROMPT": worker.system_prompt,
+                "MAX_TOKENS": worker.max_tokens,
+                "TEMPERATURE": worker.temperature,
+                "STREAM": worker.stream,
+                **({"RESPONSE_SCHEMA": worker.response_schema} if worker.response_schema else {}),
             },
         )
 

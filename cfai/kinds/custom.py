@@ -161,6 +161,7 @@ class CustomKind(Kind[CustomWorkerConfig]):
             gateway=gateway,
             source=_read(key, worker, ctx.base_dir),
             assets=assets,
+            context={"main": worker.main},
         )
 
     def cost(

@@ -137,7 +137,7 @@ class ImageKind(Kind[ImageWorkerConfig]):
         return Rendering(
             bindings=tuple(ai_bindings(worker.model)),
             models=(worker.model,),
-            context={"image": _limits(worker, spec, key)},
+            settings={"IMAGE": _limits(worker, spec, key)},
         )
 
     def cost(

@@ -178,17 +178,17 @@ class RagKind(Kind[RagWorkerConfig]):
             ),
             models=(worker.model, worker.embedding_model),
             gateway=gateway[0].text if gateway else None,
-            context={
-                "system_prompt": worker.system_prompt,
-                "max_tokens": worker.max_tokens,
-                "temperature": worker.temperature,
-                "top_k": worker.top_k,
-                "chunk_size": worker.chunk_size,
-                "chunk_overlap": worker.chunk_overlap,
-                "pooling": worker.pooling,
-                "embed_batch": min(embedder.max_batch or 100, 100),
-                "dimensions": embedder.dimensions,
-                "max_chunks": MAX_CHUNKS_PER_DOCUMENT,
+            context={"max_chunks": MAX_CHUNKS_PER_DOCUMENT},
+            settings={
+                "SYSTEM_PROMPT": worker.system_prompt,
+                "MAX_TOKENS": worker.max_tokens,
+                "TEMPERATURE": worker.temperature,
+                "TOP_K": worker.top_k,
+                "CHUNK_SIZE": worker.chunk_size,
+                "CHUNK_OVERLAP": worker.chunk_overlap,
+                "POOLING": worker.pooling,
+                "EMBED_BATCH": min(embedder.max_batch or 100, 100),
+                **({"DIMENSIONS": embedder.dimensions} if embedder.dimensions else {}),
             },
         )
 

@@ -392,6 +392,7 @@ def local_outputs(
             r.key: r.output(
                 url=f"http://127.0.0.1:{ports[r.key]}",
                 contract=declaration.workers[r.key].contract,
+                fields=kind_for(r.kind).output_fields(declaration.workers[r.key]),
             )
             for r in rendered
         },

@@ -49,7 +49,11 @@ def reserve() -> socket.socket:
     # port keep a restarted workerd (cfai dev) from binding it again.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", 0))
-    s.listen(128)
+    # workerd serves the socket with the backlog given here. With 128, a burst of a few
+    # hundred connections overflows it, and the kernel drops handshakes the clients then
+    # retry after TCP's initial retransmission timeout, 1 s (RFC 6298, section 2). The
+    # kernel caps it at net.core.somaxconn (https://man7.org/linux/man-pages/man2/listen.2.html).
+    s.listen(socket.SOMAXCONN)
     return s
 
 

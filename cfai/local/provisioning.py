@@ -101,7 +101,7 @@ def deploy_workers(
         base_url, token=token, account_id=platform.account_id, max_retries=2
     ) as cf:
         for r in rendered:
-            # The tag a version with these assets carries; the files go up only when needed.
+            # Its message names the assets too (version_sha256); files go up only when needed.
             upload = script_upload(r, auth_token, assets_jwt="" if r.assets else None)
             live = cf.workers.current(r.script_name)
             version = (

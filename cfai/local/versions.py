@@ -32,7 +32,7 @@ from cfai.local.state import StateFiles
 from cfai.outputs import Outputs
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
 from cfai.provision.scripts import modules_of
-from cfai.provision.settings import script_upload
+from cfai.provision.settings import script_upload, uploaded_version_sha256
 from cfai.render import RenderedWorker, module_sha256
 
 __all__ = ["DeployedScript", "LiveVersion", "ScriptVersions"]
@@ -40,11 +40,13 @@ __all__ = ["DeployedScript", "LiveVersion", "ScriptVersions"]
 
 @dataclass(frozen=True)
 class LiveVersion:
-    """The version serving most of a Worker's traffic: its id and the template hash of
-    its main module (what ``/health`` reports)."""
+    """The version serving most of a Worker's traffic: its id, the template hash of its
+    main module (what ``/health`` reports) and the `RenderedWorker.version_sha256` cfai
+    uploaded it as ("" when another client uploaded it)."""
 
     id: str
     sha256: str
+    version_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class ScriptVersions:
             vid = str(current["version_id"])
             version = cf.workers.version(script, vid, modules=True)
         main = _main_module(version)
-        return LiveVersion(vid, module_sha256(main.decode("utf-8", errors="replace")))
+        sha256 = module_sha256(main.decode("utf-8", errors="replace"))
+        return LiveVersion(vid, sha256, uploaded_version_sha256(version))
 
     def upload(self, rendered: RenderedWorker, auth_token: str) -> str:
         """A new version of `rendered`'s script, started and serving nothing; its id."""

@@ -43,7 +43,6 @@ from cfai.provision._assets_api import upload_assets
 
 __all__ = [
     "JS_MODULE",
-    "TAG",
     "ScriptContent",
     "ScriptModule",
     "ScriptUpload",
@@ -52,8 +51,8 @@ __all__ = [
     "same_version",
 ]
 
-#: The version annotation cfai tags an upload with assets by (``assets-<digest>``).
-TAG = "workers/tag"
+# The annotation naming what cfai uploaded (`cfai.provision.settings.script_upload`).
+_MESSAGE = "workers/message"
 #: The content type of an ES module part (wrangler's ``moduleTypeMimeType.esm``).
 JS_MODULE = "application/javascript+module"
 
@@ -310,6 +309,10 @@ def same_version(version: Mapping[str, Any], upload: ScriptUpload) -> bool:
         and _shown(version.get("bindings") or []) == _shown(upload.bindings)
         and version.get("compatibility_date") == upload.compatibility_date
         and list(version.get("compatibility_flags") or []) == list(upload.compatibility_flags)
-        # The API never shows an asset set; its tag names the one it serves.
-        and dict(version.get("annotations") or {}).get(TAG) == upload.annotations.get(TAG)
+        # The API never shows an asset set: the version's message names the one uploaded.
+        and (
+            upload.assets is None
+            or dict(version.get("annotations") or {}).get(_MESSAGE)
+            == upload.annotations.get(_MESSAGE)
+        )
     )

@@ -51,7 +51,8 @@ import pulumi.dynamic as dyn
 from cfai.errors import ConfigError, Problem
 from cfai.finetunes import CONFIG_FILE, MODEL_FILE
 from cfai.provision.rest import DEFAULT_BASE_URL, CloudflareApiError, CloudflareClient
-from cfai.provision.vectorize_index import BASE_URL_ENV, TOKEN_CONFIG, TOKEN_ENV
+from cfai.provision.stack_config import BASE_URL_ENV, TOKEN_ENV
+from cfai.provision.stack_config import TOKEN_KEY as TOKEN_CONFIG
 
 __all__ = ["REPLACES", "Finetune", "FinetuneArgs", "FinetuneProvider"]
 

@@ -29,11 +29,13 @@ __all__ = ["Gateway", "GatewayArgs"]
 
 @dataclass(frozen=True)
 class GatewayArgs:
-    """``gateway_id``: the physical id (`Platform.physical_name`); ``gateway``: its settings."""
+    """``gateway_id``: the physical id (`Platform.physical_name`); ``gateway``: its settings;
+    ``base_url``: the Cloudflare API root its ``logs_url`` is under (None: Cloudflare's)."""
 
     account_id: pulumi.Input[str]
     gateway_id: str
     gateway: config.GatewayConfig
+    base_url: str | None = None
 
 
 class Gateway(pulumi.ComponentResource):
@@ -56,7 +58,7 @@ class Gateway(pulumi.ComponentResource):
         )
         self.gateway_id = self.resource.ai_gateway_id
         self.logs_url = pulumi.Output.concat(
-            DEFAULT_BASE_URL,
+            args.base_url or DEFAULT_BASE_URL,
             "/accounts/",
             args.account_id,
             "/ai-gateway/gateways/",

@@ -19,9 +19,15 @@ the contract suite reads), built as the same `cfai.outputs.Outputs` once the res
 outputs are known, minus the local-only ``api``: ``target``, ``stack``, ``endpoints``,
 ``workers``, ``gateways``, ``indexes`` and the secret ``auth_token`` (`OUTPUT_KEYS`).
 
+The declaration comes from Pulumi's config (``cfai:platform``, `cfai.provision.stack_config`),
+and every Cloudflare resource uses the default pulumi-cloudflare provider, configured as
+Pulumi users expect by ``cloudflare:apiToken`` / ``cloudflare:baseUrl`` (or
+``CLOUDFLARE_API_TOKEN`` / ``CLOUDFLARE_BASE_URL``); the indexes (a dynamic provider) and
+the gateways' log URLs get the same base URL from `PlatformArgs.base_url`.
+
 Example (what ``__main__.py`` does)::
 
-    args = PlatformArgs.from_stack(pulumi.get_stack(), Path.cwd())  # ConfigError if invalid
+    args = PlatformArgs.from_pulumi(Path.cwd())         # ConfigError if unset or invalid
     platform = Platform(pulumi.get_project(), args)
     for key, value in platform.outputs.items():
         pulumi.export(key, value)
@@ -39,10 +45,12 @@ import pulumi
 from cfai.config import load_stack
 from cfai.config import models as config
 from cfai.finetunes import CONFIG_FILE, MODEL_FILE, digest_folder
+from cfai.kinds import kind_for
 from cfai.outputs import GatewayOutput, IndexOutput, Outputs, TargetKind
 from cfai.provision.finetune import Finetune, FinetuneArgs
 from cfai.provision.gateway import Gateway, GatewayArgs
 from cfai.provision.settings import index_fields
+from cfai.provision.stack_config import cloudflare_base_url, declaration
 from cfai.provision.vectorize_index import VectorizeIndex, VectorizeIndexArgs
 from cfai.provision.worker import (
     AiWorker,
@@ -63,8 +71,9 @@ OUTPUT_KEYS = tuple(key for key in Outputs.model_fields if key != "api")
 class PlatformArgs:
     """A validated platform, its rendered Workers and the stack config they need.
 
-    Build it with `from_stack` / `from_config`, which do every check that can fail before a
-    single resource is declared, raising `cfai.errors.CfaiError` subclasses only.
+    Build it with `from_pulumi` / `from_stack` / `from_config`, which do every check that can
+    fail before a single resource is declared, raising `cfai.errors.CfaiError` subclasses
+    only. ``base_url``: the Cloudflare API root (None: Cloudflare's own).
     """
 
     platform: config.PlatformConfig
@@ -73,16 +82,24 @@ class PlatformArgs:
     auth_token: pulumi.Input[str] | None = None
     #: The project directory: finetune paths are relative to it (and Pulumi runs there).
     base_dir: Path = Path()
+    base_url: str | None = None
+
+    @classmethod
+    def from_pulumi(cls, base_dir: Path) -> PlatformArgs:
+        """The stack's declaration from Pulumi's config (``cfai:platform``), as the Pulumi
+        program reads it; `base_dir` is the project directory."""
+        return cls.from_config(declaration(base_dir), base_dir=base_dir)
 
     @classmethod
     def from_stack(cls, stack: str, project_dir: Path) -> PlatformArgs:
-        """Load ``Pulumi.<stack>.yaml`` from `project_dir` and read the stack config."""
+        """Load ``Pulumi.<stack>.yaml`` from `project_dir` (without Pulumi's config, e.g.
+        for a program of your own) and read the rest of the stack config."""
         return cls.from_config(load_stack(stack, project_dir), base_dir=project_dir)
 
     @classmethod
     def from_config(cls, platform: config.PlatformConfig, *, base_dir: Path) -> PlatformArgs:
         """Render `platform` and read ``cfai:workersSubdomain`` / ``cfai:authToken``
-        (each required only when some Worker needs it)."""
+        (each required only when some Worker needs it) and the Cloudflare base URL."""
         rendered = render_platform(platform, base_dir=base_dir)
         subdomain = workers_subdomain() if rendered else None
         token = auth_token()
@@ -90,7 +107,7 @@ class PlatformArgs:
             # The error AiWorker would raise, before any resource is declared.
             needing = next(r for r in rendered if any(b.type == "secret_text" for b in r.bindings))
             raise missing_auth_token(needing.script_name)
-        return cls(platform, tuple(rendered), subdomain, token, base_dir)
+        return cls(platform, tuple(rendered), subdomain, token, base_dir, cloudflare_base_url())
 
 
 class Platform(pulumi.ComponentResource):
@@ -111,17 +128,22 @@ class Platform(pulumi.ComponentResource):
         self.gateway_resources = {
             key: Gateway(
                 f"{name}-{key}",
-                GatewayArgs(account_id=p.account_id, gateway_id=p.physical_name(key), gateway=gw),
+                GatewayArgs(
+                    account_id=p.account_id,
+                    gateway_id=p.physical_name(key),
+                    gateway=gw,
+                    base_url=args.base_url,
+                ),
                 child,
             )
             for key, gw in p.gateways.items()
         }
         self.index_resources = {
-            key: VectorizeIndex(f"{name}-{key}", _index_args(p, key, idx), child)
+            key: VectorizeIndex(f"{name}-{key}", _index_args(p, key, idx, args.base_url), child)
             for key, idx in p.indexes.items()
         }
         self.finetune_resources = {
-            key: Finetune(f"{name}-{key}", _finetune_args(p, key, args.base_dir), child)
+            key: Finetune(f"{name}-{key}", _finetune_args(p, key, args), child)
             for key in p.finetunes
         }
         finetune_names = {
@@ -205,6 +227,7 @@ def _outputs(
                 url=workers[r.key]["url"],
                 script_name=workers[r.key]["script_name"],
                 contract=p.workers[r.key].contract,
+                fields=kind_for(r.kind).output_fields(p.workers[r.key]),
             )
             for r in rendered
         },
@@ -213,7 +236,8 @@ def _outputs(
     )
 
 
-def _finetune_args(p: config.PlatformConfig, key: str, base_dir: Path) -> FinetuneArgs:
+def _finetune_args(p: config.PlatformConfig, key: str, args: PlatformArgs) -> FinetuneArgs:
+    base_dir = args.base_dir
     finetune = p.finetunes[key]
     folder = PurePosixPath(finetune.path)
     digest = digest_folder(base_dir / finetune.path)
@@ -226,11 +250,12 @@ def _finetune_args(p: config.PlatformConfig, key: str, base_dir: Path) -> Finetu
         config_sha256=digest.config_sha256,
         model_path=str(folder / MODEL_FILE),
         model_sha256=digest.model_sha256,
+        base_url=args.base_url,
     )
 
 
 def _index_args(
-    p: config.PlatformConfig, key: str, index: config.IndexConfig
+    p: config.PlatformConfig, key: str, index: config.IndexConfig, base_url: str | None
 ) -> VectorizeIndexArgs:
     f = index_fields(p.physical_name(key), index)
     return VectorizeIndexArgs(
@@ -240,4 +265,5 @@ def _index_args(
         metric=f["metric"],
         description=f["description"] or None,
         metadata_indexes=f["metadata_indexes"],
+        base_url=base_url,
     )

@@ -80,11 +80,16 @@ class NoAnswer:
 
 
 def send(
-    http: httpx.Client | None, method: str, url: str, **kwargs: Any
+    http: httpx.Client | None, method: str, url: str, *, stream: bool = False, **kwargs: Any
 ) -> httpx.Response | NoAnswer:
     """One HTTP request on `http` (a one-off client when None): the response, whatever its
-    status, or `NoAnswer`. The only place cfai catches httpx's exceptions."""
+    status, or `NoAnswer`. The only place cfai catches httpx's exceptions. `stream`: the
+    body is not read yet (`http` required); the caller reads and closes the response."""
     try:
+        if stream:
+            if http is None:
+                raise ValueError("send(stream=True) needs a client")
+            return http.send(http.build_request(method, url, **kwargs), stream=True)
         if http is None:
             return httpx.request(method, url, **kwargs)
         return http.request(method, url, **kwargs)

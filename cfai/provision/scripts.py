@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from cfai.provision._workers_api import (
     JS_MODULE,
-    TAG,
     ScriptContent,
     ScriptModule,
     ScriptUpload,
@@ -27,7 +26,6 @@ from cfai.provision._workers_api import (
 
 __all__ = [
     "JS_MODULE",
-    "TAG",
     "ScriptContent",
     "ScriptModule",
     "ScriptUpload",

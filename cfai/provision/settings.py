@@ -9,16 +9,28 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cfai.config import GatewayConfig, IndexConfig
-from cfai.provision._workers_api import JS_MODULE, TAG, ScriptModule, ScriptUpload
+from cfai.provision._workers_api import JS_MODULE, ScriptModule, ScriptUpload
 from cfai.render import RenderedWorker
 
-__all__ = ["BINDING_ORDER", "gateway_fields", "index_fields", "script_upload"]
+__all__ = [
+    "BINDING_ORDER",
+    "gateway_fields",
+    "index_fields",
+    "script_upload",
+    "uploaded_version_sha256",
+]
 
 #: The order bindings are uploaded in (by type, then name): stable, so diffs stay quiet.
 BINDING_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3, "assets": 4}
+# A version's message (annotation ``workers/message``, at most 100 characters:
+# https://developers.cloudflare.com/workers/configuration/versions-and-deployments/) names
+# what cfai uploaded: `RenderedWorker.version_sha256`, code and settings, which a read-back
+# of the module alone cannot tell (a settings-only change keeps the module).
+_MESSAGE = "cfai version "
 
 
 def gateway_fields(gateway_id: str, gw: GatewayConfig) -> dict[str, Any]:
@@ -57,15 +69,13 @@ def script_upload(
 ) -> ScriptUpload:
     """The upload of a rendered Worker: its module, its bindings (the ``secret_text`` ones
     carry `auth_token`) and compatibility settings; a Worker with static assets names the
-    completion token of their upload session (`assets_jwt`) and is tagged with their digest
-    (``workers/tag``), so an unchanged asset set is recognised."""
+    completion token of their upload session (`assets_jwt`); their digest is part of the
+    version's message (`RenderedWorker.version_sha256`), so an unchanged set is recognised."""
     assets = None
-    annotations = {}
     if rendered.assets is not None:
         if assets_jwt is None:
             raise ValueError(f"worker {rendered.script_name!r}: its assets are not uploaded")
         assets = {"jwt": assets_jwt, "config": rendered.assets.settings.config()}
-        annotations[TAG] = f"assets-{rendered.assets.digest[:24]}"
     bindings = []
     for b in sorted(rendered.bindings, key=lambda b: (BINDING_ORDER.get(b.type, 9), b.name)):
         entry: dict[str, Any] = dict(b.as_dict())
@@ -80,6 +90,16 @@ def script_upload(
         bindings=tuple(bindings),
         compatibility_date=rendered.compatibility_date,
         compatibility_flags=tuple(rendered.compatibility_flags),
-        annotations=annotations,
+        annotations={"workers/message": _MESSAGE + rendered.version_sha256},
         assets=assets,
     )
+
+
+def uploaded_version_sha256(version: Mapping[str, Any]) -> str:
+    """The `RenderedWorker.version_sha256` a version read back was uploaded as by
+    `script_upload` ("" for a version uploaded otherwise)."""
+    annotations = version.get("annotations")
+    message = annotations.get("workers/message") if isinstance(annotations, Mapping) else None
+    if isinstance(message, str) and message.startswith(_MESSAGE):
+        return message.removeprefix(_MESSAGE)
+    return ""

@@ -17,6 +17,10 @@ Semantics:
 - delete treats 404 as done; refresh reports a deleted index as gone and detects drift.
 - The API token is read when a method runs, from the stack config ``cloudflare:apiToken``
   or ``CLOUDFLARE_API_TOKEN``: it is never an input, an output or pickled state.
+- The API root is the ``base_url`` input (the program passes the pulumi-cloudflare
+  provider's ``cloudflare:baseUrl`` / ``CLOUDFLARE_BASE_URL``, so both talk to the same
+  API), else that same config or variable, else ``CFAI_CLOUDFLARE_BASE_URL``, else
+  Cloudflare's.
 
 Engine-side property names are camelCase (``accountId``, ``indexName``,
 ``metadataIndexes``, ``createdOn``) and ``metadataIndexes`` travels in Cloudflare's own
@@ -54,12 +58,13 @@ from cfai.provision._vectorize_props import (
     whole,
 )
 from cfai.provision.rest import DEFAULT_BASE_URL, CloudflareApiError, CloudflareClient
+from cfai.provision.stack_config import BASE_URL_ENV, BASE_URL_KEY, TOKEN_ENV
+from cfai.provision.stack_config import TOKEN_KEY as TOKEN_CONFIG
 
 __all__ = ["VectorizeIndex", "VectorizeIndexArgs", "VectorizeIndexProvider"]
 
-BASE_URL_ENV = "CFAI_CLOUDFLARE_BASE_URL"
-TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
-TOKEN_CONFIG = "cloudflare:apiToken"
+#: An older name of the API root's variable, still read after ``CLOUDFLARE_BASE_URL``.
+CFAI_BASE_URL_ENV = "CFAI_CLOUDFLARE_BASE_URL"
 DUPLICATE_NAME_CODE = 3002
 
 
@@ -88,16 +93,20 @@ class VectorizeIndexProvider(dyn.ResourceProvider):
     def __init__(self) -> None:
         super().__init__()
         self._configured_token: str | None = None
+        self._configured_base_url: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
 
     def __setstate__(self, state: Mapping[str, Any]) -> None:
         self._configured_token = None
+        self._configured_base_url = None
 
     def configure(self, req: dyn.ConfigureRequest) -> None:
         token = req.config.get(TOKEN_CONFIG)
         self._configured_token = str(token) if token else None
+        base_url = req.config.get(BASE_URL_KEY)
+        self._configured_base_url = str(base_url) if base_url else None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -111,7 +120,13 @@ class VectorizeIndexProvider(dyn.ResourceProvider):
                 "authenticate for",
                 _resource(props),
             )
-        base_url = props.get("baseUrl") or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        base_url = (
+            props.get("baseUrl")
+            or self._configured_base_url
+            or os.environ.get(BASE_URL_ENV)
+            or os.environ.get(CFAI_BASE_URL_ENV)
+            or DEFAULT_BASE_URL
+        )
         return _new_client(str(base_url), token, str(props["accountId"]))
 
     # -- engine methods --------------------------------------------------------------------
@@ -255,8 +270,8 @@ class VectorizeIndexArgs:
 
     ``dimensions``: 32-1536, the embedding model's. ``metric``: ``cosine``,
     ``euclidean`` or ``dot-product``. ``metadata_indexes``: property -> ``string`` |
-    ``number`` | ``boolean``, at most 10. ``base_url``: the API root (default
-    ``$CFAI_CLOUDFLARE_BASE_URL`` or ``https://api.cloudflare.com/client/v4``).
+    ``number`` | ``boolean``, at most 10. ``base_url``: the API root (default: see the
+    module docstring; ``https://api.cloudflare.com/client/v4`` when nothing says).
     """
 
     account_id: pulumi.Input[str]

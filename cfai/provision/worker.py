@@ -1,9 +1,11 @@
 """`AiWorker`: one rendered Worker as a `pulumi_cloudflare.WorkersScript` on workers.dev.
 
 The script's ``content`` is `RenderedWorker.source`, the exact bytes `cfai render` writes to
-``workers/<script>/index.js``, so what is deployed is what was reviewed. Bindings come from
-the render and are uploaded in a stable order (ai, vectorize, plain_text, secret_text; by
-name within a type) to keep diffs quiet, with two substitutions that make dependencies real:
+``workers/<key>/index.js`` (`cfai.render.module_path`; the same module in every stack), so
+what is deployed is what was reviewed. Bindings come from the render (the stack's settings
+are plain_text vars among them, as in that stack's env of ``workers/<key>/wrangler.jsonc``)
+and are uploaded in a stable order (ai, vectorize, plain_text, secret_text; by name within a
+type) to keep diffs quiet, with two substitutions that make dependencies real:
 
 - a ``vectorize`` binding's ``index_name`` is the `VectorizeIndex` resource's output, so the
   index exists before the script that binds it;
@@ -19,7 +21,7 @@ never appears in plain text in state or in diffs.
 
 Static assets (a custom Worker's ``assets:``, a playground page) are the script's ``assets``:
 the provider uploads them through Cloudflare's assets upload session from the folder, the
-declared one or ``workers/<script>/playground`` that `cfai render` writes.
+declared one or ``workers/<key>/playground`` that `cfai render` writes.
 
 The URL is ``https://<script>.<cfai:workersSubdomain>.workers.dev``: Cloudflare has no
 resource or output for the account's workers.dev subdomain, so it is stack config.
@@ -191,7 +193,7 @@ def assets_directory(rendered: RenderedWorker) -> str | None:
     if rendered.assets is None:
         return None
     if rendered.assets.packaged:
-        return f"workers/{rendered.script_name}/{PLAYGROUND_DIR}"
+        return f"workers/{rendered.key}/{PLAYGROUND_DIR}"
     return rendered.assets.directory
 
 

@@ -4,13 +4,19 @@ Pure: reads only the templates and custom Workers' module files. Deterministic: 
 platform renders to the same bytes. What a Worker's template gets, and its bindings, come
 from its kind (`cfai.kinds`); the common part (key, kind, auth, request limit, hash) is
 added here.
+
+A kind's `settings` (max_tokens, system_prompt, ...) become plain-text vars, so one
+Worker's module is the same in every stack and ``workers/<key>/`` holds it once. What stays
+in the code is what the template hash must prove: the kind, auth and the request size
+limit, and a setting too large for a var (Cloudflare's limit is 5 KB), built in instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,16 +29,21 @@ from cfai.outputs import WorkerOutput
 from cfai.render._templates import Templates
 
 __all__ = [
+    "VAR_MAX_BYTES",
     "RenderedWorker",
     "module_sha256",
     "render_platform",
     "render_worker",
+    "setting_text",
 ]
 
 ZERO_SHA256 = "0" * 64
 # Cloudflare's request body limit for Workers on the Free and Pro plans
 # (https://developers.cloudflare.com/workers/platform/limits/#request-limits).
 PLATFORM_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+#: Cloudflare limits a Worker's environment variable to 5 KB
+#: (https://developers.cloudflare.com/workers/platform/limits/), read as 5,000 bytes.
+VAR_MAX_BYTES = 5000
 _MARKER = re.compile(r'const TEMPLATE_SHA256 = "([0-9a-f]{64})";')
 
 
@@ -58,13 +69,41 @@ class RenderedWorker:
     max_request_bytes: int = PLATFORM_MAX_REQUEST_BYTES
     # Static files served before the Worker (and through its assets binding, if any).
     assets: AssetSet | None = None
+    #: What the module is made from besides its template, as (name, JSON) pairs: the kind,
+    #: auth, the request limit, the kind's template context and any built-in setting. Two
+    #: stacks whose modules of one Worker differ are told apart by it.
+    code: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def version_sha256(self) -> str:
+        """What tells one deployable version of this Worker from another: the template hash
+        with the compatibility settings and every binding (vars' values included; secrets
+        by name). Two stacks' versions share `sha256`, not this; a settings-only change
+        keeps `sha256` and changes this."""
+        release = {
+            "sha256": self.sha256,
+            "compatibility_date": self.compatibility_date,
+            "compatibility_flags": list(self.compatibility_flags),
+            "bindings": [b.as_dict() for b in sorted(self.bindings, key=lambda b: b.name)],
+        }
+        if self.assets is not None:
+            # Every file and how they serve: an edited page is a new version.
+            release["assets"] = self.assets.digest
+        text = json.dumps(release, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def output(
-        self, *, url: str, contract: Sequence[str] = (), script_name: str | None = None
+        self,
+        *,
+        url: str,
+        contract: Sequence[str] = (),
+        script_name: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> WorkerOutput:
         """This Worker's entry in an outputs map, answering on `url` (every writer builds
-        it so)."""
+        it so), with the `fields` its kind adds (`Kind.output_fields`)."""
         return WorkerOutput(
+            **(fields or {}),
             kind=self.kind,
             url=url,
             script_name=script_name or self.script_name,
@@ -75,6 +114,23 @@ class RenderedWorker:
             contract=tuple(contract),
             playground=self.assets is not None and self.assets.packaged,
         )
+
+
+def setting_text(value: Any) -> str:
+    """A setting as the text of its plain-text var: strings as they are, booleans as
+    ``true``/``false``, anything else as JSON (what the templates' ``setting*`` readers parse).
+
+    >>> [setting_text(v) for v in ("be brief", 256, 0.5, True, {"type": "object"})]
+    ['be brief', '256', '0.5', 'true', '{"type": "object"}']
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise RenderError(f"setting value {value!r} cannot be a var: {err}") from None
 
 
 def module_sha256(source: str) -> str:
@@ -121,18 +177,26 @@ def render_worker(
     )
     part = kind.render(key, worker, ctx)
     bindings = list(part.bindings)
+    code: dict[str, Any] = {"kind": worker.kind, **part.context}
     if kind.template is None:
         source = part.source
         if source is None:
             raise RenderError(f"workers.{key}: kind {kind.name} gave neither template nor module")
         digest = module_sha256(source)
     else:
+        settings = {name: setting_text(value) for name, value in part.settings.items()}
+        built_in = {n: t for n, t in settings.items() if len(t.encode()) > VAR_MAX_BYTES}
+        bindings += [
+            Binding("plain_text", n, text=t) for n, t in settings.items() if n not in built_in
+        ]
+        code |= {"auth": worker.auth, "max_request_bytes": worker.max_request_bytes, **built_in}
         context: dict[str, Any] = {
             **part.context,
             "key": key,
             "kind": worker.kind,
             "auth": worker.auth,
             "max_request_bytes": worker.max_request_bytes,
+            "built_in_settings": built_in,
             "template_sha256": ZERO_SHA256,
         }
         if worker.auth:
@@ -142,6 +206,10 @@ def render_worker(
         source = source.replace(
             f'const TEMPLATE_SHA256 = "{ZERO_SHA256}";', f'const TEMPLATE_SHA256 = "{digest}";'
         )
+    names = [b.name for b in bindings]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise RenderError(f"workers.{key}: binding name(s) used twice: {', '.join(twice)}")
     return RenderedWorker(
         key=key,
         script_name=platform.physical_name(key),
@@ -157,6 +225,7 @@ def render_worker(
         account_id=platform.account_id,
         max_request_bytes=_request_limit(worker, templated=kind.template is not None),
         assets=_playground(kind.name, templates) if worker.playground else part.assets,
+        code=tuple((name, setting_text(code[name])) for name in sorted(code)),
     )
 
 

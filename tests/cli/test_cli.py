@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -71,21 +72,61 @@ def test_render_check_is_clean_on_the_committed_tree() -> None:
 def test_render_check_fails_on_a_stale_tree_and_names_the_path(tmp_path: Path) -> None:
     write_stack(tmp_path, "dev", {"account_id": ACCOUNT, "workers": {"a": {"kind": "chat"}}})
     assert cfai("render", "--project", str(tmp_path)).returncode == 0
-    index = tmp_path / "workers" / "acme-dev-a" / "index.js"
+    index = tmp_path / "workers" / "a" / "index.js"
     assert index.is_file()
     assert cfai("render", "--check", "--project", str(tmp_path)).returncode == 0
     index.write_text(index.read_text() + "// edited by hand\n")
     r = cfai("render", "--check", "--project", str(tmp_path))
     assert r.returncode == 1
-    assert "workers/acme-dev-a/index.js" in r.stderr
-    # A config change makes the tree stale too, and `cfai render` makes it fresh again.
+    assert "workers/a/index.js" in r.stderr
+    # A config change makes the tree stale too (a setting: the stack's env, not the code),
+    # and `cfai render` makes it fresh again.
+    assert cfai("render", "--project", str(tmp_path)).returncode == 0
     write_stack(
         tmp_path,
         "dev",
         {"account_id": ACCOUNT, "workers": {"a": {"kind": "chat", "max_tokens": 100}}},
     )
+    r = cfai("render", "--check", "--project", str(tmp_path))
+    assert r.returncode == 1
+    assert "workers/a/wrangler.jsonc" in r.stderr and "index.js" not in r.stderr
     assert cfai("render", "--project", str(tmp_path)).returncode == 0
     assert cfai("render", "--check", "--project", str(tmp_path)).returncode == 0
+
+
+def test_render_writes_one_directory_per_worker_with_an_env_per_stack(tmp_path: Path) -> None:
+    for stack, tokens in (("staging", 128), ("prod", 512)):
+        write_stack(
+            tmp_path,
+            stack,
+            {"account_id": ACCOUNT, "workers": {"a": {"kind": "chat", "max_tokens": tokens}}},
+        )
+    r = cfai("render", "--project", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "workers").iterdir()) == ["a"]
+    config = (tmp_path / "workers" / "a" / "wrangler.jsonc").read_text()
+    body = json.loads("\n".join(x for x in config.splitlines() if not x.startswith("//")))
+    assert {s: e["vars"]["MAX_TOKENS"] for s, e in body["env"].items()} == {
+        "prod": "512",
+        "staging": "128",
+    }
+    assert body["env"]["prod"]["name"] == "acme-prod-a"
+    # One stack re-rendered: its env changes, the other stack's stays.
+    write_stack(
+        tmp_path,
+        "staging",
+        {"account_id": ACCOUNT, "workers": {"a": {"kind": "chat", "max_tokens": 64}}},
+    )
+    assert cfai("render", "--stack", "staging", "--project", str(tmp_path)).returncode == 0
+    config = (tmp_path / "workers" / "a" / "wrangler.jsonc").read_text()
+    assert '"MAX_TOKENS": "64"' in config and '"MAX_TOKENS": "512"' in config
+    assert cfai("render", "--check", "--project", str(tmp_path)).returncode == 0
+    # Two stacks that would need different code for one Worker: exit 2 naming it.
+    write_stack(tmp_path, "prod", {"account_id": ACCOUNT, "workers": {"a": {"kind": "image"}}})
+    r = cfai("render", "--project", str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "workers.a: stacks prod and staging render different code" in r.stderr
+    assert "kind 'image' in prod, 'chat' in staging" in r.stderr
 
 
 def test_render_out_dir_and_config_file(tmp_path: Path) -> None:

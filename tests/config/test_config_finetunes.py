@@ -57,10 +57,22 @@ def test_finetune_loads_and_a_chat_worker_uses_it(project: Path) -> None:
     assert rendered.source.count('inputs.lora = requireVar(req.env, "LORA");') == 2
 
 
-def test_chat_worker_without_lora_renders_no_lora_code(project: Path) -> None:
-    p = load_platform(platform(workers={"bot": {"kind": "chat"}}), base_dir=project)
+def test_chat_worker_without_lora_gets_no_lora_var_and_the_same_module(project: Path) -> None:
+    p = load_platform(platform(workers={"bot": {"kind": "chat", "model": LLAMA}}), base_dir=project)
     (rendered,) = render_platform(p, base_dir=project)
-    assert "LORA" not in rendered.source and "LORA" not in {b.name for b in rendered.bindings}
+    assert "LORA" not in {b.name for b in rendered.bindings}
+    # The module applies LORA only when the var is there: one module for the Workers (and
+    # stacks) with and without a finetune, the var alone tells them apart.
+    tuned = load_platform(
+        platform(
+            finetunes={"tone": tone()},
+            workers={"bot": {"kind": "chat", "model": LLAMA, "lora": "tone"}},
+        ),
+        base_dir=project,
+    )
+    (with_lora,) = render_platform(tuned, base_dir=project)
+    assert with_lora.source == rendered.source
+    assert "if (req.env.LORA !== undefined) inputs.lora" in rendered.source
 
 
 def test_finetune_base_model_without_lora_support(project: Path) -> None:

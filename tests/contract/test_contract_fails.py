@@ -17,6 +17,7 @@ import yaml
 from cfai.config import load_file, load_stack
 from cfai.contract import ContractRun, run_contract
 from cfai.local import LocalPlatform
+from cfai.render import module_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The shared platform's gateway limit must not be exhausted (see tests/conftest.py).
@@ -66,8 +67,7 @@ def test_deployed_hash_differing_from_workers_dir_fails_hash_check(
 ) -> None:
     project = tmp_path / "project"
     shutil.copytree(REPO_ROOT / "workers", project / "workers")
-    script = local_platform["workers"]["assistant"]["script_name"]
-    module = project / "workers" / script / "index.js"
+    module = module_path(project / "workers", "assistant")
     module.write_text(module.read_text() + "\n// an unreviewed edit\n")
     run = _run(local_platform, tmp_path, project=project, keyword="worker_common")
     failed = [(r.worker, r.check.split("::")[-1]) for r in run.failed]
@@ -128,7 +128,7 @@ _SABOTAGE = {
     "workers/speech.js.j2": [
         ('return new Response(body, { headers: { "content-type": "audio/mpeg" } });', 'return new Response("not audio", { headers: { "content-type": "audio/mpeg" } });'),
         # an overlong text silently cut instead of refused
-        ('const text = reqString(body, "text", { max: MAX_TEXT_CHARS });\n  const voice = readVoice(body.voice, "voice", speechTraits(req.env));\n  return speech(req, text, voice);\n}\n\nasync function handleOpenAISpeech', 'const text = String(body.text).slice(0, MAX_TEXT_CHARS);\n  const voice = readVoice(body.voice, "voice", speechTraits(req.env));\n  return speech(req, text, voice);\n}\n\nasync function handleOpenAISpeech'),
+        ('const text = reqString(body, "text", { max: req.settings.maxTextChars });\n  const voice = readVoice(body.voice, "voice", speechTraits(req.env));\n  return speech(req, text, voice);\n}\n\nasync function handleOpenAISpeech', 'const text = String(body.text).slice(0, req.settings.maxTextChars);\n  const voice = readVoice(body.voice, "voice", speechTraits(req.env));\n  return speech(req, text, voice);\n}\n\nasync function handleOpenAISpeech'),
         ('if (!type.startsWith("audio/") && !type.startsWith("video/") && type !== "application/octet-stream") {', "if (false) {"),
     ],
 }  # fmt: skip

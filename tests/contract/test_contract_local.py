@@ -121,7 +121,7 @@ def extended_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     (project / "checks" / "test_legacy.py").write_text(_USER_CHECK)
     (project / "node_modules").symlink_to(REPO_ROOT / "node_modules")
     platform = load_file(project / "Pulumi.ext.yaml")
-    write_rendered(render_platform(platform, base_dir=project), project / "workers")
+    write_rendered({"ext": render_platform(platform, base_dir=project)}, project / "workers")
     local = LocalPlatform(project, "ext")
     try:
         local.up(platform, timeout=60)

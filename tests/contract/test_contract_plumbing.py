@@ -17,10 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cfai.cli import app
-from cfai.contract import ContractRun, parse_target, run_contract, summary_table
+from cfai.cli._tables import summary_table
+from cfai.contract import ContractRun, parse_target, run_contract
 from cfai.contract._http import schema_errors
 from cfai.contract.plugin import TRANSPORT
-from cfai.render import module_sha256
+from cfai.render import module_path, module_sha256
 
 TOKEN = "fake-auth-token-0123456789"
 API_TOKEN = "fake-api-token-0123456789"
@@ -83,7 +84,7 @@ class _Inject:
 
 def _outputs(tmp_path: Path, workers: dict[str, str], **extra: Any) -> Path:
     for name, kind in workers.items():
-        module = tmp_path / "workers" / f"t-{name}" / "index.js"
+        module = module_path(tmp_path / "workers", name)
         module.parent.mkdir(parents=True, exist_ok=True)
         module.write_text(_module(kind))
     outputs = {

@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from support.pulumi_mocks import Mocks, use_mocks
 
 from cfai.config import load_stack
 from cfai.deploy import Failure, deploy
@@ -28,19 +29,6 @@ TOKEN = "s3cret-token"
 VERSION = "cloudflare:index/workerVersion:WorkerVersion"
 DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
 LIVE = "live-v0"
-
-
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, ids: Callable[[str], str]) -> None:
-        self.ids = ids
-        self.created: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.created.append(args)
-        return self.ids(args.name), dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
 
 
 class FakeStack:
@@ -67,10 +55,10 @@ class FakeStack:
         return self._ids[name]
 
     def up(self, program: Callable[[], None]) -> dict[str, Any]:
-        mocks = _Mocks(self._id)
-        pulumi.runtime.set_mocks(mocks, project="cfai", stack="staging-rollout", preview=False)
-        pulumi.runtime.set_all_config(
-            {k: v for k, (v, _) in self.config.items()},
+        mocks = use_mocks(
+            Mocks(ids=lambda args: self._id(args.name)),
+            stack="staging-rollout",
+            config={k: v for k, (v, _) in self.config.items()},
             secret_keys=[k for k, (_, s) in self.config.items() if s],
         )
         exported: dict[str, Any] = {}
@@ -92,7 +80,7 @@ class FakeStack:
 
         run()
         self.ups += 1
-        self.resources = mocks.created
+        self.resources = mocks.registered
         self._outputs = exported
         return dict(exported)
 
@@ -191,7 +179,10 @@ def test_upload_adds_a_version_at_zero_percent(chat: RenderedWorker) -> None:
     assert ops.deployment() == {LIVE: 100}, "the new version serves nothing yet"
     assert ops.config["cfai:authToken"] == (TOKEN, True)
     rollout = ops.outputs()["rollout"][chat.key]
-    assert rollout["versions"][chat.sha256]["id"] == new.id
+    # Recorded by version key (code and settings), the template hash in its spec.
+    assert new.version_sha256 == chat.version_sha256
+    assert rollout["versions"][chat.version_sha256]["id"] == new.id
+    assert rollout["versions"][chat.version_sha256]["spec"]["sha256"] == chat.sha256
 
 
 def test_split_writes_the_deployment_percentages(chat: RenderedWorker) -> None:
@@ -223,7 +214,7 @@ def test_remove_drops_the_version(chat: RenderedWorker) -> None:
     driver.split(chat, {old.id: 100})
     driver.remove(chat, new)
     assert ops.of(VERSION) == [] and ops.deployment() == {LIVE: 100}
-    assert chat.sha256 not in ops.outputs()["rollout"][chat.key]["versions"]
+    assert ops.outputs()["rollout"][chat.key]["versions"].keys() == {OLD_SHA}
 
 
 def test_an_earlier_version_is_redeclared_unchanged_from_the_outputs(
@@ -245,6 +236,37 @@ def test_an_earlier_version_is_redeclared_unchanged_from_the_outputs(
     after = {r.name: r.inputs for r in ops.of(VERSION)}
     assert {n: after[n] for n in before} == before, "v1 re-declared with identical inputs"
     assert v2.id != v1.id and ops.deployment() == {v1.id: 100}
+
+
+def test_a_settings_only_change_is_a_new_version_beside_the_old(chat: RenderedWorker) -> None:
+    ops = FakeStack()
+    first = _driver(ops, _platform_outputs(chat, sha=OLD_SHA))
+    old = first.current(chat)
+    assert old is not None
+    v1 = first.upload(chat)
+    first.split(chat, {v1.id: 100})
+    first.remove(chat, old)
+    # Same module, another max_tokens: the template hash stays, the version does not.
+    tuned = dataclasses.replace(
+        chat,
+        bindings=tuple(
+            dataclasses.replace(b, text="64") if b.name == "MAX_TOKENS" else b
+            for b in chat.bindings
+        ),
+    )
+    assert tuned.sha256 == chat.sha256 and tuned.version_sha256 != chat.version_sha256
+    second = _driver(ops, _platform_outputs(tuned, sha=chat.sha256), live="never-asked")
+    current = second.current(tuned)
+    assert current == v1 and current.differs_from(tuned)
+    v2 = second.upload(tuned)
+    assert (v2.sha256, v2.version_sha256) == (chat.sha256, tuned.version_sha256)
+    second.split(tuned, {v1.id: 90, v2.id: 10})
+    assert ops.deployment() == {v1.id: 90, v2.id: 10}
+    # A secret binding makes the list a secret: {"value": [...]} in the mock's inputs.
+    lists = [r.inputs["bindings"] for r in ops.of(VERSION)]
+    lists = [b["value"] if isinstance(b, dict) else b for b in lists]
+    texts = sorted(b["text"] for bindings in lists for b in bindings if b["name"] == "MAX_TOKENS")
+    assert texts == ["256", "64"]
 
 
 def test_outputs_for_carries_the_override_header(chat: RenderedWorker) -> None:
@@ -277,7 +299,7 @@ def _gate(failing: set[str]) -> Callable[[Outputs, str], list[Failure]]:
 
 
 def _workers_dir(tmp_path: Path, rendered: RenderedWorker) -> Path:
-    write_rendered([rendered], tmp_path / "workers")
+    write_rendered({"staging": [rendered]}, tmp_path / "workers")
     return tmp_path / "workers"
 
 
@@ -285,6 +307,7 @@ def test_deploy_promotes_a_good_change(chat: RenderedWorker, tmp_path: Path) -> 
     ops = FakeStack()
     report = deploy(
         [chat],
+        stack="staging",
         workers_dir=_workers_dir(tmp_path, chat),
         driver=_driver(ops, _platform_outputs(chat, sha=OLD_SHA)),
         gate=_gate(set()),
@@ -294,7 +317,7 @@ def test_deploy_promotes_a_good_change(chat: RenderedWorker, tmp_path: Path) -> 
     assert (report.exit_code, rollout.outcome, rollout.passed) == (0, "promoted", [0, 10, 100])
     assert rollout.new is not None
     assert ops.deployment() == {rollout.new.id: 100}
-    assert ops.outputs()["rollout"][chat.key]["versions"].keys() == {chat.sha256}
+    assert ops.outputs()["rollout"][chat.key]["versions"].keys() == {chat.version_sha256}
 
 
 def test_deploy_rolls_a_failing_change_back_leaving_the_stack_as_before(
@@ -302,13 +325,20 @@ def test_deploy_rolls_a_failing_change_back_leaving_the_stack_as_before(
 ) -> None:
     ops = FakeStack()
     good = _driver(ops, _platform_outputs(chat, sha=OLD_SHA))
-    deploy([chat], workers_dir=_workers_dir(tmp_path, chat), driver=good, gate=_gate(set()))
+    deploy(
+        [chat],
+        stack="staging",
+        workers_dir=_workers_dir(tmp_path, chat),
+        driver=good,
+        gate=_gate(set()),
+    )
     before_outputs = ops.outputs()
     before_resources = {(r.typ, r.name): r.inputs for r in ops.resources}
 
     broken = _edited(chat, 7)
     report = deploy(
         [broken],
+        stack="staging",
         workers_dir=_workers_dir(tmp_path / "b", broken),
         driver=_driver(ops, _platform_outputs(broken, sha=chat.sha256), live="never-asked"),
         gate=_gate({broken.sha256}),
@@ -325,6 +355,7 @@ def test_deploy_leaves_an_unchanged_worker_untouched(chat: RenderedWorker, tmp_p
     ops = FakeStack()
     report = deploy(
         [chat],
+        stack="staging",
         workers_dir=_workers_dir(tmp_path, chat),
         driver=_driver(ops, _platform_outputs(chat)),
         gate=_gate(set()),

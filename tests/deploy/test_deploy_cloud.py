@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.runtime import rpc
+from support.pulumi_mocks import Mocks, use_mocks
 
 from cfai.config import load_platform
 from cfai.deploy.cloud import Plan, VersionSpec, rollout_program
@@ -33,29 +34,14 @@ DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
 SCRIPT = "cloudflare:index/workersScript:WorkersScript"
 
 
-class Mocks(pulumi.runtime.Mocks):
-    """Records every resource the program declares, with its inputs as the engine gets them."""
-
-    def __init__(self) -> None:
-        self.created: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.created.append(args)
-        return f"id-{args.name}", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-    def of(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.created if r.typ == typ]
-
-
 @pytest.fixture
 def mocks() -> Mocks:
-    m = Mocks()
-    pulumi.runtime.set_mocks(m, project="cfai", stack="staging-rollout", preview=False)
-    pulumi.runtime.set_all_config({"cfai:authToken": TOKEN}, secret_keys=["cfai:authToken"])
-    return m
+    return use_mocks(
+        Mocks(ids=lambda args: f"id-{args.name}"),
+        stack="staging-rollout",
+        config={"cfai:authToken": TOKEN},
+        secret_keys=["cfai:authToken"],
+    )
 
 
 def _kb(tmp_path: Path) -> RenderedWorker:
@@ -100,13 +86,27 @@ def _unwrap(value: Any) -> Any:
 EXPECTED_BINDINGS = [
     {"type": "ai", "name": "AI"},
     {"type": "vectorize", "name": "VECTORIZE", "indexName": "cfai-staging-docs"},
+    {"type": "plain_text", "name": "CHUNK_OVERLAP", "text": "100"},
+    {"type": "plain_text", "name": "CHUNK_SIZE", "text": "800"},
+    {"type": "plain_text", "name": "DIMENSIONS", "text": "384"},
     {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-small-en-v1.5"},
+    {"type": "plain_text", "name": "EMBED_BATCH", "text": "100"},
+    {"type": "plain_text", "name": "MAX_TOKENS", "text": "256"},
     {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
     {
         "type": "plain_text",
         "name": "MODEL_TRAITS",
         "text": '{"form": "native", "reasoning": "none", "vision": "none"}',
     },
+    {"type": "plain_text", "name": "POOLING", "text": "mean"},
+    {
+        "type": "plain_text",
+        "name": "SYSTEM_PROMPT",
+        "text": "Answer the question using only the context. Say so when the context does not "
+        "contain the answer.",
+    },
+    {"type": "plain_text", "name": "TEMPERATURE", "text": "0.6"},
+    {"type": "plain_text", "name": "TOP_K", "text": "3"},
     {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
 ]
 

@@ -81,7 +81,7 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, LocalPlatform, dict[str, Any
 
 def _render_into(project: Path, templates: Templates | None = None) -> list[Any]:
     rendered = render_platform(load_stack("local", project), base_dir=project, templates=templates)
-    write_rendered(rendered, project / "workers")
+    write_rendered({"local": rendered}, project / "workers")
     return rendered
 
 
@@ -96,6 +96,7 @@ def _rollout(
     try:
         report = deploy(
             rendered,
+            stack="local",
             workers_dir=project / "workers",
             driver=LocalDriver(project, "local", drain=0.5),
             gate=contract_gate(project),

@@ -91,7 +91,7 @@ def project(tmp_path: Path) -> tuple[list[RenderedWorker], Path]:
         for w in render_platform(load_stack("local", REPO), base_dir=REPO)
         if w.kind in ("chat", "rag", "image")
     ]
-    write_rendered(rendered, tmp_path / "workers")
+    write_rendered({"local": rendered}, tmp_path / "workers")
     return rendered, tmp_path / "workers"
 
 
@@ -103,7 +103,7 @@ def _changed(rendered: list[RenderedWorker], key: str) -> dict[str, str]:
 def test_nothing_changed_touches_nothing(project: tuple[list[RenderedWorker], Path]) -> None:
     rendered, workers = project
     driver, gate = FakeDriver({w.key: w.sha256 for w in rendered}), Gate()
-    report = deploy(rendered, workers_dir=workers, driver=driver, gate=gate)
+    report = deploy(rendered, stack="local", workers_dir=workers, driver=driver, gate=gate)
     assert report.exit_code == 0 and driver.calls == [] and gate.runs == []
     assert {r.outcome for r in report.rollouts} == {"unchanged"}
 
@@ -113,7 +113,9 @@ def test_good_change_steps_through_and_is_promoted(
 ) -> None:
     rendered, workers = project
     driver, gate = FakeDriver(_changed(rendered, "assistant")), Gate()
-    report = deploy(rendered, workers_dir=workers, driver=driver, gate=gate, steps=(10, 50, 100))
+    report = deploy(
+        rendered, stack="local", workers_dir=workers, driver=driver, gate=gate, steps=(10, 50, 100)
+    )
     assert report.exit_code == 0
     assert driver.touched() == {"assistant"}  # kb and studio unchanged: not touched
     old, new = "v1", f"v{len(rendered) + 1}"  # the double numbers every deployed Worker first
@@ -138,7 +140,7 @@ def test_failing_contract_rolls_back_to_old_version_only(
     rendered, workers = project
     driver = FakeDriver(_changed(rendered, "assistant"))
     gate = Gate({("assistant", failing_at): ["chat::test_chat_prompt_json_answer"]})
-    report = deploy(rendered, workers_dir=workers, driver=driver, gate=gate)
+    report = deploy(rendered, stack="local", workers_dir=workers, driver=driver, gate=gate)
     assert report.exit_code == 1
     assert driver.splits["assistant"] == {"v1": 100}
     assert driver.versions["assistant"] == {"v1": "0" * 64}  # the new version removed
@@ -161,7 +163,7 @@ def test_later_failure_rolls_back_an_earlier_promoted_worker(
     deployed = {w.key: "0" * 64 for w in rendered}
     driver = FakeDriver(deployed)
     gate = Gate({("kb", 10): ["rag::test_query_finds_ingested_document_first"]})
-    report = deploy(rendered, workers_dir=workers, driver=driver, gate=gate)
+    report = deploy(rendered, stack="local", workers_dir=workers, driver=driver, gate=gate)
     assert report.exit_code == 1
     outcomes = {r.worker: r.outcome for r in report.rollouts}
     assert outcomes == {
@@ -193,8 +195,28 @@ def test_stale_workers_dir_is_a_user_error_naming_the_paths(
     edited = dataclasses.replace(chat, source=chat.source + "\n// edited\n")
     driver = FakeDriver({})
     with pytest.raises(StaleRenderError) as err:
-        deploy([edited], workers_dir=workers, driver=driver, gate=Gate())
-    assert err.value.user_fault and str(workers / chat.script_name / "index.js") in str(err.value)
+        deploy([edited], stack="local", workers_dir=workers, driver=driver, gate=Gate())
+    assert err.value.user_fault and str(workers / chat.key / "index.js") in str(err.value)
+    assert driver.calls == []
+    # A stack's settings are reviewed too: its env in workers/<key>/wrangler.jsonc.
+    tuned = dataclasses.replace(
+        chat,
+        bindings=tuple(
+            dataclasses.replace(b, text="64") if b.name == "MAX_TOKENS" else b
+            for b in chat.bindings
+        ),
+    )
+    with pytest.raises(StaleRenderError) as err:
+        deploy([tuned], stack="local", workers_dir=workers, driver=driver, gate=Gate())
+    assert err.value.stale == (str(workers / chat.key / "wrangler.jsonc"),)
+    # Another stack's env in the same files is not this deploy's business.
+    deploy(
+        [chat],
+        stack="local",
+        workers_dir=workers,
+        driver=FakeDriver({chat.key: chat.sha256}),
+        gate=Gate(),
+    )
     assert driver.calls == []
 
 
@@ -203,7 +225,7 @@ def test_a_worker_never_deployed_is_proven_at_full_traffic(
 ) -> None:
     rendered, workers = project
     driver = FakeDriver({w.key: w.sha256 for w in rendered if w.key != "studio"})
-    report = deploy(rendered, workers_dir=workers, driver=driver, gate=Gate())
+    report = deploy(rendered, stack="local", workers_dir=workers, driver=driver, gate=Gate())
     assert report.exit_code == 0
     assert [c[0] for c in driver.calls] == ["upload", "split"]
     # v1-v3: assistant, kb, support (deployed); studio's first version is the next.
@@ -218,3 +240,39 @@ def test_bad_steps_are_a_user_error(text: str) -> None:
 
 def test_steps_parse() -> None:
     assert parse_steps("10, 50,100") == (10, 50, 100) and parse_steps("100") == (100,)
+
+
+class _KnowsReleases(FakeDriver):
+    """A driver that recorded what it deployed, settings included (version_sha256)."""
+
+    def __init__(self, deployed: Mapping[str, RenderedWorker]) -> None:
+        super().__init__({k: w.sha256 for k, w in deployed.items()})
+        self.release = {k: w.version_sha256 for k, w in deployed.items()}
+
+    def current(self, worker: RenderedWorker) -> Version | None:
+        cur = super().current(worker)
+        return cur and Version(cur.id, cur.sha256, self.release.get(worker.key, ""))
+
+
+def test_a_settings_only_change_is_rolled_out(
+    project: tuple[list[RenderedWorker], Path], tmp_path: Path
+) -> None:
+    rendered, _ = project
+    chat = next(w for w in rendered if w.key == "assistant")
+    tuned = dataclasses.replace(
+        chat,
+        bindings=tuple(
+            dataclasses.replace(b, text="64") if b.name == "MAX_TOKENS" else b
+            for b in chat.bindings
+        ),
+    )
+    workers = tmp_path / "tuned"
+    write_rendered({"local": [tuned]}, workers)
+    driver = _KnowsReleases({"assistant": chat})
+    report = deploy([tuned], stack="local", workers_dir=workers, driver=driver, gate=Gate())
+    assert [(r.worker, r.outcome) for r in report.rollouts] == [("assistant", "promoted")]
+    # A version the driver cannot tell apart by settings (not uploaded by cfai) is judged by
+    # its template hash alone.
+    blind = FakeDriver({"assistant": chat.sha256})
+    report = deploy([tuned], stack="local", workers_dir=workers, driver=blind, gate=Gate())
+    assert [(r.worker, r.outcome) for r in report.rollouts] == [("assistant", "unchanged")]

@@ -14,19 +14,20 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.polling import wait_for
 
+from cfai.config import load_stack
 from cfai.local import LocalPlatform, processes
 from cfai.local.ports import free_port
 from cfai.local.state import StateFiles
 from cfai.outputs import WorkerOutput
-from cfai.render import module_sha256
+from cfai.render import module_path, module_sha256
 
 REPO = Path(__file__).resolve().parents[2]
 _MARKER = re.compile(r'const TEMPLATE_SHA256 = "[0-9a-f]{64}";')
@@ -51,8 +52,8 @@ def project(tmp_path: Path) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.local.yaml"):
         shutil.copy(REPO / name, proj / name)
     shutil.copytree(REPO / "src" / "adapters", proj / "src" / "adapters")  # the tone finetune
-    for d in (REPO / "workers").glob("local-*"):
-        shutil.copytree(d, proj / "workers" / d.name)
+    for key in load_stack("local", REPO).workers:
+        shutil.copytree(REPO / "workers" / key, proj / "workers" / key)
     (proj / "node_modules").symlink_to(REPO / "node_modules")
     return proj
 
@@ -107,17 +108,12 @@ def _restart_workerd_out_of_band(platform: LocalPlatform, process: str) -> int:
 
 
 def _wait_for_hash(url: str, sha: str) -> None:
-    deadline = time.monotonic() + 30
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = httpx.get(f"{url}/health", timeout=2).json().get("template_sha256")
-            if last == sha:
-                return
-        except httpx.HTTPError as err:
-            last = err
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never served {sha[:12]} (last: {last})")
+    wait_for(
+        f"{url} to serve {sha[:12]}",
+        lambda: httpx.get(f"{url}/health", timeout=2).json().get("template_sha256") == sha,
+        interval=0.1,
+        ignore=(httpx.HTTPError,),
+    )
 
 
 def _row(stdout: str, worker: str) -> str:
@@ -147,7 +143,7 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
     row = _row(drifted.stdout, "assistant")
     assert "drifted" in row and sha[:12] in row
-    assert "assistant: live runs a module that is not workers/local-assistant/index.js" in (
+    assert "assistant: live runs a module that is not workers/assistant/index.js" in (
         drifted.stdout
     )
     assert "in sync" in _row(drifted.stdout, "kb")
@@ -177,13 +173,13 @@ def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_red
 def test_drift_local_says_when_workers_dir_itself_is_stale(
     project: Path, running: tuple[LocalPlatform, dict[str, Any]]
 ) -> None:
-    committed = project / "workers" / "local-studio" / "index.js"
+    committed = module_path(project / "workers", "studio")
     committed.write_text(committed.read_text(encoding="utf-8") + "// edited by hand\n")
     r = cfai("drift", "--local", "--project", str(project))
     assert r.returncode == 1
     assert "drifted" in _row(r.stdout, "studio")
     assert (
-        "studio: live runs a fresh render that workers/local-studio/index.js does not hold: "
+        "studio: live runs a fresh render that workers/studio/index.js does not hold: "
         "run `cfai render` and commit" in r.stdout
     )
 

@@ -3,6 +3,7 @@ task, with a warning at validate and render; without the task it is refused, nam
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +72,8 @@ def test_unknown_model_with_task_is_accepted_with_a_warning_and_renders() -> Non
     }
     rendered = {w.key: w for w in render_platform(platform, base_dir=Path("."))}
     assert rendered["chat"].models == (NEW,)
-    assert '"max_width": 2048' in rendered["art"].source  # generic image limits
+    image = {b.name: b.text for b in rendered["art"].bindings}["IMAGE"]
+    assert json.loads(image or "{}")["max_width"] == 2048  # generic image limits
     assert declared_models(platform.workers, None) == {
         NEW: {"task": "text-generation"},
         "@cf/acme/embed-2026": {"task": "text-embeddings"},

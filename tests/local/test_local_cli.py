@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from support.polling import wait_for
 
 from cfai.local.ports import free_port
 
@@ -185,10 +185,9 @@ def test_status_notices_a_dead_process_and_reset_wipes_state(cli: Cli) -> None:
     assert report["running"] and all(p["alive"] for p in report["processes"].values())
     # A Worker's workerd process (one per running version) dies.
     workerd = next(name for name in report["processes"] if name.startswith("workerd-"))
-    os.kill(report["processes"][workerd]["pid"], signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while _running(report["processes"][workerd]["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    pid = report["processes"][workerd]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for("the killed workerd to be gone", lambda: not _running(pid), timeout=10)
     status = cli("status")
     assert status.returncode == 1
     assert f"{workerd}: pid" in status.stdout and "DEAD" in status.stdout

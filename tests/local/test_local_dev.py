@@ -11,29 +11,27 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from support import polling
 
 from cfai.local import LocalPlatform
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wait_for(what: str, check: Callable[[], Any], bound: float = 60.0) -> Any:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except (OSError, httpx.HTTPError, ValueError, KeyError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for(what: str, check: Callable[[], Any]) -> Any:
+    # A running platform's files and HTTP answers come and go while dev reloads.
+    return polling.wait_for(
+        what,
+        check,
+        timeout=60,
+        interval=0.2,
+        ignore=(OSError, httpx.HTTPError, ValueError, KeyError),
+    )
 
 
 def running(pid: int) -> bool:

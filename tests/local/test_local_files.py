@@ -41,6 +41,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     src = tmp_path_factory.mktemp("files")
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["workers"]["studio"]
+    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
     shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     platform = LocalPlatform(REPO, f"pytest-files-{os.getpid()}")

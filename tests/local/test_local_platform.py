@@ -17,7 +17,7 @@ import pytest
 
 from cfai.config import load_stack
 from cfai.local import LocalPlatform
-from cfai.render import module_sha256
+from cfai.render import module_path, module_sha256
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_up_serves_every_worker_of_the_stack_with_its_rendered_hash(
     for key, worker in local_platform["workers"].items():
         health = httpx.get(f"{worker['url']}/health", timeout=10).json()
         assert health["worker"] == key and health["kind"] == worker["kind"]
-        committed = REPO / "workers" / declared.physical_name(key) / "index.js"
+        committed = module_path(REPO / "workers", key)
         assert health["template_sha256"] == module_sha256(committed.read_text(encoding="utf-8"))
 
 

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from io import BytesIO
@@ -24,6 +23,7 @@ import uvicorn
 import yaml
 from PIL import Image
 from starlette.types import ASGIApp, Receive, Scope, Send
+from support.polling import wait_for
 
 from cfai.local.emulator import build_app
 from cfai.local.ports import free_port
@@ -86,10 +86,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Reco
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started
+        wait_for("the recorder to serve", lambda: server.started, timeout=20, alive=thread.is_alive)
         yield f"http://127.0.0.1:{port}/client/v4", recorder
     finally:
         server.should_exit = True

@@ -6,6 +6,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from support.pulumi_mocks import Mocks, use_mocks
 
 from cfai.config import GatewayConfig
 from cfai.provision import gateway as gateway_module
@@ -15,26 +16,12 @@ ACCOUNT = "0123456789abcdef0123456789abcdef"
 AI_GATEWAY = "cloudflare:index/aiGateway:AiGateway"
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.registered: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registered.append(args)
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-
 @pytest.fixture
-def mocks() -> _Mocks:
-    m = _Mocks()
-    pulumi.runtime.set_mocks(m, project="cfai", stack="staging", preview=False)
-    return m
+def mocks() -> Mocks:
+    return use_mocks()
 
 
-def _declare(mocks: _Mocks, gw: GatewayConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+def _declare(mocks: Mocks, gw: GatewayConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Declare a Gateway; return the AiGateway's registered inputs and the component's outputs."""
     seen: dict[str, Any] = {}
 
@@ -55,7 +42,7 @@ def _declare(mocks: _Mocks, gw: GatewayConfig) -> tuple[dict[str, Any], dict[str
     return registered.inputs, seen
 
 
-def test_gateway_maps_every_setting(mocks: _Mocks) -> None:
+def test_gateway_maps_every_setting(mocks: Mocks) -> None:
     inputs, seen = _declare(
         mocks,
         GatewayConfig(
@@ -91,7 +78,7 @@ def test_gateway_maps_every_setting(mocks: _Mocks) -> None:
     )
 
 
-def test_gateway_sends_cloudflare_defaults_for_unset_settings(mocks: _Mocks) -> None:
+def test_gateway_sends_cloudflare_defaults_for_unset_settings(mocks: Mocks) -> None:
     inputs, _ = _declare(mocks, GatewayConfig())
     assert inputs == {
         "accountId": ACCOUNT,

@@ -5,7 +5,6 @@ outputs shaped like the local platform's, config errors without a stack trace.""
 from __future__ import annotations
 
 import json
-import runpy
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
+from support.pulumi_mocks import Mocks, RecordingMonitor, unwrap_secrets, use_mocks
 
 from cfai.config import PlatformConfig, load_platform
 from cfai.errors import ConfigError
@@ -22,12 +21,16 @@ from cfai.local.state import Secrets
 from cfai.provision import platform as platform_module
 from cfai.provision.platform import OUTPUT_KEYS, PlatformArgs
 from cfai.provision.platform import Platform as PlatformComponent
-from cfai.render import render_platform, write_rendered
+from cfai.render import module_path, render_platform, setting_text, write_rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 TOKEN = "s3cret"
 CONFIG = {"cfai:authToken": TOKEN, "cfai:workersSubdomain": "acme"}
+RAG_PROMPT = (
+    "Answer the question using only the context. Say so when the context does not contain "
+    "the answer."
+)
 
 AI_GATEWAY = "cloudflare:index/aiGateway:AiGateway"
 SCRIPT = "cloudflare:index/workersScript:WorkersScript"
@@ -35,47 +38,11 @@ SUBDOMAIN = "cloudflare:index/workersScriptSubdomain:WorkersScriptSubdomain"
 INDEX = "pulumi-python:dynamic/cloudflare:VectorizeIndex"
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    """Cloudflare as the engine would answer: outputs echo the inputs."""
-
-    def __init__(self) -> None:
-        self.registered: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registered.append(args)
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-    def one(self, typ: str, name: str) -> dict[str, Any]:
-        (found,) = [r for r in self.registered if r.typ == typ and r.name == name]
-        return found.inputs
-
-
-class _Monitor(MockMonitor):
-    """Records what the mock API hides: each registration's parent and dependencies."""
-
-    def __init__(self, mocks: _Mocks) -> None:
-        super().__init__(mocks)
-        self.parents: dict[str, str] = {}
-        self.property_deps: dict[str, dict[str, set[str]]] = {}
-
-    def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
-        response = super().RegisterResource(request)
-        self.parents[response.urn] = request.parent
-        self.property_deps[response.urn] = {
-            k: set(v.urns) for k, v in request.propertyDependencies.items()
-        }
-        return response
-
-
 @pytest.fixture
-def cloud() -> tuple[_Mocks, _Monitor]:
-    mocks = _Mocks()
-    monitor = _Monitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="cfai", stack="staging", preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(CONFIG, secret_keys=["cfai:authToken"])
+def cloud() -> tuple[Mocks, RecordingMonitor]:
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    use_mocks(mocks, config=CONFIG, secret_keys=["cfai:authToken"], monitor=monitor)
     return mocks, monitor
 
 
@@ -163,16 +130,6 @@ def _deploy(platform: PlatformConfig, base_dir: Path) -> dict[str, Any]:
     return seen
 
 
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-        return _unwrap(value["value"])
-    if isinstance(value, dict):
-        return {k: _unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap(v) for v in value]
-    return value
-
-
 def _without_secrets(value: Any) -> Any:
     if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
         return "[secret]"
@@ -184,7 +141,7 @@ def _without_secrets(value: Any) -> Any:
 
 
 def test_platform_registers_each_resource_once_with_its_type(
-    cloud: tuple[_Mocks, _Monitor], tmp_path: Path
+    cloud: tuple[Mocks, RecordingMonitor], tmp_path: Path
 ) -> None:
     mocks, _ = cloud
     _deploy(_platform(tmp_path), tmp_path)
@@ -207,7 +164,7 @@ def test_platform_registers_each_resource_once_with_its_type(
 
 
 def test_platform_maps_indexes_and_gateways_with_physical_names(
-    cloud: tuple[_Mocks, _Monitor], tmp_path: Path
+    cloud: tuple[Mocks, RecordingMonitor], tmp_path: Path
 ) -> None:
     mocks, _ = cloud
     _deploy(_platform(tmp_path), tmp_path)
@@ -238,36 +195,59 @@ def test_platform_maps_indexes_and_gateways_with_physical_names(
 
 
 def test_platform_uploads_the_rendered_bytes_with_every_binding(
-    cloud: tuple[_Mocks, _Monitor], tmp_path: Path
+    cloud: tuple[Mocks, RecordingMonitor], tmp_path: Path
 ) -> None:
     mocks, _ = cloud
     platform = _platform(tmp_path)
     _deploy(platform, tmp_path)
     rendered = {r.key: r for r in render_platform(platform, base_dir=tmp_path)}
-    write_rendered(list(rendered.values()), tmp_path / "workers")
+    write_rendered({"staging": list(rendered.values())}, tmp_path / "workers")
     for key, r in rendered.items():
         inputs = mocks.one(SCRIPT, f"cfai-{key}")
-        written = (tmp_path / "workers" / r.script_name / "index.js").read_bytes()
+        written = module_path(tmp_path / "workers", key).read_bytes()
         assert inputs["content"].encode("utf-8") == written, key
         assert inputs["scriptName"] == r.script_name == f"cfai-staging-{key}"
         assert inputs["mainModule"] == "index.js"
         assert inputs["compatibilityDate"] == platform.compatibility_date
-        assert {"type": "ai", "name": "AI"} in _unwrap(inputs["bindings"]), key
+        assert {"type": "ai", "name": "AI"} in unwrap_secrets(inputs["bindings"]), key
 
     def bindings(key: str) -> list[dict[str, Any]]:
-        return _unwrap(mocks.one(SCRIPT, f"cfai-{key}")["bindings"])
+        return unwrap_secrets(mocks.one(SCRIPT, f"cfai-{key}")["bindings"])
+
+    image_limits = {
+        "content_type": "image/jpeg",
+        "default_height": 1024,
+        "default_steps": 4,
+        "default_width": 1024,
+        "max_height": 1024,
+        "max_steps": 8,
+        "max_width": 1024,
+        "min_height": 1024,
+        "min_width": 1024,
+        "sizable": False,
+        "steps_field": "steps",
+    }
 
     assert bindings("kb") == [
         {"type": "ai", "name": "AI"},
         {"type": "vectorize", "name": "VECTORIZE", "indexName": "cfai-staging-docs"},
+        {"type": "plain_text", "name": "CHUNK_OVERLAP", "text": "100"},
+        {"type": "plain_text", "name": "CHUNK_SIZE", "text": "800"},
+        {"type": "plain_text", "name": "DIMENSIONS", "text": "768"},
         {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-base-en-v1.5"},
+        {"type": "plain_text", "name": "EMBED_BATCH", "text": "100"},
         {"type": "plain_text", "name": "GATEWAY_ID", "text": "cfai-staging-batch"},
+        {"type": "plain_text", "name": "MAX_TOKENS", "text": "256"},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
         {
             "type": "plain_text",
             "name": "MODEL_TRAITS",
             "text": '{"form": "native", "reasoning": "none", "vision": "none"}',
         },
+        {"type": "plain_text", "name": "POOLING", "text": "mean"},
+        {"type": "plain_text", "name": "SYSTEM_PROMPT", "text": RAG_PROMPT},
+        {"type": "plain_text", "name": "TEMPERATURE", "text": "0.6"},
+        {"type": "plain_text", "name": "TOP_K", "text": "3"},
         {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
     ]
     assert bindings("edge") == [
@@ -279,15 +259,18 @@ def test_platform_uploads_the_rendered_bytes_with_every_binding(
     ]
     assert bindings("studio") == [
         {"type": "ai", "name": "AI"},
+        {"type": "plain_text", "name": "IMAGE", "text": setting_text(image_limits)},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/black-forest-labs/flux-1-schnell"},
     ]
+    # flux makes 1024x1024 only, with 1 to 8 steps (4 by default), as base64 JPEG.
+    assert image_limits["sizable"] is False and image_limits["max_steps"] == 8
     for key in rendered:
         sub = mocks.one(SUBDOMAIN, f"cfai-{key}-subdomain")
         assert sub == {"accountId": ACCOUNT, "scriptName": f"cfai-staging-{key}", "enabled": True}
 
 
 def test_platform_children_are_parented_and_workers_wait_for_their_index_and_gateway(
-    cloud: tuple[_Mocks, _Monitor], tmp_path: Path
+    cloud: tuple[Mocks, RecordingMonitor], tmp_path: Path
 ) -> None:
     _, monitor = cloud
     urn = _deploy(_platform(tmp_path), tmp_path)["urn"]
@@ -314,7 +297,7 @@ def test_platform_children_are_parented_and_workers_wait_for_their_index_and_gat
 
 
 def test_platform_keeps_the_auth_token_secret_everywhere(
-    cloud: tuple[_Mocks, _Monitor], tmp_path: Path
+    cloud: tuple[Mocks, RecordingMonitor], tmp_path: Path
 ) -> None:
     mocks, _ = cloud
     seen = _deploy(_platform(tmp_path), tmp_path)
@@ -333,7 +316,7 @@ def test_platform_keeps_the_auth_token_secret_everywhere(
 
 
 def test_platform_outputs_have_the_local_platform_shape(
-    cloud: tuple[_Mocks, _Monitor], tmp_path: Path
+    cloud: tuple[Mocks, RecordingMonitor], tmp_path: Path
 ) -> None:
     platform = _platform(tmp_path)
     outputs = _deploy(platform, tmp_path)["outputs"]
@@ -369,53 +352,8 @@ def test_platform_outputs_have_the_local_platform_shape(
     }
 
 
-def _run_main(monkeypatch: pytest.MonkeyPatch, project_dir: Path) -> dict[str, Any]:
-    exported: dict[str, Any] = {}
-    monkeypatch.chdir(project_dir)
-    monkeypatch.setattr(pulumi, "export", lambda k, v: exported.__setitem__(k, v))
-
-    @pulumi.runtime.test
-    def program() -> Any:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        return pulumi.Output.from_input(dict(exported))
-
-    program()
-    return exported
-
-
-def test_main_deploys_the_shipped_staging_stack(
-    cloud: tuple[_Mocks, _Monitor], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    mocks, _ = cloud
-    exported = _run_main(monkeypatch, ROOT)
-    assert tuple(exported) == OUTPUT_KEYS
-    scripts = sorted(r.inputs["scriptName"] for r in mocks.registered if r.typ == SCRIPT)
-    assert scripts and all(s.startswith("acme-staging-") for s in scripts)
-
-
-def test_main_reports_an_invalid_config_as_the_config_error(
-    cloud: tuple[_Mocks, _Monitor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    mocks, _ = cloud
-    (tmp_path / "Pulumi.yaml").write_text("name: cfai\nruntime: python\n")
-    (tmp_path / "Pulumi.staging.yaml").write_text(
-        "config:\n"
-        "  cfai:platform:\n"
-        f'    account_id: "{ACCOUNT}"\n'
-        "    indexes: {docs: {dimensions: 768, metric: cosine}}\n"
-        "    workers: {qa: {kind: rag, index: docz}}\n"
-    )
-    with pytest.raises(pulumi.RunError) as caught:
-        _run_main(monkeypatch, tmp_path)
-    message = str(caught.value)
-    assert message.startswith("invalid platform config in ")
-    assert "workers.qa.index: unknown index 'docz' (defined: docs)" in message
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
-    assert mocks.registered == [], "nothing is declared from an invalid config"
-
-
 def test_platform_args_require_the_workers_subdomain_and_auth_token(
-    cloud: tuple[_Mocks, _Monitor], tmp_path: Path
+    cloud: tuple[Mocks, RecordingMonitor], tmp_path: Path
 ) -> None:
     platform = _platform(tmp_path)
     pulumi.runtime.set_all_config({"cfai:authToken": TOKEN}, secret_keys=["cfai:authToken"])

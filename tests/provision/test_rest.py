@@ -345,6 +345,23 @@ def test_send_answers_no_answer_instead_of_raising_httpx_errors() -> None:
     assert str(answers["/connect"]) == "ConnectError: connection refused"
 
 
+def test_send_streamed_leaves_the_body_to_the_caller_and_still_answers_no_answer() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/down":
+            raise httpx.ConnectError("connection refused")
+        return httpx.Response(200, stream=httpx.ByteStream(b"data: 1\n\ndata: [DONE]\n\n"))
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        r = rest.send(http, "POST", "http://x/run", json={"stream": True}, stream=True)
+        assert isinstance(r, httpx.Response) and not r.is_closed
+        assert b"".join(r.iter_bytes()) == b"data: 1\n\ndata: [DONE]\n\n"
+        r.close()
+        down = rest.send(http, "POST", "http://x/down", stream=True)
+    assert down == rest.NoAnswer("ConnectError", "connection refused", "always")
+    with pytest.raises(ValueError, match="needs a client"):
+        rest.send(None, "GET", "http://x/run", stream=True)
+
+
 def test_fetch_of_a_closed_port_is_a_connect_error_answer() -> None:
     import socket
 

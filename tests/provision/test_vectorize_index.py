@@ -17,6 +17,7 @@ from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
+from support.pulumi_mocks import Mocks, use_mocks
 
 from cfai.provision import vectorize_index as vi
 from cfai.provision.rest import CloudflareApiError, CloudflareClient
@@ -129,6 +130,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVectorize]:
     monkeypatch.setattr(vi, "_new_client", factory)
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
     monkeypatch.delenv("CFAI_CLOUDFLARE_BASE_URL", raising=False)
+    monkeypatch.delenv("CLOUDFLARE_BASE_URL", raising=False)
     yield server
 
 
@@ -325,6 +327,19 @@ def test_base_url_comes_from_the_input_then_the_environment(
     provider.read("docs", props())
     provider.read("docs", props(baseUrl="http://127.0.0.1:8/client/v4"))
     assert fake.base_urls == ["http://127.0.0.1:9/client/v4", "http://127.0.0.1:8/client/v4"]
+    # The pulumi-cloudflare provider's own variable and config key come first.
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", "http://127.0.0.1:7/client/v4")
+    provider.read("docs", props())
+    provider.configure(
+        ConfigureRequest(Config({"cloudflare:baseUrl": "http://127.0.0.1:6/client/v4"}, "cfai"))
+    )
+    provider.read("docs", props())
+    provider.read("docs", props(baseUrl="http://127.0.0.1:8/client/v4"))
+    assert fake.base_urls[2:] == [
+        "http://127.0.0.1:7/client/v4",
+        "http://127.0.0.1:6/client/v4",
+        "http://127.0.0.1:8/client/v4",
+    ]
 
 
 def test_check_names_every_invalid_property() -> None:
@@ -355,32 +370,28 @@ def test_provider_pickles_by_reference_without_client_or_token() -> None:
     assert len(raw) < 400, "by reference: a module path, not bytecode"
     again = dill.loads(raw)
     assert type(again) is VectorizeIndexProvider
-    assert vars(again) == {"_configured_token": None}
+    assert vars(again) == {"_configured_token": None, "_configured_base_url": None}
 
 
 # -- registration under pulumi mocks ---------------------------------------------------------
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.registered: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registered.append(args)
-        outs = {
-            **args.inputs,
-            "createdOn": "2026-01-01T00:00:00Z",
-            "modifiedOn": "2026-01-01T00:00:00Z",
-        }
-        return str(args.inputs["indexName"]), outs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
+def _index_mocks() -> Mocks:
+    """The engine creating an index: its id is its name; Cloudflare adds the timestamps."""
+    return use_mocks(
+        Mocks(
+            ids=lambda args: str(args.inputs["indexName"]),
+            extra=lambda args: {
+                "createdOn": "2026-01-01T00:00:00Z",
+                "modifiedOn": "2026-01-01T00:00:00Z",
+            },
+        ),
+        stack="test",
+    )
 
 
 def test_resource_registers_as_a_dynamic_cloudflare_vectorize_index() -> None:
-    mocks = _Mocks()
-    pulumi.runtime.set_mocks(mocks, project="cfai", stack="test", preview=False)
+    mocks = _index_mocks()
 
     @pulumi.runtime.test
     def program() -> Any:
@@ -425,7 +436,7 @@ def test_resource_registers_as_a_dynamic_cloudflare_vectorize_index() -> None:
 
 
 def test_invalid_declaration_fails_at_construction() -> None:
-    pulumi.runtime.set_mocks(_Mocks(), project="cfai", stack="test", preview=False)
+    _index_mocks()
     with pytest.raises(
         ValueError, match=r"vectorize_index 'docs': dimensions: must be an integer 32-1536, got 0"
     ):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from support.polling import wait_for
 
 from cfai.local.services.base import EmulatorContext
 from cfai.local.services.frontdoor import FrontDoor
@@ -39,10 +39,7 @@ def api(tmp_path: Path) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "emulator did not start"
-        time.sleep(0.01)
+    wait_for("the emulator to start", lambda: server.started, timeout=10, alive=thread.is_alive)
     try:
         yield f"http://127.0.0.1:{port}/client/v4"
     finally:

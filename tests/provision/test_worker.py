@@ -9,7 +9,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
+from support.pulumi_mocks import Mocks, unwrap_secrets, use_mocks
 
 from cfai.config import load_platform
 from cfai.errors import ConfigError
@@ -23,30 +23,12 @@ SCRIPT = "cloudflare:index/workersScript:WorkersScript"
 SUBDOMAIN = "cloudflare:index/workersScriptSubdomain:WorkersScriptSubdomain"
 
 
-class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.registered: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registered.append(args)
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-    def inputs(self, typ: str) -> dict[str, Any]:
-        (found,) = [r for r in self.registered if r.typ == typ]
-        return found.inputs
-
-
 @pytest.fixture
-def mocks() -> _Mocks:
-    m = _Mocks()
-    pulumi.runtime.set_mocks(m, project="cfai", stack="staging", preview=False)
-    pulumi.runtime.set_all_config(
-        {"cfai:authToken": TOKEN, "cfai:workersSubdomain": "acme"}, secret_keys=["cfai:authToken"]
+def mocks() -> Mocks:
+    return use_mocks(
+        config={"cfai:authToken": TOKEN, "cfai:workersSubdomain": "acme"},
+        secret_keys=["cfai:authToken"],
     )
-    return m
 
 
 def _rendered(tmp_path: Path, key: str = "kb") -> RenderedWorker:
@@ -69,7 +51,7 @@ def _rendered(tmp_path: Path, key: str = "kb") -> RenderedWorker:
     return next(r for r in render_platform(platform, base_dir=tmp_path) if r.key == key)
 
 
-def _declare(mocks: _Mocks, args: AiWorkerArgs) -> dict[str, Any]:
+def _declare(mocks: Mocks, args: AiWorkerArgs) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     @pulumi.runtime.test
@@ -91,14 +73,14 @@ def _declare(mocks: _Mocks, args: AiWorkerArgs) -> dict[str, Any]:
     return seen
 
 
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-        return value["value"]
-    return value
+RAG_PROMPT = (
+    "Answer the question using only the context. Say so when the context does not contain "
+    "the answer."
+)
 
 
 def test_worker_uploads_the_rendered_module_with_ordered_bindings(
-    mocks: _Mocks, tmp_path: Path
+    mocks: Mocks, tmp_path: Path
 ) -> None:
     rendered = _rendered(tmp_path)
     index_name = pulumi.Output.from_input("cfai-staging-docs-from-the-resource")
@@ -112,30 +94,39 @@ def test_worker_uploads_the_rendered_module_with_ordered_bindings(
             index_names={"cfai-staging-docs": index_name},
         ),
     )
-    script = mocks.inputs(SCRIPT)
+    script = mocks.one(SCRIPT)
     assert script["content"] == rendered.source
     assert script["scriptName"] == "cfai-staging-kb"
     assert script["mainModule"] == "index.js"
     assert (script["compatibilityDate"], script["compatibilityFlags"]) == ("2025-09-01", [])
-    assert _unwrap(script["bindings"]) == [
+    assert unwrap_secrets(script["bindings"]) == [
         {"type": "ai", "name": "AI"},
         {
             "type": "vectorize",
             "name": "VECTORIZE",
             "indexName": "cfai-staging-docs-from-the-resource",
         },
+        {"type": "plain_text", "name": "CHUNK_OVERLAP", "text": "100"},
+        {"type": "plain_text", "name": "CHUNK_SIZE", "text": "800"},
+        {"type": "plain_text", "name": "DIMENSIONS", "text": "384"},
         {"type": "plain_text", "name": "EMBEDDING_MODEL", "text": "@cf/baai/bge-small-en-v1.5"},
+        {"type": "plain_text", "name": "EMBED_BATCH", "text": "100"},
+        {"type": "plain_text", "name": "MAX_TOKENS", "text": "256"},
         {"type": "plain_text", "name": "MODEL", "text": "@cf/meta/llama-3.1-8b-instruct"},
         {
             "type": "plain_text",
             "name": "MODEL_TRAITS",
             "text": '{"form": "native", "reasoning": "none", "vision": "none"}',
         },
+        {"type": "plain_text", "name": "POOLING", "text": "mean"},
+        {"type": "plain_text", "name": "SYSTEM_PROMPT", "text": RAG_PROMPT},
+        {"type": "plain_text", "name": "TEMPERATURE", "text": "0.6"},
+        {"type": "plain_text", "name": "TOP_K", "text": "3"},
         {"type": "secret_text", "name": "AUTH_TOKEN", "text": TOKEN},
     ]
     assert seen["bindings_secret"] is True
     assert TOKEN not in json.dumps({k: v for k, v in script.items() if k != "bindings"})
-    assert mocks.inputs(SUBDOMAIN) == {
+    assert mocks.one(SUBDOMAIN) == {
         "accountId": ACCOUNT,
         "scriptName": "cfai-staging-kb",
         "enabled": True,
@@ -151,24 +142,24 @@ def test_worker_uploads_the_rendered_module_with_ordered_bindings(
     )
 
 
-def test_worker_passes_compatibility_flags(mocks: _Mocks, tmp_path: Path) -> None:
+def test_worker_passes_compatibility_flags(mocks: Mocks, tmp_path: Path) -> None:
     rendered = _rendered(tmp_path, "chat")
     _declare(
         mocks,
         AiWorkerArgs(ACCOUNT, rendered, workers_subdomain="acme", auth_token=auth_token()),
     )
-    assert mocks.inputs(SCRIPT)["compatibilityFlags"] == ["nodejs_compat"]
+    assert mocks.one(SCRIPT)["compatibilityFlags"] == ["nodejs_compat"]
 
 
 def test_worker_without_an_index_resource_for_its_binding_fails(
-    mocks: _Mocks, tmp_path: Path
+    mocks: Mocks, tmp_path: Path
 ) -> None:
     args = AiWorkerArgs(ACCOUNT, _rendered(tmp_path), "acme", auth_token=auth_token())
     with pytest.raises(ValueError, match=r"binding VECTORIZE needs index 'cfai-staging-docs'"):
         AiWorker("kb", args)
 
 
-def test_worker_with_a_secret_binding_needs_the_auth_token(mocks: _Mocks, tmp_path: Path) -> None:
+def test_worker_with_a_secret_binding_needs_the_auth_token(mocks: Mocks, tmp_path: Path) -> None:
     pulumi.runtime.set_all_config({"cfai:workersSubdomain": "acme"}, secret_keys=[])
     assert auth_token() is None
     args = AiWorkerArgs(ACCOUNT, _rendered(tmp_path, "chat"), "acme", auth_token=None)
@@ -183,7 +174,7 @@ def test_worker_with_a_secret_binding_needs_the_auth_token(mocks: _Mocks, tmp_pa
     [("acme.workers.dev", r"only the first label: 'acme'"), ("Acme_Corp", r"lowercase letters")],
 )
 def test_worker_refuses_a_malformed_workers_subdomain(
-    mocks: _Mocks, tmp_path: Path, value: str, hint: str
+    mocks: Mocks, tmp_path: Path, value: str, hint: str
 ) -> None:
     pulumi.runtime.set_all_config({"cfai:workersSubdomain": value}, secret_keys=[])
     with pytest.raises(ConfigError, match=rf"cfai:workersSubdomain: '{value}' is not .*{hint}"):

@@ -100,9 +100,9 @@ def test_a_playground_is_uploaded_from_the_rendered_folder(mocks: _Mocks, tmp_pa
     rendered = _rendered(tmp_path, "chat")
     _declare(rendered)
     directory = mocks.script()["assets"]["directory"]
-    assert directory == "workers/cfai-staging-chat/playground" == assets_directory(rendered)
+    assert directory == "workers/chat/playground" == assets_directory(rendered)
     # `cfai render` wrote that folder: the page the provider uploads is the reviewed one.
-    write_rendered([rendered], tmp_path / "workers")
+    write_rendered({"staging": [rendered]}, tmp_path / "workers")
     written = sorted(p.name for p in (tmp_path / directory).iterdir())
     assert written == ["chat.js", "index.html", "playground.css", "playground.js"]
     bindings = mocks.script()["bindings"]

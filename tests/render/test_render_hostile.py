@@ -14,7 +14,7 @@ from pathlib import Path
 from conftest import TOKEN, env_for, make_platform, render
 from node_harness import request, run_worker
 
-from cfai.render import module_sha256, tojs, wrangler_config
+from cfai.render import module_sha256, tojs, worker_files, wrangler_config
 
 HOSTILE = (
     "Say \"hi\" & 'bye' \\ back\\\\slash `tick` ${x} ${`${y}`} </script><script>alert(1)</script>"
@@ -34,6 +34,14 @@ def test_hostile_system_prompt_and_schema_reach_the_model(tmp_path: Path) -> Non
     )
     worker = render(platform, KEY)
     assert "</script>" not in worker.source and "\u2028" not in worker.source
+    # The prompt and schema travel as vars: wrangler.jsonc carries them exactly, escaped.
+    (files,) = worker_files({"golden": [worker]})
+    config = wrangler_config(files)
+    assert "\u2028" not in config and "\u2029" not in config
+    body = "\n".join(line for line in config.split("\n") if not line.startswith("//"))
+    settings = json.loads(body)["env"]["golden"]["vars"]
+    assert settings["SYSTEM_PROMPT"] == HOSTILE
+    assert json.loads(settings["RESPONSE_SCHEMA"]) == schema
     replies, calls = run_worker(
         tmp_path,
         worker.source,
@@ -110,10 +118,11 @@ def test_hostile_custom_vars_and_module(tmp_path: Path) -> None:
     )
     worker = render(platform, KEY, base_dir=tmp_path)
     assert worker.source == source
-    config = wrangler_config(worker, platform)
+    (files,) = worker_files({"golden": [worker]})
+    config = wrangler_config(files)
     assert "\u2028" not in config
     body = "\n".join(line for line in config.split("\n") if not line.startswith("//"))
-    assert json.loads(body)["vars"] == {"MODE": HOSTILE, "OTHER": "</script>"}
+    assert json.loads(body)["env"]["golden"]["vars"] == {"MODE": HOSTILE, "OTHER": "</script>"}
     assert {b.name: b.text for b in worker.bindings} == {"MODE": HOSTILE, "OTHER": "</script>"}
 
 

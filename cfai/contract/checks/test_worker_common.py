@@ -9,7 +9,7 @@ from cfai.contract._http import assert_json_error, json_body
 from cfai.contract._outputs import WorkerTarget
 from cfai.contract.plugin import ClientFactory
 from cfai.kinds import kind_for
-from cfai.render import module_sha256
+from cfai.render import module_path, module_sha256
 
 _MAX_BYTES = re.compile(r"const MAX_REQUEST_BYTES = (\d+);")
 
@@ -22,7 +22,7 @@ def _main_route(worker: WorkerTarget) -> str:
 
 
 def _reviewed_module(project: Path, worker: WorkerTarget) -> str:
-    path = project / "workers" / worker.script_name / "index.js"
+    path = module_path(project / "workers", worker.name)
     assert path.is_file(), f"{path} does not exist: the deployed Worker has no reviewed source"
     return path.read_text(encoding="utf-8")
 
@@ -42,7 +42,8 @@ def test_health_template_sha256_matches_workers_dir(
     expected = module_sha256(_reviewed_module(cfai_project, worker))
     running = json_body(anon_client(worker.name).get("/health")).get("template_sha256")
     assert running == expected, (
-        f"the Worker runs template {str(running)[:12]}, workers/{worker.script_name}/index.js "
+        f"the Worker runs template {str(running)[:12]}, "
+        f"{module_path(Path('workers'), worker.name)} "
         f"is {expected[:12]}: what runs is not what was reviewed"
     )
 
@@ -76,7 +77,7 @@ def test_oversize_body_413(
 ) -> None:
     # The limit is the one in the reviewed code (the hash check proves it is what runs).
     found = _MAX_BYTES.search(_reviewed_module(cfai_project, worker))
-    assert found, f"workers/{worker.script_name}/index.js declares no MAX_REQUEST_BYTES"
+    assert found, f"{module_path(Path('workers'), worker.name)} declares no MAX_REQUEST_BYTES"
     limit = int(found.group(1))
     body = b'{"prompt": "' + b"x" * limit + b'"}'
     r = worker_client(worker.name).post(

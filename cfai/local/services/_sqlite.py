@@ -20,7 +20,9 @@ class SqliteStore:
     """Base of the services' stores: `self._db` (autocommit; rows as `sqlite3.Row` when
     asked), `self._lock`, and `_tx()` for an immediate write transaction."""
 
-    def __init__(self, path: Path, schema: str, *, rows: bool = False) -> None:
+    def __init__(
+        self, path: Path, schema: str, *, rows: bool = False, page_size: int | None = None
+    ) -> None:
         private_dir(path.parent)
         # Prompts, answers and documents: the owner's only. SQLite makes the -wal and -shm
         # files with the database's own mode (https://www.sqlite.org/tempfiles.html); older
@@ -34,6 +36,9 @@ class SqliteStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         if rows:
             self._db.row_factory = sqlite3.Row
+        if page_size is not None:
+            # only a new file takes it (https://sqlite.org/pragma.html#pragma_page_size)
+            self._db.execute(f"PRAGMA page_size={int(page_size)}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(schema)

@@ -13,7 +13,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import uvicorn
 from starlette.testclient import TestClient
+from support.polling import wait_for
 
 from cfai.local.emulator import build_app
 from cfai.local.services import (
@@ -324,10 +324,7 @@ def test_a_handler_bug_keeps_the_connection_usable() -> None:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for("the app to serve", lambda: server.started, timeout=10, alive=thread.is_alive)
         request = f"GET /boom-ai HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             first = _http(sock, request)

@@ -181,3 +181,20 @@ def test_workerd_fragments() -> None:
     )
     with pytest.raises(NotImplementedError):
         VectorizeService.workerd_binding("qa", bindings[3])
+
+
+def test_ndjson_lines_end_in_crlf_blank_lines_and_non_ascii(wire: TestClient) -> None:
+    lines = [
+        json.dumps({"id": "crlf", "values": e(3)}),
+        "",
+        json.dumps({"id": "é", "values": e(4), "metadata": {"t": "ü"}}, ensure_ascii=False),
+    ]
+    headers = {"content-type": "application/x-ndjson"}
+    bare(wire.post("/upsert", content="\r\n".join(lines).encode(), headers=headers))
+    got = bare(wire.post("/getByIds", json={"ids": ["crlf", "é"]}))
+    assert [v["id"] for v in got] == ["crlf", "é"]
+    assert got[1]["metadata"] == {"t": "ü"}
+    # A line that is not JSON is refused whichever way the body was read.
+    bad = "\n".join([json.dumps({"id": "x", "values": e(5)}), "{nope"])
+    assert wire.post("/upsert", content=bad.encode(), headers=headers).status_code == 400
+    assert bare(wire.get("/info"))["vectorCount"] == 2

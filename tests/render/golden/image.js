@@ -4,13 +4,13 @@
 //   POST /image   {"prompt", "steps"?, "width"?, "height"?, "seed"?, "negative_prompt"?}
 //                 -> the image bytes, content-type image/png or image/jpeg
 //
-// Bindings: AI, MODEL, AUTH_TOKEN (secret).
+// Bindings: AI, MODEL, AUTH_TOKEN (secret); settings var IMAGE (JSON, below).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "13193c6b186ea7c805c78711e5e29f1efc595a52123c0de3bfc37780b034c2b3";
+const TEMPLATE_SHA256 = "25950c6e6df7a07e7cb63a9eb3be19e95f21adf98123f7b1232cc9612d48a273";
 const WORKER = "image";
 const KIND = "image";
 const AUTH = true;
@@ -157,6 +157,62 @@ function optObject(body, name) {
   return v;
 }
 
+// ---- settings ----
+
+// A stack's settings (max_tokens, system_prompt, ...) reach the Worker as plain-text vars, so
+// this module is the same in every stack and its hash names the code alone. What the hash
+// must cover stays in the code: auth and the request size limit above. A var that is missing
+// or malformed is a deployment mistake, not the caller's.
+
+// Settings too large for a var (Cloudflare allows 5 KB each:
+// https://developers.cloudflare.com/workers/platform/limits/) are built into the code
+// instead, as var text; usually none.
+const BUILT_IN_SETTINGS = {};
+
+function misconfigured(name, problem) {
+  return new HttpError(500, `the Worker's ${name} var ${problem}`);
+}
+
+function hasSetting(env, name) {
+  return Object.hasOwn(BUILT_IN_SETTINGS, name) || env[name] !== undefined;
+}
+
+function settingText(env, name) {
+  const v = Object.hasOwn(BUILT_IN_SETTINGS, name) ? BUILT_IN_SETTINGS[name] : env[name];
+  if (typeof v !== "string") throw misconfigured(name, "is not set");
+  return v;
+}
+
+function settingNumber(env, name, min, max = Infinity) {
+  const text = settingText(env, name);
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw misconfigured(name, `must be a number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+  }
+  return v;
+}
+
+function settingInt(env, name, min, max = Infinity) {
+  const v = settingNumber(env, name, min, max);
+  if (!Number.isInteger(v)) throw misconfigured(name, "must be an integer");
+  return v;
+}
+
+function settingBool(env, name) {
+  const text = settingText(env, name);
+  if (text !== "true" && text !== "false") throw misconfigured(name, "must be true or false");
+  return text === "true";
+}
+
+function settingJson(env, name) {
+  try {
+    return JSON.parse(settingText(env, name));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw misconfigured(name, "is not valid JSON");
+  }
+}
+
 // ---- auth ----
 
 async function checkAuth(request, env) {
@@ -203,10 +259,11 @@ function findRoute(routes, pathname) {
   return undefined;
 }
 
-async function serve(request, env, routes, models) {
+// `settings(env)` reads the kind's settings from its vars (handlers get them as req.settings).
+async function serve(request, env, routes, models, settings) {
   // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
   // the isolate's last one).
-  const req = { request, env, url: null, param: undefined, logId: null };
+  const req = { request, env, url: null, param: undefined, settings: null, logId: null };
   let response;
   try {
     req.url = new URL(request.url);
@@ -229,6 +286,7 @@ async function serve(request, env, routes, models) {
       throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
     }
     await checkAuth(request, env);
+    req.settings = settings(env);
     req.param = found.param;
     response = await handler(req);
   } catch (err) {
@@ -432,23 +490,29 @@ function readAnswer(result, traits) {
 
 // ---- image (templates/workers/image.js.j2) ----
 
-// The model's limits from the cfai catalog, narrowed by the Worker's max_width/max_height.
+// IMAGE: the model's limits from the cfai catalog, narrowed by the Worker's
+// max_width/max_height: {content_type, default_width, default_height, default_steps,
+// min_width, min_height, max_width, max_height, max_steps, sizable, steps_field}.
 // `sizable: false` models make one fixed size and take no width/height.
-const IMAGE = {"content_type": "image/png", "default_height": 768, "default_steps": 20, "default_width": 1024, "max_height": 768, "max_steps": 20, "max_width": 1024, "min_height": 256, "min_width": 256, "sizable": true, "steps_field": "num_steps"};
+function imageSettings(env) {
+  const image = settingJson(env, "IMAGE");
+  if (!isObject(image)) throw misconfigured("IMAGE", "must be a JSON object of the model's limits");
+  return { image };
+}
 const MAX_PROMPT_CHARS = 2048;
 const MAX_SEED = 9999999999;
 
-function readImageInputs(body) {
+function readImageInputs(image, body) {
   const inputs = { prompt: reqString(body, "prompt", { max: MAX_PROMPT_CHARS }) };
   // flux names the field `steps`, the others `num_steps`.
-  inputs[IMAGE.steps_field] = optInt(body, "steps", 1, IMAGE.max_steps) ?? IMAGE.default_steps;
+  inputs[image.steps_field] = optInt(body, "steps", 1, image.max_steps) ?? image.default_steps;
   for (const [name, min, max, fallback] of [
-    ["width", IMAGE.min_width, IMAGE.max_width, IMAGE.default_width],
-    ["height", IMAGE.min_height, IMAGE.max_height, IMAGE.default_height],
+    ["width", image.min_width, image.max_width, image.default_width],
+    ["height", image.min_height, image.max_height, image.default_height],
   ]) {
-    if (!IMAGE.sizable) {
+    if (!image.sizable) {
       if (body[name] !== undefined && body[name] !== null) {
-        throw badRequest(`${name}: this model makes ${IMAGE.default_width}x${IMAGE.default_height} images only; leave it out`);
+        throw badRequest(`${name}: this model makes ${image.default_width}x${image.default_height} images only; leave it out`);
       }
       continue;
     }
@@ -495,24 +559,24 @@ async function imageBytes(result) {
   throw new HttpError(502, "the model returned no image");
 }
 
-function imageType(bytes) {
+function imageType(image, bytes) {
   const starts = (...sig) => sig.every((b, i) => bytes[i] === b);
   if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "image/png";
   if (starts(0xff, 0xd8, 0xff)) return "image/jpeg";
   if (starts(0x52, 0x49, 0x46, 0x46) && bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50) {
     return "image/webp";
   }
-  return IMAGE.content_type;
+  return image.content_type;
 }
 
 async function handleImage(req) {
   const body = await readJson(req.request);
   const model = requireVar(req.env, "MODEL");
-  const inputs = readImageInputs(body);
+  const inputs = readImageInputs(req.settings.image, body);
   const bytes = await imageBytes(await runModel(req, model, inputs));
   if (bytes.byteLength === 0) throw new HttpError(502, "the model returned an empty image");
   return new Response(bytes, {
-    headers: { "content-type": imageType(bytes) },
+    headers: { "content-type": imageType(req.settings.image, bytes) },
   });
 }
 
@@ -520,6 +584,6 @@ const ROUTES = [{ path: "/image", methods: { POST: handleImage } }];
 
 export default {
   fetch(request, env) {
-    return serve(request, env, ROUTES, (env) => [env.MODEL]);
+    return serve(request, env, ROUTES, (env) => [env.MODEL], imageSettings);
   },
 };

@@ -22,13 +22,15 @@
 // the field with the upstream reason.
 //
 // Bindings: AI, VECTORIZE, MODEL, MODEL_TRAITS, EMBEDDING_MODEL, GATEWAY_ID (when the Worker
-// has a gateway), AUTH_TOKEN (secret).
+// has a gateway), AUTH_TOKEN (secret); settings vars SYSTEM_PROMPT, MAX_TOKENS, TEMPERATURE,
+// TOP_K, CHUNK_SIZE, CHUNK_OVERLAP, POOLING, EMBED_BATCH, DIMENSIONS (the embedding model's;
+// absent: a model cfai does not know).
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "ead64cece86e5b60462ea2f98afd6d3ce6a6ae252de2393aa9c3cea595b4af0b";
+const TEMPLATE_SHA256 = "465a86175c8a257fafadfca97e655d64de09974b151c637ab61acf7c00f91efd";
 const WORKER = "rag";
 const KIND = "rag";
 const AUTH = true;
@@ -175,6 +177,62 @@ function optObject(body, name) {
   return v;
 }
 
+// ---- settings ----
+
+// A stack's settings (max_tokens, system_prompt, ...) reach the Worker as plain-text vars, so
+// this module is the same in every stack and its hash names the code alone. What the hash
+// must cover stays in the code: auth and the request size limit above. A var that is missing
+// or malformed is a deployment mistake, not the caller's.
+
+// Settings too large for a var (Cloudflare allows 5 KB each:
+// https://developers.cloudflare.com/workers/platform/limits/) are built into the code
+// instead, as var text; usually none.
+const BUILT_IN_SETTINGS = {};
+
+function misconfigured(name, problem) {
+  return new HttpError(500, `the Worker's ${name} var ${problem}`);
+}
+
+function hasSetting(env, name) {
+  return Object.hasOwn(BUILT_IN_SETTINGS, name) || env[name] !== undefined;
+}
+
+function settingText(env, name) {
+  const v = Object.hasOwn(BUILT_IN_SETTINGS, name) ? BUILT_IN_SETTINGS[name] : env[name];
+  if (typeof v !== "string") throw misconfigured(name, "is not set");
+  return v;
+}
+
+function settingNumber(env, name, min, max = Infinity) {
+  const text = settingText(env, name);
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw misconfigured(name, `must be a number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+  }
+  return v;
+}
+
+function settingInt(env, name, min, max = Infinity) {
+  const v = settingNumber(env, name, min, max);
+  if (!Number.isInteger(v)) throw misconfigured(name, "must be an integer");
+  return v;
+}
+
+function settingBool(env, name) {
+  const text = settingText(env, name);
+  if (text !== "true" && text !== "false") throw misconfigured(name, "must be true or false");
+  return text === "true";
+}
+
+function settingJson(env, name) {
+  try {
+    return JSON.parse(settingText(env, name));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw misconfigured(name, "is not valid JSON");
+  }
+}
+
 // ---- auth ----
 
 async function checkAuth(request, env) {
@@ -221,10 +279,11 @@ function findRoute(routes, pathname) {
   return undefined;
 }
 
-async function serve(request, env, routes, models) {
+// `settings(env)` reads the kind's settings from its vars (handlers get them as req.settings).
+async function serve(request, env, routes, models, settings) {
   // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
   // the isolate's last one).
-  const req = { request, env, url: null, param: undefined, logId: null };
+  const req = { request, env, url: null, param: undefined, settings: null, logId: null };
   let response;
   try {
     req.url = new URL(request.url);
@@ -247,6 +306,7 @@ async function serve(request, env, routes, models) {
       throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
     }
     await checkAuth(request, env);
+    req.settings = settings(env);
     req.param = found.param;
     response = await handler(req);
   } catch (err) {
@@ -569,16 +629,6 @@ function sseResponse(events) {
 
 // ---- rag (templates/workers/rag.js.j2) ----
 
-const SYSTEM_PROMPT = "Answer the question using only the context. Say so when the context does not contain the answer.";
-const MAX_TOKENS = 256;
-const TEMPERATURE = 0.6;
-const TOP_K = 2;
-const CHUNK_SIZE = 64;
-const CHUNK_OVERLAP = 16;
-const POOLING = "mean";
-const EMBED_BATCH = 100;
-// The embedding model's dimensions (null: a model cfai does not know).
-const DIMENSIONS = 384;
 // OpenAI's embeddings API takes at most 2048 inputs a request.
 const MAX_EMBED_INPUTS = 2048;
 const MAX_CHUNKS = 100;
@@ -592,20 +642,38 @@ const DELETE_BATCH = 100;
 const MAX_TOP_K = 50;
 const MAX_FILTER_BYTES = 2048;
 
+// The stack's settings (vars; see "settings" in the HTTP plumbing above).
+function ragSettings(env) {
+  const chunkSize = settingInt(env, "CHUNK_SIZE", 1);
+  const pooling = settingText(env, "POOLING");
+  if (pooling !== "mean" && pooling !== "cls") throw misconfigured("POOLING", "must be mean or cls");
+  return {
+    systemPrompt: settingText(env, "SYSTEM_PROMPT"),
+    maxTokens: settingInt(env, "MAX_TOKENS", 1),
+    temperature: settingNumber(env, "TEMPERATURE", 0),
+    topK: settingInt(env, "TOP_K", 1, MAX_TOP_K),
+    chunkSize,
+    chunkOverlap: settingInt(env, "CHUNK_OVERLAP", 0, chunkSize - 1),
+    pooling,
+    embedBatch: settingInt(env, "EMBED_BATCH", 1),
+    dimensions: hasSetting(env, "DIMENSIONS") ? settingInt(env, "DIMENSIONS", 1) : null,
+  };
+}
+
 const byteLength = (s) => new TextEncoder().encode(s).length;
 const chunkId = (documentId, n) => `${documentId}#${n}`;
 
-// Split into chunks of at most CHUNK_SIZE characters (code points, so no surrogate pair is
+// Split into chunks of at most `size` characters (code points, so no surrogate pair is
 // cut), ending at whitespace when there is some in the chunk's second half, neighbours
-// sharing about CHUNK_OVERLAP characters.
-function chunkText(text) {
+// sharing about `overlap` characters.
+function chunkText(text, { chunkSize: size, chunkOverlap: overlap }) {
   const chars = Array.from(text);
   const chunks = [];
   let start = 0;
   while (start < chars.length) {
-    let end = Math.min(start + CHUNK_SIZE, chars.length);
+    let end = Math.min(start + size, chars.length);
     if (end < chars.length) {
-      for (let i = end; i > start + CHUNK_SIZE / 2; i--) {
+      for (let i = end; i > start + size / 2; i--) {
         if (/\s/.test(chars[i - 1])) {
           end = i;
           break;
@@ -615,7 +683,7 @@ function chunkText(text) {
     const chunk = chars.slice(start, end).join("").trim();
     if (chunk) chunks.push(chunk);
     if (end >= chars.length) break;
-    start = end - start > CHUNK_OVERLAP ? end - CHUNK_OVERLAP : end;
+    start = end - start > overlap ? end - overlap : end;
   }
   return chunks;
 }
@@ -644,10 +712,11 @@ function readMetadata(doc, path) {
 async function embed(req, texts) {
   const model = requireVar(req.env, "EMBEDDING_MODEL");
   const vectors = [];
-  for (let i = 0; i < texts.length; i += EMBED_BATCH) {
-    const inputs = { text: texts.slice(i, i + EMBED_BATCH) };
+  const { embedBatch: batch, pooling } = req.settings;
+  for (let i = 0; i < texts.length; i += batch) {
+    const inputs = { text: texts.slice(i, i + batch) };
     // "mean" is the default; cls vectors are not comparable with mean ones.
-    if (POOLING !== "mean") inputs.pooling = POOLING;
+    if (pooling !== "mean") inputs.pooling = pooling;
     const result = await asObject(await runModel(req, model, inputs));
     if (!Array.isArray(result.data) || result.data.length !== inputs.text.length) {
       throw new HttpError(502, "the embedding model returned an unexpected result");
@@ -688,7 +757,7 @@ async function handleIngest(req) {
     seen.add(id);
     const text = reqString(doc, "text", { path: `${path}.text` });
     const metadata = readMetadata(doc, path);
-    const chunks = chunkText(text);
+    const chunks = chunkText(text, req.settings);
     if (chunks.length === 0) throw badRequest(`${path}.text: must contain non-blank text`);
     if (chunks.length > MAX_CHUNKS) {
       throw badRequest(`${path}.text: makes ${chunks.length} chunks; at most ${MAX_CHUNKS} per document`);
@@ -736,7 +805,8 @@ function contextOf(matches) {
 async function handleQuery(req) {
   const body = await readJson(req.request);
   const question = reqString(body, "question", { max: 8192 });
-  const topK = optInt(body, "top_k", 1, MAX_TOP_K) ?? TOP_K;
+  const { systemPrompt, maxTokens, temperature } = req.settings;
+  const topK = optInt(body, "top_k", 1, MAX_TOP_K) ?? req.settings.topK;
   const filter = optObject(body, "filter");
   if (filter !== undefined && (Object.keys(filter).length === 0 || byteLength(JSON.stringify(filter)) >= MAX_FILTER_BYTES)) {
     throw badRequest(`filter: must be a non-empty object under ${MAX_FILTER_BYTES} bytes of JSON`);
@@ -754,10 +824,10 @@ async function handleQuery(req) {
     text: (m.metadata && m.metadata.text) ?? "",
   }));
   const messages = [
-    ...(SYSTEM_PROMPT ? [{ role: "system", content: SYSTEM_PROMPT }] : []),
+    ...(systemPrompt ? [{ role: "system", content: systemPrompt }] : []),
     { role: "user", content: `Context:\n${contextOf(matches)}\n\nQuestion: ${question}` },
   ];
-  const inputs = { messages, max_tokens: MAX_TOKENS, temperature: TEMPERATURE };
+  const inputs = { messages, max_tokens: maxTokens, temperature };
   const traits = modelTraits(req.env);
   if (streaming) {
     const result = await runModel(req, model, { ...inputs, stream: true });
@@ -800,8 +870,9 @@ async function handleEmbeddings(req) {
   const format = optString(body, "encoding_format") ?? "float";
   if (format !== "float" && format !== "base64") throw badRequest("encoding_format: must be float or base64");
   const dimensions = optInt(body, "dimensions", 1, 1_000_000);
-  if (dimensions !== undefined && DIMENSIONS !== null && dimensions !== DIMENSIONS) {
-    throw badRequest(`dimensions: ${requireVar(req.env, "EMBEDDING_MODEL")} makes ${DIMENSIONS}-dimension vectors`);
+  const made = req.settings.dimensions;
+  if (dimensions !== undefined && made !== null && dimensions !== made) {
+    throw badRequest(`dimensions: ${requireVar(req.env, "EMBEDDING_MODEL")} makes ${made}-dimension vectors`);
   }
   const vectors = await embed(req, texts);
   // Usage counts whitespace-separated words: the embedding models report no token counts.
@@ -823,6 +894,6 @@ const ROUTES = [
 
 export default {
   fetch(request, env) {
-    return serve(request, env, ROUTES, (env) => [env.MODEL, env.EMBEDDING_MODEL]);
+    return serve(request, env, ROUTES, (env) => [env.MODEL, env.EMBEDDING_MODEL], ragSettings);
   },
 };

@@ -9,13 +9,14 @@
 //                                  "prompt"?, "response_format"?: json|text|verbose_json|vtt|srt
 //
 // A route whose model the Worker does not declare answers 404. Bindings: AI, STT_MODEL and/or
-// TTS_MODEL, SPEECH_TRAITS, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret).
+// TTS_MODEL, SPEECH_TRAITS, GATEWAY_ID (when the Worker has a gateway), AUTH_TOKEN (secret);
+// settings var MAX_TEXT_CHARS.
 
 // ---- HTTP plumbing shared by every kind (templates/workers/_partials/http.js.j2) ----
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "47f305b6cdc90907dc1f2dcc11c7777663e1a1cd5c37ed42873af4f244cd6607";
+const TEMPLATE_SHA256 = "05e5d49a4dcf40e1d59954e9c05644b22be4814e59fc10e521004649aeda7a79";
 const WORKER = "s";
 const KIND = "speech";
 const AUTH = true;
@@ -162,6 +163,62 @@ function optObject(body, name) {
   return v;
 }
 
+// ---- settings ----
+
+// A stack's settings (max_tokens, system_prompt, ...) reach the Worker as plain-text vars, so
+// this module is the same in every stack and its hash names the code alone. What the hash
+// must cover stays in the code: auth and the request size limit above. A var that is missing
+// or malformed is a deployment mistake, not the caller's.
+
+// Settings too large for a var (Cloudflare allows 5 KB each:
+// https://developers.cloudflare.com/workers/platform/limits/) are built into the code
+// instead, as var text; usually none.
+const BUILT_IN_SETTINGS = {};
+
+function misconfigured(name, problem) {
+  return new HttpError(500, `the Worker's ${name} var ${problem}`);
+}
+
+function hasSetting(env, name) {
+  return Object.hasOwn(BUILT_IN_SETTINGS, name) || env[name] !== undefined;
+}
+
+function settingText(env, name) {
+  const v = Object.hasOwn(BUILT_IN_SETTINGS, name) ? BUILT_IN_SETTINGS[name] : env[name];
+  if (typeof v !== "string") throw misconfigured(name, "is not set");
+  return v;
+}
+
+function settingNumber(env, name, min, max = Infinity) {
+  const text = settingText(env, name);
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isFinite(v) || v < min || v > max) {
+    throw misconfigured(name, `must be a number from ${min}${max === Infinity ? "" : ` to ${max}`}`);
+  }
+  return v;
+}
+
+function settingInt(env, name, min, max = Infinity) {
+  const v = settingNumber(env, name, min, max);
+  if (!Number.isInteger(v)) throw misconfigured(name, "must be an integer");
+  return v;
+}
+
+function settingBool(env, name) {
+  const text = settingText(env, name);
+  if (text !== "true" && text !== "false") throw misconfigured(name, "must be true or false");
+  return text === "true";
+}
+
+function settingJson(env, name) {
+  try {
+    return JSON.parse(settingText(env, name));
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw misconfigured(name, "is not valid JSON");
+  }
+}
+
 // ---- auth ----
 
 async function checkAuth(request, env) {
@@ -208,10 +265,11 @@ function findRoute(routes, pathname) {
   return undefined;
 }
 
-async function serve(request, env, routes, models) {
+// `settings(env)` reads the kind's settings from its vars (handlers get them as req.settings).
+async function serve(request, env, routes, models, settings) {
   // Per-request state: the gateway log id of this request's last AI call (env.AI keeps only
   // the isolate's last one).
-  const req = { request, env, url: null, param: undefined, logId: null };
+  const req = { request, env, url: null, param: undefined, settings: null, logId: null };
   let response;
   try {
     req.url = new URL(request.url);
@@ -234,6 +292,7 @@ async function serve(request, env, routes, models) {
       throw new HttpError(405, `method ${request.method} not allowed; use ${allow}`, { allow });
     }
     await checkAuth(request, env);
+    req.settings = settings(env);
     req.param = found.param;
     response = await handler(req);
   } catch (err) {
@@ -437,7 +496,10 @@ function readAnswer(result, traits) {
 
 // ---- speech (templates/workers/speech.js.j2) ----
 
-const MAX_TEXT_CHARS = 2000;
+// The stack's settings (vars; see "settings" in the HTTP plumbing above).
+function speechSettings(env) {
+  return { maxTextChars: settingInt(env, "MAX_TEXT_CHARS", 1) };
+}
 const TRANSCRIPT_FORMATS = ["json", "text", "verbose_json", "vtt", "srt"];
 
 // What the models take (the SPEECH_TRAITS var, from cfai's catalog): stt.input is how the
@@ -488,7 +550,7 @@ async function speech(req, text, voice) {
 
 async function handleSpeak(req) {
   const body = await readJson(req.request);
-  const text = reqString(body, "text", { max: MAX_TEXT_CHARS });
+  const text = reqString(body, "text", { max: req.settings.maxTextChars });
   const voice = readVoice(body.voice, "voice", speechTraits(req.env));
   return speech(req, text, voice);
 }
@@ -496,7 +558,7 @@ async function handleSpeak(req) {
 async function handleOpenAISpeech(req) {
   const body = await readJson(req.request);
   optString(body, "model"); // accepted and ignored: the Worker speaks with its TTS_MODEL
-  const text = reqString(body, "input", { max: MAX_TEXT_CHARS });
+  const text = reqString(body, "input", { max: req.settings.maxTextChars });
   const voice = readVoice(body.voice, "voice", speechTraits(req.env));
   const format = optString(body, "response_format") ?? "mp3";
   if (format !== "mp3") throw badRequest("response_format: only mp3 (audio/mpeg) is offered");
@@ -623,6 +685,12 @@ const ROUTES = [
 
 export default {
   fetch(request, env) {
-    return serve(request, env, ROUTES, (env) => [env.STT_MODEL, env.TTS_MODEL].filter(Boolean));
+    return serve(
+      request,
+      env,
+      ROUTES,
+      (env) => [env.STT_MODEL, env.TTS_MODEL].filter(Boolean),
+      speechSettings,
+    );
   },
 };

@@ -30,7 +30,7 @@ from cfai.local.services.frontdoor import (
     envelope,
     json_response,
 )
-from cfai.local.services.workers_ai import RUN_BODY, AiError
+from cfai.local.services.workers_ai import RUN_BODY, AiError, streamed
 
 BINDING_HOST = "workers-binding.ai"
 LOG_PATCH_BODY = JsonBody(
@@ -46,7 +46,7 @@ def answer_response(answer: GatewayAnswer, body: bytes | None = None) -> Respons
     """A gateway answer on the wire: SSE stream or bytes, with its exact content type."""
     headers = {**answer.headers, "content-type": answer.content_type}
     if answer.chunks is not None:
-        return StreamingResponse(answer.chunks, media_type=None, headers=headers)
+        return StreamingResponse(streamed(answer.chunks), media_type=None, headers=headers)
     return Response(
         body if body is not None else answer.body or b"", media_type=None, headers=headers
     )

@@ -30,7 +30,7 @@ from cfai.local.services.ai_gateway.memory import CacheEntry, RateLimiter, Respo
 from cfai.local.services.ai_gateway.options import RunOptions
 from cfai.local.services.ai_gateway.state import GatewayStore
 from cfai.local.services.frontdoor import ApiError
-from cfai.local.services.workers_ai import AiResult, Runner
+from cfai.local.services.workers_ai import AiResult, LocalChunks, Runner
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,12 @@ class GatewayPipeline:
         if log_id is not None:
             headers["cf-aig-log-id"] = log_id
             if answer.chunks is not None:
-                answer = replace(answer, chunks=self._logged_stream(log_id, answer.chunks))
+                logged = self._logged_stream(log_id, answer.chunks)
+                if isinstance(answer.chunks, LocalChunks):
+                    # Made at once: read it here, in the caller's worker thread, so the log
+                    # is finished here too, not on the event loop while the response streams.
+                    logged = LocalChunks(list(logged))
+                answer = replace(answer, chunks=logged)
         return replace(answer, headers=headers)
 
     def _log(

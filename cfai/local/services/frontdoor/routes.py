@@ -135,7 +135,9 @@ class NdjsonBody:
     or the NDJSON of the multipart field `multipart_field` (``multipart/form-data``). The
     body is a list whose unparsable lines are `Unparsable`; `invalid` refuses a body that is
     none of those. With `unknown_type`, a media type that is none of the accepted ones is
-    refused with it (given the media type); without, it is read as NDJSON."""
+    refused with it (given the media type); without, it is read as NDJSON. `parse_line`
+    reads one NDJSON line, str or bytes (None: `body.loads`); it raises ValueError for a line that is not
+    JSON, and must answer what `body.loads` answers for every line."""
 
     invalid: Callable[[str], ApiError]
     limit: int = DEFAULT_LIMIT
@@ -143,6 +145,7 @@ class NdjsonBody:
     json_key: str | None = "vectors"
     multipart_field: str | None = None
     unknown_type: Callable[[str], ApiError] | None = None
+    parse_line: Callable[[str | bytes], Any] | None = None
 
 
 @dataclass(frozen=True)

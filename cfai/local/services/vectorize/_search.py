@@ -1,133 +1,149 @@
-"""Exact nearest-neighbour search over an in-memory float32 snapshot of one index.
+"""Exact nearest neighbours over an index's `Snapshot`.
 
-The snapshot is built from SQLite once and dropped by the store whenever a mutation
-applies, so repeated queries do not re-read the database. Scores follow Cloudflare:
-cosine similarity in -1..1 (higher is better), euclidean L2 distance (lower is better),
-dot-product stored as the *negative* dot product (lower is better). Matches come back best
-first for every metric, ties broken by id.
+Scores follow Cloudflare: cosine similarity in -1..1 (higher is better), euclidean L2
+distance (lower is better), dot-product stored as the *negative* dot product (lower is
+better). Matches come back best first for every metric, ties broken by id.
+
+A float32 pass (one matrix-vector product per segment, no copy of the vectors) gives every
+candidate an approximate sort key; then the few vectors that can be in the top k are scored
+in float64 and sorted by (score, id). "Can be" is exact, not a margin of extra candidates:
+a float32 dot product of d terms is off by at most g(d)·|a|·|b|, g(d) = d·u / (1 - d·u),
+u = 2^-24 (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §3.1), so a
+vector whose float32 key is more than twice that bound behind the k-th best float32 key
+cannot be in the top k, and every other one is scored exactly. The answer is the one
+scoring every vector in float64 gives.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from cfai.local.services.vectorize._filters import mask as filter_mask
-from cfai.local.services.vectorize._filters import nest
+from cfai.local.services.vectorize._snapshot import Snapshot
+from cfai.local.services.vectorize._storage import Matrix
 from cfai.local.services.vectorize._wire import QueryIn
 
-# Candidates re-scored exactly beyond top-k, so float32 rounding in the fast pass cannot
-# push a true top-k match out.
-_MARGIN = 32
+_U = 2.0**-24
+# Candidate sets up to this size are scored exactly without the float32 pass.
+_SMALL = 64
+# Rows scored in float64 at a time (bounds the memory of a large tie).
+_CHUNK = 8192
+# Filter masks kept per snapshot (the oldest goes first).
+_MASKS = 16
+# Beyond this |vector| * |query| the float32 pass could overflow: score exactly instead.
+_FLOAT32_SAFE = 1e30
+
+Rows = npt.NDArray[np.intp]
+Match = tuple[int, float]
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    ids: list[str]
-    namespaces: npt.NDArray[np.object_]
-    matrix: npt.NDArray[np.float32]
-    norms: npt.NDArray[np.float32]
-    metadata: list[str | None]
-    indexed: list[dict[str, Any]]
-    # Unit rows for cosine and squared norms for euclidean: the fast pass is one matmul.
-    unit: npt.NDArray[np.float32] = field(
-        repr=False, default_factory=lambda: np.empty((0, 0), np.float32)
-    )
-    sq_norms: npt.NDArray[np.float32] = field(
-        repr=False, default_factory=lambda: np.empty(0, np.float32)
-    )
-    # Filter columns per metadata property, built on first use (see _filters.mask).
-    columns: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def build(cls, rows: Sequence[tuple[Any, ...]], dims: int) -> Snapshot:
-        """From ``(id, namespace, vals, metadata, indexed)`` rows."""
-        matrix = np.empty((len(rows), dims), dtype=np.float32)
-        for i, row in enumerate(rows):
-            matrix[i] = np.frombuffer(row[2], dtype=np.float32)
-        norms = np.linalg.norm(matrix, axis=1).astype(np.float32)
-        safe = np.where(norms > 0, norms, 1.0).astype(np.float32)
-        return cls(
-            ids=[r[0] for r in rows],
-            namespaces=np.array([r[1] for r in rows], dtype=object),
-            matrix=matrix,
-            norms=norms,
-            metadata=[r[3] for r in rows],
-            indexed=[json.loads(r[4]) for r in rows],
-            unit=matrix / safe[:, None],
-            sq_norms=norms * norms,
-        )
-
-
-def _scores(snap: Snapshot, metric: str, rows: npt.NDArray[np.intp], q: Any) -> Any:
-    """Exact scores (float64) of `rows`."""
-    m = snap.matrix[rows].astype(np.float64)
-    if metric == "euclidean":
-        return np.sqrt(np.maximum(((m - q) ** 2).sum(axis=1), 0.0))
-    dots = m @ q
-    if metric == "dot-product":
-        return -dots
-    denom = snap.norms[rows].astype(np.float64) * float(np.linalg.norm(q))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cos = np.where(denom > 0, dots / np.where(denom > 0, denom, 1.0), 0.0)
-    return np.clip(cos, -1.0, 1.0)
-
-
-def _fast_keys(snap: Snapshot, metric: str, rows: npt.NDArray[np.intp] | None, q: Any) -> Any:
-    """Approximate sort keys (ascending = better) in float32: one matmul, no row copies
-    when every row is a candidate."""
-    q32 = np.asarray(q, dtype=np.float32)
-    if metric == "cosine":
-        m = snap.unit if rows is None else snap.unit[rows]
-        return -(m @ q32)
-    m = snap.matrix if rows is None else snap.matrix[rows]
-    dots = m @ q32
-    if metric == "dot-product":
-        return -dots
-    sq = snap.sq_norms if rows is None else snap.sq_norms[rows]
-    return sq - 2.0 * dots
-
-
-def search(
-    snap: Snapshot, metric: str, vector: Sequence[float], q: QueryIn
-) -> list[dict[str, Any]]:
-    """The `q.top_k` best matches, shaped as Vectorize returns them."""
+def search(snap: Snapshot, metric: str, vector: Sequence[float], q: QueryIn) -> list[Match]:
+    """The `q.top_k` best ``(slot, score)`` pairs among the vectors `q` selects."""
+    n = snap.n
     keep: npt.NDArray[np.bool_] | None = None
     if q.namespace is not None:
-        keep = snap.namespaces == q.namespace
+        code = snap.ns_codes.get(q.namespace)
+        if code is None:
+            return []
+        keep = snap.ns[:n] == code
     if q.filter is not None:
-        passed = filter_mask(q.filter, snap.indexed, snap.columns)
+        passed = _filter_mask(snap, q)
         keep = passed if keep is None else keep & passed
+    if keep is not None:
+        keep &= snap.alive[:n]
+    elif snap.count < n:  # free slots among the rows
+        keep = snap.alive[:n]
     rows = None if keep is None else np.flatnonzero(keep)
-    n = len(snap.ids) if rows is None else int(rows.size)
-    if n == 0:
+    total = n if rows is None else int(rows.size)
+    if total == 0:
         return []
-    query = np.asarray(vector, dtype=np.float32).astype(np.float64)
-    # Fast pass over every candidate, then exact scores for the best few.
-    keys = _fast_keys(snap, metric, rows, query)
-    take = min(n, q.top_k + _MARGIN)
-    best = np.argpartition(keys, take - 1)[:take] if take < n else np.arange(n)
-    candidates = best if rows is None else rows[best]
-    candidates = np.sort(candidates)  # id order, so a stable sort breaks ties by id
-    scores = _scores(snap, metric, candidates, query)
-    sign = -1.0 if metric == "cosine" else 1.0  # sort key ascending: best first
-    order = np.argsort(sign * scores, kind="stable")
-    out: list[dict[str, Any]] = []
-    for j in order[: q.top_k]:
-        i = int(candidates[j])
-        match: dict[str, Any] = {"id": snap.ids[i], "score": float(scores[j])}
-        if q.return_values:
-            match["values"] = snap.matrix[i].tolist()
-        if q.return_metadata == "all" and snap.metadata[i] is not None:
-            match["metadata"] = json.loads(snap.metadata[i] or "null")
-        elif q.return_metadata == "indexed" and snap.indexed[i]:
-            match["metadata"] = nest(snap.indexed[i])
-        if snap.namespaces[i] is not None:
-            match["namespace"] = snap.namespaces[i]
-        out.append(match)
+    q32 = np.asarray(vector, dtype=np.float32)
+    q64 = q32.astype(np.float64)
+    k = min(q.top_k, total)
+    qnorm = float(np.sqrt((q64 * q64).sum()))
+    if total <= k + _SMALL or snap.max_norm * (snap.max_norm + qnorm) > _FLOAT32_SAFE:
+        return _exact_top(snap, metric, np.arange(n) if rows is None else rows, q64, k)
+    keys = _fast_keys(snap, metric, rows, q32)
+    kth = float(np.partition(keys, k - 1)[k - 1])
+    within = np.flatnonzero(keys <= kth + 2.0 * _bound(snap, metric, qnorm))
+    return _exact_top(snap, metric, within if rows is None else rows[within], q64, k)
+
+
+def _filter_mask(snap: Snapshot, q: QueryIn) -> npt.NDArray[np.bool_]:
+    """Which slots pass `q.filter` (a copy: the caller may change it)."""
+    key = repr(q.filter)
+    mask = snap.masks.get(key)
+    if mask is None:
+        mask = filter_mask(q.filter or [], snap.filter_rows(), snap.columns)
+        if len(snap.masks) >= _MASKS:
+            snap.masks.pop(next(iter(snap.masks)))
+        snap.masks[key] = mask
+    return mask.copy()
+
+
+def _fast_keys(snap: Snapshot, metric: str, rows: Rows | None, q32: Matrix) -> Matrix:
+    """float32 sort keys, ascending = better, of every slot (or of `rows`)."""
+    if rows is not None and 2 * rows.size >= snap.n:
+        dots = snap.dots(q32)[rows]  # one pass over everything beats gathering most rows
+    else:
+        dots = snap.dots(q32, rows)
+    at: slice | Rows = slice(0, snap.n) if rows is None else rows
+    if metric == "cosine":
+        return np.multiply(dots, snap.neg_inv[at], out=dots)
+    if metric == "dot-product":
+        return np.negative(dots, out=dots)
+    norms = snap.norms[at]
+    return norms * norms - 2.0 * dots  # |v - q|^2 - |q|^2
+
+
+def _bound(snap: Snapshot, metric: str, qnorm: float) -> float:
+    """An upper bound on |float32 key - exact key| (see the module docstring), with room
+    for the rounding of the norms and of the key's own arithmetic."""
+    d = snap.dims
+    g = d * _U / (1.0 - d * _U) + 4.0 * _U
+    m = snap.max_norm
+    if metric == "cosine":  # -dot/|v|: the dot's error over |v|, plus |v|'s own
+        return 3.0 * g * qnorm
+    if metric == "dot-product":
+        return 2.0 * g * m * qnorm
+    return 3.0 * g * (m * m + 2.0 * m * qnorm)
+
+
+def _exact(
+    snap: Snapshot, metric: str, slots: Rows, q64: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """float64 scores of `slots`, each computed from its own row alone (the same value
+    whichever other rows are scored with it)."""
+    out = np.empty(len(slots), dtype=np.float64)
+    qnorm = float(np.sqrt((q64 * q64).sum()))
+    for start in range(0, len(slots), _CHUNK):
+        m = snap.rows(slots[start : start + _CHUNK]).astype(np.float64)
+        part = out[start : start + len(m)]
+        if metric == "euclidean":
+            part[:] = np.sqrt(((m - q64) ** 2).sum(axis=1))
+            continue
+        dots = (m * q64).sum(axis=1)
+        if metric == "dot-product":
+            part[:] = -dots
+            continue
+        denom = np.sqrt((m * m).sum(axis=1)) * qnorm
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cos = np.where(denom > 0, dots / np.where(denom > 0, denom, 1.0), 0.0)
+        part[:] = np.clip(cos, -1.0, 1.0)
     return out
+
+
+def _exact_top(
+    snap: Snapshot, metric: str, slots: Rows, q64: npt.NDArray[np.float64], k: int
+) -> list[Match]:
+    scores = _exact(snap, metric, slots, q64)
+    keys = -scores if metric == "cosine" else scores
+    pick = np.arange(len(slots))
+    if len(slots) > k:
+        pick = np.flatnonzero(keys <= np.partition(keys, k - 1)[k - 1])
+    key_list, slot_list = keys.tolist(), slots.tolist()
+    order = sorted(pick.tolist(), key=lambda j: (key_list[j], snap.ids[slot_list[j]] or ""))
+    return [(slot_list[j], float(scores[j])) for j in order[:k]]

@@ -27,7 +27,13 @@ from cfai.local.services.frontdoor import (
     Shape,
 )
 from cfai.local.services.vectorize import _errors as E
-from cfai.local.services.vectorize._wire import VectorIn, parse_ids, parse_query, vectors_from
+from cfai.local.services.vectorize._wire import (
+    VectorIn,
+    parse_ids,
+    parse_query,
+    parse_vector_line,
+    vectors_from,
+)
 from cfai.local.services.vectorize.state import VectorizeStore
 
 __all__ = ["BINDING_HOST", "MAX_WRITE_BODY", "endpoints"]
@@ -44,13 +50,18 @@ def _writes(op: str, *, rest: bool) -> NdjsonBody:
     ``application/x-ndjson`` or multipart field ``vectors`` (wrangler), any other content
     type refused as Cloudflare does (`E.unknown_content_type`)."""
     if not rest:
-        return NdjsonBody(lambda why: E.bad_vectors(op, why), limit=MAX_WRITE_BODY)
+        return NdjsonBody(
+            lambda why: E.bad_vectors(op, why),
+            limit=MAX_WRITE_BODY,
+            parse_line=parse_vector_line,
+        )
     return NdjsonBody(
         lambda why: E.bad_vectors(op, why),
         limit=MAX_WRITE_BODY,
         json_key=None,
         multipart_field="vectors",
         unknown_type=E.unknown_content_type,
+        parse_line=parse_vector_line,
     )
 
 

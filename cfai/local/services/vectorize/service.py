@@ -53,6 +53,9 @@ class VectorizeService(Service):
             ctx.state_dir / "vectorize.sqlite3",
             visibility_delay=self.settings.vectorize_visibility_delay,
         )
+        # Stored indexes load into memory while the emulator starts serving (a restart's
+        # first query then waits for less, or nothing).
+        self.store.preload()
 
     def endpoints(self) -> list[Endpoint]:
         return endpoints(self.store)

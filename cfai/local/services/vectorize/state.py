@@ -6,10 +6,14 @@ survives kill -9 of the process). With ``visibility_delay`` > 0 a mutation stays
 its payload stored with it, until ``created_at + delay``; every read first applies the due
 mutations in order, so queries, getByIds, list and info see a write only after the delay,
 like Cloudflare's eventual consistency. ``processedUpToMutation`` is the last applied one.
+Without a delay a write applies in the transaction that records it.
 
 Insert keeps an existing id (first wins, judged when the mutation applies); upsert replaces
 the whole vector. Values that a vector is filterable on are computed when it is written,
-from the metadata indexes that exist then (see `_filters`).
+from the metadata indexes that exist then (see `_filters`). Values are stored as float32,
+as Vectorize stores them (see `_storage`), in blocks; each index touched since the store
+opened is also held in memory (`_snapshot`), kept current by every applied mutation, and
+searched exactly (`_search`).
 
 Example::
 
@@ -21,11 +25,12 @@ Example::
 
 from __future__ import annotations
 
-import json
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,31 +38,23 @@ import numpy as np
 
 from cfai.local.services._sqlite import SqliteStore
 from cfai.local.services.frontdoor import ApiError
+from cfai.local.services.vectorize import _apply
 from cfai.local.services.vectorize import _errors as E
-from cfai.local.services.vectorize._apply import apply_mutations, iso
-from cfai.local.services.vectorize._filters import indexed_values, key_problem
-from cfai.local.services.vectorize._search import Snapshot, search
+from cfai.local.services.vectorize._apply import Batch, iso
+from cfai.local.services.vectorize._filters import indexed_values, key_problem, nest
+from cfai.local.services.vectorize._search import search
+from cfai.local.services.vectorize._snapshot import Snapshot
+from cfai.local.services.vectorize._storage import (
+    SCHEMA,
+    drop_index,
+    dumps,
+    loads,
+    migrate,
+    read_values,
+)
 from cfai.local.services.vectorize._wire import QueryIn, VectorIn
 
 __all__ = ["VectorizeStore"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS indexes (
-  name TEXT PRIMARY KEY, description TEXT NOT NULL, dimensions INTEGER NOT NULL,
-  metric TEXT NOT NULL, created_on TEXT NOT NULL, modified_on TEXT NOT NULL,
-  processed_mutation TEXT, processed_at TEXT);
-CREATE TABLE IF NOT EXISTS vectors (
-  index_name TEXT NOT NULL, id TEXT NOT NULL, namespace TEXT, vals BLOB NOT NULL,
-  metadata TEXT, indexed TEXT NOT NULL, PRIMARY KEY (index_name, id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS metadata_indexes (
-  index_name TEXT NOT NULL, property_name TEXT NOT NULL, index_type TEXT NOT NULL,
-  PRIMARY KEY (index_name, property_name));
-CREATE TABLE IF NOT EXISTS mutations (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, index_name TEXT NOT NULL,
-  kind TEXT NOT NULL, created_at REAL NOT NULL, applied INTEGER NOT NULL DEFAULT 0,
-  payload TEXT, vals BLOB);
-CREATE INDEX IF NOT EXISTS mutations_pending ON mutations (index_name, applied, seq);
-"""
 
 
 class VectorizeStore(SqliteStore):
@@ -73,8 +70,40 @@ class VectorizeStore(SqliteStore):
         self.path = path
         self.visibility_delay = visibility_delay
         self.clock = clock
-        super().__init__(path, _SCHEMA)
+        # 16 KiB pages for a new file: values are written as ~1 MiB blobs (fewer pages per
+        # blob, and the WAL's default 1000-page checkpoint interval becomes ~16 MiB).
+        super().__init__(path, SCHEMA, page_size=16384)
+        # Checkpoint the WAL every 64 MiB rather than every 16 MiB: a bulk ingest then waits
+        # for a quarter of the checkpoints' fsyncs. Durability is the commit's, not the
+        # checkpoint's (https://sqlite.org/wal.html#automatic_checkpoint).
+        self._db.execute("PRAGMA wal_autocheckpoint=4096")
+        with self._tx() as db:
+            migrate(db)
         self._cache: dict[str, Snapshot] = {}
+        self._closed = False
+
+    def preload(self) -> threading.Thread:
+        """Load every index into memory in a background thread (the emulator does this at
+        start, so a first query after a restart does not wait for all of it). Calls that
+        need an index meanwhile wait on the store's lock, as they would for a lazy load."""
+
+        def run() -> None:
+            with self._lock:
+                if self._closed:
+                    return
+                names = [i["name"] for i in self.list_indexes()]
+            for name in names:
+                with self._lock:
+                    if self._closed:
+                        return
+                    try:
+                        self._snapshot(name)
+                    except ApiError:  # deleted meanwhile
+                        continue
+
+        thread = threading.Thread(target=run, name="vectorize-preload", daemon=True)
+        thread.start()
+        return thread
 
     # -- indexes -------------------------------------------------------------------------
 
@@ -122,8 +151,7 @@ class VectorizeStore(SqliteStore):
         with self._tx() as db:
             if db.execute("DELETE FROM indexes WHERE name=?", (name,)).rowcount == 0:
                 raise E.not_found(name)
-            for table in ("vectors", "metadata_indexes", "mutations"):
-                db.execute(f"DELETE FROM {table} WHERE index_name=?", (name,))
+            drop_index(db, name)
         self._cache.pop(name, None)
 
     def info(self, name: str) -> dict[str, Any]:
@@ -131,9 +159,13 @@ class VectorizeStore(SqliteStore):
         self._apply_due(name)
         row = self._index_row(name)
         with self._lock:
-            (count,) = self._db.execute(
-                "SELECT count(*) FROM vectors WHERE index_name=?", (name,)
-            ).fetchone()
+            snap = self._cache.get(name)
+            if snap is not None:
+                count = snap.count
+            else:
+                (count,) = self._db.execute(
+                    "SELECT count(*) FROM vectors WHERE index_name=?", (name,)
+                ).fetchone()
         return {
             "dimensions": row[2],
             "vectorCount": count,
@@ -207,47 +239,88 @@ class VectorizeStore(SqliteStore):
                     f"and got {len(vec.values)} dimensions",
                 )
         mindex = self.metadata_indexes(name)
-        # The values travel in the blob; the record keeps the rest (no per-vector copies).
-        records = [
-            {
-                "id": v.id,
-                "values": None,
-                "namespace": v.namespace,
-                "metadata": v.metadata,
-                "indexed": indexed_values(v.metadata, mindex),
-            }
-            for v in vectors
-        ]
-        blob = np.asarray([v.values for v in vectors], dtype=np.float32).reshape(-1, dims)
+        batch = Batch(
+            ids=[v.id for v in vectors],
+            namespaces=[v.namespace for v in vectors],
+            metadata=[None if v.metadata is None else dumps(v.metadata) for v in vectors],
+            indexed=[dumps(indexed_values(v.metadata, mindex)) for v in vectors],
+            # float64 -> float32 rounds to nearest, once (Vectorize stores float32).
+            values=np.asarray([v.values for v in vectors], dtype=np.float32).reshape(-1, dims),
+        )
         kind = "upsert" if upsert else "insert"
-        with self._tx() as db:
-            return self._record(db, name, kind, records, blob.tobytes())
+        return self._mutate(name, kind, batch)
 
     def delete_by_ids(self, name: str, ids: Sequence[str]) -> str:
         self._index_row(name)
         if len(ids) > E.MAX_DELETE_IDS:
             raise E.too_many_ids(E.MAX_DELETE_IDS, len(ids))
-        with self._tx() as db:
-            return self._record(db, name, "delete", [{"id": i} for i in ids], None)
+        return self._mutate(name, "delete", list(ids))
 
-    def _record(
-        self,
-        db: sqlite3.Connection,
-        name: str,
-        kind: str,
-        records: list[dict[str, Any]] | None,
-        vals: bytes | None,
-    ) -> str:
+    def _mutate(self, name: str, kind: str, change: Batch | list[str]) -> str:
+        """Record a write (a `Batch`) or a delete (ids); without a visibility delay, apply it
+        in the same transaction, after any older one still pending. Returns its id."""
         mid = str(uuid.uuid4())
         now = self.clock()
-        payload = json.dumps(records) if records is not None else None
+        if self.visibility_delay > 0:
+            if isinstance(change, Batch):
+                payload, vals = change.payload(), change.values.tobytes()
+            else:
+                payload, vals = dumps([{"id": i} for i in change]), None
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO mutations (id, index_name, kind, created_at, payload, vals)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (mid, name, kind, now, payload, vals),
+                )
+            return mid
+        with self._writing(name) as (db, snap):
+            self._apply_pending(db, snap, name, now)
+            db.execute(
+                "INSERT INTO mutations (id, index_name, kind, created_at, applied)"
+                " VALUES (?,?,?,?,1)",
+                (mid, name, kind, now),
+            )
+            if isinstance(change, Batch):
+                _apply.write(db, snap, name, change, upsert=kind == "upsert")
+            else:
+                _apply.delete(db, snap, name, change)
+            _apply.processed(db, name, mid, now)
+        return mid
+
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[tuple[sqlite3.Connection, Snapshot]]:
+        """A write transaction with the index's snapshot; a transaction that does not
+        commit drops the snapshot (it reloads from SQLite when next needed)."""
+        with self._lock:
+            try:
+                with self._tx() as db:
+                    yield db, self._snapshot(name)
+            except BaseException:
+                self._cache.pop(name, None)
+                raise
+
+    def _record(
+        self, db: sqlite3.Connection, name: str, kind: str, records: Any, vals: bytes | None
+    ) -> str:
+        """A mutation that changes no vectors (metadata index create/delete)."""
+        mid = str(uuid.uuid4())
+        now = self.clock()
+        applied = int(self.visibility_delay <= 0)
         db.execute(
-            "INSERT INTO mutations (id, index_name, kind, created_at, payload, vals)"
-            " VALUES (?,?,?,?,?,?)",
-            (mid, name, kind, now, payload, vals),
+            "INSERT INTO mutations (id, index_name, kind, created_at, applied, payload, vals)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (mid, name, kind, now, applied, None if records is None else dumps(records), vals),
         )
-        if self.visibility_delay <= 0:
-            self._apply_pending(db, name, now)
+        if applied:
+            # Older mutations still pending (a file last opened with a delay) apply first;
+            # the snapshot is rebuilt after, rather than trusted across this transaction.
+            if db.execute(
+                "SELECT 1 FROM mutations WHERE index_name=? AND applied=0", (name,)
+            ).fetchone():
+                self._cache.pop(name, None)
+                snap = Snapshot.load(db, name, self._index_row(name)[2])
+                self._apply_pending(db, snap, name, now)
+            _apply.processed(db, name, mid, now)
         return mid
 
     def _apply_due(self, name: str) -> None:
@@ -256,48 +329,50 @@ class VectorizeStore(SqliteStore):
                 "SELECT 1 FROM mutations WHERE index_name=? AND applied=0 AND created_at<=?",
                 (name, self.clock() - self.visibility_delay),
             ).fetchone()
-        if pending:
-            with self._tx() as db:
-                self._apply_pending(db, name, self.clock())
+            if pending:
+                with self._writing(name) as (db, snap):
+                    self._apply_pending(db, snap, name, self.clock())
 
-    def _apply_pending(self, db: sqlite3.Connection, name: str, now: float) -> None:
+    def _apply_pending(self, db: sqlite3.Connection, snap: Snapshot, name: str, now: float) -> None:
         rows = db.execute(
             "SELECT seq, id, kind, created_at, payload, vals FROM mutations"
             " WHERE index_name=? AND applied=0 AND created_at<=? ORDER BY seq",
             (name, now - self.visibility_delay),
         ).fetchall()
-        if not rows:
-            return
-        apply_mutations(db, name, rows)
-        self._cache.pop(name, None)
+        if rows:
+            _apply.apply_pending(db, snap, name, rows)
 
     # -- reads ---------------------------------------------------------------------------
 
     def get_by_ids(self, name: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         """``[{id, values, metadata?, namespace?}]`` for the ids that exist, in request order."""
-        self._index_row(name)
+        dims = self._index_row(name)[2]
         if len(ids) > E.MAX_GET_IDS:
             raise E.too_many_ids(E.MAX_GET_IDS, len(ids))
         self._apply_due(name)
         wanted = list(dict.fromkeys(ids))
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, namespace, vals, metadata FROM vectors WHERE index_name=? AND id IN"
+                "SELECT id, namespace, slot, metadata FROM vectors WHERE index_name=? AND id IN"
                 f" ({','.join('?' * len(wanted))})",
                 (name, *wanted),
             ).fetchall()
-        found = {r[0]: r for r in rows}
+            snap = self._cache.get(name)
+            slots = [r[2] for r in rows]
+            values = (
+                [snap.row(slot) for slot in slots]
+                if snap is not None
+                else list(read_values(self._db, name, dims, slots))
+            )
+        found = {r[0]: (r, v) for r, v in zip(rows, values, strict=True)}
         out = []
         for vid in wanted:
             if vid not in found:
                 continue
-            _, namespace, vals, metadata = found[vid]
-            item: dict[str, Any] = {
-                "id": vid,
-                "values": np.frombuffer(vals, dtype=np.float32).tolist(),
-            }
+            (_, namespace, _, metadata), vals = found[vid]
+            item: dict[str, Any] = {"id": vid, "values": vals.tolist()}
             if metadata is not None:
-                item["metadata"] = json.loads(metadata)
+                item["metadata"] = loads(metadata)
             if namespace is not None:
                 item["namespace"] = namespace
             out.append(item)
@@ -321,8 +396,39 @@ class VectorizeStore(SqliteStore):
                 f"invalid query vector, expected {dims} dimensions, "
                 f"and got {len(vector)} dimensions",
             )
-        matches = search(self._snapshot(name, dims), metric, vector, q)
+        with self._lock:
+            snap = self._snapshot(name)
+            best = search(snap, metric, vector, q)
+            metadata = self._metadata(name, [snap.ids[s] or "" for s, _ in best], q)
+            matches = [self._match(snap, slot, score, q, metadata) for slot, score in best]
         return {"count": len(matches), "matches": matches}
+
+    def _metadata(self, name: str, ids: list[str], q: QueryIn) -> dict[str, str | None]:
+        if q.return_metadata != "all" or not ids:
+            return {}
+        rows = self._db.execute(
+            "SELECT id, metadata FROM vectors WHERE index_name=? AND id IN"
+            f" ({','.join('?' * len(ids))})",
+            (name, *ids),
+        ).fetchall()
+        return dict(rows)
+
+    @staticmethod
+    def _match(
+        snap: Snapshot, slot: int, score: float, q: QueryIn, metadata: dict[str, str | None]
+    ) -> dict[str, Any]:
+        vid = snap.ids[slot] or ""
+        match: dict[str, Any] = {"id": vid, "score": score}
+        if q.return_values:
+            match["values"] = snap.row(slot).tolist()
+        if q.return_metadata == "all" and metadata.get(vid) is not None:
+            match["metadata"] = loads(metadata[vid] or "null")
+        elif q.return_metadata == "indexed" and snap.indexed[slot] != "{}":
+            match["metadata"] = nest(loads(snap.indexed[slot]))
+        namespace = snap.namespace(slot)
+        if namespace is not None:
+            match["namespace"] = namespace
+        return match
 
     def list_vectors(self, name: str, count: int, cursor: str | None) -> dict[str, Any]:
         """A page of ids in id order; the cursor is the last id of the previous page."""
@@ -347,16 +453,12 @@ class VectorizeStore(SqliteStore):
             "vectors": [{"id": i} for i in ids],
         }
 
-    def _snapshot(self, name: str, dims: int) -> Snapshot:
+    def _snapshot(self, name: str) -> Snapshot:
+        """The index in memory, loaded from SQLite on first use."""
         with self._lock:
             snap = self._cache.get(name)
             if snap is None:
-                rows = self._db.execute(
-                    "SELECT id, namespace, vals, metadata, indexed FROM vectors"
-                    " WHERE index_name=? ORDER BY id",
-                    (name,),
-                ).fetchall()
-                snap = Snapshot.build(rows, dims)
+                snap = Snapshot.load(self._db, name, self._index_row(name)[2])
                 self._cache[name] = snap
             return snap
 
@@ -364,11 +466,12 @@ class VectorizeStore(SqliteStore):
 
     def reset(self) -> None:
         with self._tx() as db:
-            for table in ("indexes", "vectors", "metadata_indexes", "mutations"):
+            for table in ("indexes", "vectors", "vector_blocks", "metadata_indexes", "mutations"):
                 db.execute(f"DELETE FROM {table}")
         self._cache.clear()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
             self._cache.clear()

@@ -19,7 +19,7 @@ Example::
 
 from __future__ import annotations
 
-from ._core import AiError, AiResult, Runner, bad_input
+from ._core import AiError, AiResult, LocalChunks, Runner, bad_input, streamed
 from .compat import OPENAI_COMPAT, OpenAICall
 from .routes import RUN_BODY
 from .service import HANDLERS, WorkersAIService, WorkersAISettings
@@ -30,9 +30,11 @@ __all__ = [
     "RUN_BODY",
     "AiError",
     "AiResult",
+    "LocalChunks",
     "OpenAICall",
     "Runner",
     "WorkersAIService",
     "WorkersAISettings",
     "bad_input",
+    "streamed",
 ]

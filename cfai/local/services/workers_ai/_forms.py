@@ -23,7 +23,7 @@ from typing import Any
 
 from cfai.catalog import ModelSpec, Reasoning, ToolShape
 
-from ._core import AiResult, digest
+from ._core import AiResult, LocalChunks, digest
 from ._generation import Generation, ToolCall
 
 THINK_END = "</think>"
@@ -78,7 +78,9 @@ def native(spec: ModelSpec, gen: Generation, *, stream: bool) -> AiResult:
     tokens = [] if gen.calls else _native_tokens(spec, gen)
     if stream:
         return AiResult(
-            "text/event-stream", chunks=_native_events(spec, gen, tokens), usage=gen.usage
+            "text/event-stream",
+            chunks=LocalChunks(_native_events(spec, gen, tokens)),
+            usage=gen.usage,
         )
     result: dict[str, Any] = {"response": "".join(tokens)}
     if gen.calls:
@@ -112,7 +114,9 @@ def chat_completion(spec: ModelSpec, gen: Generation, *, stream: bool, prompt: b
     content = json.dumps(gen.value) if gen.json_mode else (None if gen.calls else gen.text)
     reasoning = " ".join(gen.reasoning) or None
     if stream:
-        return AiResult("text/event-stream", chunks=_chunks(head, gen, prompt), usage=gen.usage)
+        return AiResult(
+            "text/event-stream", chunks=LocalChunks(_chunks(head, gen, prompt)), usage=gen.usage
+        )
     if prompt:
         choice: dict[str, Any] = {
             "index": 0,

@@ -36,7 +36,7 @@ from starlette.responses import Response, StreamingResponse
 from cfai.catalog import Catalog, Form, ModelSpec, Reasoning, Task
 from cfai.local.services.frontdoor import Call, Handler, json_response
 
-from ._core import AiResult, Runner, bad_input, digest, no_such_model
+from ._core import AiResult, LocalChunks, Runner, bad_input, digest, no_such_model, streamed
 from ._forms import THINK_END
 
 __all__ = [
@@ -156,7 +156,7 @@ def chat_completion(run: Runner, body: Mapping[str, Any], catalog: Catalog) -> A
     if body.get("stream") is True:
         opts = body.get("stream_options")
         with_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-        chunks = _chunks(head, answer, finish, with_usage)
+        chunks = LocalChunks(_chunks(head, answer, finish, with_usage))
         return AiResult("text/event-stream", chunks=chunks, usage=answer.usage)
     message: dict[str, Any] = {"role": "assistant", "content": answer.content}
     if answer.reasoning:
@@ -239,7 +239,9 @@ def _handler(operation: OpenAICall, run: Runner, catalog: Catalog) -> Handler:
     async def endpoint(call: Call) -> Response:
         result = await run_in_threadpool(operation, run, call.body, catalog)
         if result.chunks is not None:
-            return StreamingResponse(result.chunks, headers={"content-type": result.content_type})
+            return StreamingResponse(
+                streamed(result.chunks), headers={"content-type": result.content_type}
+            )
         return json_response(result.result)
 
     return endpoint

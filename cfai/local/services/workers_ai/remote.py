@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from cfai.local.services.frontdoor import JSON
+from cfai.provision.rest import NoAnswer, send
 
 from ._core import AiError, AiResult
 
@@ -40,14 +41,10 @@ class RemoteAi:
         )
 
     def run(self, model: str, inputs: Mapping[str, Any]) -> AiResult:
-        request = self._client.build_request("POST", model, json=dict(inputs))
-        try:
-            response = self._client.send(request, stream=True)
-        except httpx.HTTPError as err:
+        response = send(self._client, "POST", model, json=dict(inputs), stream=True)
+        if isinstance(response, NoAnswer):
             # The URL is ours and holds no secret; the token is in a header, never printed.
-            raise AiError(
-                502, 3040, f"remote Workers AI unreachable ({type(err).__name__})"
-            ) from None
+            raise AiError(502, 3040, f"remote Workers AI unreachable ({response.error})")
         content_type = response.headers.get("content-type", "").split(";")[0].strip()
         if response.status_code >= 400 or content_type == JSON:
             try:

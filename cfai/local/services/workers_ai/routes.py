@@ -47,7 +47,7 @@ from cfai.local.services.frontdoor import (
 )
 
 from . import compat
-from ._core import AiResult, Runner, bad_body, bad_input, body_too_large
+from ._core import AiResult, Runner, bad_body, bad_input, body_too_large, streamed
 
 __all__ = ["BINDING_HOST", "MAX_RUN_BODY", "RUN_BODY", "endpoints", "raw_response"]
 
@@ -71,7 +71,9 @@ def raw_response(result: AiResult, headers: Mapping[str, str] | None = None) -> 
     """The result as the binding sends it: bare JSON, an SSE stream, or binary bytes."""
     head = {**(headers or {}), "content-type": result.content_type}
     if result.chunks is not None:
-        return StreamingResponse(result.chunks, headers={**head, "cache-control": "no-cache"})
+        return StreamingResponse(
+            streamed(result.chunks), headers={**head, "cache-control": "no-cache"}
+        )
     return Response(result.body, headers=head)
 
 
