@@ -11,12 +11,25 @@ unexport PYTHONDONTWRITEBYTECODE
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: setup local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean screenshots
-
 # The browser the playground tests drive (Debian's chromium; tests/browser).
 CHROMIUM ?= /usr/bin/chromium
 
-setup: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+.PHONY: setup prerequisites local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean docs-excerpts screenshots
+
+setup: prerequisites $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+
+# Everything setup needs from the machine, checked before anything is installed, with one
+# message naming every missing piece.
+prerequisites:
+	@missing=""; \
+	found=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ -z "$$found" ]; then missing="$$missing\n  - $(PYTHON) (Python 3.11 or newer): not found"; \
+	elif ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+		missing="$$missing\n  - $(PYTHON) is Python $$found; cfai needs 3.11 or newer (or: make setup PYTHON=python3.12)"; fi; \
+	command -v node >/dev/null 2>&1 || missing="$$missing\n  - node (Node.js 20 or newer): not found"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing\n  - npm (comes with Node.js): not found"; \
+	if [ -n "$$missing" ]; then \
+		printf "make setup cannot start; install these first:$$missing\n" >&2; exit 1; fi
 
 # Installed with apt (sudo -n when not root); a machine where that fails stops here with the
 # command to run, rather than the browser tests failing later.
@@ -30,8 +43,10 @@ $(CHROMIUM):
 	          "run: sudo apt-get install chromium" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@echo "setup 1/3: creating $(VENV) with $$($(PYTHON) --version)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "setup 2/3: installing the locked Python packages (constraints.txt; 1-3 minutes)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@# Type-check once now: mypy caches what it read of the installed packages (pulumi and
 	@# pulumi-cloudflare are large), so the first `make check` does not pay for it.
@@ -39,8 +54,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "setup 3/3: installing workerd and wrangler from npm (package-lock.json)"
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+	@echo "setup done: .venv/bin/cfai --help"
 
 local: setup
 	@$(BIN)/cfai local up --stack $(STACK) --demo
@@ -93,6 +110,12 @@ screenshots: setup
 	@mkdir -p docs/screenshots
 	@CFAI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTEST) -q -p no:cacheprovider \
 		tests/browser -k "streams or matched or renders or spoken"
+
+# Runs `cfai deploy --local` end to end (apply, canary, rollback, drift) and rewrites the
+# excerpts docs/gitops.md and docs/deploy-canary.md quote from those runs; any other run of
+# the test fails while they are stale.
+docs-excerpts: setup
+	@CFAI_DOCS_WRITE=1 $(PYTEST) -q -p no:cacheprovider tests/deploy/test_deploy_apply_local.py
 
 render: setup
 	@$(BIN)/cfai render

@@ -4,6 +4,7 @@
 
     CfaiError                     base; `.user_fault` says who must act
     ├── ConfigError               the platform declaration is invalid (user) — lists every Problem
+    ├── ProjectNotFoundError      no Pulumi.yaml in the folder or any folder above it (user)
     ├── RenderError               a template failed to render (system: a cfai bug)
     ├── StaleRenderError          committed workers/ differ from a fresh render (user)
     ├── ToolMissingError          a required program (pulumi, workerd) is not installed (user)
@@ -45,6 +46,7 @@ __all__ = [
     "OutputsError",
     "PortInUseError",
     "Problem",
+    "ProjectNotFoundError",
     "PulumiError",
     "RenderError",
     "StaleRenderError",
@@ -87,6 +89,19 @@ class ConfigError(CfaiError):
         super().__init__(
             f"invalid platform config{where} ({n} problem{'s' if n != 1 else ''}):\n{lines}"
         )
+
+
+class ProjectNotFoundError(CfaiError):
+    """No cfai project (a folder holding ``Pulumi.yaml``) at or above the folder cfai ran in."""
+
+    user_fault = True
+
+    def __init__(self, start: str) -> None:
+        super().__init__(
+            f"no cfai project found in {start} or any folder above it (a project is the "
+            "folder holding Pulumi.yaml); run cfai inside the project or give --project DIR"
+        )
+        self.start = start
 
 
 class RenderError(CfaiError):

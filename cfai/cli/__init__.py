@@ -6,7 +6,7 @@ traceback; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from cfai.cli import _config, _local, _models, _ops  # noqa: F401  (each registers its verbs)
+from cfai.cli import _config, _local, _logs, _models, _ops  # noqa: F401  (each registers its verbs)
 from cfai.cli._common import app
 
 __all__ = ["app", "main"]

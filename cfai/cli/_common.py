@@ -10,15 +10,57 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperOption
 
-from cfai.config import PlatformConfig, discover_stacks, load_file, load_stack
-from cfai.errors import CfaiError, ConfigError, Problem
+from cfai.config import (
+    PROJECT_FILE,
+    PlatformConfig,
+    discover_stacks,
+    find_project,
+    load_file,
+    load_stack,
+)
+from cfai.errors import CfaiError, ConfigError, Problem, ProjectNotFoundError
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    # A flag takes no value: Typer 0.2x's rich help labels it "<bool>" all the same, which
+    # reads as if `--demo true` were expected. Flags show no type; every other option keeps it.
+    return None if getattr(self, "is_flag", False) else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    add_completion=True,
     help="Declare, render, run and prove an AI platform on Cloudflare.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"cfai {version('cfai')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print cfai's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Declare, render, run and prove an AI platform on Cloudflare."""
+
+
 local_app = typer.Typer(
     no_args_is_help=True, help="The platform offline on this machine (workerd + emulator)."
 )
@@ -32,9 +74,35 @@ StackOpt = Annotated[str | None, typer.Option("--stack", "-s", help="Use Pulumi.
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="A YAML file holding the platform.")
 ]
+
+
+def _project_root(value: Path) -> Path:
+    # Like git and the Pulumi CLI: the nearest folder at or above the given one (the current
+    # folder by default) holding Pulumi.yaml. None found: the folder as given, and the verbs
+    # that need a project say so (`need_project`); `--config FILE` works without one.
+    try:
+        return find_project(value)
+    except ProjectNotFoundError:
+        return value
+
+
 ProjectOpt = Annotated[
-    Path, typer.Option("--project", help="Project directory.", show_default=True)
+    Path,
+    typer.Option(
+        "--project",
+        help="Project directory (default: the nearest folder at or above this one with Pulumi.yaml).",
+        callback=_project_root,
+        show_default=False,
+    ),
 ]
+
+
+def need_project(project: Path, *, state: bool = False) -> Path:
+    """`project` when it is a cfai project (holds Pulumi.yaml; with `state`, also a folder
+    holding a local platform's state `.cfai/`), else `ProjectNotFoundError` naming it."""
+    if (project / PROJECT_FILE).is_file() or (state and (project / ".cfai").is_dir()):
+        return project
+    raise ProjectNotFoundError(str(project.resolve()))
 
 
 def user_errors(fn: F) -> F:
@@ -45,7 +113,8 @@ def user_errors(fn: F) -> F:
         except CfaiError as e:
             if not e.user_fault:
                 raise
-            err.print(f"[red]error:[/red] {e}", markup=True, soft_wrap=True)
+            # escape: messages quote values and rules ("[a-z]") that are not Rich markup
+            err.print(f"[red]error:[/red] {escape(str(e))}", markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -61,6 +130,7 @@ def platforms(
     if config:
         yield str(config), load_file(config)
         return
+    need_project(project)
     stacks = [stack] if stack else discover_stacks(project)
     if not stacks:
         raise ConfigError([], source=f"no Pulumi.<stack>.yaml in {project.resolve()}")
@@ -80,8 +150,6 @@ def platforms(
 
 def warn_notices(label: str, platform: PlatformConfig, base_dir: Path) -> None:
     """Print the declaration's warnings (`cfai.kinds.worker_notices`) to stderr."""
-    from rich.markup import escape
-
     from cfai.kinds import worker_notices
 
     for notice in worker_notices(platform.workers, base_dir):

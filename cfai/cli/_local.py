@@ -14,10 +14,11 @@ from cfai.cli._common import (
     app,
     err,
     local_app,
+    need_project,
     out,
     user_errors,
 )
-from cfai.cli._tables import command_name, local_table
+from cfai.cli._tables import command_name, local_table, status_tables
 from cfai.config import load_file, load_stack
 
 PortOpt = Annotated[
@@ -68,6 +69,8 @@ def local_up(
     from cfai.local.status import SECRET, curl_examples
 
     settings, emulator_env = _remote_ai(remote_ai)
+    if config is None:
+        need_project(project)
     platform = LocalPlatform(
         project,
         stack,
@@ -79,9 +82,7 @@ def local_up(
     outputs = platform.up(
         load_file(config) if config else None, timeout=timeout, port=port, reuse=True
     )
-    if platform.reused:
-        err.print(f"already running ({stack}); unchanged, left as is")
-    elif demo:
+    if demo and not platform.reused:
         from cfai.local.demo import load_demo
 
         for line in load_demo(outputs):
@@ -90,7 +91,7 @@ def local_up(
         print(json.dumps(outputs.redacted(SECRET).to_json(), indent=2, sort_keys=True))
         return
     if platform.reused:
-        out.print("already running")
+        out.print(f"already running ({stack}); unchanged, left as is")
     out.print(local_table(outputs, stack))
     cfai = command_name()
     out.print(f"outputs: {platform.outputs_path}  (auth token: `{cfai} local token`)")
@@ -113,7 +114,7 @@ def local_down(
     """Stop the local platform."""
     from cfai.local import LocalPlatform
 
-    was = LocalPlatform(project, stack).down()
+    was = LocalPlatform(need_project(project, state=True), stack).down()
     out.print("stopped" if was else "not running")
 
 
@@ -128,23 +129,25 @@ def local_status(
     Exits 1 when it is not running or a process died."""
     from cfai.local import LocalPlatform
 
-    platform = LocalPlatform(project, stack)
+    platform = LocalPlatform(need_project(project, state=True), stack)
     status = platform.status()
     if as_json:
         print(json.dumps(status.to_json(), indent=2, sort_keys=True))
     elif not status.processes:
         out.print("not running; start with `cfai local up`")
     else:
-        for name, p in status.processes.items():
-            out.print(f"{name}: pid {p.pid} {'alive' if p.alive else 'DEAD'}")
+        outputs = platform.outputs()
+        logs = {name: platform.state_dir / f"{name}.log" for name in status.processes}
+        health = {key: _health(url) for key, url in status.endpoints.items()}
+        api = outputs.api.base_url if outputs and outputs.api else None
+        for table in status_tables(status, logs, health, api):
+            out.print(table)
         if status.dead:
             err.print(
                 f"[red]{', '.join(status.dead)} died[/red]; restart with `cfai local up`"
                 + (f" --stack {stack}" if stack != "local" else "")
             )
         else:
-            for key, url in sorted(status.endpoints.items()):
-                out.print(f"{key}: {url}")
             # Scripts uploaded through the API by other clients (wrangler, an SDK).
             declared = set(status.endpoints.values())
             for name, url in platform.script_urls().items():
@@ -152,6 +155,15 @@ def local_status(
                     out.print(f"script {name}: {url}")
     if not status.running:
         raise typer.Exit(1)
+
+
+def _health(url: str) -> str:
+    from cfai.provision.rest import NoAnswer, fetch
+
+    answer = fetch("GET", f"{url}/health", timeout=5)
+    if isinstance(answer, NoAnswer):
+        return f"no answer ({answer.error})"
+    return "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
 @local_app.command("reset")
@@ -165,7 +177,7 @@ def local_reset(
     gateway logs, tokens. Without --yes, only says what it would delete."""
     from cfai.local import LocalPlatform
 
-    platform = LocalPlatform(project, stack)
+    platform = LocalPlatform(need_project(project, state=True), stack)
     if not yes:
         err.print(
             f"would stop the local platform ({stack}) and delete {platform.state_dir}; "
@@ -205,7 +217,7 @@ def dev(
     def say(message: str) -> None:
         err.print(message, markup=False)
 
-    declaration = config.resolve() if config else stack_file(stack, project).resolve()
+    declaration = config.resolve() if config else stack_file(stack, need_project(project)).resolve()
     settings, emulator_env = _remote_ai(remote_ai)
     platform = LocalPlatform(
         project,
@@ -234,7 +246,7 @@ def local_token(
     """Print the local Workers' auth token (for curl: -H "authorization: Bearer $(cfai local token)")."""
     from cfai.local import LocalPlatform
 
-    outputs = LocalPlatform(project, stack).outputs()
+    outputs = LocalPlatform(need_project(project, state=True), stack).outputs()
     if outputs is None:
         out.print("not running; start with `cfai local up`")
         raise typer.Exit(1)

@@ -15,6 +15,7 @@ from cfai.cli._common import (
     StackOpt,
     app,
     err,
+    need_project,
     out,
     platforms,
     stack_app,
@@ -56,7 +57,7 @@ def test_cmd(
     """Prove a deployed platform behaves as declared; exit 0 only when every check passed."""
     import tempfile
 
-    from cfai.contract import run_contract
+    from cfai.contract import load_outputs, run_contract
 
     if [local, stack is not None, outputs is not None].count(True) != 1:
         raise typer.BadParameter("give exactly one of --local, --stack NAME, --outputs FILE")
@@ -78,6 +79,7 @@ def test_cmd(
             outputs = Path(tmp) / "outputs.json"  # holds secrets: a private temp dir, mode 600
             stack_outputs(stack, project).write(outputs)
         assert outputs is not None
+        load_outputs(outputs)  # a missing or malformed map: OutputsError, exit 2, no empty run
         run = run_contract(
             outputs,
             project=project,
@@ -92,6 +94,10 @@ def test_cmd(
     )
     passed = len(run.results) - len(run.failed)
     out.print(f"{passed} passed, {len(run.failed)} not passed; JUnit XML: {junit}")
+    if run.not_run:
+        out.print(f"{len(run.not_run)} check(s) not run, nothing in this platform to run them on:")
+        for r in run.not_run:
+            out.print(f"  {r.check} ({r.worker}): {r.message}", markup=False)
     if not run.results:
         err.print("[red]no checks ran[/red]")
     if not run.ok:
@@ -120,12 +126,15 @@ def drift(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     project: ProjectOpt = Path("."),
 ) -> None:
-    """Compare what runs with the repository; exit 1 listing every difference."""
+    """Compare what runs with the repository. Exit 0 in sync, 1 changed behind Git's back
+    (or unreachable, or Pulumi sees changes), 3 only the repository ahead (its change was
+    rolled back or is not deployed yet), 2 a usage or setup problem."""
     from cfai.gitops.drift import drift_details, drift_local, drift_stack
     from cfai.outputs import Outputs
 
     if (not local and stack is None) or (local and outputs is not None):
         raise typer.BadParameter("give --stack NAME [--outputs FILE], or --local [--stack NAME]")
+    project = need_project(project)
     if local:
         report = drift_local(project, stack or "local")
     else:
@@ -153,11 +162,13 @@ def drift(
                 out.print(report.pulumi.output, markup=False)
         if report.ok:
             out.print(f"[green]no drift[/green]: {report.target} runs what the repository says")
+        elif report.exit_code == 3:
+            names = ", ".join(w.worker for w in report.drifted)
+            err.print(f"[yellow]repository ahead[/yellow] of {report.target}: {names}")
         else:
             names = ", ".join(w.worker for w in report.drifted) or "the Pulumi stack"
             err.print(f"[red]drift[/red] in {report.target}: {names}")
-    if not report.ok:
-        raise typer.Exit(1)
+    raise typer.Exit(report.exit_code)
 
 
 @stack_app.command("new")
@@ -174,7 +185,7 @@ def stack_new(
     """Create Pulumi.NAME.yaml from another stack, with its own name prefix."""
     from cfai.gitops.stacks import new_stack
 
-    made = new_stack(name, source, project=project, prefix=prefix)
+    made = new_stack(name, source, project=need_project(project), prefix=prefix)
     out.print(f"[green]created[/green] {made.path} (name_prefix {made.name_prefix})")
     if made.secrets_to_set:
         out.print(f"{source}'s encrypted values are not copied; set them for {name}:")
@@ -229,48 +240,72 @@ def cost(
 @app.command("deploy")
 @user_errors
 def deploy_cmd(
-    local: Annotated[bool, typer.Option("--local", help="Roll out on the local platform.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Deploy to the local platform.")] = False,
     stack: Annotated[
-        str | None, typer.Option("--stack", "-s", help="Roll out on a Pulumi stack.")
+        str | None, typer.Option("--stack", "-s", help="Deploy to a Pulumi stack.")
     ] = None,
     steps: Annotated[
         str, typer.Option("--steps", help="Traffic percentages for the new version.")
     ] = "10,100",
+    preview_only: Annotated[
+        bool, typer.Option("--preview", help="Show both parts of the deploy; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --preview: as JSON.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="With --preview: as a pull request comment.")
+    ] = False,
     project: ProjectOpt = Path("."),
 ) -> None:
-    """Canary each changed Worker, gated by the contract suite; roll back on any failure.
-    Exit 0 promoted (or nothing to do), 1 rolled back, 2 user error."""
-    from cfai.deploy import Driver, contract_gate, deploy, parse_steps
+    """Apply the stack's declaration: gateways, indexes, new Workers at once, then canary
+    each changed Worker, gated by the contract suite; roll back on any failure.
+    Exit 0 applied and promoted (or nothing to do), 1 rolled back, 2 user error."""
+    from cfai.deploy import contract_gate, parse_steps
+    from cfai.deploy.stack import Target, apply_and_canary, preview
     from cfai.render import render_platform
 
     if local == (stack is not None):
         raise typer.BadParameter("give exactly one of --local, --stack NAME")
     percentages = parse_steps(steps)
     name = stack or "local"
-    rendered = render_platform(load_stack(name, project), base_dir=project)
-    driver: Driver
+    project = need_project(project)
+    declaration = load_stack(name, project)
+    rendered = render_platform(declaration, base_dir=project)
+    target: Target
     if stack is not None:
         from cfai.provision.pulumi_cli import require_pulumi
 
         require_pulumi()  # before the Pulumi SDK and provider are imported (seconds)
-        from cfai.deploy.cloud import open_cloud_driver
+        from cfai.deploy.cloud_target import open_cloud_target
 
-        # ToolMissingError first without the CLI; `pulumi up`'s own output goes to stderr.
-        driver = open_cloud_driver(
+        # ToolMissingError first without the CLI; Pulumi's own output goes to stderr.
+        target = open_cloud_target(
             project, stack, on_output=lambda line: print(line, file=sys.stderr)
         )
     else:
-        from cfai.deploy.local import LocalDriver
+        from cfai.deploy.local import LocalTarget
 
-        driver = LocalDriver(project, name)
-    report = deploy(
+        target = LocalTarget(project, name, declaration)
+    if preview_only:
+        planned = preview(rendered, target, stack=name, workers_dir=project / "workers")
+        if as_json:
+            print(json.dumps(planned.as_json(), indent=2))
+        elif markdown:
+            print(f"#### `cfai deploy --stack {name}` on merge\n\n```text")
+            print("\n".join(planned.lines()) + "\n```")
+        else:
+            out.print(f"cfai deploy --preview: {name}", markup=False)
+            for line in planned.lines():
+                out.print(line, markup=False)
+        return
+    report = apply_and_canary(
         rendered,
+        target,
         stack=name,
         workers_dir=project / "workers",
-        driver=driver,
         gate=contract_gate(project, live=stack is not None),
         steps=percentages,
         progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
     )
-    out.print(deploy_table(report))
+    keys = {w.script_name: w.key for w in rendered}
+    out.print(deploy_table(report.canary, {keys.get(n, n) for n in report.created}))
     raise typer.Exit(report.exit_code)

@@ -14,7 +14,9 @@ Example::
 from cfai.config.finetunes import FinetuneConfig
 from cfai.config.loader import (
     CONFIG_KEY,
+    PROJECT_FILE,
     discover_stacks,
+    find_project,
     load_declaration,
     load_file,
     load_platform,
@@ -35,6 +37,7 @@ from cfai.kinds.base import WorkerConfig
 __all__ = [
     "CONFIG_KEY",
     "INDEX_PRESETS",
+    "PROJECT_FILE",
     "AnyWorkerConfig",
     "FinetuneConfig",
     "GatewayConfig",
@@ -43,6 +46,7 @@ __all__ = [
     "RateLimitConfig",
     "WorkerConfig",
     "discover_stacks",
+    "find_project",
     "load_declaration",
     "load_file",
     "load_platform",

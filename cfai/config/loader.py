@@ -26,12 +26,15 @@ from pydantic import TypeAdapter, ValidationError
 from cfai.config.checks import check_platform
 from cfai.config.finetunes import FinetuneConfig
 from cfai.config.models import AnyWorkerConfig, GatewayConfig, IndexConfig, PlatformConfig
-from cfai.errors import ConfigError, Problem
+from cfai.errors import ConfigError, Problem, ProjectNotFoundError
 from cfai.kinds import kind_names
+from cfai.kinds.base import PATTERN_RULES
 
 __all__ = [
     "CONFIG_KEY",
+    "PROJECT_FILE",
     "discover_stacks",
+    "find_project",
     "load_declaration",
     "load_file",
     "load_platform",
@@ -41,6 +44,7 @@ __all__ = [
 ]
 
 CONFIG_KEY = "cfai:platform"
+PROJECT_FILE = "Pulumi.yaml"  # marks the project folder, as for the Pulumi CLI
 _SECTIONS: dict[str, Any] = {
     "gateways": TypeAdapter(GatewayConfig),
     "indexes": TypeAdapter(IndexConfig),
@@ -67,6 +71,10 @@ def _problems(err: ValidationError, prefix: str) -> list[Problem]:
             msg = f"kind must be one of: {', '.join(kind_names())}"
         elif e["type"] == "union_tag_not_found":
             msg = f"missing kind (one of: {', '.join(kind_names())})"
+        elif e["type"] == "string_pattern_mismatch":
+            pattern = str((e.get("ctx") or {}).get("pattern", ""))
+            rule = PATTERN_RULES.get(pattern, f"text matching the pattern {pattern}")
+            msg = f"{e['input']!r} is not allowed: use {rule}"
         out.append(Problem(_path(prefix, e["loc"]), msg))
     return out
 
@@ -181,12 +189,27 @@ def load_declaration(
 def project_name(project_dir: str | Path = ".") -> str:
     """The Pulumi project's name (``name`` in ``Pulumi.yaml``), ``cfai`` without one: the
     default prefix of a stack's physical names is ``<project>-<stack>``."""
-    project = Path(project_dir) / "Pulumi.yaml"
+    project = Path(project_dir) / PROJECT_FILE
     if project.is_file():
         data = yaml.safe_load(project.read_text(encoding="utf-8")) or {}
         if isinstance(data, Mapping) and data.get("name"):
             return str(data["name"])
     return "cfai"
+
+
+def find_project(start: str | Path = ".") -> Path:
+    """The project folder: the nearest folder at or above `start` holding ``Pulumi.yaml``,
+    found the way git finds ``.git`` and the Pulumi CLI finds its project file, so every
+    command works from any subfolder. Raises `ProjectNotFoundError` when there is none.
+
+    >>> find_project("cfai/local") == find_project(".")  # doctest: +SKIP
+    True
+    """
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ProjectNotFoundError(str(here))
 
 
 def discover_stacks(project_dir: str | Path = ".") -> list[str]:

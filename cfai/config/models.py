@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cfai.config.finetunes import FinetuneConfig, physical_finetune_name
 from cfai.kinds import KINDS, ConfigModel, WorkerConfig
-from cfai.kinds.base import DATE
+from cfai.kinds.base import DATE, NAME_PREFIX
 
 __all__ = [
     "INDEX_PRESETS",
@@ -128,7 +128,7 @@ class PlatformConfig(ConfigModel):
     compatibility_date: str = Field("2025-09-01", pattern=DATE)
     compatibility_flags: tuple[str, ...] = ()
     name_prefix: str | None = Field(
-        None, pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=40, description="prefixes physical names"
+        None, pattern=NAME_PREFIX, max_length=40, description="prefixes physical names"
     )
     gateways: dict[str, GatewayConfig] = Field(default_factory=dict)
     indexes: dict[str, IndexConfig] = Field(default_factory=dict)

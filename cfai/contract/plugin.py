@@ -52,6 +52,32 @@ _TARGET = pytest.StashKey[Target]()
 #: plumbing is tested against an `httpx.MockTransport` fake target.
 TRANSPORT = pytest.StashKey[httpx.BaseTransport]()
 _NONE = object()  # the parameter of a check with no Worker to run on (deselected)
+#: Why a check was deselected (it has no Worker to run on), set on the item for the report.
+NOT_RUN_REASON = pytest.StashKey[str]()
+# What a parameter's Workers are, for "not run: no ..." (each kind's selections by default).
+_WANTED = {
+    "worker": "Worker rendered from a cfai template",
+    "auth_worker": "Worker with auth on",
+    "chat_worker": "chat Worker answering free text (no response_schema)",
+    "schema_worker": "chat Worker with a response_schema",
+    "gateway_worker": "chat Worker behind a gateway",
+    "tool_worker": "chat Worker whose model calls tools",
+    "reasoning_worker": "chat Worker whose model reasons",
+    "stt_worker": "speech Worker with an stt_model",
+    "tts_worker": "speech Worker with a tts_model",
+    "voice_worker": "speech Worker with both an stt_model and a tts_model",
+}
+
+
+def _why_not_run(params: list[str], config: pytest.Config, target: Target) -> str:
+    if "rate_limited_worker" in params:
+        if not _rate_limit_on(config, target):
+            return "exhausts a gateway's rate limit: on a live stack only with --rate-limit"
+        return "no gateway of a Worker has a rate limit"
+    wanted = [_WANTED.get(p, f"{p.removesuffix('_worker')} Worker") for p in params]
+    return "the platform has no " + " and no ".join(wanted)
+
+
 LIVE_DEFAULT_WAIT = 60.0
 
 ClientFactory = Callable[[str], httpx.Client]
@@ -214,6 +240,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(name, [_NONE], ids=["none"])
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m: what they drop is the user's choice
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
@@ -223,8 +250,13 @@ def pytest_collection_modifyitems(
     drop: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        params = callspec.params.values() if callspec else ()
-        (drop if any(p is _NONE for p in params) else keep).append(item)
+        params = callspec.params if callspec else {}
+        missing = [name for name, value in params.items() if value is _NONE]
+        if missing:
+            item.stash[NOT_RUN_REASON] = _why_not_run(missing, config, config.stash[_TARGET])
+            drop.append(item)
+        else:
+            keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
     # The rate-limit check exhausts a gateway for its window: run it after everything else.

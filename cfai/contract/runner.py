@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from cfai.contract.plugin import CHECKS_DIR
+from cfai.contract.plugin import CHECKS_DIR, NOT_RUN_REASON
 from cfai.provision import pulumi_cli
 
 PLUGIN = "cfai.contract.plugin"
@@ -46,6 +46,9 @@ class ContractRun:
 
     exit_code: int
     results: list[CheckResult] = field(default_factory=list)
+    #: Checks with nothing to run on in this platform (outcome ``not run``, the reason as
+    #: `message`); a ``-k`` expression's deselections are the user's choice and not listed.
+    not_run: list[CheckResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -66,6 +69,15 @@ class _Collector:
 
     def __init__(self) -> None:
         self.results: dict[str, CheckResult] = {}
+        self.not_run: dict[str, CheckResult] = {}
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            reason = item.stash.get(NOT_RUN_REASON, None)
+            if reason is not None:
+                res = _new_result(item.nodeid)
+                res.outcome, res.message = "not run", reason
+                self.not_run[item.nodeid] = res
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or report.outcome != "passed":
@@ -164,7 +176,11 @@ def run_contract(
     args += extra_args or []
     collector = _Collector()
     code = pytest.main(args, plugins=[collector, *_plugins(), *(plugins or [])])
-    return ContractRun(int(code), sorted(collector.results.values(), key=lambda r: r.nodeid))
+    return ContractRun(
+        int(code),
+        sorted(collector.results.values(), key=lambda r: r.nodeid),
+        sorted(collector.not_run.values(), key=lambda r: r.nodeid),
+    )
 
 
 def stack_outputs(stack: str, project: Path, *, timeout: float = 120.0) -> dict[str, Any]:

@@ -1,6 +1,9 @@
-"""`cfai deploy`: canary rollouts gated by the contract suite, with automatic rollback.
+"""`cfai deploy`: a stack's whole declaration applied, Worker versions through canary
+rollouts gated by the contract suite, with automatic rollback.
 
-One orchestrator (`deploy`) drives any `Driver`: `cfai.deploy.local.LocalDriver` (the local
+`cfai.deploy.stack.apply_and_canary` applies everything but existing Workers' new versions
+through a `Target` (`cfai.deploy.local.LocalTarget`, `cfai.deploy.cloud_target.CloudTarget`),
+then canaries the rest. One orchestrator (`deploy`) drives any `Driver`: `cfai.deploy.local.LocalDriver` (the local
 platform's router and workerd versions) or `cfai.deploy.cloud.CloudDriver` (Pulumi
 `WorkerVersion` + `WorkersDeployment`).
 

@@ -25,9 +25,12 @@ from typing import Any
 
 import pulumi.automation as auto
 
+from cfai.deploy.driver import Version
 from cfai.errors import DeployUserError, PulumiError
+from cfai.outputs import Outputs
+from cfai.provision.changes import Change, change_of, ordered
 
-__all__ = ["AutomationStack", "cloudflare_live_version"]
+__all__ = ["AutomationStack", "PlatformStack", "cloudflare_live_version"]
 
 
 class AutomationStack:
@@ -80,16 +83,78 @@ class AutomationStack:
             ) from None
 
 
+class PlatformStack:
+    """`cfai.deploy.cloud_target.PlatformOps` over the project's own program
+    (``__main__.py``, the project root as work dir) and platform stack `stack`."""
+
+    def __init__(
+        self, stack: str, project: Path, *, on_output: Callable[[str], None] = lambda line: None
+    ) -> None:
+        self.stack_name = stack
+        self.project = project.resolve()
+        self.on_output = on_output
+
+    def _stack(self) -> auto.Stack:
+        return auto.select_stack(stack_name=self.stack_name, work_dir=str(self.project))
+
+    def preview(self) -> list[Change]:
+        events: list[auto.EngineEvent] = []
+        with _translated(self.stack_name, "pulumi preview"):
+            self._stack().preview(on_output=self.on_output, on_event=events.append)
+        return _changes(events)
+
+    def up(self) -> list[Change]:
+        events: list[auto.EngineEvent] = []
+        with _translated(self.stack_name, "pulumi up"):
+            self._stack().up(on_output=self.on_output, on_event=events.append)
+        return _changes(events)
+
+    def outputs(self) -> Outputs:
+        from cfai.provision.pulumi_cli import stack_outputs
+
+        return stack_outputs(self.stack_name, self.project)
+
+
+def _changes(events: list[auto.EngineEvent]) -> list[Change]:
+    found = []
+    for event in events:
+        step = event.resource_pre_event.metadata if event.resource_pre_event else None
+        if step is None:
+            continue
+        state = step.new or step.old
+        inputs = state.inputs if state is not None else {}
+        change = change_of(
+            step.op.value, step.type, step.urn.rsplit("::", 1)[-1], inputs or {}, step.diffs
+        )
+        if change is not None:
+            found.append(change)
+    return ordered(found)
+
+
+@contextlib.contextmanager
+def _translated(stack: str, what: str) -> Iterator[None]:
+    """Pulumi's CommandError as a cfai error (system fault: Pulumi's own message follows)."""
+    try:
+        yield
+    except auto.CommandError as err:
+        raise PulumiError(f"`{what}` of stack {stack} failed: {err}", user_fault=False) from None
+
+
 def _noop() -> None:
     """The program of a stack opened only to read outputs or set config (never run)."""
 
 
-def cloudflare_live_version(account_id: str) -> Callable[[str], str | None]:
+def cloudflare_live_version(account_id: str) -> Callable[[str], Version | None]:
     """Looks up a script's deployed version: ``GET .../workers/scripts/<script>/deployments``
-    (the newest deployment; its version at the highest percentage)."""
+    (the newest deployment; its version at the highest percentage), then that version with
+    its modules (``GET .../workers/workers/<script>/versions/<id>?include=modules``), whose
+    main module's template hash is what the version runs."""
 
-    def live_version(script: str) -> str | None:
+    def live_version(script: str) -> Version | None:
         from cfai.provision.rest import CloudflareClient
+        from cfai.provision.scripts import modules_of
+        from cfai.provision.settings import read_version_sha256
+        from cfai.render import module_sha256
 
         token = os.environ.get("CLOUDFLARE_API_TOKEN")
         if not token:
@@ -98,8 +163,14 @@ def cloudflare_live_version(account_id: str) -> Callable[[str], str | None]:
                 f"{script!r} before its first canary"
             )
         with CloudflareClient(token=token, account_id=account_id) as cf:
-            # The same call `cfai deploy --local` makes of the local platform.
+            # The same calls `cfai deploy --local` makes of the local platform.
             current = cf.workers.current(script)
-        return None if current is None else str(current["version_id"])
+            if current is None:
+                return None
+            vid = str(current["version_id"])
+            version = cf.workers.version(script, vid, modules=True)
+        main = modules_of(version).get(str(version.get("main_module")), b"")
+        sha = module_sha256(main.decode("utf-8", errors="replace"))
+        return Version(vid, sha, read_version_sha256(version, sha))
 
     return live_version

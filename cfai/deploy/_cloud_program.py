@@ -95,11 +95,16 @@ class Plan:
     modules: Mapping[str, VersionSpec]
     split: Mapping[str, int] = field(default_factory=dict)
     adopted: Mapping[str, str] = field(default_factory=dict)
+    #: The template hash of each adopted version (key -> hash) when its key is not one.
+    adopted_sha256: Mapping[str, str] = field(default_factory=dict)
 
 
-def rollout_program(account_id: str, plans: Mapping[str, Plan]) -> Callable[[], None]:
+def rollout_program(
+    account_id: str, plans: Mapping[str, Plan], *, last_deploy: Mapping[str, Any] | None = None
+) -> Callable[[], None]:
     """The inline program for `plans`. Exports ``rollout``: per Worker its ``script_name``,
-    ``split`` and ``versions`` {hash: {"id", "spec" (None when adopted)}}."""
+    ``split`` and ``versions`` {hash: {"id", "spec" (None when adopted)}}; and
+    ``last_deploy`` (`cfai.deploy.record.DeployRecord` as JSON) when given."""
     for key, plan in plans.items():
         _check(key, plan)
 
@@ -108,7 +113,10 @@ def rollout_program(account_id: str, plans: Mapping[str, Plan]) -> Callable[[], 
         exported: dict[str, Any] = {}
         for key, plan in sorted(plans.items()):
             ids: dict[str, pulumi.Input[str]] = dict(plan.adopted)
-            versions: dict[str, Any] = {sha: {"id": vid, "spec": None} for sha, vid in ids.items()}
+            versions: dict[str, Any] = {
+                k: {"id": vid, "spec": None, "sha256": plan.adopted_sha256.get(k, k)}
+                for k, vid in ids.items()
+            }
             for sha, spec in sorted(plan.modules.items()):
                 version = _version(f"{key}-{sha[:12]}", account_id, plan.script_name, spec, token)
                 ids[sha] = version.id
@@ -132,6 +140,8 @@ def rollout_program(account_id: str, plans: Mapping[str, Plan]) -> Callable[[], 
                 "versions": versions,
             }
         pulumi.export("rollout", exported)
+        if last_deploy is not None:
+            pulumi.export("last_deploy", dict(last_deploy))
 
     return program
 

@@ -2,20 +2,19 @@
 
 Who owns what. The platform stack (``Pulumi.<stack>.yaml``, ``__main__.py``) creates each
 Worker: its ``WorkersScript`` (first version, deployed), workers.dev subdomain, bindings,
-gateways and indexes. Code changes after that go through the **rollout stack**
-``<stack>-rollout`` (same Pulumi project ``cfai``, inline program
-`cfai.deploy._cloud_program.rollout_program`), which adds ``WorkerVersion``s to those same
-Workers and moves traffic with a percentage ``WorkersDeployment``. It declares no
-``WorkersScript`` and no Worker, so no physical name collides with the platform stack.
-
-The two models must not both change a Worker's code: uploading a script deploys it to 100%
-of traffic at once (https://developers.cloudflare.com/workers/versions-and-deployments/), so
-a ``pulumi up`` of the platform stack with changed ``workers/`` would bypass the canary.
-So change Worker code with ``cfai deploy --stack``; run ``pulumi up`` on the platform stack
-for infrastructure, new Workers, and after a deploy (its ``workers/`` then equal what was
-promoted, and re-uploading identical code is harmless). A Worker the rollout stack has not
-seen yet is adopted: its live deployment's version (read from the Cloudflare API) becomes
-the "current" version, referenced by id only.
+gateways and indexes; it declares the script's version inputs ``ignore_changes``
+(`cfai.provision.worker.CANARIED_INPUTS`), so no ``pulumi up`` of it ever uploads an existing
+Worker again (an upload would serve at 100% at once:
+https://developers.cloudflare.com/workers/configuration/versions-and-deployments/). New
+versions go through the **rollout stack** ``<stack>-rollout`` (same Pulumi project ``cfai``,
+inline program `cfai.deploy._cloud_program.rollout_program`), which adds ``WorkerVersion``s
+to those same Workers and moves traffic with a percentage ``WorkersDeployment``. It declares
+no ``WorkersScript`` and no Worker, so no physical name collides with the platform stack.
+`cfai.deploy.cloud_target.CloudTarget` runs both: the platform stack's ``up`` first, then
+this driver. A Worker the rollout stack has not seen yet is adopted: its live deployment's
+version (id and module hash, read from the Cloudflare API) becomes the "current" version,
+referenced by id only. A record an interrupted deploy left split between two versions is
+settled on loading (`_recover`): the one at the higher percentage takes all traffic again.
 
 The rollout stack remembers each Worker's versions (their full upload spec, so an earlier
 version is re-declared unchanged) and split in its ``rollout`` output; every `Driver` call
@@ -39,7 +38,8 @@ from typing import Any, Protocol
 
 from cfai.deploy._cloud_program import Plan, VersionSpec, rollout_program
 from cfai.deploy.driver import Version, worker_outputs
-from cfai.errors import DeployUserError, OutputsError
+from cfai.deploy.record import DeployRecord
+from cfai.errors import DeployUserError
 from cfai.outputs import Outputs, WorkerOutput
 from cfai.provision.pulumi_cli import require_pulumi
 from cfai.render import RenderedWorker
@@ -50,6 +50,7 @@ __all__ = [
     "StackOps",
     "VersionSpec",
     "open_cloud_driver",
+    "read_last_deploy",
     "require_cli",
     "rollout_program",
     "rollout_stack_name",
@@ -71,8 +72,9 @@ class StackOps(Protocol):
         """The stack's last outputs as plain values (empty for a new stack)."""
 
 
-#: The Cloudflare version id deployed at the highest percentage on a script, or None.
-LiveVersion = Callable[[str], str | None]
+#: The version deployed at the highest percentage on a script (its Cloudflare id and the
+#: template hash of its main module, read back), or None.
+LiveVersion = Callable[[str], Version | None]
 
 
 def rollout_stack_name(stack: str) -> str:
@@ -113,12 +115,14 @@ class CloudDriver:
         self.live_version = live_version
         self._state: dict[str, dict[str, Any]] | None = None
         self._configured = False
+        self._last: dict[str, Any] | None = None
 
     # -- Driver -------------------------------------------------------------------------
 
     # Versions are recorded by key: an uploaded one's `RenderedWorker.version_sha256` (code and
     # settings: a settings-only change is a new version with the same template hash), an
-    # adopted one's template hash (its settings are not known).
+    # adopted one's settings digest read back from Cloudflare (`read_version_sha256`), or its
+    # template hash when the read gave none.
 
     def current(self, worker: RenderedWorker) -> Version | None:
         record = self._record(worker)
@@ -127,7 +131,9 @@ class CloudDriver:
         key = max(record["split"], key=lambda s: (record["split"][s], s))
         entry = record["versions"][key]
         if entry["spec"] is None:
-            return Version(str(entry["id"]), key)
+            # Adopted: keyed by its settings digest when Cloudflare's read gave one.
+            sha = str(entry.get("sha256") or key)
+            return Version(str(entry["id"]), sha, key if key != sha else "")
         return Version(str(entry["id"]), str(entry["spec"]["sha256"]), key)
 
     def upload(self, worker: RenderedWorker) -> Version:
@@ -166,6 +172,8 @@ class CloudDriver:
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._state is None:
             self._state = copy.deepcopy(dict(self.ops.outputs().get("rollout") or {}))
+            for record in self._state.values():
+                _recover(record)
         return self._state
 
     def _platform_entry(self, worker: RenderedWorker) -> WorkerOutput:
@@ -178,23 +186,20 @@ class CloudDriver:
         return entry
 
     def _record(self, worker: RenderedWorker) -> dict[str, Any] | None:
-        """The rollout stack's record of `worker`, adopting its live version on first sight."""
+        """The rollout stack's record of `worker`, adopting its live version on first sight
+        (a Worker the platform stack created: its id and module hash read from Cloudflare)."""
         state = self._load()
         if worker.key in state:
             return state[worker.key]
-        entry = self._platform_entry(worker)
+        self._platform_entry(worker)
         live = self.live_version(worker.script_name)
         if live is None:
             return None
-        sha = entry.template_sha256
-        if sha is None:
-            raise OutputsError(
-                f"stack {self.stack!r}'s outputs give {worker.key!r} no template_sha256"
-            )
+        key = live.version_sha256 or live.sha256
         state[worker.key] = {
             "script_name": worker.script_name,
-            "split": {sha: 100},
-            "versions": {sha: {"id": live, "spec": None}},
+            "split": {key: 100},
+            "versions": {key: {"id": live.id, "spec": None, "sha256": live.sha256}},
         }
         return state[worker.key]
 
@@ -222,8 +227,23 @@ class CloudDriver:
                 },
                 split=dict(record["split"]),
                 adopted={sha: str(v["id"]) for sha, v in versions.items() if v["spec"] is None},
+                adopted_sha256={
+                    k: str(v.get("sha256") or k) for k, v in versions.items() if v["spec"] is None
+                },
             )
         return plans
+
+    def save_record(self, record: DeployRecord) -> None:
+        """Keep `record` as the rollout stack's ``last_deploy`` output (one ``up``, which
+        also declares whatever `_recover` settled)."""
+        self._last = record.as_json()
+        self._load()
+        self._up()
+
+    def last_record(self) -> DeployRecord | None:
+        """The ``last_deploy`` output of the rollout stack's last ``up``."""
+        data = self.ops.outputs().get("last_deploy")
+        return DeployRecord.from_json(data) if data else None
 
     def _up(self) -> None:
         if not self._configured:
@@ -231,8 +251,33 @@ class CloudDriver:
             if token:
                 self.ops.set_config(AUTH_TOKEN_KEY, token, secret=True)
             self._configured = True
-        outputs = self.ops.up(rollout_program(self.account_id, self._plans()))
+        if self._last is None:
+            self._last = self.ops.outputs().get("last_deploy")
+        program = rollout_program(self.account_id, self._plans(), last_deploy=self._last)
+        outputs = self.ops.up(program)
         self._state = copy.deepcopy(dict(outputs.get("rollout") or {}))
+
+
+def read_last_deploy(stack: str, project: Path) -> DeployRecord | None:
+    """The `DeployRecord` the last ``cfai deploy --stack STACK`` left (the rollout stack's
+    ``last_deploy`` output, through the Automation API: needs the Pulumi CLI)."""
+    from cfai.deploy._automation import AutomationStack
+
+    data = AutomationStack(rollout_stack_name(stack), project).outputs().get("last_deploy")
+    return DeployRecord.from_json(data) if data else None
+
+
+def _recover(record: dict[str, Any]) -> None:
+    """Settle a record an interrupted deploy left split between two versions: the one at
+    the higher percentage (the version that passed its canary, or the old one mid-canary)
+    takes all traffic again, and versions serving nothing are dropped, so the next
+    deploy starts from one promoted version."""
+    split = record.get("split") or {}
+    if not split:
+        return
+    keep = max(split, key=lambda k: (split[k], k))
+    record["split"] = {keep: 100}
+    record["versions"] = {keep: record["versions"][keep]}
 
 
 def open_cloud_driver(

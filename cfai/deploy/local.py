@@ -18,16 +18,20 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from cfai.config import PlatformConfig
 from cfai.deploy.driver import Version, worker_outputs
+from cfai.deploy.record import DeployRecord
 from cfai.errors import DeployUserError
 from cfai.local.platform import LocalPlatform
 from cfai.outputs import Outputs
+from cfai.provision.changes import Change
 from cfai.render import RenderedWorker
 
-__all__ = ["LocalDriver"]
+__all__ = ["LocalDriver", "LocalTarget", "read_record", "record_path", "write_record"]
 
 
 class LocalDriver:
@@ -86,3 +90,55 @@ class LocalDriver:
         self._worker(worker)
         # Requests routed before the split changed finish first (`drain` seconds).
         self.platform.stop_version(worker.key, version.id, drain=self.drain)
+
+
+class LocalTarget:
+    """The `cfai.deploy.stack.Target` of a local platform: applies through its REST API
+    (`LocalPlatform.apply`), keeps the record in ``.cfai/<stack>/last-deploy.json``."""
+
+    def __init__(
+        self, project_dir: Path, stack: str, declaration: PlatformConfig, *, drain: float = 1.0
+    ) -> None:
+        self.declaration = declaration
+        self.drain = drain
+        self._driver = LocalDriver(project_dir, stack, drain=drain)
+        self.platform = self._driver.platform
+
+    def planned(self) -> list[Change]:
+        return self.platform.planned(self.declaration)
+
+    def apply(self, progress: Callable[[str], None]) -> list[Change]:
+        self.platform.progress = progress
+        return self.platform.apply(self.declaration)
+
+    def driver(self) -> LocalDriver:
+        return self._driver
+
+    def save_record(self, record: DeployRecord) -> None:
+        write_record(self.platform.state_dir, record)
+
+    def settle(self) -> None:
+        self.platform.publish(self.declaration)
+
+
+def record_path(state_dir: Path) -> Path:
+    """Where the local platform keeps its last `DeployRecord`."""
+    return state_dir / "last-deploy.json"
+
+
+def write_record(state_dir: Path, record: DeployRecord) -> None:
+    path = record_path(state_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record.as_json(), indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_record(state_dir: Path) -> DeployRecord | None:
+    """The last deploy of the local platform in `state_dir`, None when none ran."""
+    try:
+        data = json.loads(record_path(state_dir).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise DeployUserError(f"{record_path(state_dir)} is not readable JSON: {err}") from None
+    return DeployRecord.from_json(data)

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from cfai.config import PlatformConfig, load_stack, stack_file
-from cfai.errors import ConfigError, OutputsError, Problem, ToolMissingError
+from cfai.deploy.record import DeployRecord
+from cfai.errors import CfaiError, ConfigError, OutputsError, Problem, ToolMissingError
 from cfai.local.versions import DeployedScript as Deployed
 from cfai.outputs import Outputs, TargetKind, WorkerOutput
 from cfai.provision.pulumi_cli import INSTALL_HINT, find_pulumi, run_pulumi, stack_outputs
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
     from cfai.local.versions import DeployedScript as Deployed
 
 __all__ = [
+    "EXIT_DRIFT",
+    "EXIT_IN_SYNC",
+    "EXIT_REPO_AHEAD",
+    "EXIT_USAGE",
     "DriftReport",
     "PulumiCheck",
     "WorkerDrift",
@@ -53,9 +58,13 @@ __all__ = [
     "pulumi_preview",
 ]
 
-Status = Literal["in sync", "drifted", "unreachable", "stale repo", "not in repo", "unchecked"]
+Status = Literal[
+    "in sync", "drifted", "unreachable", "stale repo", "not in repo", "unchecked", "repo ahead"
+]
 #: Statuses that leave the platform in sync with the repository.
 _CLEAN = ("in sync", "unchecked")
+#: Exit statuses of `cfai drift` (`DriftReport.exit_code`).
+EXIT_IN_SYNC, EXIT_DRIFT, EXIT_USAGE, EXIT_REPO_AHEAD = 0, 1, 2, 3
 _NO_CHANGES = "no changes were expected but changes were proposed"
 
 
@@ -104,11 +113,24 @@ class DriftReport:
     def drifted(self) -> list[WorkerDrift]:
         return [w for w in self.workers if w.status not in _CLEAN]
 
+    @property
+    def exit_code(self) -> int:
+        """0 in sync; 3 only "repo ahead" (what runs is what the last ``cfai deploy`` left:
+        the repository's newer change was rolled back, or is not deployed yet); 1 anything
+        else (changed behind Git's back, unreachable, Pulumi sees changes)."""
+        if self.ok:
+            return EXIT_IN_SYNC
+        pulumi_ok = self.pulumi is None or self.pulumi.ok
+        if pulumi_ok and all(w.status == "repo ahead" for w in self.drifted):
+            return EXIT_REPO_AHEAD
+        return EXIT_DRIFT
+
     def to_json(self) -> dict[str, Any]:
         """The report as plain data (``cfai drift --json``, for CI annotations)."""
         return {
             "target": self.target,
             "ok": self.ok,
+            "exit_code": self.exit_code,
             "workers": [dataclasses.asdict(w) for w in self.workers],
             "pulumi": None if self.pulumi is None else dataclasses.asdict(self.pulumi),
             "notes": list(self.notes),
@@ -143,13 +165,17 @@ def check_workers(
     project: Path,
     platform: PlatformConfig | None = None,
     deployed: Mapping[str, Deployed] | None = None,
+    record: DeployRecord | None = None,
     timeout: float = 10.0,
 ) -> list[WorkerDrift]:
     """Compare every Worker of `outputs` with ``<project>/workers``, a fresh render of
     `platform` (when given) and, by Worker key in `deployed`, what the platform says it
-    serves: the hash of its main module and its bindings."""
+    serves: the hash of its main module and its bindings. With the stack's last deploy
+    `record`, a Worker running what that deploy left while the repository holds newer code
+    is "repo ahead", not "drifted"."""
     renders = render_platform(platform, base_dir=project) if platform is not None else []
     rendered = {r.key: r.sha256 for r in renders}
+    versions = {r.key: r.version_sha256 for r in renders}
     declared = {r.key: frozenset((b.type, b.name) for b in r.bindings) for r in renders}
     found = []
     for name, w in sorted(outputs.workers.items()):
@@ -159,11 +185,52 @@ def check_workers(
         live, why = _health(w.url, timeout)
         served = deployed.get(name) if deployed is not None else None
         status, detail = _verdict(module, repo, fresh, live, why, deployed is not None, served)
+        if record is not None and (status == "drifted" or status in _CLEAN):
+            status, detail = _ahead(
+                record, name, (repo, versions.get(name, "")), live, served, status, detail
+            )
         if status in _CLEAN and served is not None and name in declared:
             status, detail = _bindings(declared[name], served.bindings, status, detail)
         sha = served.sha256 if served else None
         found.append(WorkerDrift(name, w.script_name, status, repo, fresh, live, sha, detail))
     return found
+
+
+def _ahead(
+    record: DeployRecord,
+    key: str,
+    repo: tuple[str | None, str],
+    live: str | None,
+    served: Deployed | None,
+    status: Status,
+    detail: str,
+) -> tuple[Status, str]:
+    """ "repo ahead" when what runs is what the last deploy left serving and the repository
+    holds another version — other code, or (`repo` = (module hash, the fresh render's
+    `RenderedWorker.version_sha256`)) the same code with other settings; the record says why
+    (rolled back, interrupted, not deployed yet)."""
+    module, version = repo
+    kept = record.workers.get(key)
+    running = {sha for sha in (live, served.sha256 if served else None) if sha is not None}
+    if kept is None or kept.serving is None or running != {kept.serving}:
+        return status, detail
+    other_code = module is not None and module != kept.serving
+    other_settings = bool(version and kept.serving_version and version != kept.serving_version)
+    if not (other_code or other_settings):
+        return status, detail
+    when = f"last deploy {record.at}"
+    tried = (
+        kept.candidate_version == version
+        if version and kept.candidate_version
+        else kept.candidate == module
+    )
+    if kept.outcome == "rolled_back" and tried:
+        why = f"{when} {kept.summary()}"
+    elif record.outcome == "in progress":
+        why = f"{when} did not finish (interrupted); run `cfai deploy` again"
+    else:
+        why = f"not deployed yet ({when}: {record.outcome}); `cfai deploy` rolls it out"
+    return "repo ahead", f"the repository is ahead of what runs: {why}"
 
 
 def _bindings(
@@ -252,6 +319,8 @@ def drift_local(project: Path, stack: str = "local", *, timeout: float = 10.0) -
             f"the local platform of stack {stack!r} is not running; "
             f"start it with `cfai local up --stack {stack}`"
         )
+    from cfai.deploy.local import read_record
+
     platform, notes = _declaration(stack, project)
     deployed = {key: local.deployed(key) for key in outputs.workers}
     workers = check_workers(
@@ -259,6 +328,7 @@ def drift_local(project: Path, stack: str = "local", *, timeout: float = 10.0) -
         project=local.project_dir,
         platform=platform,
         deployed={k: d for k, d in deployed.items() if d is not None},
+        record=read_record(local.state_dir),
         timeout=timeout,
     )
     return DriftReport(f"local ({stack})", tuple(workers), None, tuple(notes))
@@ -269,6 +339,7 @@ def drift_stack(
     project: Path,
     *,
     outputs: Outputs | None = None,
+    record: DeployRecord | None = None,
     require_pulumi: bool = False,
     pulumi_timeout: float = 600.0,
     timeout: float = 10.0,
@@ -276,7 +347,9 @@ def drift_stack(
     """Drift of cloud stack `stack`: live hashes, then Pulumi's refresh-preview.
 
     Endpoints come from `outputs`, else ``pulumi stack output`` (the CLI), else the
-    declaration (``https://<script>.<cfai:workersSubdomain>.workers.dev``)."""
+    declaration (``https://<script>.<cfai:workersSubdomain>.workers.dev``). The last
+    deploy's `record` comes from the rollout stack's ``last_deploy`` output unless given
+    (without the CLI there is none: every difference is then "drifted")."""
     notes: list[str] = []
     if outputs is None:
         if find_pulumi() is not None:
@@ -287,11 +360,30 @@ def drift_stack(
                 "endpoints derived from the declaration (cfai:workersSubdomain): "
                 "the Pulumi CLI is missing"
             )
+    if record is None and find_pulumi() is not None:
+        record, why = _rollout_record(stack, project)
+        notes += [why] if why else []
     platform, said = _declaration(stack, project)
     notes += said
-    workers = check_workers(outputs, project=project, platform=platform, timeout=timeout)
+    workers = check_workers(
+        outputs, project=project, platform=platform, record=record, timeout=timeout
+    )
     check = pulumi_preview(stack, project, timeout=pulumi_timeout, require=require_pulumi)
     return DriftReport(stack, tuple(workers), check, tuple(notes))
+
+
+def _rollout_record(stack: str, project: Path) -> tuple[DeployRecord | None, str]:
+    """The ``last_deploy`` output of stack `stack`'s rollout stack (`cfai.deploy.cloud`), or
+    None and why not (every difference is then reported as drift)."""
+    import subprocess
+
+    from cfai.deploy.cloud import read_last_deploy, rollout_stack_name
+
+    try:
+        return read_last_deploy(stack, project), ""
+    except (CfaiError, OSError, subprocess.CalledProcessError) as err:
+        name = rollout_stack_name(stack)
+        return None, f"the last deploy's record (stack {name}) was not read: {err}"
 
 
 def _declaration(stack: str, project: Path) -> tuple[PlatformConfig | None, list[str]]:

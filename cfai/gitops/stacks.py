@@ -16,16 +16,19 @@ Example::
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
 
 from cfai.config import CONFIG_KEY, discover_stacks, load_platform, project_name, stack_file
 from cfai.errors import ConfigError, Problem
+from cfai.kinds.base import NAME_PREFIX, PATTERN_RULES
 
 __all__ = ["NewStack", "new_stack", "validate_stack_name"]
 
@@ -71,6 +74,10 @@ def validate_stack_name(name: str) -> None:
         )
 
 
+def _suggest(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "pr-1"
+
+
 def new_stack(
     name: str, source: str, *, project: Path = Path("."), prefix: str | None = None
 ) -> NewStack:
@@ -95,7 +102,20 @@ def new_stack(
     if not isinstance(config, Mapping) or not isinstance(config.get(CONFIG_KEY), Mapping):
         raise ConfigError([Problem("config", f"no {CONFIG_KEY!r} key in {origin}")])
 
-    prefix = prefix if prefix is not None else f"{project_name(project)}-{name}"
+    if prefix is None:
+        prefix = f"{project_name(project)}-{name}"
+        if not re.match(NAME_PREFIX, prefix):
+            # The prefix comes from the stack name: blame the name the user typed.
+            raise ConfigError(
+                [
+                    Problem(
+                        "stack",
+                        f"{name!r} cannot prefix Cloudflare resource names ({prefix!r}): "
+                        f"use {PATTERN_RULES[NAME_PREFIX]} (e.g. {_suggest(name)!r}), "
+                        "or keep the name and give --prefix",
+                    )
+                ]
+            )
     kept, secrets = _without_secrets(dict(config))
     platform = {**kept[CONFIG_KEY], "name_prefix": prefix}
     kept[CONFIG_KEY] = platform
@@ -112,8 +132,7 @@ def new_stack(
         raise ConfigError(problems, err.source) from None
 
     dropped = tuple(k for k in _STACK_BOUND if k in data)
-    rest = {k: v for k, v in data.items() if k not in ("config", *_STACK_BOUND)}
-    body = yaml.safe_dump({**rest, "config": kept}, sort_keys=False, allow_unicode=True, width=100)
+    body = _round_trip(origin, prefix)
     header = [
         f"# Review stack {name!r}, created by `cfai stack new {name} --from {source}`.",
         f"# Same platform as {source!r}; physical names are prefixed {prefix!r}.",
@@ -124,6 +143,46 @@ def new_stack(
     with open(target, "x", encoding="utf-8") as f:  # "x": never overwrite a racing writer
         f.write("\n".join(header) + "\n" + body)
     return NewStack(name, target, prefix, tuple(secrets), dropped)
+
+
+def _round_trip(origin: Path, prefix: str) -> str:
+    """The source stack file as text again, its comments, key order, quoting and flow
+    style kept (ruamel.yaml round-trips them; PyYAML would drop every comment and expand
+    `{limit: 100, ...}`), less its stack-bound keys and `secure:` values, with `prefix`."""
+    rt = YAML()  # round-trip mode
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-wrap a user's long line
+    rt.indent(mapping=2, sequence=4, offset=2)
+    doc = rt.load(origin.read_text(encoding="utf-8"))
+    for key in _STACK_BOUND:
+        doc.pop(key, None)
+    _drop_secure(doc["config"])
+    platform = doc["config"][CONFIG_KEY]
+    if "name_prefix" in platform:
+        platform["name_prefix"] = prefix
+    else:
+        after = [i for i, k in enumerate(platform) if k in ("account_id", "compatibility_date")]
+        platform.insert(max(after, default=-1) + 1, "name_prefix", prefix)
+    out = io.StringIO()
+    rt.dump(doc, out)
+    return out.getvalue()
+
+
+def _drop_secure(node: Any) -> None:
+    # The same `secure:` values `_without_secrets` lists, removed from the round-trip tree.
+    if isinstance(node, MutableMapping):
+        for key in list(node):
+            value = node[key]
+            if isinstance(value, Mapping) and set(value) == {"secure"}:
+                del node[key]
+            else:
+                _drop_secure(value)
+    elif isinstance(node, list):
+        for i in reversed(range(len(node))):
+            if isinstance(node[i], Mapping) and set(node[i]) == {"secure"}:
+                del node[i]
+            else:
+                _drop_secure(node[i])
 
 
 def _without_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

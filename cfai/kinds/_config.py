@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["BINDING_NAME", "DATE", "ConfigModel"]
+__all__ = ["BINDING_NAME", "DATE", "NAME_PREFIX", "PATTERN_RULES", "ConfigModel"]
 
 BINDING_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
+NAME_PREFIX = r"^[a-z0-9][a-z0-9-]*$"
+# Each pattern of the declaration in words, for error messages: users read rules, not regexes.
+PATTERN_RULES: dict[str, str] = {
+    BINDING_NAME: "letters, digits and '_', not starting with a digit",
+    DATE: "a date written YYYY-MM-DD",
+    NAME_PREFIX: "lowercase letters, digits and '-', starting with a letter or digit",
+}
 
 
 class ConfigModel(BaseModel):

@@ -32,7 +32,7 @@ from pydantic import Field, JsonValue
 
 from cfai.catalog import Catalog, Task, catalog_for
 from cfai.errors import Problem
-from cfai.kinds._config import BINDING_NAME, DATE, ConfigModel
+from cfai.kinds._config import BINDING_NAME, DATE, NAME_PREFIX, PATTERN_RULES, ConfigModel
 from cfai.kinds.assets import AssetSet
 from cfai.kinds.pricing import LineItem, Traffic
 from cfai.outputs import Outputs, WorkerOutput
@@ -41,6 +41,8 @@ __all__ = [
     "BINDING_NAME",
     "DATE",
     "HEALTH",
+    "NAME_PREFIX",
+    "PATTERN_RULES",
     "Binding",
     "CheckContext",
     "ConfigModel",

@@ -85,7 +85,9 @@ def run_dev(
     """Serve in the foreground until SIGINT/SIGTERM, reloading Workers on changes."""
     declaration = list(declaration)
     source_dir = lp.source_dir or lp.project_dir
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Our own handlers for both: a shell starts background jobs (`make test &`, nohup, some CI
+    # wrappers) with SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         platform = load()
         outputs = lp.up(platform, timeout=timeout, port=port)
@@ -122,4 +124,5 @@ def run_dev(
         say("stopping")
     finally:
         lp.down()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

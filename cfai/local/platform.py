@@ -51,6 +51,8 @@ from cfai.outputs import (
     Outputs,
     TargetKind,
 )
+from cfai.provision.changes import Change, planned_changes
+from cfai.provision.rest import CloudflareClient
 from cfai.render import RenderedWorker, Templates, render_platform
 
 __all__ = ["LocalPlatform", "Progress", "local_outputs"]
@@ -303,6 +305,70 @@ class LocalPlatform:
         fingerprint = run_fingerprint(declaration, rendered, self.settings)
         self._files.update_run(lambda r: setattr(r, "fingerprint", fingerprint))
         return self._publish(declaration, rendered, run.emulator_port, secrets)
+
+    def _running(self) -> RunRecord:
+        run = self.running()
+        if run is None:
+            raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
+        return run
+
+    def planned(self, declaration: PlatformConfig) -> list[Change]:
+        """What `apply` would change, read through the REST API (nothing is changed)."""
+        run = self._running()
+        with CloudflareClient(
+            f"{_emulator_url(run.emulator_port)}/client/v4",
+            token=self._files.secrets().api_token,
+            account_id=declaration.account_id,
+            max_retries=2,
+        ) as cf:
+            return planned_changes(
+                declaration,
+                self._render(declaration),
+                cf,
+                base_dir=self.source_dir or self.project_dir,
+            )
+
+    def apply(self, declaration: PlatformConfig, *, timeout: float = 60.0) -> list[Change]:
+        """Apply every part of `declaration` that is not an existing Worker's new version
+        (`cfai deploy --local`'s first part): gateways, indexes and their metadata indexes,
+        finetunes, and the Workers with no deployment yet (their first version serves at
+        once, on workers.dev). Existing Workers keep serving what they serve: their new
+        versions are canaried. Returns what was changed (`planned_changes`, read first)."""
+        run = self._running()
+        rendered = self._render(declaration)
+        secrets = self._files.secrets()
+        api = f"{_emulator_url(run.emulator_port)}/client/v4"
+        base_dir = self.source_dir or self.project_dir
+        changes = self.planned(declaration)
+        if any(c.resource != "worker" for c in changes):
+            provision(declaration, api, secrets.api_token, self.progress, base_dir=base_dir)
+        new = {c.name for c in changes if c.resource == "worker"}
+        created = [r for r in rendered if r.script_name in new]
+        if created:
+            limits = {**run.request_limits, **_request_limits(created)}
+            self._files.update_run(lambda r: setattr(r, "request_limits", limits))
+            self._deploy(declaration, created, run.emulator_port, secrets)
+            self._await_workers(created, timeout)
+        self.publish(declaration)
+        return changes
+
+    def publish(self, declaration: PlatformConfig) -> Outputs:
+        """Rewrite the outputs map for `declaration` as it runs now: every declared Worker,
+        each with the template hash of the version serving most of its traffic (a version
+        not promoted yet, or rolled back, is not what the map promises)."""
+        run = self._files.read_run()
+        if run is None:
+            raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
+        rendered = self._render(declaration)
+        outputs = self._publish(declaration, rendered, run.emulator_port, self._files.secrets())
+        workers = {}
+        for key, w in outputs.workers.items():
+            live = self._versions.live(w.script_name)
+            sha = live.sha256 if live is not None else w.template_sha256
+            workers[key] = w.model_copy(update={"template_sha256": sha})
+        outputs = outputs.model_copy(update={"workers": workers})
+        outputs.write(self.outputs_path)
+        return outputs
 
     # -- versions ------------------------------------------------------------------------
     def _script(self, key: str) -> str:

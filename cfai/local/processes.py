@@ -5,14 +5,17 @@ checks they are alive).
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cfai._files import private_file
+from cfai.errors import ToolMissingError
 
 __all__ = ["CHILDREN", "INHERITED_SECRETS", "alive", "forget", "spawn", "stop"]
 
@@ -48,18 +51,49 @@ def spawn(
     this process's minus `INHERITED_SECRETS`, plus `env`; returns the pid."""
     inherited = {k: v for k, v in os.environ.items() if k not in INHERITED_SECRETS}
     with open(private_file(log), "ab") as out:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**inherited, **env},
-            start_new_session=True,
-            pass_fds=tuple(pass_fds),
-        )
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**inherited, **env},
+                start_new_session=True,
+                pass_fds=tuple(pass_fds),
+            )
+        except FileNotFoundError:
+            raise ToolMissingError(_not_found(argv[0])) from None
     CHILDREN[proc.pid] = proc
     return proc.pid
+
+
+@atexit.register
+def _release_children() -> None:
+    # The platform's processes outlive the command that started them (`cfai local up`,
+    # `cfai deploy --local` leave them serving): not a leak. Drop their `Popen` objects
+    # without the "subprocess N is still running" ResourceWarning of `Popen.__del__`, which
+    # an earlier in-process pytest run (the deploy's contract gate) can turn into a printed
+    # "Exception ignored" at exit; CPython has no way to detach a Popen otherwise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        CHILDREN.clear()
+
+
+def _not_found(program: str) -> str:
+    # A script whose interpreter is missing fails as if the script itself were: npm's
+    # launchers start with `#!/usr/bin/env node`, so name the interpreter.
+    try:
+        with open(program, "rb") as f:
+            first = f.readline(200)
+    except OSError:
+        return f"{program} is not installed; run `make setup`"
+    interpreter = first[2:].decode("utf-8", "replace").split() if first.startswith(b"#!") else []
+    name = interpreter[-1] if interpreter and interpreter[0].endswith("/env") else ""
+    name = name or (interpreter[0] if interpreter else "")
+    return f"{program} needs {name}, which is not installed or not on PATH" + (
+        "; install Node.js 20 or newer" if name.endswith("node") else ""
+    )
 
 
 def alive(pid: int) -> bool:

@@ -266,8 +266,10 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, router: Router) -> None:
         super().__init__(config)
         self.router = router
-        # None: a port that could not be opened (logged once, not retried).
-        self.by_port: dict[int, asyncio.Server | None] = {}
+        self.by_port: dict[int, asyncio.Server] = {}
+        # Ports that could not be opened yet (logged once): retried on every pass, since
+        # what holds one may be a passing outgoing connection's ephemeral port.
+        self.refused: set[int] = set()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])
@@ -285,17 +287,19 @@ class _Server(uvicorn.Server):
             try:
                 sock = _listen(port)
             except OSError as err:
-                log.warning("cannot listen on 127.0.0.1:%d: %s", port, err)
-                self.by_port[port] = None
+                if port not in self.refused:
+                    log.warning("cannot listen on 127.0.0.1:%d yet (retrying): %s", port, err)
+                    self.refused.add(port)
                 continue
+            self.refused.discard(port)
             server = await loop.create_server(self._protocol, sock=sock, backlog=2048)
             self.by_port[port] = server
             self.servers.append(server)
+        self.refused &= wanted
         for port in sorted(set(self.by_port) - wanted):
             gone = self.by_port.pop(port)
-            if gone is not None:
-                gone.close()
-                self.servers.remove(gone)
+            gone.close()
+            self.servers.remove(gone)
 
     def _protocol(self) -> asyncio.Protocol:
         # What uvicorn's own startup builds for each connection (uvicorn/server.py).

@@ -142,7 +142,7 @@ class WorkersRuntime:
         main = next((m.content for m in version.modules if m.name == version.entry), b"")
         log_path = self.state_dir / f"{name}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
-        listener = reserve()  # held until workerd takes it over
+        listener = self._reserve()  # held until workerd takes it over
         read_end, write_end = os.pipe()
         try:
             port = int(listener.getsockname()[1])
@@ -268,6 +268,15 @@ class WorkersRuntime:
         route = VersionRoute(upstream=f"127.0.0.1:{p.port}", sha256=p.sha256, process=p.name)
         limit = limits.get(p.script)
         return route if limit is None else route.model_copy(update={"max_request_bytes": limit})
+
+    def _reserve(self) -> socket.socket:
+        """A private port for a workerd, never one planned for a Worker's public port (the
+        router opens those only once the Worker is routed, so until then they look free)."""
+        while True:
+            listener = reserve()
+            if int(listener.getsockname()[1]) not in self.planned.values():
+                return listener
+            listener.close()
 
     def _assign_port(self, script: str) -> int:
         taken = {w.port for w in self._routes.workers.values()}

@@ -276,13 +276,27 @@ def find_workerd(project_dir: Path) -> Path:
     ]
     for c in candidates:
         if c.exists() and os.access(c, os.X_OK):
-            return c
+            return _runnable(c)
     found = shutil.which("workerd")
     if found:
         return Path(found)
     raise ToolMissingError(
         f"workerd is not installed in {project_dir / 'node_modules'}; run `make setup` (npm ci installs the pinned workerd)"
     )
+
+
+def _runnable(workerd: Path) -> Path:
+    # npm's `workerd` package ships bin/workerd as a Node launcher (`#!/usr/bin/env node`)
+    # and replaces it with the binary at install where it can; without node that launcher
+    # dies at once with only "env: 'node': No such file" in workerd.log.
+    with workerd.open("rb") as f:
+        first = f.readline(200)
+    if first.startswith(b"#!") and b"node" in first and shutil.which("node") is None:
+        raise ToolMissingError(
+            f"{workerd} is a Node.js launcher and node is not on PATH; install Node.js 20 "
+            "or newer (`make setup` checks for it)"
+        )
+    return workerd
 
 
 def launch(

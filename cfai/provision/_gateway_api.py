@@ -6,6 +6,7 @@ Cloudflare treats it as a full replace: send the whole configuration, not a patc
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,3 +77,16 @@ class AiGatewayApi:
         self._client.request(
             "DELETE", self._path(gateway_id), action="delete", resource=_resource(gateway_id)
         )
+
+    def logs(self, gateway_id: str, *, per_page: int = 50) -> builtins.list[dict[str, Any]]:
+        """The gateway's newest logs first, one page of up to ``per_page`` (50 is
+        Cloudflare's maximum per page): id, created_at, model, provider, status_code,
+        success, cached, tokens_in, tokens_out, duration, feedback, score."""
+        result: builtins.list[dict[str, Any]] = self._client.request(
+            "GET",
+            self._path(gateway_id, "logs"),
+            action="list logs",
+            resource=_resource(gateway_id),
+            params={"per_page": per_page, "order_by": "created_at", "order_by_direction": "desc"},
+        )
+        return result or []

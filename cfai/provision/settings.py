@@ -14,12 +14,13 @@ from typing import Any
 
 from cfai.config import GatewayConfig, IndexConfig
 from cfai.provision._workers_api import JS_MODULE, ScriptModule, ScriptUpload
-from cfai.render import RenderedWorker
+from cfai.render import Binding, RenderedWorker, version_digest
 
 __all__ = [
     "BINDING_ORDER",
     "gateway_fields",
     "index_fields",
+    "read_version_sha256",
     "script_upload",
     "uploaded_version_sha256",
 ]
@@ -92,6 +93,28 @@ def script_upload(
         compatibility_flags=tuple(rendered.compatibility_flags),
         annotations={"workers/message": _MESSAGE + rendered.version_sha256},
         assets=assets,
+    )
+
+
+def read_version_sha256(version: Mapping[str, Any], sha256: str) -> str:
+    """The `RenderedWorker.version_sha256` of a version read back with its settings
+    (``GET .../versions/<id>``: bindings, compatibility) whose main module has template hash
+    `sha256`: cfai's own annotation when cfai uploaded it, else computed from what the read
+    shows (a secret's value is never shown: secrets count by name, as in the render)."""
+    uploaded = uploaded_version_sha256(version)
+    if uploaded:
+        return uploaded
+    bindings = []
+    for b in version.get("bindings") or []:
+        kind = str(b.get("type"))
+        text = b.get("text") if kind == "plain_text" else None
+        index = b.get("index_name") if kind == "vectorize" else None
+        bindings.append(Binding(kind, str(b.get("name")), index_name=index, text=text))  # type: ignore[arg-type]
+    return version_digest(
+        sha256,
+        str(version.get("compatibility_date") or ""),
+        [str(f) for f in version.get("compatibility_flags") or []],
+        bindings,
     )
 
 

@@ -13,6 +13,12 @@ type) to keep diffs quiet, with two substitutions that make dependencies real:
 - a ``plain_text`` binding holding a finetune name (``LORA``) is the `Finetune`'s output,
   so the adapter is uploaded before the Worker that applies it.
 
+Only the first version comes from here. The script's version inputs (`CANARIED_INPUTS`:
+module, bindings, compatibility settings) are ``ignore_changes``: uploading a script deploys
+it to all traffic at once, so after creation a bare ``pulumi up`` never changes what an
+existing Worker runs; its new versions go through ``cfai deploy``'s canary
+(`cfai.deploy.cloud`). A new Worker has nothing to protect and is created as rendered.
+
 The ``secret_text`` binding carries the ``cfai:authToken`` secret as an Output. The Pulumi
 SDK marks a list or dict secret when one element is (``pulumi/runtime/rpc.py``,
 ``_unwrap_rpc_secret_struct_properties``), so the *whole* ``bindings`` input and output of the script is
@@ -48,6 +54,7 @@ from cfai.errors import ConfigError, Problem
 from cfai.render import PLAYGROUND_DIR, Binding, RenderedWorker
 
 __all__ = [
+    "CANARIED_INPUTS",
     "AiWorker",
     "AiWorkerArgs",
     "assets_directory",
@@ -61,6 +68,16 @@ AUTH_TOKEN_KEY = "cfai:authToken"
 SUBDOMAIN_KEY = "cfai:workersSubdomain"
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TYPE_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3, "assets": 4}
+#: The `WorkersScript` inputs that make a new version: set when the script is created, then
+#: left to `cfai deploy` (https://developers.cloudflare.com/workers/configuration/versions-and-
+#: deployments/: uploading a script creates a version and deploys it to all traffic).
+CANARIED_INPUTS = (
+    "content",
+    "main_module",
+    "compatibility_date",
+    "compatibility_flags",
+    "bindings",
+)
 
 
 def workers_subdomain() -> str:
@@ -167,7 +184,11 @@ class AiWorker(pulumi.ComponentResource):
             compatibility_flags=list(rendered.compatibility_flags),
             bindings=bindings,
             assets=_assets(rendered),
-            opts=pulumi.ResourceOptions(parent=self),
+            # Created with the rendered version; never updated by this program afterwards:
+            # an update re-uploads the script, which serves at 100% at once, so a new version
+            # of an existing Worker (code, bindings, vars, compatibility) goes only through
+            # `cfai deploy`'s canary (`WorkerVersion` + `WorkersDeployment`, the rollout stack).
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=list(CANARIED_INPUTS)),
         )
         self.subdomain = cloudflare.WorkersScriptSubdomain(
             f"{name}-subdomain",

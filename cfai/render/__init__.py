@@ -38,6 +38,7 @@ from cfai.render._render import (
     render_platform,
     render_worker,
     setting_text,
+    version_digest,
 )
 from cfai.render._templates import Templates, tojs
 
@@ -55,6 +56,7 @@ __all__ = [
     "setting_text",
     "stale_paths",
     "tojs",
+    "version_digest",
     "worker_files",
     "wrangler_config",
     "write_rendered",

@@ -80,17 +80,13 @@ class RenderedWorker:
         with the compatibility settings and every binding (vars' values included; secrets
         by name). Two stacks' versions share `sha256`, not this; a settings-only change
         keeps `sha256` and changes this."""
-        release = {
-            "sha256": self.sha256,
-            "compatibility_date": self.compatibility_date,
-            "compatibility_flags": list(self.compatibility_flags),
-            "bindings": [b.as_dict() for b in sorted(self.bindings, key=lambda b: b.name)],
-        }
-        if self.assets is not None:
-            # Every file and how they serve: an edited page is a new version.
-            release["assets"] = self.assets.digest
-        text = json.dumps(release, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return version_digest(
+            self.sha256,
+            self.compatibility_date,
+            self.compatibility_flags,
+            self.bindings,
+            assets=self.assets.digest if self.assets is not None else None,
+        )
 
     def output(
         self,
@@ -131,6 +127,30 @@ def setting_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise RenderError(f"setting value {value!r} cannot be a var: {err}") from None
+
+
+def version_digest(
+    sha256: str,
+    compatibility_date: str,
+    compatibility_flags: Sequence[str],
+    bindings: Sequence[Binding],
+    *,
+    assets: str | None = None,
+) -> str:
+    """`RenderedWorker.version_sha256` of a version with these parts (secret bindings by
+    name: give them without text; `assets`: the digest of its static assets, if any), so a
+    version read back from Cloudflare compares too."""
+    release = {
+        "sha256": sha256,
+        "compatibility_date": compatibility_date,
+        "compatibility_flags": list(compatibility_flags),
+        "bindings": [b.as_dict() for b in sorted(bindings, key=lambda b: b.name)],
+    }
+    if assets is not None:
+        # Every file and how they serve: an edited page is a new version.
+        release["assets"] = assets
+    text = json.dumps(release, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def module_sha256(source: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -145,3 +146,134 @@ def test_console_script_is_installed() -> None:
     assert exe is not None
     r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "render" in r.stdout
+
+
+def test_validate_from_a_subfolder_finds_the_project() -> None:
+    # As git and pulumi do: the project is the nearest folder above holding Pulumi.yaml.
+    r = cfai("validate", cwd=REPO / "docs")
+    assert r.returncode == 0, r.stderr
+    for stack in ("local", "staging", "prod"):
+        assert f"ok {stack}:" in r.stdout
+
+
+def test_validate_outside_any_project_says_no_project_was_found(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    r = cfai("validate", cwd=tmp_path / "sub")
+    assert r.returncode == 2
+    assert f"no cfai project found in {(tmp_path / 'sub').resolve()}" in r.stderr
+    assert "Pulumi.yaml" in r.stderr and "0 problems" not in r.stderr
+
+
+def test_pattern_errors_say_the_rule_in_words_and_the_value(tmp_path: Path) -> None:
+    write_stack(
+        tmp_path,
+        "dev",
+        {
+            "account_id": ACCOUNT,
+            "name_prefix": "Acme_Staging",
+            "compatibility_date": "1 Sep 2025",
+            "workers": {"a": {"kind": "chat"}},
+        },
+    )
+    r = cfai("validate", "--project", str(tmp_path))
+    assert r.returncode == 2
+    assert (
+        "name_prefix: 'Acme_Staging' is not allowed: use lowercase letters, digits and '-', "
+        "starting with a letter or digit" in r.stderr
+    )
+    assert "compatibility_date: '1 Sep 2025' is not allowed: use a date written YYYY-MM-DD" in (
+        r.stderr
+    )
+    assert "^*$" not in r.stderr and "should match pattern" not in r.stderr
+
+
+def test_make_setup_checks_every_prerequisite_first(tmp_path: Path) -> None:
+    # A machine with Python 3.9 and without Node.js: one message naming all three, before
+    # anything is installed (not `make: npm: No such file or directory` after the pip step).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("make", "sh", "env"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    python3 = bin_dir / "python3"
+    python3.write_text('#!/bin/sh\ncase "$*" in *print*) echo 3.9;; *) exit 1;; esac\n')
+    python3.chmod(0o755)
+    project = tmp_path / "clone"
+    project.mkdir()
+    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json"):
+        shutil.copy(REPO / name, project / name)
+    shutil.copy(REPO / "package-lock.json", project / "package-lock.json")
+    r = subprocess.run(
+        ["make", "setup"],
+        cwd=project,
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode != 0
+    assert "make setup cannot start; install these first:" in r.stderr
+    assert "python3 is Python 3.9; cfai needs 3.11 or newer" in r.stderr
+    assert "node (Node.js 20 or newer): not found" in r.stderr
+    assert "npm (comes with Node.js): not found" in r.stderr
+    assert not (project / ".venv").exists() and not (project / "node_modules").exists()
+
+
+def test_render_tests_without_node_say_what_to_install(tmp_path: Path) -> None:
+    # The suite on a machine without Node.js: a clear failure, not FileNotFoundError: 'node'.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         "tests/render/test_render_routes.py"],
+        cwd=REPO,
+        env={**os.environ, "PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout[-2000:]
+    assert "node (Node.js 20 or newer) is not on PATH" in r.stdout
+    assert "FileNotFoundError" not in r.stdout
+
+
+def test_help_shows_no_type_on_flags() -> None:
+    # `--demo <bool>` reads as if a value were expected; flags take none.
+    r = cfai("local", "up", "--help", cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert "<bool>" not in r.stdout
+    demo = next(line for line in r.stdout.splitlines() if "--demo" in line)
+    assert "Load demo documents" in demo
+    assert "<int>" in next(line for line in r.stdout.splitlines() if "--port" in line)
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    r = cfai("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"cfai {version('cfai')}"
+
+
+def test_shell_completion_completes_verbs_and_subverbs() -> None:
+    # What bash's completion script (`cfai --show-completion bash`) asks the command.
+    script = Path(sys.executable).with_name("cfai")
+    shown = subprocess.run(
+        [str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and "_cfai_completion" in shown.stdout
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {
+            **os.environ,
+            "_CFAI_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(cword),
+        }
+        r = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert sorted(complete("cfai lo", 1)) == ["local", "logs"]
+    assert complete("cfai local st", 2) == ["status"]

@@ -64,6 +64,10 @@ def test_suite_passes_on_local_platform(local_platform: dict[str, Any], tmp_path
     assert int(counts["tests"]) >= 40, counts
     for worker in ("chat[assistant]", "rag[kb]", "image[studio]"):
         assert worker.replace("[", "\\[") in done.stdout or worker in done.stdout
+    # The shipped stack has no chat Worker with a response schema: its checks are not run,
+    # and the report says which and why (not a bare "deselected").
+    assert "check(s) not run, nothing in this platform to run them on:" in done.stdout
+    assert "the platform has no chat Worker with a response_schema" in done.stdout
     # The local stack's playground pages were checked (types, cache headers, no token).
     report = (tmp_path / "j.xml").read_text()
     for worker in ("chat[assistant]", "rag[kb]", "image[studio]", "speech[voice]"):

@@ -121,6 +121,23 @@ def _run(tmp_path: Path, fake: FakeWorkers, **kw: Any) -> ContractRun:
     )
 
 
+def test_checks_without_a_worker_to_run_on_are_listed_with_the_reason(tmp_path: Path) -> None:
+    run = _run(tmp_path, FakeWorkers({"assistant": "chat"}), keyword="gateway or health")
+    not_run = {r.check.split("::")[-1]: r for r in run.not_run}
+    assert not_run, "no chat Worker behind a gateway: its checks cannot run"
+    for name, r in not_run.items():
+        assert r.check.startswith("gateway::") and r.outcome == "not run"
+        assert r.message == (
+            "no gateway of a Worker has a rate limit"
+            if "rate_limit" in name
+            else "the platform has no chat Worker behind a gateway"
+        )
+    assert any("rate_limit" not in name for name in not_run)
+    # What -k left out is the user's choice, not listed; what ran is not listed either.
+    assert not any("image" in r.check for r in run.not_run)
+    assert not {r.nodeid for r in run.results} & {r.nodeid for r in run.not_run}
+
+
 def test_run_all_common_checks_pass_on_conforming_target(tmp_path: Path) -> None:
     run = _run(tmp_path, FakeWorkers({"assistant": "chat", "studio": "image"}))
     assert run.ok, [(r.worker, r.check, r.message) for r in run.failed]
@@ -272,4 +289,7 @@ def test_cli_test_outputs_missing_file_exits_nonzero(tmp_path: Path) -> None:
     result = CliRunner(env=env).invoke(
         app, ["test", "--outputs", str(tmp_path / "nope.json"), "--project", str(tmp_path)]
     )
-    assert result.exit_code != 0
+    # A usage error like any other: exit 2 naming the file, no empty table, no "0 passed".
+    assert result.exit_code == 2, result.output
+    assert f"outputs map {tmp_path / 'nope.json'} does not exist" in result.output
+    assert "0 passed" not in result.output and "worker" not in result.output

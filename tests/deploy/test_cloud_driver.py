@@ -126,12 +126,16 @@ def _platform_outputs(*workers: RenderedWorker, sha: str | None = None) -> dict[
 
 
 def _driver(ops: FakeStack, outputs: Mapping[str, Any], live: str | None = LIVE) -> CloudDriver:
+    """A driver whose Cloudflare reads find version `live` running the module hash the
+    platform outputs name (what the platform stack created)."""
+    parsed = Outputs.parse(outputs)
+    running = {w.script_name: w.template_sha256 or "" for w in parsed.workers.values()}
     return CloudDriver(
         ops,
         stack="staging",
         account_id=ACCOUNT,
-        platform_outputs=Outputs.parse(outputs),
-        live_version=lambda script: live,
+        platform_outputs=parsed,
+        live_version=lambda script: None if live is None else Version(live, running[script]),
     )
 
 

@@ -184,3 +184,32 @@ def test_deploy_without_a_running_platform_says_how_to_start_it(tmp_path: Path) 
 
     with pytest.raises(DeployUserError, match="cfai local up"):
         LocalDriver(tmp_path, "local")
+
+
+def test_deploy_command_prints_no_resource_warning(
+    project: tuple[Path, LocalPlatform, dict[str, Any]],
+) -> None:
+    # The command a user runs: the new version's workerd outlives the command by design, and
+    # a successful deploy ends without "Exception ignored ... ResourceWarning: subprocess
+    # NNN is still running" from the Popen objects of those processes.
+    import subprocess
+    import sys
+
+    root, platform, _ = project
+    declaration = root / "Pulumi.local.yaml"
+    declaration.write_text(declaration.read_text().replace("concise assistant", "terse assistant"))
+    _render_into(root)
+    r = subprocess.run(
+        [sys.executable, "-m", "cfai", "deploy", "--local", "--steps", "100"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "promoted" in r.stdout
+    assert "ResourceWarning" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    (new_id,) = platform.routes().workers["assistant"].split
+    run = platform.running()
+    assert run is not None and f"workerd-{new_id[:8]}" in run.pids  # still serving after exit

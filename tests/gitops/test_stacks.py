@@ -54,6 +54,23 @@ def test_stack_new_copies_platform_with_own_prefix_and_lists_secrets(project: Pa
     assert "cfai:authToken" in (project / "Pulumi.pr-42.yaml").read_text()  # the header says how
 
 
+def test_stack_new_keeps_the_source_comments_and_flow_style(project: Path) -> None:
+    # Reviewers diff the review stack against its source: comments, flow mappings and
+    # quoting stay as written; only the secrets and the prefix differ.
+    staging = (project / "Pulumi.staging.yaml").read_text()
+    assert cfai("stack", "new", "pr-42", "--from", "staging", cwd=project).returncode == 0
+    review = (project / "Pulumi.pr-42.yaml").read_text()
+    for line in staging.splitlines():
+        if "secure:" in line or "cfai:authToken:" in line:
+            assert line not in review.splitlines() or line.startswith("#")
+        elif "name_prefix:" in line:
+            assert "    name_prefix: cfai-pr-42" in review
+        else:
+            assert line in review.splitlines(), line
+    assert "        rate_limit: {limit: 100, interval: 60, technique: sliding}" in review
+    assert '    account_id: "0123456789abcdef0123456789abcdef"' in review
+
+
 def test_stack_new_with_prefix_and_drops_stack_bound_keys(project: Path) -> None:
     staging = project / "Pulumi.staging.yaml"
     staging.write_text("encryptionsalt: v1:abc:def\n" + staging.read_text())
@@ -83,9 +100,20 @@ def test_stack_new_default_prefix_must_be_a_valid_name_prefix(project: Path) -> 
     with pytest.raises(ConfigError) as err:
         new_stack("PR_42", "staging", project=project)
     (problem,) = err.value.problems
-    assert problem.path == "name_prefix" and "--prefix" in problem.message
+    # The prefix was derived from the name the user typed: the error blames that name.
+    assert problem.path == "stack" and "--prefix" in problem.message
+    assert "'PR_42'" in problem.message and "'pr-42'" in problem.message
     assert not (project / "Pulumi.PR_42.yaml").exists()
     assert new_stack("PR_42", "staging", project=project, prefix="pr-42").path.is_file()
+
+
+def test_stack_new_with_an_unusable_name_blames_the_name_in_words(project: Path) -> None:
+    r = cfai("stack", "new", "PR_43", "--from", "staging", cwd=project)
+    assert r.returncode == 2
+    assert "stack: 'PR_43' cannot prefix Cloudflare resource names ('cfai-PR_43')" in r.stderr
+    assert "lowercase letters, digits and '-', starting with a letter or digit" in r.stderr
+    assert "name_prefix" not in r.stderr and "Traceback" not in r.stderr
+    assert not (project / "Pulumi.PR_43.yaml").exists()
 
 
 def test_stack_new_physical_name_length_limits_are_checked_before_writing(project: Path) -> None:

@@ -126,6 +126,12 @@ def test_pr_tests_renders_and_previews_every_cloud_stack_on_the_pr() -> None:
     assert pulumi["with"]["comment-on-pr"] is True
     assert preview["permissions"]["pull-requests"] == "write"
     assert set(pulumi["env"]) == SECRETS - {"GITHUB_TOKEN"}
+    # Both parts of the deploy the merge runs, posted as the PR's comment per stack.
+    (cfai,) = [s for s in preview["steps"] if "cfai deploy" in s.get("run", "")]
+    assert cfai["run"].startswith(".venv/bin/cfai deploy --stack ${{ matrix.stack }} --preview")
+    assert set(cfai["env"]) == SECRETS - {"GITHUB_TOKEN"}
+    (comment,) = [s for s in preview["steps"] if "sticky-pull-request-comment" in s.get("uses", "")]
+    assert comment["with"]["path"] in cfai["run"]
 
 
 def test_pr_review_stack_is_optional_behind_a_label_and_torn_down() -> None:
@@ -146,8 +152,10 @@ def test_deploy_goes_to_staging_then_prod_behind_an_approval_environment() -> No
     wf = load("deploy.yml")
     assert wf["on"] == {"push": {"branches": ["main"]}}
     staging, prod = wf["jobs"]["staging"], wf["jobs"]["production"]
-    assert ".venv/bin/cfai deploy --stack staging" in runs(staging)
-    assert ".venv/bin/cfai deploy --stack prod" in runs(prod)
+    assert runs(staging)[-1] == ".venv/bin/cfai deploy --stack staging"
+    assert runs(prod)[-1] == ".venv/bin/cfai deploy --stack prod"
+    # Nothing but `cfai deploy` changes a stack on merge: no bare `pulumi up`.
+    assert not [r for job in (staging, prod) for r in runs(job) if r.startswith("pulumi")]
     assert prod["needs"] == "staging"
     assert prod["environment"] == "production"
     assert wf["concurrency"]["cancel-in-progress"] is False  # never cancel a rollout midway

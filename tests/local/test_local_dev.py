@@ -148,3 +148,43 @@ def test_dev_reloads_an_edited_template_and_stops_on_sigint(tmp_path: Path) -> N
     assert all(refused(p) for p in ports)
     assert not dev.status().processes  # no run recorded any more
     assert not (dev.state_dir / "run.json").exists()
+
+
+def test_dev_started_with_sigint_ignored_still_stops_on_sigint(tmp_path: Path) -> None:
+    # `make test &`, nohup and some CI wrappers start their jobs with SIGINT ignored, which
+    # Python keeps: `cfai dev` must install its own handler and stop every process on SIGINT.
+    project = tmp_path / "proj"
+    project.mkdir()
+    shutil.copy(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    (project / "platform.yaml").write_text(
+        'account_id: "0123456789abcdef0123456789abcdef"\n'
+        'compatibility_date: "2025-09-01"\n'
+        "workers: {assistant: {kind: chat}}\n"
+    )
+    (project / "node_modules").symlink_to(REPO / "node_modules")
+    log_path = tmp_path / "dev.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cfai", "dev", "--config", "platform.yaml"],
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        dev = LocalPlatform(project, "local")
+        pids: list[int] = []
+        try:
+            wait_for("dev to serve", lambda: "watching" in log_path.read_text(errors="replace"))
+            pids = [p.pid for p in dev.status().processes.values()]
+            assert pids
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0, log_path.read_text(errors="replace")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+                dev.down()
+    assert "stopping" in log_path.read_text(errors="replace")
+    assert not any(running(p) for p in pids)
+    assert not dev.status().processes

@@ -41,7 +41,6 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     src = tmp_path_factory.mktemp("files")
     data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
     del data["workers"]["studio"]
-    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
     shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     platform = LocalPlatform(REPO, f"pytest-files-{os.getpid()}")
@@ -80,3 +79,14 @@ def test_no_process_of_the_platform_inherits_the_shells_token(state: Path) -> No
     for name, process in status.processes.items():
         environ = Path(f"/proc/{process.pid}/environ").read_bytes()
         assert SHELL_TOKEN.encode() not in environ, name
+
+
+def test_a_program_whose_interpreter_is_missing_is_named_with_it(tmp_path: Path) -> None:
+    from cfai.errors import ToolMissingError
+    from cfai.local.processes import spawn
+
+    script = tmp_path / "workerd"
+    script.write_text("#!/nonexistent/bin/node\n")
+    script.chmod(0o755)
+    with pytest.raises(ToolMissingError, match=r"needs /nonexistent/bin/node.*install Node\.js"):
+        spawn([str(script)], cwd=tmp_path, log=tmp_path / "log", env={})

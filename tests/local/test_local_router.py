@@ -343,6 +343,45 @@ def test_an_unreachable_version_is_a_json_502_naming_no_internals(lone_router: i
     assert "OSError" not in message and "Refused" not in message
 
 
+@pytest.mark.platform
+def test_a_public_port_held_by_another_socket_is_opened_once_it_is_free(tmp_path: Path) -> None:
+    """A Worker's planned port can be held for a moment by something else (an outgoing
+    connection's ephemeral port): the router keeps trying instead of leaving it dead."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    public = holder.getsockname()[1]
+    version = VersionRoute(upstream=f"127.0.0.1:{free_port()}", sha256="0" * 64, process="w")
+    files = StateFiles(tmp_path)
+    files.write_routes(
+        Routes(
+            workers={
+                "w": WorkerRoute(
+                    script_name="w", port=public, versions={"v1": version}, split={"v1": 100}
+                )
+            }
+        )
+    )
+    argv = [sys.executable, "-m", "cfai.local.router", "--routes", str(files.routes_path)]
+    log = tmp_path / "router.log"
+    pid = spawn(argv, cwd=tmp_path, log=log, env={})
+    try:
+        deadline = time.monotonic() + 30
+        while "cannot listen" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"cannot listen on 127.0.0.1:{public} yet (retrying)" in log.read_text()
+        holder.close()
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", public), timeout=1).close()
+                break
+            time.sleep(0.05)
+        r = httpx.get(f"http://127.0.0.1:{public}/anything", timeout=30)
+        assert r.status_code == 502 and r.headers["x-cfai-version-id"] == "v1"
+    finally:
+        holder.close()
+        stop(pid)
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "status", "code"),
     [

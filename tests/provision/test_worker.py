@@ -188,6 +188,7 @@ def test_exported_members() -> None:
     assert sorted(worker_module.__all__) == [
         "AiWorker",
         "AiWorkerArgs",
+        "CANARIED_INPUTS",
         "assets_directory",
         "auth_token",
         "check_subdomain",

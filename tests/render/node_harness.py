@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 HARNESS = r"""
 import { readFileSync } from "node:fs";
@@ -58,6 +61,27 @@ function play(action, inputs) {
   throw new Error("bad stub action " + JSON.stringify(action));
 }
 
+// What the binding returns with `returnRawResponse`: the backend's HTTP answer, with AI
+// Gateway's headers; a failure is an error body ({internalCode, description} for
+// "<code>: <description>"), as Workers AI sends it (workerd ai-api.ts `_parseError`).
+function rawAnswer(action, inputs, logId) {
+  const headers = { "cf-aig-cache-status": action.cache_status || scenario.cache_status || "MISS" };
+  if (logId) headers["cf-aig-log-id"] = logId;
+  if (action.throw !== undefined) {
+    const coded = /^(\d+): ([\s\S]*)$/.exec(action.throw);
+    const body = coded
+      ? JSON.stringify({ internalCode: Number(coded[1]), description: coded[2], name: "InferenceUpstreamError" })
+      : action.throw;
+    return new Response(body, { status: coded && coded[1] === "3040" ? 429 : 400, headers });
+  }
+  const result = play(action, inputs);
+  if (result instanceof ReadableStream) {
+    const type = action.sse !== undefined ? "text/event-stream" : "application/octet-stream";
+    return new Response(result, { headers: { ...headers, "content-type": type } });
+  }
+  return new Response(JSON.stringify(result), { headers: { ...headers, "content-type": "application/json" } });
+}
+
 const queue = [...(scenario.ai_queue || [])];
 let logCounter = 0;
 const AI = {
@@ -66,6 +90,7 @@ const AI = {
     calls.ai.push({ model, inputs: JSON.parse(JSON.stringify(inputs)), options: options === undefined ? null : options, nargs: arguments.length });
     if (options && options.gateway) this.aiGatewayLogId = "log-" + ++logCounter;
     const action = queue.length ? queue.shift() : (scenario.ai_default || {})[model] || { json: { response: "ok", usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } } };
+    if (options && options.returnRawResponse) return rawAnswer(action, inputs, this.aiGatewayLogId);
     return play(action, inputs);
   },
   gateway(id) {
@@ -187,13 +212,26 @@ def _write(tmp: Path, source: str, scenario: dict[str, Any]) -> tuple[Path, Path
     return module, harness, data
 
 
+def node() -> str:
+    """The `node` executable, or a failure saying what to install (not a raw
+    FileNotFoundError from subprocess)."""
+    found = shutil.which("node")
+    if found is None:
+        pytest.fail(
+            "node (Node.js 20 or newer) is not on PATH: these tests run the rendered Workers in "
+            "Node; install Node.js and npm (`make setup` checks for both)",
+            pytrace=False,
+        )
+    return found
+
+
 def run_worker(
     tmp: Path, source: str, scenario: dict[str, Any]
 ) -> tuple[list[Reply], dict[str, Any]]:
     """Play `scenario["requests"]` against the module; return replies and recorded calls."""
     module, harness, data = _write(tmp, source, scenario)
     proc = subprocess.run(
-        ["node", str(harness), str(module), str(data)],
+        [node(), str(harness), str(module), str(data)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -212,7 +250,7 @@ def serve_worker(tmp: Path, source: str, scenario: dict[str, Any]) -> Iterator[s
     """Serve the module on 127.0.0.1; yields its base URL."""
     module, harness, data = _write(tmp, source, scenario)
     proc = subprocess.Popen(
-        ["node", str(harness), str(module), str(data), "serve"],
+        [node(), str(harness), str(module), str(data), "serve"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ACCOUNT, make_platform, render
+from node_harness import node
 
 import cfai.render
 from cfai.config import PlatformConfig
@@ -87,7 +88,7 @@ def test_rendered_module_passes_node_check(kind: str, tmp_path: Path) -> None:
     for i, platform in enumerate([make_platform(), make_platform({kind: settings[kind]})]):
         module = tmp_path / f"{kind}{i}.mjs"
         module.write_text(render(platform, kind).source, encoding="utf-8")
-        proc = subprocess.run(["node", "--check", str(module)], capture_output=True, text=True)
+        proc = subprocess.run([node(), "--check", str(module)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
 
 
@@ -323,6 +324,7 @@ def test_render_public_names() -> None:
         "setting_text",
         "stale_paths",
         "tojs",
+        "version_digest",
         "worker_files",
         "wrangler_config",
         "write_rendered",

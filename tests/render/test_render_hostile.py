@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import TOKEN, env_for, make_platform, render
-from node_harness import request, run_worker
+from node_harness import node, request, run_worker
 
 from cfai.render import module_sha256, tojs, worker_files, wrangler_config
 
@@ -147,7 +147,7 @@ def test_tojs_round_trips_any_text_through_node(tmp_path: Path) -> None:
         "process.stdout.write(JSON.stringify(v));"
     )
     proc = subprocess.run(
-        ["node", "--input-type=module", "-e", script], capture_output=True, timeout=30, check=False
+        [node(), "--input-type=module", "-e", script], capture_output=True, timeout=30, check=False
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert json.loads(proc.stdout.decode("utf-8")) == values

@@ -196,14 +196,34 @@ def test_gateway_options_and_log_id(fixture_platform: PlatformConfig, tmp_path: 
         ],
     )
     assert [r.status for r in replies] == [200, 200, 400, 400]
-    assert calls["ai"][0]["options"] == {"gateway": {"id": "golden-main"}}
+    # Through a gateway the Worker asks for the raw answer, to read its cache status.
+    assert calls["ai"][0]["options"] == {
+        "gateway": {"id": "golden-main"},
+        "returnRawResponse": True,
+    }
     assert calls["ai"][1]["options"] == {
-        "gateway": {"id": "golden-main", "skipCache": True, "cacheTtl": 120}
+        "gateway": {"id": "golden-main", "skipCache": True, "cacheTtl": 120},
+        "returnRawResponse": True,
     }
     assert replies[0].headers["cf-aig-log-id"] == "log-1"
     assert replies[1].headers["cf-aig-log-id"] == "log-2"
+    assert replies[0].headers["cf-aig-cache-status"] == "MISS"
+    assert replies[0].json()["response"] == "ok"  # the raw answer read as the binding reads it
     # A request that never reached the model carries no (stale) log id.
     assert "cf-aig-log-id" not in replies[3].headers
+
+
+def test_cache_status_of_the_gateway_reaches_the_client(
+    fixture_platform: PlatformConfig, tmp_path: Path
+) -> None:
+    replies, _ = _run(
+        tmp_path,
+        fixture_platform,
+        "chat",
+        [request("POST", "/chat", CHAT, token=TOKEN)],
+        cache_status="HIT",
+    )
+    assert replies[0].status == 200 and replies[0].headers["cf-aig-cache-status"] == "HIT"
 
 
 def test_no_gateway_no_options(tmp_path: Path) -> None:

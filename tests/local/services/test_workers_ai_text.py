@@ -60,9 +60,30 @@ def test_text_answer_from_a_single_prompt_with_context_and_question(ai: WorkersA
 
 def test_text_without_context_says_so(ai: WorkersAIService) -> None:
     out = ai.run(LLAMA, {"prompt": "Tell me a joke"})
-    assert (
-        out.result["response"] == "[cfai stand-in] No context was given to answer: Tell me a joke"
+    assert out.result["response"] == (
+        "[cfai stand-in] This is cfai's local stand-in model, not a real one: it answers by "
+        "quoting the context it is given, and none was given. You asked: Tell me a joke"
     )
+
+
+def test_text_plain_prompt_beside_a_system_prompt_is_a_plain_stand_in(
+    ai: WorkersAIService,
+) -> None:
+    # A chat Worker's system prompt is context that rarely matches a plain prompt: the answer
+    # says it is a stand-in (not "the context does not mention ...", which read like a bug)
+    # and still differs per prompt.
+    def ask(prompt: str) -> str:
+        messages = [
+            {"role": "system", "content": "You are a concise assistant."},
+            {"role": "user", "content": prompt},
+        ]
+        return str(ai.run(LLAMA, {"messages": messages}).result["response"])
+
+    first, second = ask("What does cfai do?"), ask("Tell me a joke")
+    assert first.startswith("[cfai stand-in] This is cfai's local stand-in model, not a real one")
+    assert "none of it matches" in first and first.endswith("You asked: What does cfai do?")
+    assert "does not mention" not in first
+    assert first != second and second.endswith("You asked: Tell me a joke")
 
 
 def test_text_usage_counts_whitespace_tokens(ai: WorkersAIService) -> None:

@@ -16,7 +16,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "05e5d49a4dcf40e1d59954e9c05644b22be4814e59fc10e521004649aeda7a79";
+const TEMPLATE_SHA256 = "7bcf78bf51d71205676d48831270fd38dbcd61a314c893f060c46b11afd5349b";
 const WORKER = "s";
 const KIND = "speech";
 const AUTH = true;
@@ -299,6 +299,7 @@ async function serve(request, env, routes, models, settings) {
     response = errorResponse(err);
   }
   if (req.logId) response.headers.set("cf-aig-log-id", req.logId);
+  if (req.cacheStatus) response.headers.set("cf-aig-cache-status", req.cacheStatus);
   return response;
 }
 
@@ -355,7 +356,7 @@ async function runModel(req, model, inputs) {
   for (let attempt = 1; ; attempt++) {
     try {
       const result = options
-        ? await req.env.AI.run(model, inputs, options)
+        ? await gatewayRun(req, model, inputs, options)
         : await req.env.AI.run(model, inputs);
       noteLogId(req);
       return result;
@@ -409,10 +410,41 @@ function vectorizeMistake(err) {
   return new HttpError(400, `${field}: ${found[2].slice(0, 400)} (Vectorize ${found[1]})`);
 }
 
-function noteLogId(req) {
-  if (req.env.GATEWAY_ID && req.env.AI && req.env.AI.aiGatewayLogId) {
-    req.logId = req.env.AI.aiGatewayLogId;
+// Through a gateway the binding's raw answer is asked for (`returnRawResponse`), to read
+// AI Gateway's cf-aig-cache-status header (HIT or MISS), which the binding otherwise drops;
+// the answer is then read as the binding reads it (workerd src/cloudflare/internal/ai-api.ts:
+// `run` and `_parseError`), so errors and results are the same as without the option.
+async function gatewayRun(req, model, inputs, options) {
+  const res = await req.env.AI.run(model, inputs, { ...options, returnRawResponse: true });
+  // This call's own log id: the binding's aiGatewayLogId is one field shared by every request
+  // the isolate serves at once, so under concurrency it may name another request's call.
+  req.callLogId = res.headers.get("cf-aig-log-id") || undefined;
+  const status = res.headers.get("cf-aig-cache-status");
+  // Several calls in one request (rag: embed, then answer): HIT only when every one was.
+  if (status) req.cacheStatus = req.cacheStatus === "MISS" ? "MISS" : status;
+  if (!res.ok || !res.body) throw await bindingError(res);
+  if (res.headers.get("content-type") === "application/json") return await res.json();
+  return res.body;
+}
+
+async function bindingError(res) {
+  const content = await res.text();
+  let message = content;
+  try {
+    const parsed = JSON.parse(content);
+    if (parsed.internalCode) message = `${parsed.internalCode}: ${parsed.description}`;
+    else if (parsed.errors && parsed.errors[0]) message = `${parsed.errors[0].code}: ${parsed.errors[0].message}`;
+  } catch {
+    // not JSON: the text itself, as the binding does
   }
+  const err = new Error(message);
+  err.name = "InferenceUpstreamError";
+  return err;
+}
+
+function noteLogId(req) {
+  const id = req.callLogId || (req.env.AI && req.env.AI.aiGatewayLogId);
+  if (req.env.GATEWAY_ID && id) req.logId = id;
 }
 
 async function vectorize(what, call) {

@@ -82,9 +82,14 @@ def answer(conversation: Sequence[Turn]) -> tuple[str, str]:
     if best:
         picked = [s for _, _, s in sorted(best, key=lambda x: -x[1])]
         return question, f"{MARKER} From the context: {' '.join(picked)}"
-    if context:
-        return question, f"{MARKER} The given context does not mention: {question}"
-    return question, f"{MARKER} No context was given to answer: {question}"
+    # No match: say plainly that this is a stand-in and why it has nothing to quote (a bare
+    # "the context does not mention" read like a broken model to newcomers), echoing the
+    # prompt so answers still differ per prompt.
+    why = "none of it matches" if context else "none was given"
+    return question, (
+        f"{MARKER} This is cfai's local stand-in model, not a real one: it answers by quoting "
+        f"the context it is given, and {why}. You asked: {question}"
+    )
 
 
 def _reasoning(question: str, effort: str) -> list[str]:
