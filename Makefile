@@ -11,9 +11,12 @@ unexport PYTHONDONTWRITEBYTECODE
 JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: setup prerequisites local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean docs-excerpts
+# The browser the playground tests drive (Debian's chromium; tests/browser).
+CHROMIUM ?= /usr/bin/chromium
 
-setup: prerequisites $(VENV)/.installed node_modules/.installed
+.PHONY: setup prerequisites local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean docs-excerpts screenshots
+
+setup: prerequisites $(VENV)/.installed node_modules/.installed $(CHROMIUM)
 
 # Everything setup needs from the machine, checked before anything is installed, with one
 # message naming every missing piece.
@@ -27,6 +30,17 @@ prerequisites:
 	command -v npm >/dev/null 2>&1 || missing="$$missing\n  - npm (comes with Node.js): not found"; \
 	if [ -n "$$missing" ]; then \
 		printf "make setup cannot start; install these first:$$missing\n" >&2; exit 1; fi
+
+# Installed with apt (sudo -n when not root); a machine where that fails stops here with the
+# command to run, rather than the browser tests failing later.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get install -y -q --no-install-recommends chromium >/dev/null \
+	|| { $$sudo apt-get update -q >/dev/null && \
+	     $$sudo apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+	|| { echo "make setup: could not install Debian's chromium for the browser tests;" \
+	          "run: sudo apt-get install chromium" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@echo "setup 1/3: creating $(VENV) with $$($(PYTHON) --version)"
@@ -89,6 +103,13 @@ suite:
 # docs/parity.md from its outcomes; any other run of the suite fails while the file is stale.
 parity: setup
 	@CFAI_PARITY_WRITE=1 $(PYTEST) -q tests/parity
+
+# Screenshots of the playground pages (docs/screenshots/, shown in README), taken by the
+# browser tests after each page's scenario.
+screenshots: setup
+	@mkdir -p docs/screenshots
+	@CFAI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTEST) -q -p no:cacheprovider \
+		tests/browser -k "streams or matched or renders or spoken"
 
 # Runs `cfai deploy --local` end to end (apply, canary, rollback, drift) and rewrites the
 # excerpts docs/gitops.md and docs/deploy-canary.md quote from those runs; any other run of

@@ -84,6 +84,11 @@ class WorkerOutput(_Wire):
         exclude_if=lambda value: not value,
         description="headers sent with every request to the Worker (e.g. a version override)",
     )
+    playground: bool = Field(
+        False,
+        exclude_if=lambda value: not value,
+        description="GET / serves a page to try the Worker (from its static assets)",
+    )
     response_schema: dict[str, JsonValue] | None = Field(
         None,
         exclude_if=lambda value: value is None,

@@ -98,6 +98,11 @@ def local_up(
     out.print("\ntry:")
     for example in curl_examples(outputs, stack, cfai):
         out.print(example, markup=False)
+    pages = [f"  {key}: {w.url}/" for key, w in sorted(outputs.workers.items()) if w.playground]
+    if pages:
+        out.print(f"\nplayground pages (paste the token from `{cfai} local token`):")
+        for line in pages:
+            out.print(line, markup=False)
     out.print(f"\nstop with: {cfai} local down" + (f" --stack {stack}" if stack != "local" else ""))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from cfai.config.finetunes import finetune_bases, finetune_problems
 from cfai.config.models import NAME_RULES, PlatformConfig
 from cfai.errors import Problem
-from cfai.kinds import CheckContext, kind_for
+from cfai.kinds import KINDS, CheckContext, kind_for
 
 __all__ = ["check_platform"]
 
@@ -44,8 +44,17 @@ def check_platform(
     )
     problems = list(_names(platform))
     problems.extend(finetune_problems(platform.finetunes, platform.physical_name, base_dir))
+    with_page = ", ".join(k.name for k in KINDS if k.playground)
     for key, worker in platform.workers.items():
-        problems.extend(kind_for(worker.kind).problems(key, worker, ctx))
+        kind = kind_for(worker.kind)
+        problems.extend(kind.problems(key, worker, ctx))
+        if worker.playground and not kind.playground:
+            problems.append(
+                Problem(
+                    f"workers.{key}.playground",
+                    f"{kind.name} Workers have no playground page (these kinds do: {with_page})",
+                )
+            )
     return problems
 
 

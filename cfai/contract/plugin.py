@@ -17,7 +17,7 @@ root, for ``workers/``), `worker_client(name)` (authenticated `httpx.Client`),
 ``request_headers`` in the outputs map go out with every request its clients send (how
 `cfai deploy` pins the suite to a new version with Cloudflare's version override header).
 
-Parameters a check may take: `worker` (every templated Worker), `auth_worker`, each kind's
+Parameters a check may take: `worker` (every templated Worker), `auth_worker`, `playground_worker` (Workers with a playground page), each kind's
 own selections (`cfai.kinds.Kind.selections`: `chat_worker` (free-text chat),
 `schema_worker` (chat Workers with a response schema), `gateway_worker` (chat Workers
 behind a gateway), `rag_worker`, `image_worker`, ...), and `rate_limited_worker` (gateway
@@ -217,6 +217,7 @@ _SELECTIONS: dict[str, Callable[[Target], list[WorkerTarget]]] = {
 _PARAMETERS: dict[str, Callable[[Target], list[WorkerTarget]]] = {
     "worker": _templated,
     "auth_worker": lambda t: [w for w in _templated(t) if w.auth],
+    "playground_worker": lambda t: [w for w in _templated(t) if w.playground],
     **_SELECTIONS,
     "rate_limited_worker": _rate_limited,
 }

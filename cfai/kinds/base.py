@@ -28,10 +28,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from cfai.catalog import Catalog, Task, catalog_for
 from cfai.errors import Problem
+from cfai.kinds._config import (
+    BINDING_NAME,
+    DATE,
+    NAME_PREFIX,
+    PATTERN_RULES,
+    URL_PATH,
+    ConfigModel,
+)
+from cfai.kinds.assets import AssetSet
 from cfai.kinds.pricing import LineItem, Traffic
 from cfai.outputs import Outputs, WorkerOutput
 
@@ -41,6 +50,7 @@ __all__ = [
     "HEALTH",
     "NAME_PREFIX",
     "PATTERN_RULES",
+    "URL_PATH",
     "Binding",
     "CheckContext",
     "ConfigModel",
@@ -56,24 +66,6 @@ __all__ = [
     "WorkerConfig",
 ]
 
-BINDING_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-DATE = r"^\d{4}-\d{2}-\d{2}$"
-NAME_PREFIX = r"^[a-z0-9][a-z0-9-]*$"
-URL_PATH = r"^/[^\s?#]*$"
-# Each pattern of the declaration in words, for error messages: users read rules, not regexes.
-PATTERN_RULES: dict[str, str] = {
-    BINDING_NAME: "letters, digits and '_', not starting with a digit",
-    DATE: "a date written YYYY-MM-DD",
-    NAME_PREFIX: "lowercase letters, digits and '-', starting with a letter or digit",
-    URL_PATH: "a URL path starting with '/', without spaces, '?' or '#'",
-}
-
-
-class ConfigModel(BaseModel):
-    """Base of every declaration model: frozen, and closed so a misspelt key is an error."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
 
 class WorkerConfig(ConfigModel):
     """What every Worker declares, whatever its kind."""
@@ -86,13 +78,16 @@ class WorkerConfig(ConfigModel):
     compatibility_flags: tuple[str, ...] | None = None
     max_request_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
     contract: tuple[str, ...] = Field((), description="extra pytest files run by `cfai test`")
+    playground: bool = Field(
+        False, description="serve a page to try the Worker at GET / (chat, rag, image, speech)"
+    )
 
 
 @dataclass(frozen=True)
 class Binding:
     """One Worker binding as Cloudflare's upload metadata (and the emulator) names it."""
 
-    type: Literal["ai", "vectorize", "plain_text", "secret_text"]
+    type: Literal["ai", "vectorize", "plain_text", "secret_text", "assets"]
     name: str
     index_name: str | None = None  # vectorize: the physical index name
     text: str | None = None  # plain_text value; secrets are supplied at deploy/run time
@@ -208,6 +203,8 @@ class Rendering:
     gateway: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    #: Static assets served before the Worker (`cfai.kinds.assets`), with their binding.
+    assets: AssetSet | None = None
     settings: Mapping[str, JsonValue] = field(default_factory=dict)
 
 
@@ -254,6 +251,8 @@ class Kind(ABC, Generic[C]):
     examples: ClassVar[tuple[Example, ...]] = ()
     #: The kind's contract check modules, in `cfai/contract/checks`.
     checks: ClassVar[tuple[str, ...]] = ()
+    #: Whether the kind has a playground page (``templates/playground/<name>/``).
+    playground: ClassVar[bool] = False
     #: Contract fixture name -> which of this kind's Workers it runs on.
     selections: ClassVar[Mapping[str, Selection]] = MappingProxyType({})
 

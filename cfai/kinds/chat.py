@@ -138,6 +138,7 @@ def _reasoning(worker: WorkerOutput, outputs: Outputs) -> bool:
 
 class ChatKind(Kind[ChatWorkerConfig]):
     name = "chat"
+    playground = True
     config = ChatWorkerConfig
     template = "workers/chat.js.j2"
     routes = (
@@ -171,7 +172,7 @@ class ChatKind(Kind[ChatWorkerConfig]):
             },
         ),
     )
-    checks = ("test_chat.py", "test_gateway.py")
+    checks = ("test_chat.py", "test_gateway.py", "test_playground.py")
     selections = MappingProxyType(
         {
             "chat_worker": _free_text,

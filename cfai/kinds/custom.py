@@ -16,6 +16,7 @@ from pydantic import Field
 from cfai.catalog import Catalog
 from cfai.errors import ConfigError, Problem
 from cfai.kinds._support import unknown
+from cfai.kinds.assets import AssetsConfig, asset_problems, collect
 from cfai.kinds.base import (
     BINDING_NAME,
     URL_PATH,
@@ -82,6 +83,7 @@ class CustomWorkerConfig(WorkerConfig):
         description="a GET path that answers `health_status` once the Worker is ready",
     )
     health_status: int = Field(200, ge=100, le=599, description="what `health_path` answers")
+    assets: AssetsConfig | None = Field(None, description="static files served before the code")
 
 
 def _outside(base_dir: Path, main: str) -> bool:
@@ -107,6 +109,9 @@ def _read(key: str, worker: CustomWorkerConfig, base_dir: Path) -> str:
 class CustomKind(Kind[CustomWorkerConfig]):
     name = "custom"
     config = CustomWorkerConfig
+    # The user's code need not serve /health (Cloudflare asks no route of a Worker): any
+    # HTTP answer means it runs, unless the Worker declares its own probe.
+    readiness = Readiness("/", None)
 
     def problems(
         self, key: str, worker: CustomWorkerConfig, ctx: CheckContext
@@ -133,6 +138,15 @@ class CustomKind(Kind[CustomWorkerConfig]):
             yield Problem(f"{base}.main", f"{worker.main!r} must be an ES module (.js or .mjs)")
         elif ctx.base_dir is not None and not (ctx.base_dir / worker.main).is_file():
             yield Problem(f"{base}.main", f"file {worker.main!r} not found in {ctx.base_dir}")
+        if worker.assets is not None:
+            yield from asset_problems(f"{base}.assets", worker.assets, ctx.base_dir)
+            names = {b.ai, b.auth_token, *b.vars, b.gateway.binding if b.gateway else None,
+                     b.vectorize.binding if b.vectorize else None}  # fmt: skip
+            if worker.assets.binding is not None and worker.assets.binding in names:
+                yield Problem(
+                    f"{base}.assets.binding",
+                    f"{worker.assets.binding!r} is already the name of another binding",
+                )
 
     def render(self, key: str, worker: CustomWorkerConfig, ctx: RenderContext) -> Rendering:
         b = worker.bindings
@@ -148,16 +162,22 @@ class CustomKind(Kind[CustomWorkerConfig]):
         bindings.extend(Binding("plain_text", name, text=value) for name, value in b.vars.items())
         if b.auth_token:
             bindings.append(Binding("secret_text", b.auth_token))
+        assets = None
+        if worker.assets is not None:
+            assets = collect(ctx.base_dir, worker.assets, f"workers.{key}.assets")
+            if worker.assets.binding:
+                bindings.append(Binding("assets", worker.assets.binding))
         return Rendering(
             bindings=tuple(bindings),
             gateway=gateway,
             source=_read(key, worker, ctx.base_dir),
+            assets=assets,
             context={"main": worker.main},
         )
 
     def readiness_of(self, worker: CustomWorkerConfig) -> Readiness:
         if worker.health_path is None:
-            return Readiness("/", None)
+            return self.readiness
         return Readiness(worker.health_path, worker.health_status)
 
     def cost(

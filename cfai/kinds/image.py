@@ -83,6 +83,7 @@ def _limits(worker: ImageWorkerConfig, spec: ModelSpec, key: str) -> dict[str, A
 
 class ImageKind(Kind[ImageWorkerConfig]):
     name = "image"
+    playground = True
     config = ImageWorkerConfig
     template = "workers/image.js.j2"
     routes = (HEALTH, Route("POST", "/image", summary="the image bytes of a prompt"))
@@ -91,7 +92,7 @@ class ImageKind(Kind[ImageWorkerConfig]):
     example = Example(
         "POST", "/image", {"prompt": "a lighthouse at dusk"}, " -o /tmp/cfai-image.png"
     )
-    checks = ("test_image.py",)
+    checks = ("test_image.py", "test_playground.py")
     selections = MappingProxyType({"image_worker": _every})
 
     def model_uses(self, worker: ImageWorkerConfig) -> tuple[ModelUse, ...]:

@@ -87,6 +87,7 @@ def _every(worker: WorkerOutput, outputs: Outputs) -> bool:
 
 class RagKind(Kind[RagWorkerConfig]):
     name = "rag"
+    playground = True
     config = RagWorkerConfig
     template = "workers/rag.js.j2"
     routes = (
@@ -104,7 +105,7 @@ class RagKind(Kind[RagWorkerConfig]):
         Example("POST", "/v1/embeddings", {"input": ["gateway caching", "vectorize filters"]}),
     )
     example = Example("POST", "/query", {"question": "How does gateway caching work?"})
-    checks = ("test_rag.py",)
+    checks = ("test_rag.py", "test_playground.py")
     selections = MappingProxyType({"rag_worker": _every})
 
     def model_uses(self, worker: RagWorkerConfig) -> tuple[ModelUse, ...]:

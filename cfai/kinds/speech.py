@@ -100,6 +100,7 @@ _AUDIO = "--data-binary @/tmp/cfai-speech.mp3 -H 'content-type: audio/mpeg'"
 
 class SpeechKind(Kind[SpeechWorkerConfig]):
     name = "speech"
+    playground = True
     config = SpeechWorkerConfig
     template = "workers/speech.js.j2"
     routes = (
@@ -125,7 +126,7 @@ class SpeechKind(Kind[SpeechWorkerConfig]):
             "POST", "/v1/audio/transcriptions", data="-F file=@/tmp/cfai-speech.mp3 -F model=stt"
         ),
     )
-    checks = ("test_speech.py",)
+    checks = ("test_speech.py", "test_playground.py")
     selections = MappingProxyType(
         {
             "speech_worker": _every,

@@ -101,7 +101,8 @@ def deploy_workers(
         base_url, token=token, account_id=platform.account_id, max_retries=2
     ) as cf:
         for r in rendered:
-            upload = script_upload(r, auth_token)
+            # Its message names the assets too (version_sha256); files go up only when needed.
+            upload = script_upload(r, auth_token, assets_jwt="" if r.assets else None)
             live = cf.workers.current(r.script_name)
             version = (
                 cf.workers.version(r.script_name, str(live["version_id"]), modules=True)
@@ -110,6 +111,10 @@ def deploy_workers(
             )
             if version is None or not same_version(version, upload):
                 progress(f"worker {r.script_name} ({r.sha256[:12]})")
+                if r.assets is not None:
+                    progress(f"assets of {r.script_name} ({len(r.assets.files)} files)")
+                    jwt = cf.workers.upload_assets(r.script_name, r.assets)
+                    upload = script_upload(r, auth_token, assets_jwt=jwt)
                 cf.workers.upload(r.script_name, upload)
                 uploaded.append(r.script_name)
             elif live is not None and float(live.get("percentage", 0)) < 100:

@@ -47,7 +47,7 @@ from cfai.local.processes import alive, forget, spawn, stop
 from cfai.local.services.frontdoor import BindingKey
 from cfai.local.services.workers_scripts import RunnableVersion, StartupFailed
 from cfai.local.state import Routes, RunRecord, StateFiles, VersionRoute, WorkerRoute
-from cfai.local.workerd import WorkerdScript, launch
+from cfai.local.workerd import ASSETS_DIR, ASSETS_ROUTER, WorkerdScript, launch, templates_dir
 
 __all__ = ["WorkersRuntime", "process_name"]
 
@@ -137,6 +137,8 @@ class WorkersRuntime:
         for m in version.modules:
             (root / m.name).parent.mkdir(parents=True, exist_ok=True)
             (root / m.name).write_bytes(m.content)
+        if version.assets is not None:
+            _place_assets(version, root / ASSETS_DIR)
         main = next((m.content for m in version.modules if m.name == version.entry), b"")
         log_path = self.state_dir / f"{name}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
@@ -341,6 +343,21 @@ class WorkersRuntime:
         (self.state_dir / f"{name}.capnp").unlink(missing_ok=True)
         if module_dir is not None:
             shutil.rmtree(self.state_dir / module_dir, ignore_errors=True)
+
+
+def _place_assets(version: RunnableVersion, folder: Path) -> None:
+    """The asset router and the version's files (by hash) under `folder`."""
+    files = folder / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(templates_dir() / ASSETS_ROUTER, folder / "router.js")
+    read = version.read_asset
+    manifest = dict((version.assets or {}).get("manifest") or {})
+    for entry in manifest.values():
+        digest = str(entry["hash"])
+        stored = read(digest) if read is not None else None
+        if stored is None:
+            raise StartupFailed(f"asset file {digest} was never uploaded")
+        (files / digest).write_bytes(stored[1])
 
 
 def _startup_error(log_path: Path, offset: int, script: str) -> str:

@@ -95,9 +95,12 @@ class ScriptVersions:
     def upload(self, rendered: RenderedWorker, auth_token: str) -> str:
         """A new version of `rendered`'s script, started and serving nothing; its id."""
         with self.client() as cf:
-            result = cf.workers.upload_version(
-                rendered.script_name, script_upload(rendered, auth_token)
-            )
+            # Its static assets first (their upload session), as a deploy of them does.
+            jwt = None
+            if rendered.assets is not None:
+                jwt = cf.workers.upload_assets(rendered.script_name, rendered.assets)
+            upload = script_upload(rendered, auth_token, assets_jwt=jwt)
+            result = cf.workers.upload_version(rendered.script_name, upload)
         return str(result["id"])
 
     def split(self, script: str, weights: Mapping[str, int]) -> None:

@@ -15,6 +15,12 @@ Vectorize) only on the bound index. The config therefore holds this run's bindin
 and is written with mode 600. Plain-text vars are ``text`` bindings, ``json`` ones
 ``json``; Worker secrets are ``fromEnvironment`` bindings, so no Worker secret or API token
 is written to the file.
+
+A version with static assets gets two more Workers and a ``disk`` service: the asset router
+(``templates/workerd/assets-router.js``, Cloudflare's asset routing) takes the socket and
+hands what is not an asset to the Worker (service ``<script>~worker``); a second instance
+without the Worker is its assets binding (``<script>~assets``); the files, stored by hash,
+are the disk service ``<script>~files`` (read-only).
 """
 
 from __future__ import annotations
@@ -31,11 +37,29 @@ from typing import Any
 import jinja2
 
 from cfai.errors import ToolMissingError
+from cfai.kinds.assets import media_type
 from cfai.local.services import REGISTRY, Service, WorkerdService
 from cfai.local.services.frontdoor import BINDING_HEADER, BindingKey
 from cfai.local.services.workers_scripts import RunnableVersion, module_kind
 
-__all__ = ["WorkerdScript", "find_workerd", "launch", "render_config", "secret_env_name"]
+__all__ = [
+    "ASSETS_DIR",
+    "ASSETS_ROUTER",
+    "WorkerdScript",
+    "asset_files",
+    "find_workerd",
+    "launch",
+    "render_config",
+    "secret_env_name",
+    "templates_dir",
+]
+
+#: Where a version's asset files (by hash) and the asset router go, inside its module dir.
+ASSETS_DIR = "__cfai_assets__"
+#: The asset router Worker (Cloudflare's asset routing), in the templates directory.
+ASSETS_ROUTER = "workerd/assets-router.js"
+# The router's own compatibility date: it needs nothing newer.
+_ROUTER_DATE = "2025-09-01"
 
 # The module kinds workerd loads (source maps and the like are stored, not loaded).
 _LOADED = ("esModule", "commonJsModule", "text", "data", "wasm", "json")
@@ -43,7 +67,8 @@ _LOADED = ("esModule", "commonJsModule", "text", "data", "wasm", "json")
 _TEMPLATES = Path(__file__).resolve().parent.parent / "_templates"
 
 
-def _templates_dir() -> Path:
+def templates_dir() -> Path:
+    """cfai's templates (packaged beside the package, else the repository's)."""
     if _TEMPLATES.is_dir():
         return _TEMPLATES
     return Path(__file__).resolve().parents[2] / "templates"
@@ -94,6 +119,62 @@ def _modules(w: WorkerdScript) -> list[dict[str, str]]:
     return found
 
 
+def asset_files(version: RunnableVersion) -> dict[str, list[str]]:
+    """Served path -> [hash, content type] of a version's assets (the type as uploaded; a
+    file uploaded without one is typed by its name; ``application/null``: none)."""
+    out: dict[str, list[str]] = {}
+    read = version.read_asset
+    for path, entry in dict((version.assets or {}).get("manifest") or {}).items():
+        digest = str(entry["hash"])
+        stored = read(digest) if read is not None else None
+        kind = stored[0] if stored is not None else ""
+        if not kind:
+            kind = media_type(path)
+        out[path] = [digest, "" if kind.startswith("application/null") else kind]
+    return out
+
+
+def _asset_workers(w: WorkerdScript) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The router in front of the Worker (on the socket), the assets binding's server and
+    the disk service holding the files."""
+    v = w.version
+    folder = f"{w.module_dir}/{ASSETS_DIR}"
+    disk = f"{v.script}~files"
+    settings = dict((v.assets or {}).get("config") or {})
+    config = json.dumps(
+        {
+            "html_handling": settings.get("html_handling", "auto-trailing-slash"),
+            "not_found_handling": settings.get("not_found_handling", "none"),
+            "run_worker_first": settings.get("run_worker_first", False),
+            "compatibility_date": v.compatibility_date,
+            "files": asset_files(v),
+        },
+        separators=(",", ":"),
+    )
+
+    def router(service: str, address: str | None, user: str | None) -> dict[str, Any]:
+        bindings: list[dict[str, Any]] = [
+            {"kind": "service", "name": "DISK", "value": disk},
+            {"kind": "json", "name": "CONFIG", "value": config},
+        ]
+        if user is not None:
+            bindings.append({"kind": "service", "name": "USER", "value": user})
+        return {
+            "service": service,
+            "address": address,
+            "modules": [{"name": "router.js", "kind": "esModule", "path": f"{folder}/router.js"}],
+            "service_worker": None,
+            "compatibility_date": _ROUTER_DATE,
+            "compatibility_flags": [],
+            "bindings": bindings,
+        }
+
+    has_code = bool(v.entry)
+    front = router(v.script, f"127.0.0.1:{w.port}", f"{v.script}~worker" if has_code else None)
+    workers = [front, router(f"{v.script}~assets", None, None)]
+    return workers, [{"name": disk, "path": f"{folder}/files"}]
+
+
 def _bindings(
     w: WorkerdScript, by_type: Mapping[str, type[Service]]
 ) -> tuple[list[dict[str, Any]], list[WorkerdService]]:
@@ -117,6 +198,8 @@ def _bindings(
             bindings.append({"kind": "json", "name": name, "value": json.dumps(b.get("json"))})
         elif kind == "secret_text":
             bindings.append({"kind": "env", "name": name, "value": secret_env_name(v.script, name)})
+        elif kind == "assets":
+            bindings.append({"kind": "service", "name": name, "value": f"{v.script}~assets"})
         else:
             raise ValueError(f"{v.script}: binding {name} of type {kind!r} does not run locally")
     return bindings, externals
@@ -133,14 +216,25 @@ def render_config(
     by_type = {t: s for s in services for t in s.binding_types}
     externals: dict[str, WorkerdService] = {}
     ctx_workers: list[dict[str, Any]] = []
+    disks: list[dict[str, str]] = []
     for w in scripts:
+        v = w.version
+        address: str | None = f"127.0.0.1:{w.port}"
+        service = w.service
+        if v.assets is not None:
+            # The asset router takes the socket; the Worker's code sits behind it.
+            routers, files = _asset_workers(w)
+            ctx_workers += routers
+            disks += files
+            address, service = None, f"{v.script}~worker"
+            if not v.entry:
+                continue  # static assets only
         bindings, needed = _bindings(w, by_type)
         externals.update((e.name, e) for e in needed)
-        v = w.version
         ctx_workers.append(
             {
-                "service": w.service,
-                "address": f"127.0.0.1:{w.port}",
+                "service": service,
+                "address": address,
                 "modules": _modules(w),
                 "service_worker": f"{w.module_dir}/{v.body_part}" if v.body_part else None,
                 "compatibility_date": v.compatibility_date,
@@ -149,7 +243,7 @@ def render_config(
             }
         )
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_templates_dir()),
+        loader=jinja2.FileSystemLoader(templates_dir()),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -158,6 +252,7 @@ def render_config(
     template = env.get_template("workerd/config.capnp.j2")
     return template.render(
         workers=ctx_workers,
+        disks=disks,
         externals=[
             {"name": e.name, "inject_headers": {BINDING_HEADER: binding_key.mint(e.scope)}}
             for e in externals.values()

@@ -37,7 +37,9 @@ from email.policy import HTTP
 from typing import Any
 
 from cfai.errors import CloudflareApiError
+from cfai.kinds.assets import AssetSet
 from cfai.provision._api import Requester
+from cfai.provision._assets_api import upload_assets
 
 __all__ = [
     "JS_MODULE",
@@ -49,6 +51,8 @@ __all__ = [
     "same_version",
 ]
 
+# The annotation naming what cfai uploaded (`cfai.provision.settings.script_upload`).
+_MESSAGE = "workers/message"
 #: The content type of an ES module part (wrangler's ``moduleTypeMimeType.esm``).
 JS_MODULE = "application/javascript+module"
 
@@ -74,6 +78,8 @@ class ScriptUpload:
     compatibility_date: str = "2021-11-03"
     compatibility_flags: tuple[str, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: ``{jwt, config}``: the completion token of an assets upload session and how they serve.
+    assets: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def metadata(self) -> dict[str, Any]:
         """The ``metadata`` of the upload (https://developers.cloudflare.com/workers/
@@ -86,6 +92,8 @@ class ScriptUpload:
         }
         if self.annotations:
             meta["annotations"] = dict(self.annotations)
+        if self.assets is not None:
+            meta["assets"] = dict(self.assets)
         return meta
 
     def form(self) -> tuple[bytes, str]:
@@ -177,6 +185,11 @@ class WorkersScriptsApi:
             params={"bindings_inherit": "strict"},
         )
         return result
+
+    def upload_assets(self, name: str, assets: AssetSet) -> str:
+        """Upload the files of `assets` Cloudflare lacks; the completion token for `upload`
+        (`cfai.provision._assets_api`)."""
+        return upload_assets(self._client, name, assets)
 
     def upload_version(self, name: str, upload: ScriptUpload) -> dict[str, Any]:
         """A new version of existing Worker `name`, serving nothing until `deploy`."""
@@ -296,4 +309,10 @@ def same_version(version: Mapping[str, Any], upload: ScriptUpload) -> bool:
         and _shown(version.get("bindings") or []) == _shown(upload.bindings)
         and version.get("compatibility_date") == upload.compatibility_date
         and list(version.get("compatibility_flags") or []) == list(upload.compatibility_flags)
+        # The API never shows an asset set: the version's message names the one uploaded.
+        and (
+            upload.assets is None
+            or dict(version.get("annotations") or {}).get(_MESSAGE)
+            == upload.annotations.get(_MESSAGE)
+        )
     )

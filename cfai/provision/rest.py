@@ -262,7 +262,8 @@ class CloudflareClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str | int] | None = None,
     ) -> tuple[httpx.Response, int]:
-        send_headers = {**(headers or {}), "authorization": f"Bearer {self._token}"}
+        # A caller may authenticate otherwise (an assets upload carries its session token).
+        send_headers = {"authorization": f"Bearer {self._token}", **(headers or {})}
         attempt = 0
         while True:
             attempt += 1

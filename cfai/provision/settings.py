@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: The order bindings are uploaded in (by type, then name): stable, so diffs stay quiet.
-BINDING_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3}
+BINDING_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3, "assets": 4}
 # A version's message (annotation ``workers/message``, at most 100 characters:
 # https://developers.cloudflare.com/workers/configuration/versions-and-deployments/) names
 # what cfai uploaded: `RenderedWorker.version_sha256`, code and settings, which a read-back
@@ -65,9 +65,18 @@ def index_fields(index_name: str, index: IndexConfig) -> dict[str, Any]:
     }
 
 
-def script_upload(rendered: RenderedWorker, auth_token: str | None) -> ScriptUpload:
+def script_upload(
+    rendered: RenderedWorker, auth_token: str | None, *, assets_jwt: str | None = None
+) -> ScriptUpload:
     """The upload of a rendered Worker: its module, its bindings (the ``secret_text`` ones
-    carry `auth_token`) and compatibility settings."""
+    carry `auth_token`) and compatibility settings; a Worker with static assets names the
+    completion token of their upload session (`assets_jwt`); their digest is part of the
+    version's message (`RenderedWorker.version_sha256`), so an unchanged set is recognised."""
+    assets = None
+    if rendered.assets is not None:
+        if assets_jwt is None:
+            raise ValueError(f"worker {rendered.script_name!r}: its assets are not uploaded")
+        assets = {"jwt": assets_jwt, "config": rendered.assets.settings.config()}
     bindings = []
     for b in sorted(rendered.bindings, key=lambda b: (BINDING_ORDER.get(b.type, 9), b.name)):
         entry: dict[str, Any] = dict(b.as_dict())
@@ -83,6 +92,7 @@ def script_upload(rendered: RenderedWorker, auth_token: str | None) -> ScriptUpl
         compatibility_date=rendered.compatibility_date,
         compatibility_flags=tuple(rendered.compatibility_flags),
         annotations={"workers/message": _MESSAGE + rendered.version_sha256},
+        assets=assets,
     )
 
 

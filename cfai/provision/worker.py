@@ -25,6 +25,10 @@ SDK marks a list or dict secret when one element is (``pulumi/runtime/rpc.py``,
 secret: `pulumi preview --diff` shows ``[secret]`` for any binding change. The token itself
 never appears in plain text in state or in diffs.
 
+Static assets (a custom Worker's ``assets:``, a playground page) are the script's ``assets``:
+the provider uploads them through Cloudflare's assets upload session from the folder, the
+declared one or ``workers/<key>/playground`` that `cfai render` writes.
+
 The URL is ``https://<script>.<cfai:workersSubdomain>.workers.dev``: Cloudflare has no
 resource or output for the account's workers.dev subdomain, so it is stack config.
 
@@ -47,12 +51,13 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 
 from cfai.errors import ConfigError, Problem
-from cfai.render import Binding, RenderedWorker
+from cfai.render import PLAYGROUND_DIR, Binding, RenderedWorker
 
 __all__ = [
     "CANARIED_INPUTS",
     "AiWorker",
     "AiWorkerArgs",
+    "assets_directory",
     "auth_token",
     "check_subdomain",
     "missing_auth_token",
@@ -62,7 +67,7 @@ __all__ = [
 AUTH_TOKEN_KEY = "cfai:authToken"
 SUBDOMAIN_KEY = "cfai:workersSubdomain"
 _SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_TYPE_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3}
+_TYPE_ORDER = {"ai": 0, "vectorize": 1, "plain_text": 2, "secret_text": 3, "assets": 4}
 #: The `WorkersScript` inputs that make a new version: set when the script is created, then
 #: left to `cfai deploy` (https://developers.cloudflare.com/workers/configuration/versions-and-
 #: deployments/: uploading a script creates a version and deploys it to all traffic).
@@ -178,6 +183,7 @@ class AiWorker(pulumi.ComponentResource):
             compatibility_date=rendered.compatibility_date,
             compatibility_flags=list(rendered.compatibility_flags),
             bindings=bindings,
+            assets=_assets(rendered),
             # Created with the rendered version; never updated by this program afterwards:
             # an update re-uploads the script, which serves at 100% at once, so a new version
             # of an existing Worker (code, bindings, vars, compatibility) goes only through
@@ -200,6 +206,34 @@ class AiWorker(pulumi.ComponentResource):
         self.register_outputs(
             {"script_name": self.script_name, "url": self.url, "template_sha256": rendered.sha256}
         )
+
+
+def assets_directory(rendered: RenderedWorker) -> str | None:
+    """The project-relative folder `WorkersScript` uploads a Worker's static assets from:
+    the declared one, or the playground page `cfai render` writes beside the module."""
+    if rendered.assets is None:
+        return None
+    if rendered.assets.packaged:
+        return f"workers/{rendered.key}/{PLAYGROUND_DIR}"
+    return rendered.assets.directory
+
+
+def _assets(rendered: RenderedWorker) -> cloudflare.WorkersScriptAssetsArgs | None:
+    # The provider runs Cloudflare's assets upload session from `directory` and hashes its
+    # manifest into `asset_manifest_sha256` at plan time, so an edited file is a diff
+    # (terraform-provider-cloudflare internal/services/workers_script/assets.go).
+    directory = assets_directory(rendered)
+    if directory is None or rendered.assets is None:
+        return None
+    config = rendered.assets.settings.config()
+    return cloudflare.WorkersScriptAssetsArgs(
+        directory=directory,
+        config=cloudflare.WorkersScriptAssetsConfigArgs(
+            html_handling=config["html_handling"],
+            not_found_handling=config["not_found_handling"],
+            run_worker_first=config.get("run_worker_first"),
+        ),
+    )
 
 
 def _binding(b: Binding, args: AiWorkerArgs) -> cloudflare.WorkersScriptBindingArgs:

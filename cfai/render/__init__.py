@@ -23,6 +23,7 @@ jinja2 errors become `cfai.errors.RenderError` here and nowhere else.
 
 from cfai.kinds.base import Binding
 from cfai.render._output import (
+    PLAYGROUND_DIR,
     WorkerFiles,
     module_path,
     stale_paths,
@@ -42,6 +43,7 @@ from cfai.render._render import (
 from cfai.render._templates import Templates, tojs
 
 __all__ = [
+    "PLAYGROUND_DIR",
     "VAR_MAX_BYTES",
     "Binding",
     "RenderedWorker",

@@ -24,6 +24,7 @@ from typing import Any
 from cfai.config import PlatformConfig
 from cfai.errors import RenderError
 from cfai.kinds import Binding, Readiness, RenderContext, WorkerConfig, kind_for
+from cfai.kinds.assets import AssetSet, packaged
 from cfai.outputs import WorkerOutput
 from cfai.render._templates import Templates
 
@@ -66,6 +67,8 @@ class RenderedWorker:
     # The largest request body the Worker takes; the local router refuses bigger ones with
     # the Worker's own 413 while they stream in.
     max_request_bytes: int = PLATFORM_MAX_REQUEST_BYTES
+    # Static files served before the Worker (and through its assets binding, if any).
+    assets: AssetSet | None = None
     #: What the module is made from besides its template, as (name, JSON) pairs: the kind,
     #: auth, the request limit, the kind's template context and any built-in setting. Two
     #: stacks whose modules of one Worker differ are told apart by it.
@@ -80,7 +83,11 @@ class RenderedWorker:
         by name). Two stacks' versions share `sha256`, not this; a settings-only change
         keeps `sha256` and changes this."""
         return version_digest(
-            self.sha256, self.compatibility_date, self.compatibility_flags, self.bindings
+            self.sha256,
+            self.compatibility_date,
+            self.compatibility_flags,
+            self.bindings,
+            assets=self.assets.digest if self.assets is not None else None,
         )
 
     def output(
@@ -103,6 +110,7 @@ class RenderedWorker:
             gateway=self.gateway,
             template_sha256=self.sha256,
             contract=tuple(contract),
+            playground=self.assets is not None and self.assets.packaged,
         )
 
 
@@ -128,15 +136,21 @@ def version_digest(
     compatibility_date: str,
     compatibility_flags: Sequence[str],
     bindings: Sequence[Binding],
+    *,
+    assets: str | None = None,
 ) -> str:
     """`RenderedWorker.version_sha256` of a version with these parts (secret bindings by
-    name: give them without text), so a version read back from Cloudflare compares too."""
+    name: give them without text; `assets`: the digest of its static assets, if any), so a
+    version read back from Cloudflare compares too."""
     release = {
         "sha256": sha256,
         "compatibility_date": compatibility_date,
         "compatibility_flags": list(compatibility_flags),
         "bindings": [b.as_dict() for b in sorted(bindings, key=lambda b: b.name)],
     }
+    if assets is not None:
+        # Every file and how they serve: an edited page is a new version.
+        release["assets"] = assets
     text = json.dumps(release, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -232,9 +246,19 @@ def render_worker(
         auth=worker.auth,
         account_id=platform.account_id,
         max_request_bytes=_request_limit(worker, templated=kind.template is not None),
+        assets=_playground(kind.name, templates) if worker.playground else part.assets,
         code=tuple((name, setting_text(code[name])) for name in sorted(code)),
         ready=kind.readiness_of(worker),
     )
+
+
+def _playground(kind: str, templates: Templates | None) -> AssetSet:
+    """The playground page of a `kind` Worker: ``playground/_shared`` and
+    ``playground/<kind>`` of the templates (cfai's own when these lack them)."""
+    root = (templates or Templates.packaged()).root / "playground"
+    if not (root / kind).is_dir():
+        root = Templates.packaged().root / "playground"
+    return packaged(f"playground/{kind}", [root / "_shared", root / kind])
 
 
 def _request_limit(worker: WorkerConfig, *, templated: bool) -> int:

@@ -68,6 +68,10 @@ def test_suite_passes_on_local_platform(local_platform: dict[str, Any], tmp_path
     # and the report says which and why (not a bare "deselected").
     assert "check(s) not run, nothing in this platform to run them on:" in done.stdout
     assert "the platform has no chat Worker with a response_schema" in done.stdout
+    # The local stack's playground pages were checked (types, cache headers, no token).
+    report = (tmp_path / "j.xml").read_text()
+    for worker in ("chat[assistant]", "rag[kb]", "image[studio]", "speech[voice]"):
+        assert f'name="test_page_and_files_have_their_types_and_cache_headers[{worker}]"' in report
 
 
 # A project beyond the shipped local stack: a chat Worker with a response schema, a custom

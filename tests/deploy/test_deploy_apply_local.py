@@ -202,7 +202,14 @@ def test_one_deploy_applies_the_declaration_and_canaries_code_then_a_broken_chan
     ]
     hotfix = dataclasses.replace(assistant, source=assistant.source + "\n// hotfix\n")
     with _client(outputs) as cf:
-        cf.workers.upload(assistant.script_name, script_upload(hotfix, outputs["auth_token"]))
+        # Its playground page goes up as a client uploads it: the assets session first.
+        jwt = (
+            cf.workers.upload_assets(assistant.script_name, assistant.assets)
+            if assistant.assets
+            else None
+        )
+        upload = script_upload(hotfix, outputs["auth_token"], assets_jwt=jwt)
+        cf.workers.upload(assistant.script_name, upload)
     served = httpx.get(f"{url}/health", timeout=10).headers[VERSION_HEADER]
     assert served != promoted_id
     drift = _cfai(root, "drift", "--local")

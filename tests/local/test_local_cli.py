@@ -149,6 +149,10 @@ def test_up_prints_curl_examples_without_the_token(cli: Cli) -> None:
     pasted = chat.replace("$(cfai local token)", token)
     r = subprocess.run(["sh", "-c", pasted], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "response" in json.loads(r.stdout)
+    # The playground pages of the local stack, each a URL that serves its page.
+    pages = lines[lines.index("playground pages (paste the token from `cfai local token`):") :]
+    kb = next(line.split(": ", 1)[1] for line in pages if line.startswith("  kb: "))
+    assert "<h1>Documents and questions</h1>" in httpx.get(kb, timeout=30).text
 
 
 def test_taken_port_is_a_user_error_naming_it(cli: Cli) -> None:

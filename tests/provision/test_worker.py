@@ -189,6 +189,7 @@ def test_exported_members() -> None:
         "AiWorker",
         "AiWorkerArgs",
         "CANARIED_INPUTS",
+        "assets_directory",
         "auth_token",
         "check_subdomain",
         "missing_auth_token",

@@ -312,6 +312,7 @@ def test_template_printing_raw_value_is_refused(tmp_path: Path) -> None:
 def test_render_public_names() -> None:
     assert sorted(cfai.render.__all__) == [
         "Binding",
+        "PLAYGROUND_DIR",
         "RenderedWorker",
         "Templates",
         "VAR_MAX_BYTES",

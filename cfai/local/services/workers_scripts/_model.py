@@ -9,7 +9,7 @@ one or two versions by percentage. A *script* holds the settings that are not ve
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,6 +47,12 @@ class RunnableVersion:
     # Exactly one of: an ES module Worker's main module, or a service worker's script part.
     main_module: str | None = None
     body_part: str | None = None
+    #: Static assets: ``{config, manifest: {path: {hash, size}}}`` (Cloudflare's settings).
+    assets: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: An asset file by hash: (content type as uploaded, bytes), None when not stored.
+    read_asset: Callable[[str], tuple[str, bytes] | None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def entry(self) -> str:
@@ -75,9 +81,14 @@ class Version:
 
 
 def runnable(
-    script: str, version_id: str, metadata: Mapping[str, Any], modules: Sequence[Module]
+    script: str,
+    version_id: str,
+    metadata: Mapping[str, Any],
+    modules: Sequence[Module],
+    read_asset: Callable[[str], tuple[str, bytes] | None] | None = None,
 ) -> RunnableVersion:
-    """What the runtime runs of a version with this (checked) metadata and these modules."""
+    """What the runtime runs of a version with this (checked) metadata and these modules;
+    `read_asset` reads its asset files by hash."""
     return RunnableVersion(
         script=script,
         version_id=version_id,
@@ -87,6 +98,8 @@ def runnable(
         compatibility_flags=tuple(metadata.get("compatibility_flags") or ()),
         main_module=metadata.get("main_module"),
         body_part=metadata.get("body_part"),
+        assets=metadata.get("assets"),
+        read_asset=read_asset,
     )
 
 

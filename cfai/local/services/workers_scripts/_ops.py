@@ -24,6 +24,7 @@ from cfai.local.services.base import EmulatorContext
 from cfai.local.services.frontdoor import ApiError
 from cfai.local.services.vectorize import VectorizeService
 from cfai.local.services.workers_scripts import _errors as E
+from cfai.local.services.workers_scripts._assets import AssetStore, check_assets
 from cfai.local.services.workers_scripts._model import (
     Deployment,
     Module,
@@ -47,9 +48,12 @@ _NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,62}$")
 class Scripts:
     """Worker scripts, their versions and deployments: `store` and the runtime's state."""
 
-    def __init__(self, ctx: EmulatorContext, store: ScriptsStore, subdomain: str) -> None:
+    def __init__(
+        self, ctx: EmulatorContext, store: ScriptsStore, subdomain: str, assets: AssetStore
+    ) -> None:
         self.ctx = ctx
         self.store = store
+        self.assets = assets
         self.subdomain = subdomain
         self.runtime: ScriptRuntime | None = None
         # One change at a time: a script's state is checked, stored and routed in order.
@@ -120,7 +124,9 @@ class Scripts:
         version = self.store.version(name, version_id)
         if version is None:
             raise E.no_version(name, version_id)
-        return runnable(name, version_id, version.metadata, self.store.modules(version_id))
+        return runnable(
+            name, version_id, version.metadata, self.store.modules(version_id), self.assets.blob
+        )
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -189,15 +195,20 @@ class Scripts:
         async with self._changes:
             if must_exist:
                 self.script(name)
+            previous = self.serving(name)
+            kept = previous.metadata.get("assets") if previous is not None else None
             draft = check(
                 metadata,
                 modules,
-                previous=self.serving(name),
+                previous=previous,
                 strict_inherit=strict_inherit,
                 bindable=self._bindable,
+                assets=check_assets(metadata, self.assets, name, kept),
             )
             vid = str(uuid.uuid4())
-            startup = await self._start(runnable(name, vid, draft.metadata, draft.modules))
+            startup = await self._start(
+                runnable(name, vid, draft.metadata, draft.modules, self.assets.blob)
+            )
             try:
                 version = self.store.add_version(
                     name,
@@ -297,8 +308,10 @@ class Scripts:
             for script in self.store.scripts():
                 self.runtime.forget(script.name)
         self.store.reset()
+        self.assets.reset()
 
     def close(self) -> None:
         if self.runtime is not None:
             self.runtime.close()
         self.store.close()
+        self.assets.close()

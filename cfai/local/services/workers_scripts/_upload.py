@@ -131,11 +131,13 @@ def check(
     previous: Version | None,
     strict_inherit: bool,
     bindable: BindingCheck,
+    assets: Mapping[str, Any] | None = None,
 ) -> Draft:
     """Refuse what Cloudflare (or the local platform) would not run; the draft otherwise.
-    `previous` is the version ``inherit`` bindings and ``keep_bindings`` draw from."""
+    `previous` is the version ``inherit`` bindings and ``keep_bindings`` draw from; `assets`
+    the version's static assets (``{config, manifest}``, already checked), if any."""
     _check_modules(modules)
-    entry = _entry(metadata, modules)
+    entry = _entry(metadata, modules, has_assets=assets is not None)
     date = metadata.get("compatibility_date") or DEFAULT_DATE
     if not isinstance(date, str) or not _DATE.fullmatch(date):
         raise E.invalid(f"compatibility_date: expected YYYY-MM-DD, got {date!r}")
@@ -146,6 +148,9 @@ def check(
     if not isinstance(annotations, dict):
         raise E.invalid("annotations: expected an object")
     bindings = _bindings(metadata, previous, strict_inherit, bindable)
+    for b in bindings:
+        if b["type"] == "assets" and assets is None:
+            raise E.bad_binding(b["name"], "assets", "needs assets uploaded with the Worker")
     size = len(gzip.compress(b"".join(m.content for m in modules), compresslevel=1))
     if size > E.MAX_COMPRESSED:
         raise E.too_large(size)
@@ -156,6 +161,8 @@ def check(
         "compatibility_flags": list(flags),
     }
     out.update({k: metadata[k] for k in _VERSIONED if k in metadata})
+    if assets is not None:
+        out["assets"] = dict(assets)
     settings = {k: metadata[k] for k in SCRIPT_SETTINGS if k in metadata}
     return Draft(out, tuple(modules), dict(annotations), settings)
 
@@ -183,7 +190,9 @@ def _check_modules(modules: Sequence[Module]) -> None:
             raise E.invalid(f"module {name}: Python Workers do not run on the local platform")
 
 
-def _entry(metadata: Mapping[str, Any], modules: Sequence[Module]) -> dict[str, str]:
+def _entry(
+    metadata: Mapping[str, Any], modules: Sequence[Module], *, has_assets: bool
+) -> dict[str, str]:
     main, part = metadata.get("main_module"), metadata.get("body_part")
     names = {m.name: m for m in modules}
     if isinstance(main, str) and main:
@@ -199,8 +208,10 @@ def _entry(metadata: Mapping[str, Any], modules: Sequence[Module]) -> dict[str, 
         if part not in names:
             raise E.invalid(f'No such part "{part}": body_part is not among the uploaded parts')
         return {"body_part": part}
+    if not modules and has_assets:
+        return {}  # a Worker of static assets only
     if not modules:
-        raise E.invalid("Workers with static assets only do not run on the local platform")
+        raise E.invalid("the upload has no modules and no assets")
     raise E.invalid("metadata must name main_module (ES modules) or body_part (service worker)")
 
 
@@ -252,6 +263,8 @@ def _binding(b: dict[str, Any], bindable: BindingCheck) -> dict[str, Any]:
         raise E.bad_binding(name, kind, "must have a `json` value specified")
     if kind == "vectorize" and not (isinstance(b.get("index_name"), str) and b["index_name"]):
         raise E.bad_binding(name, kind, "must have a valid `index_name` specified")
+    if kind == "assets":
+        return b  # served by the runtime itself, from the version's assets
     problem = bindable(b)
     if problem is not None:
         raise E.bad_binding(name, kind, problem)

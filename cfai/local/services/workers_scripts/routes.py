@@ -19,6 +19,8 @@ workers`` with the API token, answers in the v4 envelope unless noted:
 ``GET|PUT /subdomain``                          the account's workers.dev subdomain
 ``GET|POST /workers/{id}/versions``             versions as JSON with base64 modules
 ``GET /workers/{id}/versions/{id}``             one (``?include=modules``: with content)
+``POST /scripts/{name}/assets-upload-session``  start an assets upload (`_assets`)
+``POST /assets/upload``                         asset files (session token, not API token)
 ==============================================  =============================================
 
 Paging follows the Python SDK (``pagination.py``): it asks for ``page=N+1`` until a page
@@ -32,11 +34,13 @@ from typing import Any
 from starlette.responses import Response
 
 from cfai.local.services.frontdoor import (
+    ApiError,
     ApiToken,
     Call,
     Endpoint,
     JsonBody,
     MultipartBody,
+    Open,
     Part,
     build_multipart,
     envelope,
@@ -44,6 +48,12 @@ from cfai.local.services.frontdoor import (
 )
 from cfai.local.services.workers_scripts import _errors as E
 from cfai.local.services.workers_scripts import _wire as W
+from cfai.local.services.workers_scripts._assets import (
+    BUCKET,
+    check_manifest,
+    expired_token,
+    store_upload,
+)
 from cfai.local.services.workers_scripts._ops import Scripts
 from cfai.local.services.workers_scripts._upload import SCRIPT_SETTINGS, read_form, read_json
 
@@ -51,6 +61,8 @@ __all__ = ["endpoints"]
 
 UPLOAD = MultipartBody(E.invalid, limit=E.MAX_UPLOAD_BODY)
 SETTINGS = MultipartBody(E.invalid)
+# One bucket of asset files, base64 (wrangler sends up to 50 files of up to 25 MiB).
+ASSETS = MultipartBody(E.invalid, limit=E.MAX_UPLOAD_BODY)
 JSON_BODY = JsonBody(lambda why: E.invalid(why), object_only=True)
 JSON_UPLOAD = JsonBody(lambda why: E.invalid(why), limit=E.MAX_UPLOAD_BODY, object_only=True)
 _VERSIONED = ("bindings", "compatibility_date", "compatibility_flags", "usage_model", "limits")
@@ -319,6 +331,28 @@ def endpoints(svc: Scripts) -> list[Endpoint]:
         include = call.query.get("include") == "modules"
         return W.worker_version(version, svc.loaded_modules(version) if include else None)
 
+    async def assets_session(call: Call) -> Any:
+        manifest = check_manifest(call.body)
+        script = name(call)
+        missing = svc.assets.missing([e["hash"] for e in manifest.values()])
+        if not missing:
+            return {"jwt": svc.assets.session("completion", script, manifest), "buckets": []}
+        buckets = [missing[i : i + BUCKET] for i in range(0, len(missing), BUCKET)]
+        return {"jwt": svc.assets.session("upload", script, manifest), "buckets": buckets}
+
+    async def assets_upload(call: Call) -> Any:
+        # Authenticated by the session's token, not the API token (the direct-upload docs).
+        if call.params.get("account_id") != svc.ctx.account_id:
+            raise ApiError(403, 9109, "Unauthorized to access requested resource")
+        header = call.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise expired_token()
+        b64 = call.query.get("base64") == "true"
+        done = store_upload(svc.assets, header[7:].strip(), call.body, b64)
+        if done is None:
+            return envelope({}, status=202)
+        return envelope({"jwt": done}, status=201)
+
     base = "/client/v4/accounts/{account_id}/workers"
     one = base + "/scripts/{script_name}"
     worker = base + "/workers/{worker_id}"
@@ -350,4 +384,6 @@ def endpoints(svc: Scripts) -> list[Endpoint]:
         Endpoint("GET", worker + "/versions", list_worker_versions, auth),
         Endpoint("POST", worker + "/versions", post_worker_version, auth, body=JSON_UPLOAD),
         Endpoint("GET", worker + "/versions/{version_id}", get_worker_version, auth),
+        Endpoint("POST", one + "/assets-upload-session", assets_session, auth, body=JSON_BODY),
+        Endpoint("POST", base + "/assets/upload", assets_upload, Open(), body=ASSETS),
     ]

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from cfai.local.services.base import EmulatorContext, Service, ServiceSettings
 from cfai.local.services.frontdoor import Endpoint
+from cfai.local.services.workers_scripts._assets import AssetStore
 from cfai.local.services.workers_scripts._model import ScriptRuntime
 from cfai.local.services.workers_scripts._ops import Scripts
 from cfai.local.services.workers_scripts.routes import endpoints
@@ -41,7 +42,8 @@ class WorkersScriptsSettings(ServiceSettings):
 
 class WorkersScriptsService(Service):
     """Worker scripts, their versions and deployments. State:
-    ``<state_dir>/workers_scripts.sqlite3`` (mode 600: it holds secret bindings)."""
+    ``<state_dir>/workers_scripts.sqlite3`` (mode 600: it holds secret bindings), static
+    asset files by hash in ``workers_assets.sqlite3``."""
 
     name: ClassVar[str] = "workers_scripts"
     settings_model: ClassVar[type[ServiceSettings]] = WorkersScriptsSettings
@@ -50,7 +52,12 @@ class WorkersScriptsService(Service):
         super().__init__(ctx)
         self.settings = WorkersScriptsSettings.model_validate(ctx.settings)
         self.store = ScriptsStore(ctx.state_dir / "workers_scripts.sqlite3")
-        self.scripts = Scripts(ctx, self.store, self.settings.workers_subdomain)
+        self.scripts = Scripts(
+            ctx,
+            self.store,
+            self.settings.workers_subdomain,
+            AssetStore(ctx.state_dir / "workers_assets.sqlite3"),
+        )
 
     def endpoints(self) -> list[Endpoint]:
         return endpoints(self.scripts)
