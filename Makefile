@@ -16,7 +16,7 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: setup prerequisites local test check lint format-check typecheck unit suite fuzz parity render bench bench-tools clean docs-excerpts screenshots
 
-setup: prerequisites $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+setup: prerequisites $(VENV)/.installed node_modules/.installed
 
 # Everything setup needs from the machine, checked before anything is installed, with one
 # message naming every missing piece.
@@ -31,8 +31,9 @@ prerequisites:
 	if [ -n "$$missing" ]; then \
 		printf "make setup cannot start; install these first:$$missing\n" >&2; exit 1; fi
 
-# Installed with apt (sudo -n when not root); a machine where that fails stops here with the
-# command to run, rather than the browser tests failing later.
+# Only the tests need it (`make local` does not): installed with apt (sudo -n when not root);
+# a machine where that fails stops here with the command to run, rather than the browser
+# tests failing later.
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
@@ -64,7 +65,7 @@ local: setup
 
 # Everything: lint, types and every test, the process-starting ones (marker `platform`)
 # included; mypy runs beside the tests (`make suite` or `make unit` alone: just the tests).
-test: setup
+test: setup $(CHROMIUM)
 	@$(MAKE) --no-print-directory -j2 format-check typecheck suite
 
 # The property tests over the emulator's and the router's surface with 5,000 generated
@@ -106,7 +107,7 @@ parity: setup
 
 # Screenshots of the playground pages (docs/screenshots/, shown in README), taken by the
 # browser tests after each page's scenario.
-screenshots: setup
+screenshots: setup $(CHROMIUM)
 	@mkdir -p docs/screenshots
 	@CFAI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTEST) -q -p no:cacheprovider \
 		tests/browser -k "streams or matched or renders or spoken"

@@ -5,7 +5,7 @@ token in it; a chat streams into the page; a document uploaded is then matched b
 question, with scores; an image renders at the chosen size; speech plays; a wrong token
 shows the Worker's 401 message.
 
-A missing browser fails these tests (it never skips them): `make setup` installs it.
+A missing browser fails these tests (it never skips them): `make test` installs it first.
 `CFAI_SCREENSHOTS=<dir>` (`make screenshots`) saves a screenshot of each page there, taken
 after its scenario (the streamed chat, the matches, the image, the player).
 """
@@ -36,8 +36,8 @@ def screenshot(name: str) -> str:
 def drive(outputs: dict[str, Any], worker: str, scenario: str, shot: str = "") -> dict[str, Any]:
     if not CHROMIUM.exists():
         pytest.fail(
-            f"headless Chromium is not installed at {CHROMIUM}: run `make setup` (it installs "
-            "Debian's chromium package) or point CFAI_CHROMIUM at a Chromium binary",
+            f"headless Chromium is not installed at {CHROMIUM}: run `make test` (it installs "
+            "Debian's chromium package first) or point CFAI_CHROMIUM at a Chromium binary",
             pytrace=False,
         )
     if not (REPO / "node_modules" / "playwright-core").is_dir():
