@@ -123,9 +123,11 @@ HEALTH = Route("GET", "/health", auth=False, summary="worker, kind, template_sha
 
 @dataclass(frozen=True)
 class Readiness:
-    """When a started Worker counts as ready: `path` answers `status` (None: any HTTP answer)."""
+    """When a started Worker counts as ready: `path` answers `status` (None: any HTTP answer).
+    No `path`: its public port takes connections, and no request reaches the Worker's code
+    (a user's Worker may do anything on any request; Cloudflare sends none at deploy)."""
 
-    path: str = "/health"
+    path: str | None = "/health"
     status: int | None = 200
 
     def accepts(self, status: int) -> bool:

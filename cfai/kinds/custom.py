@@ -109,9 +109,10 @@ def _read(key: str, worker: CustomWorkerConfig, base_dir: Path) -> str:
 class CustomKind(Kind[CustomWorkerConfig]):
     name = "custom"
     config = CustomWorkerConfig
-    # The user's code need not serve /health (Cloudflare asks no route of a Worker): any
-    # HTTP answer means it runs, unless the Worker declares its own probe.
-    readiness = Readiness("/", None)
+    # The user's code need not serve /health (Cloudflare asks no route of a Worker), and no
+    # probe request may reach it uninvited: it runs once its port takes connections (the
+    # runtime routes a version only after its workerd listens), unless it declares a probe.
+    readiness = Readiness(None, None)
 
     def problems(
         self, key: str, worker: CustomWorkerConfig, ctx: CheckContext

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -134,6 +135,9 @@ class Supervisor:
             serving = max(route.split, key=lambda v: route.split[v])
             process = route.versions[serving].process
             run = files.read_run() or RunRecord(emulator_port=0)
+            if ready.path is None:
+                self._wait_port(route.port, f"Worker {key}", run, deadline, log=process)
+                continue
             self.wait_ready(
                 f"http://127.0.0.1:{route.port}{ready.path}",
                 f"Worker {key}",
@@ -143,6 +147,25 @@ class Supervisor:
                 router=run.pids.get("router"),
                 ready=ready,
             )
+
+    def _wait_port(
+        self, port: int, what: str, run: RunRecord, deadline: float, *, log: str
+    ) -> None:
+        """Until the router's public `port` takes a TCP connection (nothing is sent)."""
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            if not alive(run.pids.get("router", 0)):
+                raise LocalPlatformError(
+                    f"the router exited during start; see {self.log_path('router')}"
+                )
+            if time.monotonic() > deadline:
+                raise LocalPlatformError(
+                    f"{what} got no open port {port} within the timeout; see {self.log_path(log)}"
+                )
+            time.sleep(0.02)
 
     def _await_route(
         self, key: str, script: str, files: StateFiles, deadline: float

@@ -83,7 +83,7 @@ def test_readiness_accepts_its_status_or_any_answer() -> None:
     assert all(k.readiness == Readiness("/health", 200) for k in KINDS if k.templated)
     # The user's own code need not serve /health (a chat app answers it from its assets
     # with 404): any HTTP answer means it runs.
-    assert kind_for("custom").readiness == Readiness("/", None)
+    assert kind_for("custom").readiness == Readiness(None, None)
 
 
 def test_example_of_an_unknown_kind_is_a_health_check() -> None:
@@ -96,7 +96,7 @@ def test_a_custom_worker_is_ready_on_any_answer_or_its_declared_probe() -> None:
     from cfai.kinds.custom import CustomWorkerConfig
 
     plain = CustomWorkerConfig(main="src/app.js")
-    assert CUSTOM.readiness_of(plain) == Readiness("/", None)
+    assert CUSTOM.readiness_of(plain) == Readiness(None, None)
     declared = CustomWorkerConfig(main="src/app.js", health_path="/ready", health_status=204)
     assert CUSTOM.readiness_of(declared) == Readiness("/ready", 204)
     chat = kind_for("chat")
