@@ -77,6 +77,9 @@ class LocalPlatform:
     state_dir: Path = field(init=False)
     # Set by `up`: True when it found the same run already serving and left it alone.
     reused: bool = field(init=False, default=False)
+    # The code this object last had serving (set by `up` and `reload`): what `cfai dev`
+    # restores when a reload fails, without rendering a since-broken template again.
+    last_rendered: list[RenderedWorker] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.project_dir = self.project_dir.resolve()
@@ -165,6 +168,7 @@ class LocalPlatform:
             and serves(current, outputs)
         )
         if self.reused and outputs is not None:
+            self.last_rendered = rendered
             return outputs
         self.down()
         workerd = find_workerd(self.project_dir)  # before anything starts: exit 2, nothing left
@@ -211,6 +215,7 @@ class LocalPlatform:
         except BaseException:
             self.down()
             raise
+        self.last_rendered = rendered
         return self._publish(declaration, rendered, emulator_port, secrets)
 
     def _record(self, name: str, pid: int) -> None:
@@ -272,17 +277,20 @@ class LocalPlatform:
         declaration: PlatformConfig,
         *,
         previous: PlatformConfig | None = None,
+        rendered: Sequence[RenderedWorker] | None = None,
         timeout: float = 60.0,
     ) -> Outputs:
         """Re-provision (when gateways, indexes, finetunes or the prefix changed since
         `previous`) and upload every Worker whose rendered code or bindings changed, as a new
         version at 100% (the emulator's runtime starts it, switches the route and stops the
         old one after a drain); the emulator keeps its state and each Worker its public port.
+        `rendered`: upload this code instead of rendering `declaration` again (restoring a
+        last good build whose template has since been broken: `last_rendered`).
         Returns the new outputs map."""
         run = self._files.read_run()
         if run is None:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        rendered = self._render(declaration)
+        rendered = list(rendered) if rendered is not None else self._render(declaration)
         secrets = self._files.secrets()
         if previous is None or (
             previous.name_prefix,
@@ -304,6 +312,7 @@ class LocalPlatform:
         self._await_workers(rendered, timeout)
         fingerprint = run_fingerprint(declaration, rendered, self.settings)
         self._files.update_run(lambda r: setattr(r, "fingerprint", fingerprint))
+        self.last_rendered = rendered
         return self._publish(declaration, rendered, run.emulator_port, secrets)
 
     def _running(self) -> RunRecord:
