@@ -103,8 +103,15 @@ def run_dev(
     # Our own handlers for both: a shell starts background jobs (`make test &`, nohup, some CI
     # wrappers) with SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    replaced = False
     try:
         platform = load()
+        replaced = lp.running() is not None
+        if replaced:
+            say(
+                f"the platform of stack {lp.stack} runs already (`local up`): cfai dev replaces"
+                " it; its Workers keep their ports where free"
+            )
         outputs = lp.up(platform, timeout=timeout, port=port)
         for line in _hashes(outputs):
             say(line)
@@ -144,5 +151,8 @@ def run_dev(
         say("stopping")
     finally:
         lp.down()
+        if replaced:
+            again = "cfai local up" + (f" --stack {lp.stack}" if lp.stack != "local" else "")
+            say(f"stopped; nothing runs now (the `local up` it replaced is gone): `{again}`")
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -36,7 +36,7 @@ from typing import Any
 from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
 from cfai.kinds import declared_models, kind_for
-from cfai.local.ports import plan_ports, run_fingerprint, serves
+from cfai.local.ports import plan_ports, public_ports, restart_notice, run_fingerprint, serves
 from cfai.local.processes import alive
 from cfai.local.provisioning import deploy_workers, provision
 from cfai.local.state import Routes, RunRecord, Secrets, StateFiles
@@ -170,9 +170,25 @@ class LocalPlatform:
         if self.reused and outputs is not None:
             self.last_rendered = rendered
             return outputs
+        before = self.running()
+        previous = self.outputs() if before is not None else None
+        kept = public_ports(previous) if port is None else {}
+        if before is not None:
+            changed = before.fingerprint != fingerprint
+            self.progress(restart_notice(self.stack, previous, rendered, changed))
         self.down()
         workerd = find_workerd(self.project_dir)  # before anything starts: exit 2, nothing left
-        worker_ports, emulator_port = plan_ports((r.key for r in rendered), port)
+        worker_ports, emulator_port = plan_ports(
+            (r.key for r in rendered),
+            port,
+            kept,
+            before.emulator_port if before is not None and port is None else None,
+        )
+        for key, old in sorted(kept.items()):
+            if key in worker_ports and worker_ports[key] != old:
+                self.progress(
+                    f"Worker {key}: port {old} is taken now; it moves to {worker_ports[key]}"
+                )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         secrets = self._files.secrets()
         self._files.write_run(
