@@ -21,7 +21,7 @@ from cfai.cli._common import (
     stack_app,
     user_errors,
 )
-from cfai.cli._tables import cost_table, deploy_table, drift_table, summary_table
+from cfai.cli._tables import cost_table, deploy_table, drift_table, show, summary_table
 from cfai.config import load_stack
 
 
@@ -99,8 +99,8 @@ def test_cmd(
             live=live,
             rate_limit=rate_limit,
         )
-    out.print(
-        summary_table(run, title=f"cfai contract: {stack or ('local' if local else outputs)}")
+    show(
+        out, summary_table(run, title=f"cfai contract: {stack or ('local' if local else outputs)}")
     )
     passed = len(run.results) - len(run.failed)
     out.print(f"{passed} passed, {len(run.failed)} not passed; JUnit XML: {junit}")
@@ -159,7 +159,7 @@ def drift(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        out.print(drift_table(report))
+        show(out, drift_table(report))
         for line in drift_details(report):
             out.print(f"  {line}", markup=False)
         for note in report.notes:
@@ -317,5 +317,5 @@ def deploy_cmd(
         progress=lambda m: err.print(f"[dim]…[/dim] {m}"),
     )
     keys = {w.script_name: w.key for w in rendered}
-    out.print(deploy_table(report.canary, {keys.get(n, n) for n in report.created}))
+    show(out, deploy_table(report.canary, {keys.get(n, n) for n in report.created}))
     raise typer.Exit(report.exit_code)

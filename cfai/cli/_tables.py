@@ -1,5 +1,9 @@
 """How the verbs show what the library returns: rich tables of the local platform, drift,
-deploy, contract and cost reports, and the command name printed commands use."""
+deploy, contract and cost reports, and the command name printed commands use.
+
+`show` draws a table on a terminal and writes it as plain aligned lines elsewhere (CI logs,
+pipes, files): there rich would fit it to 80 columns (it cannot know the reader's width) and
+cut check names and fold details a word per line."""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ import sys
 from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:  # the verbs import what they show on demand (the CLI starts fast)
     from collections.abc import Mapping
@@ -29,6 +35,44 @@ def command_name() -> str:
     so printed commands paste as they are."""
     argv0 = sys.argv[0] if sys.argv else ""
     return shlex.quote(argv0) if os.path.basename(argv0) == "cfai" else "cfai"
+
+
+def _plain(cell: Any) -> str:
+    if isinstance(cell, Text):
+        return cell.plain
+    return Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)
+
+
+def plain_lines(table: Table) -> list[str]:
+    """`table` as unwrapped lines: its title, the header, one line per row with the
+    columns aligned by two spaces, its caption; no borders, no markup."""
+    columns = [[_plain(c.header), *map(_plain, c.cells)] for c in table.columns]
+    widths = [max(map(len, column)) for column in columns]
+    rows = zip(*columns, strict=True) if columns else iter(())
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    title = [_plain(table.title)] if table.title else []
+    caption = [_plain(table.caption)] if table.caption else []
+    return [*title, *lines, *caption]
+
+
+def show(console: Console, *tables: Table) -> None:
+    """Draw `tables` on a terminal; elsewhere write them as `plain_lines`."""
+    for table in tables:
+        if console.is_terminal:
+            console.print(table)
+            continue
+        for line in plain_lines(table):
+            console.print(line, markup=False, highlight=False, soft_wrap=True, crop=False)
+
+
+def _check_name(check: str, worker: str) -> str:
+    """`check` without the module part its Worker's id already says (``chat::test_x`` on
+    ``chat[assistant]`` reads ``test_x``)."""
+    kind = worker.partition("[")[0]
+    return check.removeprefix(f"{kind}::") if worker.endswith("]") else check
 
 
 def status_tables(
@@ -99,7 +143,7 @@ def deploy_table(report: DeployReport, created: Collection[str] = ()) -> Table:
                 outcome + (f" ({r.note})" if r.note else ""),
                 ",".join(f"{p}%" for p in r.passed),
                 f"{r.failed_at}%" if r.failed_at is not None else "",
-                f"{f.worker} {f.check}" if f else "",
+                f.check if f else "",  # the row's Worker is the first column
                 f.message if f else "",
             )
     return table
@@ -112,7 +156,7 @@ def summary_table(run: ContractRun, title: str = "cfai contract") -> Table:
     for r in sorted(run.results, key=lambda r: (r.worker, r.check)):
         table.add_row(
             escape(r.worker),
-            escape(r.check),
+            escape(_check_name(r.check, r.worker)),
             f"[{style[r.outcome]}]{r.outcome}[/]",
             escape(r.message),
         )

@@ -4,8 +4,9 @@ It starts the platform like `cfai local up`, then polls (every 0.1 s, by mtime) 
 templates, the declaration file and every custom Worker's module. On a change it loads the
 declaration again, re-provisions gateways and indexes through the REST API, re-renders and
 restarts workerd only: the emulator keeps running with its state (vectors, logs, cache),
-and every Worker keeps its port. A declaration that no longer loads is reported and the last
-good version keeps serving. SIGINT / SIGTERM stop everything.
+and every Worker keeps its port. A declaration that no longer loads or a template that no
+longer renders is reported (with the file and line) and the last good build keeps serving,
+as it was rendered; the next save that works reloads. SIGINT / SIGTERM stop everything.
 
 Example::
 
@@ -22,11 +23,11 @@ from pathlib import Path
 from types import FrameType
 
 from cfai.config import PlatformConfig
-from cfai.errors import CfaiError, ConfigError
+from cfai.errors import CfaiError, ConfigError, RenderError
 from cfai.kinds import kind_for
 from cfai.local.platform import LocalPlatform
 from cfai.outputs import Outputs
-from cfai.render import Templates
+from cfai.render import RenderedWorker, Templates
 
 __all__ = ["run_dev", "watched_paths"]
 
@@ -68,6 +69,20 @@ def _hashes(outputs: Outputs) -> list[str]:
     ]
 
 
+def _restore(
+    lp: LocalPlatform,
+    platform: PlatformConfig,
+    good: list[RenderedWorker],
+    timeout: float,
+    say: Say,
+) -> None:
+    # The last good build's own rendered code: its templates may have changed since.
+    try:
+        lp.reload(platform, rendered=good, timeout=timeout)
+    except CfaiError as e:
+        say(f"restoring failed too: {e}\nfix it and save to reload")
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -88,8 +103,15 @@ def run_dev(
     # Our own handlers for both: a shell starts background jobs (`make test &`, nohup, some CI
     # wrappers) with SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    replaced = False
     try:
         platform = load()
+        replaced = lp.running() is not None
+        if replaced:
+            say(
+                f"the platform of stack {lp.stack} runs already (`local up`): cfai dev replaces"
+                " it; its Workers keep their ports where free"
+            )
         outputs = lp.up(platform, timeout=timeout, port=port)
         for line in _hashes(outputs):
             say(line)
@@ -110,11 +132,16 @@ def run_dev(
             except ConfigError as e:
                 say(f"{e}\nstill serving the last good version")
                 continue
+            good = list(lp.last_rendered)
             try:
                 outputs = lp.reload(candidate, previous=platform, timeout=timeout)
+            except RenderError as e:
+                # Rendering comes before any upload: the last good build still serves as is.
+                say(f"{e}\nstill serving the last good version; fix it and save to reload")
+                continue
             except CfaiError as e:
                 say(f"reload failed: {e}\nrestoring the last good version")
-                outputs = lp.reload(platform, timeout=timeout)
+                _restore(lp, platform, good, timeout, say)
                 continue
             platform = candidate
             say("reloaded:")
@@ -124,5 +151,8 @@ def run_dev(
         say("stopping")
     finally:
         lp.down()
+        if replaced:
+            again = "cfai local up" + (f" --stack {lp.stack}" if lp.stack != "local" else "")
+            say(f"stopped; nothing runs now (the `local up` it replaced is gone): `{again}`")
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -36,7 +36,7 @@ from typing import Any
 from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
 from cfai.kinds import declared_models, kind_for
-from cfai.local.ports import plan_ports, run_fingerprint, serves
+from cfai.local.ports import plan_ports, public_ports, restart_notice, run_fingerprint, serves
 from cfai.local.processes import alive
 from cfai.local.provisioning import deploy_workers, provision
 from cfai.local.state import Routes, RunRecord, Secrets, StateFiles
@@ -77,6 +77,9 @@ class LocalPlatform:
     state_dir: Path = field(init=False)
     # Set by `up`: True when it found the same run already serving and left it alone.
     reused: bool = field(init=False, default=False)
+    # The code this object last had serving (set by `up` and `reload`): what `cfai dev`
+    # restores when a reload fails, without rendering a since-broken template again.
+    last_rendered: list[RenderedWorker] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.project_dir = self.project_dir.resolve()
@@ -165,10 +168,27 @@ class LocalPlatform:
             and serves(current, outputs)
         )
         if self.reused and outputs is not None:
+            self.last_rendered = rendered
             return outputs
+        before = self.running()
+        previous = self.outputs() if before is not None else None
+        kept = public_ports(previous) if port is None else {}
+        if before is not None:
+            changed = before.fingerprint != fingerprint
+            self.progress(restart_notice(self.stack, previous, rendered, changed))
         self.down()
         workerd = find_workerd(self.project_dir)  # before anything starts: exit 2, nothing left
-        worker_ports, emulator_port = plan_ports((r.key for r in rendered), port)
+        worker_ports, emulator_port = plan_ports(
+            (r.key for r in rendered),
+            port,
+            kept,
+            before.emulator_port if before is not None and port is None else None,
+        )
+        for key, old in sorted(kept.items()):
+            if key in worker_ports and worker_ports[key] != old:
+                self.progress(
+                    f"Worker {key}: port {old} is taken now; it moves to {worker_ports[key]}"
+                )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         secrets = self._files.secrets()
         self._files.write_run(
@@ -211,6 +231,7 @@ class LocalPlatform:
         except BaseException:
             self.down()
             raise
+        self.last_rendered = rendered
         return self._publish(declaration, rendered, emulator_port, secrets)
 
     def _record(self, name: str, pid: int) -> None:
@@ -272,17 +293,20 @@ class LocalPlatform:
         declaration: PlatformConfig,
         *,
         previous: PlatformConfig | None = None,
+        rendered: Sequence[RenderedWorker] | None = None,
         timeout: float = 60.0,
     ) -> Outputs:
         """Re-provision (when gateways, indexes, finetunes or the prefix changed since
         `previous`) and upload every Worker whose rendered code or bindings changed, as a new
         version at 100% (the emulator's runtime starts it, switches the route and stops the
         old one after a drain); the emulator keeps its state and each Worker its public port.
+        `rendered`: upload this code instead of rendering `declaration` again (restoring a
+        last good build whose template has since been broken: `last_rendered`).
         Returns the new outputs map."""
         run = self._files.read_run()
         if run is None:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        rendered = self._render(declaration)
+        rendered = list(rendered) if rendered is not None else self._render(declaration)
         secrets = self._files.secrets()
         if previous is None or (
             previous.name_prefix,
@@ -304,6 +328,7 @@ class LocalPlatform:
         self._await_workers(rendered, timeout)
         fingerprint = run_fingerprint(declaration, rendered, self.settings)
         self._files.update_run(lambda r: setattr(r, "fingerprint", fingerprint))
+        self.last_rendered = rendered
         return self._publish(declaration, rendered, run.emulator_port, secrets)
 
     def _running(self) -> RunRecord:

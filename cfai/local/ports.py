@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +27,9 @@ from cfai.render import RenderedWorker
 __all__ = [
     "free_port",
     "plan_ports",
+    "public_ports",
     "reserve",
+    "restart_notice",
     "run_fingerprint",
     "serves",
 ]
@@ -70,11 +72,39 @@ def _check_free(port: int, what: str) -> None:
             ) from None
 
 
-def plan_ports(keys: Iterable[str], base: int | None) -> tuple[dict[str, int], int]:
-    """Ports of the Workers (by key) and of the emulator. `base` None: free ones."""
+def _is_free(port: int) -> bool:
+    try:
+        _check_free(port, "")
+    except PortInUseError:
+        return False
+    return True
+
+
+def plan_ports(
+    keys: Iterable[str],
+    base: int | None,
+    kept: Mapping[str, int] | None = None,
+    kept_emulator: int | None = None,
+) -> tuple[dict[str, int], int]:
+    """Ports of the Workers (by key) and of the emulator. `base` None: free ones, and a
+    Worker's port of the previous run (`kept`, by key; `kept_emulator`) again while it is
+    free, so that a restart leaves the URLs users have working."""
     ordered = sorted(keys)
     if base is None:
-        return {key: free_port() for key in ordered}, free_port()
+        kept = dict(kept or {})
+        wanted = {key: kept[key] for key in ordered if key in kept}
+        if kept_emulator is not None:
+            wanted[""] = kept_emulator  # "" is no Worker key (keys are names)
+        taken = {port for port in wanted.values() if _is_free(port)}
+        chosen = {key: port for key, port in wanted.items() if port in taken}
+        for key in [*ordered, ""]:
+            while key not in chosen:
+                port = free_port()
+                if port not in taken:  # not another's port of the previous run
+                    chosen[key] = port
+                    taken.add(port)
+        emulator = chosen.pop("")
+        return chosen, emulator
     if not 1 <= base <= 65535 - len(ordered):
         raise PortInUseError(
             f"--port {base}: need {len(ordered) + 1} ports from there, up to 65535"
@@ -120,3 +150,29 @@ def _answers(url: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def public_ports(outputs: Outputs | None) -> dict[str, int]:
+    """Each Worker's public port in `outputs` (by key)."""
+    if outputs is None:
+        return {}
+    ports = {key: urlsplit(w.url).port for key, w in outputs.workers.items()}
+    return {key: p for key, p in ports.items() if p is not None}
+
+
+def restart_notice(
+    stack: str, previous: Outputs | None, rendered: Sequence[RenderedWorker], changed: bool
+) -> str:
+    """What a restart of a running platform restarts, said before it stops anything."""
+    why = " with another declaration, code or settings" if changed else ""
+    old = set(previous.workers) if previous is not None else set()
+    keys = [r.key for r in rendered]
+    kept = [k for k in keys if k in old]
+    parts = [f"stack {stack} is running{why}: restarting the emulator and workerd"]
+    if kept:
+        parts.append(f"Workers {', '.join(kept)} keep their ports where free")
+    if added := [k for k in keys if k not in old]:
+        parts.append(f"new: {', '.join(added)}")
+    if removed := sorted(old - set(keys)):
+        parts.append(f"removed: {', '.join(removed)}")
+    return "; ".join(parts)

@@ -91,19 +91,32 @@ class Templates:
             raise
         except jinja2.TemplateError as err:
             where = (
-                f" ({err.filename}:{err.lineno})"
+                f" ({_shown(err.filename)}:{err.lineno})"
                 if isinstance(err, jinja2.TemplateSyntaxError)
                 else ""
             )
             raise RenderError(f"template {name} failed to render{where}: {err}") from None
 
 
+def _shown(filename: str | None) -> str:
+    """The template file as its author knows it: relative to the working directory when
+    under it (``templates/workers/chat.js.j2``), else absolute."""
+    if filename is None:
+        return "?"
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _packaged_dir() -> Path:
     # Installed: the package carries the templates as `_templates`; in a checkout that is a
-    # symlink to the repository's `templates/`.
+    # symlink to the repository's `templates/`, resolved so that errors name the file the
+    # author edits (`templates/...`), not the package's link to it.
     packaged = Path(cfai.__file__).parent / "_templates"
     if packaged.is_dir():
-        return packaged
+        return packaged.resolve()
     return Path(cfai.__file__).resolve().parent.parent / "templates"
 
 

@@ -48,7 +48,7 @@ LIMIT = "        rate_limit: {limit: 120, interval: 60, technique: sliding}\n"
 
 def _cfai(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
-    env["COLUMNS"] = "120"
+    env["COLUMNS"] = "80"  # stdout is a pipe, as in CI: tables are plain lines, whatever the width
     return subprocess.run(
         [sys.executable, "-m", "cfai", *args, "--project", str(project)],
         capture_output=True,
@@ -179,6 +179,13 @@ def test_one_deploy_applies_the_declaration_and_canaries_code_then_a_broken_chan
     check_excerpt("deploy-rollback-local", second.stderr + second.stdout)
     assert "applied: create gateway local-tight" in second.stderr
     assert "rolled_back" in second.stdout
+    # At 80 columns in a pipe each failed check is one line: its whole name (not repeating
+    # the Worker's test id) and its whole detail, not cut and folded a word per line.
+    rows = [line for line in second.stdout.splitlines() if "rolled_back" in line]
+    assert rows and all(row.startswith("assistant ") for row in rows), second.stdout
+    assert all("::test_" in row and "…" not in row for row in rows)
+    assert not any("chat[assistant]" in row for row in rows) and "│" not in second.stdout
+    assert any(row.endswith("retry later") and len(row) > 80 for row in rows)
     with _client(outputs) as cf:
         assert cf.ai_gateway.get("local-tight")["rate_limiting_limit"] == 1  # it stays
     health = httpx.get(f"{url}/health", timeout=10)
@@ -194,6 +201,8 @@ def test_one_deploy_applies_the_declaration_and_canaries_code_then_a_broken_chan
     assert drift.returncode == 3, drift.stdout + drift.stderr
     check_excerpt("drift-repo-ahead-local", drift.stdout + drift.stderr)
     assert "repo ahead" in drift.stdout
+    (ahead,) = [line for line in drift.stdout.splitlines() if line.startswith("assistant ")]
+    assert ahead.split()[-2:] == ["repo", "ahead"], drift.stdout  # the whole row, one line
     assert "rolled back at 0% on test_" in drift.stdout
 
     # -- 3. someone uploads other code behind Git's back: drift (exit 1) ----------------

@@ -117,7 +117,8 @@ def _wait_for_hash(url: str, sha: str) -> None:
 
 
 def _row(stdout: str, worker: str) -> str:
-    return next(line for line in stdout.splitlines() if line.startswith(f"│ {worker} "))
+    # stdout is a pipe: the table is plain lines, a Worker's row starts with its key.
+    return next(line for line in stdout.splitlines() if line.startswith(f"{worker} "))
 
 
 def test_drift_local_clean_then_out_of_band_change_detected_then_clean_after_redeploy(

@@ -188,3 +188,77 @@ def test_dev_started_with_sigint_ignored_still_stops_on_sigint(tmp_path: Path) -
     assert "stopping" in log_path.read_text(errors="replace")
     assert not any(running(p) for p in pids)
     assert not dev.status().processes
+
+
+def test_dev_keeps_serving_a_broken_template_names_its_file_and_line_and_recovers(
+    tmp_path: Path,
+) -> None:
+    # The most common dev-loop mistake: a template that no longer parses. The last good build
+    # keeps answering (as rendered, not re-rendered from the broken file), the error names the
+    # file the user edited (`templates/...`, relative to where they run) and its line, and the
+    # next save that works reloads.
+    project = tmp_path / "proj"
+    project.mkdir()
+    shutil.copy(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    (project / "platform.yaml").write_text(
+        'account_id: "0123456789abcdef0123456789abcdef"\n'
+        'compatibility_date: "2025-09-01"\n'
+        "workers: {assistant: {kind: chat}}\n"
+    )
+    shutil.copytree(REPO / "templates", project / "templates")
+    (project / "node_modules").symlink_to(REPO / "node_modules")
+    log_path = tmp_path / "dev.log"
+    text = lambda: log_path.read_text(errors="replace")  # noqa: E731
+    command = ["dev", "--config", "platform.yaml", "--templates", "templates"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cfai", *command],
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        dev = LocalPlatform(project, "local")
+        try:
+            wait_for("dev to serve", lambda: "watching" in text())
+            outputs = dev.outputs()
+            assert outputs is not None
+            chat = outputs.endpoints["assistant"]
+            good = httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"]
+
+            template = project / "templates" / "workers" / "chat.js.j2"
+            source = template.read_text()
+            first, rest = source.split("\n", 1)
+            template.write_text(f"{first}\n{{% if %}}\n{rest}")  # line 2 no longer parses
+            wait_for("the template error", lambda: "still serving" in text())
+            assert "templates/workers/chat.js.j2:2" in text(), text()
+            assert "_templates" not in text() and "Traceback" not in text()
+            assert proc.poll() is None, text()
+            # The last good build answers, unchanged.
+            assert httpx.get(f"{chat}/health", timeout=10).json()["template_sha256"] == good
+            answer = httpx.post(
+                f"{chat}/chat",
+                json={"messages": [{"role": "user", "content": "hi"}]},
+                headers={"authorization": f"Bearer {outputs.auth_token}"},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+
+            template.write_text(source + "\n// fixed during cfai dev\n")
+            fixed = wait_for(
+                "the fixed template to serve",
+                lambda: (
+                    (h := httpx.get(f"{chat}/health", timeout=5).json()["template_sha256"]) != good
+                    and h
+                ),
+            )
+            wait_for("the reload report", lambda: "reloaded:" in text())
+            assert fixed[:12] in text()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0, text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+                dev.down()
+    assert not dev.status().processes
