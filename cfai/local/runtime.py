@@ -29,12 +29,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import select
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -325,6 +327,12 @@ class WorkersRuntime:
         the platform's, which `cfai local down` stops."""
         with self._lock:
             self._closed = True
+            # Every process told to stop at once, before any leaves the run record: `cfai
+            # local down` SIGKILLs an emulator that takes too long, and a workerd not yet
+            # stopped then, but no longer recorded, would outlive the platform.
+            for proc in self._procs.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
             for proc in list(self._procs.values()):
                 self._stop(proc.name, proc.pid)
             self._procs.clear()
