@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.stack import local_stack
 
 from cfai.config import load_file, load_stack
 from cfai.contract import ContractRun, run_contract
@@ -159,11 +160,9 @@ def sabotaged(tmp_path: Path) -> Iterator[dict[str, Any]]:
             text = text.replace(old, new)
         path.write_text(text)
     # The local stack and an agent Worker (qwen3: function calling and reasoning).
-    data = yaml.safe_load((REPO_ROOT / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(tmp_path)
     data["workers"]["agent"] = {"kind": "chat", "model": "@cf/qwen/qwen3-30b-a3b-fp8"}
     (tmp_path / "platform.yaml").write_text(yaml.safe_dump(data))
-    # The stack's finetune (the support Worker's LoRA adapter) lives beside the declaration.
-    shutil.copytree(REPO_ROOT / "src" / "adapters", tmp_path / "src" / "adapters")
     platform = LocalPlatform(
         REPO_ROOT,
         f"pytest-sabotaged-{os.getpid()}",

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import jsonschema
 import yaml
+from support.stack import local_stack
 
 from cfai.config import load_file
 from cfai.local.ports import free_port
@@ -69,10 +70,9 @@ def running_emulator(state: Path) -> Iterator[Emulator]:
     local stack's gateway (no rate limit), index and finetune provisioned through its REST
     API, and a Workers script uploaded (stored and deployed; without workerd it does not
     run)."""
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(state)
     del data["gateways"]["main"]["rate_limit"]
     (state / "platform.yaml").write_text(yaml.safe_dump(data))
-    shutil.copytree(REPO / "src" / "adapters", state / "src" / "adapters")  # the tone finetune
     declaration = load_file(state / "platform.yaml")
     port, token = free_port(), "surface-token"
     env = {

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from support.stack import local_stack
 
 from cfai.config import load_file
 from cfai.local import LocalPlatform
@@ -80,8 +81,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     (src / "src").mkdir()
     (src / "src" / "ai_only.js").write_text(AI_ONLY_JS)
     (src / "src" / "vector.js").write_text(VECTOR_JS)
-    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(src)
     del data["gateways"]["main"]["rate_limit"]
     data["indexes"]["other"] = {"dimensions": 768, "metric": "cosine"}
     account = data["account_id"]

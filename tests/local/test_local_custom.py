@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from support.stack import local_stack
 
 from cfai.config import load_file
 from cfai.local import LocalPlatform
@@ -54,8 +55,7 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     shutil.copy(REPO / "src" / "legacy.js", src / "src" / "legacy.js")
     (src / "src" / "probe.js").write_text(PROBE_JS)
     (src / "src" / "app.js").write_text(APP_JS)
-    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(src)
     staging = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())["config"]
     legacy = staging["cfai:platform"]["workers"]["legacy"]
     legacy["bindings"]["vars"] = {"MODE": "local-test"}

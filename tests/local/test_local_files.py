@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.stack import local_stack
 
 from cfai.config import load_file
 from cfai.local import LocalPlatform
@@ -39,10 +40,9 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A platform started over the state an older cfai left readable by all, from a shell
     holding a Cloudflare API token; its state directory."""
     src = tmp_path_factory.mktemp("files")
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(src)
     del data["workers"]["studio"]
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
-    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     platform = LocalPlatform(REPO, f"pytest-files-{os.getpid()}")
     platform.state_dir.mkdir(parents=True)
     platform.state_dir.chmod(0o755)

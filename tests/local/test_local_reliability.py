@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from support.stack import local_stack
 
 from cfai.config import load_file
 from cfai.local import LocalPlatform
@@ -29,11 +30,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def unlimited_declaration(tmp: Path) -> Path:
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(tmp)
     del data["gateways"]["main"]["rate_limit"]
     path = tmp / "platform.yaml"
     path.write_text(yaml.safe_dump(data))
-    shutil.copytree(REPO / "src" / "adapters", tmp / "src" / "adapters")  # the tone finetune
     return path
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import yaml
 from PIL import Image
 from starlette.types import ASGIApp, Receive, Scope, Send
 from support.polling import wait_for
+from support.stack import local_stack
 
 from cfai.local.emulator import build_app
 from cfai.local.ports import free_port
@@ -99,10 +99,9 @@ def platform(
 ) -> Iterator[tuple[dict[str, Any], Path]]:
     project = tmp_path_factory.mktemp("remote-ai-project")
     (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(project)
     del data["gateways"]["main"]["rate_limit"]
     (project / "platform.yaml").write_text(yaml.safe_dump(data))
-    shutil.copytree(REPO / "src" / "adapters", project / "src" / "adapters")  # the tone finetune
     (project / "node_modules").symlink_to(REPO / "node_modules")
     env = {
         **os.environ,

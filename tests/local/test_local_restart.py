@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from support.stack import local_stack
 
 from cfai.config import PlatformConfig, load_file
 from cfai.local import LocalPlatform
@@ -79,10 +80,9 @@ def test_a_port_someone_listens_on_is_still_taken() -> None:
 
 
 def _declaration(tmp: Path) -> PlatformConfig:
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(tmp)
     del data["gateways"]["main"]["rate_limit"]
     del data["workers"]["studio"]
-    shutil.copytree(REPO / "src" / "adapters", tmp / "src" / "adapters")  # the tone finetune
     (tmp / "platform.yaml").write_text(yaml.safe_dump(data))
     return load_file(tmp / "platform.yaml")
 

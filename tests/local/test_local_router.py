@@ -28,6 +28,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.stack import local_stack
 
 from cfai.config import load_file
 from cfai.local import LocalPlatform
@@ -79,7 +80,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     src = tmp_path_factory.mktemp("router")
     (src / "counter.js").write_text(COUNTER_JS)
     (src / "ticker.js").write_text(TICKER_JS)
-    data = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["cfai:platform"]
+    data = local_stack(src)
     del data["gateways"]["main"]["rate_limit"]
     del data["workers"]["studio"]
     data["workers"]["counter"] = {
@@ -88,7 +89,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         "max_request_bytes": 65536,
     }
     data["workers"]["ticker"] = {"kind": "custom", "main": "ticker.js"}
-    shutil.copytree(REPO / "src" / "adapters", src / "src" / "adapters")  # the tone finetune
     (src / "platform.yaml").write_text(yaml.safe_dump(data))
     local = LocalPlatform(REPO, f"pytest-router-{os.getpid()}", source_dir=src)
     try:
