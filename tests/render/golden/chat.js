@@ -20,7 +20,7 @@
 
 // sha256 of this module with the value below zeroed; GET /health reports it so a deployed
 // Worker proves it runs the reviewed code (cfai.render.module_sha256 recomputes it).
-const TEMPLATE_SHA256 = "890865e8cb143c44202931c9a569d1ab7b63848420c4f0392350697e5162ccfd";
+const TEMPLATE_SHA256 = "4370fe3c133e54da353d8636d581ef53fbecce97c902ab11aa185fa25cbf18ee";
 const WORKER = "chat";
 const KIND = "chat";
 const AUTH = true;
@@ -814,30 +814,84 @@ function readInputs(req, body, maxTokensField = "max_tokens") {
 // `reasoning` and `tool_calls` when the model gives them), usage on the last, then [DONE].
 // A native model's events pass verbatim; a think-tag model's reasoning moves to `reasoning`;
 // OpenAI chunks (qwen3, granite) become native events.
-async function* chatEvents(stream, traits) {
-  const state = { thinking: traits.reasoning === "think-tag" };
-  for await (const data of modelEvents(stream)) {
-    if (data === "[DONE]") {
-      yield data;
-      break;
-    }
-    let native = false;
-    try {
-      native = typeof JSON.parse(data).response === "string";
-    } catch {
-      native = false;
-    }
-    if (native && !state.thinking) {
-      yield data;
-      continue;
-    }
-    const parts = eventParts(data, state);
-    const event = { response: parts.text };
-    if (parts.reasoning) event.reasoning = parts.reasoning;
-    if (parts.toolCalls.length) event.tool_calls = parts.toolCalls;
-    if (parts.usage) event.usage = parts.usage;
-    yield JSON.stringify(event);
+function chatEvent(data, state) {
+  let native = false;
+  try {
+    native = typeof JSON.parse(data).response === "string";
+  } catch {
+    native = false;
   }
+  if (native && !state.thinking) return data;
+  const parts = eventParts(data, state);
+  const event = { response: parts.text };
+  if (parts.reasoning) event.reasoning = parts.reasoning;
+  if (parts.toolCalls.length) event.tool_calls = parts.toolCalls;
+  if (parts.usage) event.usage = parts.usage;
+  return JSON.stringify(event);
+}
+
+// The model's SSE stream as /chat's (`chatEvent`), always ending with exactly one [DONE].
+// Each read of the model's stream goes out as one chunk holding every event it completed:
+// a chunk costs each hop after this one (workerd's write, the router, the client) as much as
+// its events, so writing one an event made the Worker's part of a stream several times
+// dearer. Nothing waits: what a read brings is sent before the next read. A failure
+// mid-stream becomes a last error event, then [DONE], as in `sseResponse`.
+function chatStream(stream, traits) {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const state = { thinking: traits.reasoning === "think-tag" };
+  let buffer = "";
+  let finished = false;
+  // The events `buffer` completes (all of them once the model's stream `ended`).
+  const events = (ended) => {
+    const blocks = buffer.split("\n\n");
+    buffer = ended ? "" : blocks.pop();
+    let out = "";
+    for (const block of blocks) {
+      const data = eventData(block);
+      if (data === undefined) continue;
+      if (data === "[DONE]") {
+        finished = true;
+        break;
+      }
+      out += `data: ${chatEvent(data, state)}\n\n`;
+    }
+    if (ended || finished) {
+      finished = true;
+      out += "data: [DONE]\n\n";
+    }
+    return out;
+  };
+  const body = new ReadableStream({
+    async pull(controller) {
+      try {
+        let out = "";
+        while (!out && !finished) {
+          const { done, value } = await reader.read();
+          buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+          if (buffer.includes("\r")) buffer = buffer.replace(/\r\n/g, "\n");
+          out = events(done);
+        }
+        if (out) controller.enqueue(encoder.encode(out));
+      } catch (err) {
+        console.error("cfai: stream failed", String((err && err.message) || err));
+        const error = { error: { code: "upstream_error", message: "the model stream failed" } };
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`));
+        finished = true;
+      }
+      if (finished) {
+        controller.close();
+        reader.cancel().catch(() => {});
+      }
+    },
+    async cancel() {
+      await reader.cancel().catch(() => {});
+    },
+  });
+  return new Response(body, {
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+  });
 }
 
 async function handleChat(req) {
@@ -846,7 +900,7 @@ async function handleChat(req) {
   if (req.env.LORA !== undefined) inputs.lora = requireVar(req.env, "LORA");
   if (streaming) {
     const result = await runModel(req, model, { ...inputs, stream: true });
-    if (result instanceof ReadableStream) return sseResponse(chatEvents(result, traits));
+    if (result instanceof ReadableStream) return chatStream(result, traits);
     return sseResponse(answerEvents(readAnswer(await asObject(result), traits)));
   }
   const answer = readAnswer(await asObject(await runModel(req, model, inputs)), traits);

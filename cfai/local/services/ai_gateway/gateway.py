@@ -165,16 +165,22 @@ class GatewayPipeline:
         headers = {"cf-aig-cache-status": status}
         if options.event_id:
             headers["cf-aig-event-id"] = options.event_id
+        local = isinstance(answer.chunks, LocalChunks)
+        if local and answer.chunks is not None:
+            # Made at once: read it here, in the caller's worker thread, and log it whole in
+            # one row (not a row, then an update once the stream was sent).
+            events = list(answer.chunks)
+            body = b"".join(events)
+            log = replace(log, response_body=body, response_size=len(body))
+            if answer.usage is None and (usage := _sse_usage(body)) is not None:
+                tokens = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+                log = replace(log, tokens_in=tokens[0], tokens_out=tokens[1])
+            answer = replace(answer, chunks=LocalChunks(events))
         log_id = self._log(gateway, options, log, now)
         if log_id is not None:
             headers["cf-aig-log-id"] = log_id
-            if answer.chunks is not None:
-                logged = self._logged_stream(log_id, answer.chunks)
-                if isinstance(answer.chunks, LocalChunks):
-                    # Made at once: read it here, in the caller's worker thread, so the log
-                    # is finished here too, not on the event loop while the response streams.
-                    logged = LocalChunks(list(logged))
-                answer = replace(answer, chunks=logged)
+            if answer.chunks is not None and not local:
+                answer = replace(answer, chunks=self._logged_stream(log_id, answer.chunks))
         return replace(answer, headers=headers)
 
     def _log(
