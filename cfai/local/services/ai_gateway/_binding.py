@@ -13,6 +13,7 @@ as ``{"internalCode", "name", "description"}``, errors of the log calls as
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +31,7 @@ from cfai.local.services.frontdoor import (
     envelope,
     json_response,
 )
-from cfai.local.services.workers_ai import RUN_BODY, AiError, streamed
+from cfai.local.services.workers_ai import RUN_BODY, AiError, on_loop, streamed
 
 BINDING_HOST = "workers-binding.ai"
 LOG_PATCH_BODY = JsonBody(
@@ -68,10 +69,13 @@ def binding_endpoints(
         gateway_id = options.get("id")
         if not isinstance(gateway_id, str) or not model:
             raise _missing("cf-consn-model-id" if not model else "options.gateway.id")
-        answer = await run_in_threadpool(
-            pipeline.handle_run, gateway_id, model, inputs,
-            RunOptions.from_binding(options), path=model,
-        )  # fmt: skip
+        run_options = RunOptions.from_binding(options)
+        if on_loop(partial(pipeline.quick, gateway_id), call.headers, model, inputs):
+            answer = pipeline.handle_run(gateway_id, model, inputs, run_options, path=model)
+        else:
+            answer = await run_in_threadpool(
+                pipeline.handle_run, gateway_id, model, inputs, run_options, path=model
+            )
         return answer_response(answer)
 
     async def get_log(call: Call) -> Response:

@@ -30,7 +30,7 @@ from cfai.local.services.ai_gateway.memory import CacheEntry, RateLimiter, Respo
 from cfai.local.services.ai_gateway.options import RunOptions
 from cfai.local.services.ai_gateway.state import GatewayStore
 from cfai.local.services.frontdoor import ApiError
-from cfai.local.services.workers_ai import AiResult, LocalChunks, Runner
+from cfai.local.services.workers_ai import AiResult, LocalChunks, Quick, Runner
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,11 @@ class GatewayPipeline:
         *,
         api_token: str,
         clock: Callable[[], float] = time.time,
+        quick: Quick | None = None,
     ) -> None:
         self.store, self.limiter, self.cache = store, limiter, cache
         self._run = run
+        self._quick_model = quick  # `WorkersAIService.quick` for `run` (None: never)
         self._api_token = api_token
         self.clock = clock
 
@@ -140,6 +142,16 @@ class GatewayPipeline:
         return self._finish(
             gateway, options, _succeeded(log, answer, started, cached=False), answer, now, "MISS"
         )
+
+    def quick(self, gateway_id: str, model: str, inputs: Mapping[str, Any]) -> bool:
+        """Whether `handle_run` of `model` through `gateway_id` does no I/O: the model's
+        run does none (the `quick` the pipeline was made with) and the gateway queues its log
+        rather than writing it (no log cap: `GatewayStore.insert_log`); a gateway is read
+        from memory."""
+        if self._quick_model is None or not self._quick_model(model, inputs):
+            return False
+        gateway = self.store.get_gateway(gateway_id)
+        return gateway is not None and not gateway.get("log_management")
 
     def forget(self, gateway_id: str) -> None:
         """Drop a gateway's volatile state (cache, rate-limit counters)."""

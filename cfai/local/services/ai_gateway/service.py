@@ -46,11 +46,15 @@ class GatewayService(Service):
             self._run,
             api_token=ctx.api_token,
             clock=clock,
+            quick=self._quick,
         )
 
     def _run(self, model: str, inputs: Mapping[str, Any]) -> AiResult:
         # Looked up per run: Workers AI is registered with the context after this service.
         return self.ctx.service(WorkersAIService).run(model, inputs)
+
+    def _quick(self, model: str, inputs: Mapping[str, Any]) -> bool:
+        return self.ctx.service(WorkersAIService).quick(model, inputs)
 
     def _catalog(self) -> Catalog:
         # The models Workers AI answers (the built-in catalog and the declared ones).

@@ -50,6 +50,9 @@ BINDING_HEADER = "cf-cfai-binding"
 # the workerd config writer.
 KEY_FILE = "binding.key"
 _VERSION = "v1"
+# Verified tokens a key remembers (`BindingKey.verify`): one a binding of each Worker
+# version, far fewer than this.
+_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ class BindingKey:
         if len(secret) < 32:
             raise ValueError("a binding key has at least 32 bytes")
         self._secret = secret
+        # Tokens that verified, and their scopes: a Worker sends the same token on every
+        # call, and only tokens minted with this key get in (one a binding), so the MAC and
+        # the JSON are worked out once per token, not once per call.
+        self._verified: dict[str, BindingScope] = {}
 
     @classmethod
     def generate(cls) -> BindingKey:
@@ -112,6 +119,15 @@ class BindingKey:
 
     def verify(self, token: str) -> BindingScope | None:
         """The scope `token` grants, or None when it was not minted with this key."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known
+        scope = self._check(token)
+        if scope is not None and len(self._verified) < _REMEMBERED:
+            self._verified[token] = scope
+        return scope
+
+    def _check(self, token: str) -> BindingScope | None:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != _VERSION:
             return None

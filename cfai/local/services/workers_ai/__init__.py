@@ -19,7 +19,7 @@ Example::
 
 from __future__ import annotations
 
-from ._core import AiError, AiResult, LocalChunks, Runner, bad_input, streamed
+from ._core import AiError, AiResult, LocalChunks, Quick, Runner, bad_input, on_loop, streamed
 from .compat import OPENAI_COMPAT, OpenAICall
 from .routes import RUN_BODY
 from .service import HANDLERS, WorkersAIService, WorkersAISettings
@@ -32,9 +32,11 @@ __all__ = [
     "AiResult",
     "LocalChunks",
     "OpenAICall",
+    "Quick",
     "Runner",
     "WorkersAIService",
     "WorkersAISettings",
     "bad_input",
+    "on_loop",
     "streamed",
 ]

@@ -107,6 +107,23 @@ class AiError(ApiError):
 Runner = Callable[[str, Mapping[str, Any]], AiResult]
 """`WorkersAIService.run` as routes and other services use it."""
 
+Quick = Callable[[str, Mapping[str, Any]], bool]
+"""`WorkersAIService.quick` as routes and other services use it."""
+
+# The largest request body whose run a route may make on the event loop (`on_loop`): a text
+# stand-in's work grows with the prompt, and a long one is better off in a worker thread,
+# where the event loop still gets its turns.
+QUICK_BODY = 64 * 1024
+
+
+def on_loop(quick: Quick | None, headers: Mapping[str, str], model: str, inputs: Any) -> bool:
+    """Whether a route runs `model` on `inputs` right on the event loop rather than in a
+    worker thread: `quick` says the run does no I/O, and the request's declared body (its
+    ``content-length``) is at most `QUICK_BODY`."""
+    size = headers.get("content-length") or ""
+    small = size.isdigit() and int(size) <= QUICK_BODY
+    return small and quick is not None and isinstance(inputs, Mapping) and quick(model, inputs)
+
 
 def no_such_model(model: str) -> AiError:
     return AiError(400, 5007, f"No such model {model} or task")

@@ -47,7 +47,16 @@ from cfai.local.services.frontdoor import (
 )
 
 from . import compat
-from ._core import AiResult, Runner, bad_body, bad_input, body_too_large, streamed
+from ._core import (
+    AiResult,
+    Quick,
+    Runner,
+    bad_body,
+    bad_input,
+    body_too_large,
+    on_loop,
+    streamed,
+)
 
 __all__ = ["BINDING_HOST", "MAX_RUN_BODY", "RUN_BODY", "endpoints", "raw_response"]
 
@@ -92,9 +101,10 @@ def media_inputs(
     return {**options, "audio": {"body": media.data, "contentType": media.content_type}}
 
 
-def endpoints(run: Runner, catalog: Catalog) -> list[Endpoint]:
+def endpoints(run: Runner, catalog: Catalog, *, quick: Quick | None = None) -> list[Endpoint]:
     """The binding routes and the REST routes, over `run` (`WorkersAIService.run`) and the
-    models of `catalog`."""
+    models of `catalog`; a binding run `quick` vouches for is made on the event loop
+    (`on_loop`), every other one in a worker thread."""
 
     async def binding_run(call: Call) -> Response:
         req_id = {"cf-ai-req-id": str(uuid.uuid4())}
@@ -114,7 +124,10 @@ def endpoints(run: Runner, catalog: Catalog) -> list[Endpoint]:
                 inputs = call.body.get("inputs")
             if not isinstance(inputs, dict):
                 raise bad_input("inputs", "must be an object")
-            result = await run_in_threadpool(run, model, inputs)
+            if on_loop(quick, call.headers, model, inputs):
+                result = run(model, inputs)
+            else:
+                result = await run_in_threadpool(run, model, inputs)
         except ApiError as e:
             e.headers.update(req_id)
             raise

@@ -132,6 +132,17 @@ class WorkersAIService(Service):
             return run_generation(spec, inputs, adapter=self._adapter(model, inputs["lora"]))
         return HANDLERS[spec.task](spec, inputs)
 
+    def quick(self, model: str, inputs: Mapping[str, Any]) -> bool:
+        """Whether `run(model, inputs)` is a text stand-in's answer, made in this process
+        without any I/O (no remote account, no LoRA to look up, no image to read): cheap
+        enough for a route to run it on the event loop. A worker thread costs more than such
+        a run (the hand-over, the wake-up, and the GIL, which a pure-Python run holds in a
+        thread too)."""
+        if self._remote is not None or inputs.get("lora") is not None or "image" in inputs:
+            return False
+        spec = self.catalog.get(model)
+        return spec is not None and spec.task is Task.TEXT_GENERATION
+
     def _adapter(self, model: str, lora: object) -> str:
         """The name of the finetune `lora` names for a run of `model`, or Cloudflare's error
         (`FinetunesService.adapter`)."""
@@ -146,7 +157,9 @@ class WorkersAIService(Service):
 
     def endpoints(self) -> list[Endpoint]:
         # `self.run` is looked up per call, so a subclass's `run` (tests count runs) serves.
-        return routes.endpoints(lambda model, inputs: self.run(model, inputs), self.catalog)
+        return routes.endpoints(
+            lambda model, inputs: self.run(model, inputs), self.catalog, quick=self.quick
+        )
 
     @classmethod
     def workerd_services(
