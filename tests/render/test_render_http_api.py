@@ -57,15 +57,19 @@ def test_auth_required_with_constant_answer(
             request("POST", "/chat", CHAT, token="wrong"),
             request("POST", "/chat", CHAT, token=TOKEN[:-1]),
             request("POST", "/chat", CHAT, headers={"authorization": TOKEN}),
+            # Longer tokens that start with the right one, or repeat it; one letter off.
+            request("POST", "/chat", CHAT, token=TOKEN + "x"),
+            request("POST", "/chat", CHAT, token=TOKEN * 2),
+            request("POST", "/chat", CHAT, token=TOKEN[:-1] + ("b" if TOKEN[-1] == "a" else "a")),
             request("POST", "/chat", CHAT, token=TOKEN),
         ],
     )
-    for reply in replies[:4]:
+    for reply in replies[:7]:
         assert reply.status == 401
         assert reply.json()["error"]["code"] == "unauthorized"
         assert TOKEN not in reply.body.decode()
         assert reply.headers["www-authenticate"].startswith("Bearer")
-    assert replies[4].status == 200
+    assert replies[7].status == 200
     assert len(calls["ai"]) == 1  # rejected requests never reached the model
 
 
