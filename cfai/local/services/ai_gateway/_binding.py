@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from cfai.local.services.ai_gateway import _errors as err
 from cfai.local.services.ai_gateway.gateway import GatewayAnswer, GatewayPipeline
@@ -31,7 +31,7 @@ from cfai.local.services.frontdoor import (
     envelope,
     json_response,
 )
-from cfai.local.services.workers_ai import RUN_BODY, AiError, on_loop, streamed
+from cfai.local.services.workers_ai import RUN_BODY, AiError, on_loop, stream_response
 
 BINDING_HOST = "workers-binding.ai"
 LOG_PATCH_BODY = JsonBody(
@@ -47,7 +47,7 @@ def answer_response(answer: GatewayAnswer, body: bytes | None = None) -> Respons
     """A gateway answer on the wire: SSE stream or bytes, with its exact content type."""
     headers = {**answer.headers, "content-type": answer.content_type}
     if answer.chunks is not None:
-        return StreamingResponse(streamed(answer.chunks), media_type=None, headers=headers)
+        return stream_response(answer.chunks, headers)
     return Response(
         body if body is not None else answer.body or b"", media_type=None, headers=headers
     )

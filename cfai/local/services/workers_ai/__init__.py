@@ -19,7 +19,16 @@ Example::
 
 from __future__ import annotations
 
-from ._core import AiError, AiResult, LocalChunks, Quick, Runner, bad_input, on_loop, streamed
+from ._core import (
+    AiError,
+    AiResult,
+    LocalChunks,
+    Quick,
+    Runner,
+    bad_input,
+    on_loop,
+    stream_response,
+)
 from .compat import OPENAI_COMPAT, OpenAICall
 from .routes import RUN_BODY
 from .service import HANDLERS, WorkersAIService, WorkersAISettings
@@ -38,5 +47,5 @@ __all__ = [
     "WorkersAISettings",
     "bad_input",
     "on_loop",
-    "streamed",
+    "stream_response",
 ]

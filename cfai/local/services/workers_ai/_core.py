@@ -17,6 +17,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from cfai.local.services.frontdoor import JSON, ApiError
 
 MAX_CONTENT_CHARS = 131_072  # prompt / message content limit of text generation models
@@ -42,10 +46,24 @@ class LocalChunks(Iterator[bytes]):
         return next(self._chunks)
 
 
-def streamed(chunks: Iterator[bytes]) -> Iterator[bytes] | AsyncIterator[bytes]:
-    """What a StreamingResponse iterates for `chunks`: local ones on the event loop,
-    others (a remote model's, read from the network) in worker threads."""
-    return _pulled(chunks) if isinstance(chunks, LocalChunks) else chunks
+def stream_response(chunks: Iterator[bytes], headers: Mapping[str, str]) -> StreamingResponse:
+    """`chunks` on the wire. Local ones are pulled on the event loop (`_pulled`) and sent
+    without Starlette's disconnect listener, which costs a task group, a second task and a
+    cancel scope a response (more than such a stream itself) to stop a long stream early: a
+    local one is two writes, dropped by the server if the client has gone. Others (a remote
+    model's, read from the network) are iterated in worker threads."""
+    if isinstance(chunks, LocalChunks):
+        return _LocalStream(_pulled(chunks), headers=headers)
+    return StreamingResponse(chunks, headers=headers)
+
+
+class _LocalStream(StreamingResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # What Starlette does itself for a server on ASGI 2.4 (uvicorn's h11 says 2.3).
+        try:
+            await self.stream_response(send)
+        except OSError:
+            raise ClientDisconnect() from None
 
 
 async def _pulled(chunks: LocalChunks) -> AsyncIterator[bytes]:

@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from cfai.catalog import Catalog, Form, ModelSpec, Reasoning, Task
 from cfai.local.services.frontdoor import Call, Handler, json_response
 
-from ._core import AiResult, LocalChunks, Runner, bad_input, digest, no_such_model, streamed
+from ._core import AiResult, LocalChunks, Runner, bad_input, digest, no_such_model, stream_response
 from ._forms import THINK_END
 
 __all__ = [
@@ -239,9 +239,7 @@ def _handler(operation: OpenAICall, run: Runner, catalog: Catalog) -> Handler:
     async def endpoint(call: Call) -> Response:
         result = await run_in_threadpool(operation, run, call.body, catalog)
         if result.chunks is not None:
-            return StreamingResponse(
-                streamed(result.chunks), headers={"content-type": result.content_type}
-            )
+            return stream_response(result.chunks, {"content-type": result.content_type})
         return json_response(result.result)
 
     return endpoint

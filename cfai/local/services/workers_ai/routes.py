@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from cfai.catalog import AudioInput, Catalog
 from cfai.catalog.search import search_object
@@ -55,7 +55,7 @@ from ._core import (
     bad_input,
     body_too_large,
     on_loop,
-    streamed,
+    stream_response,
 )
 
 __all__ = ["BINDING_HOST", "MAX_RUN_BODY", "RUN_BODY", "endpoints", "raw_response"]
@@ -80,9 +80,7 @@ def raw_response(result: AiResult, headers: Mapping[str, str] | None = None) -> 
     """The result as the binding sends it: bare JSON, an SSE stream, or binary bytes."""
     head = {**(headers or {}), "content-type": result.content_type}
     if result.chunks is not None:
-        return StreamingResponse(
-            streamed(result.chunks), headers={**head, "cache-control": "no-cache"}
-        )
+        return stream_response(result.chunks, {**head, "cache-control": "no-cache"})
     return Response(result.body, headers=head)
 
 
