@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -48,7 +49,14 @@ from cfai.local.services.frontdoor import (
     Open,
     json_response,
 )
-from cfai.local.services.workers_ai import OPENAI_COMPAT, RUN_BODY, AiResult, Runner, bad_input
+from cfai.local.services.workers_ai import (
+    OPENAI_COMPAT,
+    RUN_BODY,
+    AiResult,
+    Runner,
+    bad_input,
+    on_loop,
+)
 
 ROOT = "/v1/{account_id}/{gateway_id}"
 WORKERS_AI = "workers-ai"
@@ -71,9 +79,12 @@ def url_endpoints(
 
     async def provider_path(call: Call) -> Response:
         gateway_id, path = call.params["gateway_id"], call.params["path"]
-        answer, openai = await run_in_threadpool(
-            _through, pipeline, run, catalog, gateway_id, WORKERS_AI, path, call.body, call.headers
-        )
+        args = (pipeline, run, catalog, gateway_id, WORKERS_AI, path, call.body, call.headers)
+        # A text stand-in's run on the event loop, as on the binding (`on_loop`).
+        if on_loop(partial(pipeline.quick, gateway_id), call.headers, path, call.body):
+            answer, openai = _through(*args)
+        else:
+            answer, openai = await run_in_threadpool(_through, *args)
         return _respond(answer, openai)
 
     async def compat(call: Call) -> Response:
