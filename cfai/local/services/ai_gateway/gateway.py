@@ -121,7 +121,7 @@ class GatewayPipeline:
         if not ttl and options.cache_key:
             ttl = err.CACHE_KEY_DEFAULT_TTL
         use_cache = bool(ttl) and not options.skip_cache and not streaming
-        key = options.cache_key or _cache_key(path, model, inputs)
+        key = (options.cache_key or _cache_key(path, model, inputs)) if use_cache else ""
         if use_cache and (hit := self.cache.get(gateway_id, key, now=now)) is not None:
             answer = GatewayAnswer(hit.content_type, hit.body, None, hit.usage, hit.result)
             log = _succeeded(log, answer, started, cached=True)

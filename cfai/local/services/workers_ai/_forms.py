@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from cfai.catalog import ModelSpec, Reasoning, ToolShape
@@ -29,8 +30,17 @@ from ._generation import Generation, ToolCall
 THINK_END = "</think>"
 
 
+# json.dumps with any option builds a new encoder a call; a stream makes one an event.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def sse(data: Any) -> bytes:
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + _compact(data).encode() + b"\n\n"
+
+
+def _token_event(token: str) -> bytes:
+    # What sse({"response": token}) writes, without a dict and an encoder pass an event.
+    return b'data: {"response":' + encode_basestring_ascii(token).encode() + b"}\n\n"
 
 
 def _pad(seed: str) -> str:
@@ -95,7 +105,7 @@ def _native_events(spec: ModelSpec, gen: Generation, tokens: list[str]) -> Itera
         first["tool_calls"] = [native_call(spec, c) for c in gen.calls]
     yield sse({**first, "p": _pad(gen.seed)})
     for tok in tokens[1:]:
-        yield sse({"response": tok})
+        yield _token_event(tok)
     yield sse({"response": "", "usage": gen.usage})
     yield b"data: [DONE]\n\n"
 
