@@ -11,8 +11,11 @@ and stop every process they start before returning.
   CPU each process spent per stream in each hop's bursts. A fourth hop, ``passthrough``, is
   a minimal custom Worker on its own workerd that hands ``env.AI.run``'s stream (same
   model, same gateway) straight back: the chat Worker's workerd CPU against its says what
-  the template's own JS costs a stream. Baseline: the TTFB p50 of one stream at a time on
-  the same, idle platform. Met when every stream completes and the p99 is within 250 ms.
+  the template's own JS costs a stream. The stand-in model makes its whole answer at once
+  and the emulator writes its first event alone, then the rest in one write (see
+  `cfai.local.services.workers_ai._core`): nothing is paced. Baseline: the TTFB p50 of one
+  stream at a time on the same, idle platform. Met when every stream completes and the p99
+  is within 250 ms.
 - `reload`: ``python -m cfai dev --templates <copy>`` as a subprocess on a copy of the
   project with its own copy of ``templates/`` (as in ``tests/local/test_local_dev.py``);
   append a comment to the copy's ``workers/chat.js.j2`` and time until the assistant's
