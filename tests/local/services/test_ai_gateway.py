@@ -216,6 +216,28 @@ def test_gateways_survive_a_restart(tmp_path: Path) -> None:
     second.gateway.close()
 
 
+def test_logs_of_answered_requests_survive_a_restart(tmp_path: Path) -> None:
+    # Log rows are committed by a writer thread: a clean stop writes what is still queued.
+    first = make_platform(tmp_path)
+    first.create("gw")
+    ids = [first.run(f"question {i}").headers["cf-aig-log-id"] for i in range(5)]
+    first.gateway.close()
+    second = make_platform(tmp_path)
+    logged = second.logs(per_page=50).json()["result"]
+    assert sorted(log["id"] for log in logged) == sorted(ids)
+    second.gateway.close()
+
+
+def test_a_changed_gateway_applies_to_the_next_request(p: Platform) -> None:
+    # The pipeline reads gateways from memory; every write of one must show at once.
+    p.create("gw")
+    assert "cf-aig-log-id" in p.run("first").headers
+    p.rest.put(f"{BASE}/gw", json=gateway_fields(collect_logs=False), headers=AUTH)
+    assert "cf-aig-log-id" not in p.run("second").headers
+    p.rest.delete(f"{BASE}/gw", headers=AUTH)
+    assert p.run("third").status_code != 200
+
+
 # -- caching through the binding ------------------------------------------------------------
 
 
