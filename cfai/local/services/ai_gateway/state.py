@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -55,6 +56,7 @@ _INSERT_LOG = (
     " request_content_type, response_content_type, request_size, response_size,"
     " request_body, response_body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+_logger = logging.getLogger("cfai.local.emulator")
 # How long the log writer waits after a row is queued, so rows of requests arriving
 # together are committed together.
 _BATCH_WINDOW = 0.005
@@ -196,9 +198,11 @@ class GatewayStore(SqliteStore):
             try:
                 self.write_queued()
             except sqlite3.Error:
-                # Closed under us (close() writes what is queued itself); nothing to lose.
-                if not self._closing:
-                    raise
+                # Closed under us: close() writes what is queued itself.
+                if self._closing:
+                    return
+                # A full disk, say: said in the emulator's log; the writer carries on.
+                _logger.exception("gateway logs could not be written")
 
     def finish_stream_log(
         self, log_id: str, *, body: bytes, size: int, duration: int, usage: Mapping[str, int] | None
