@@ -17,13 +17,18 @@ SQLite stays the system of record. Table ``vector_files`` names the file and sta
 index; the save writes and fsyncs the file (header last) before that row commits, so a
 stamp in SQLite always names a complete file. A load *claims* the row (deletes it in its
 transaction) before mapping the file, and triggers delete it in any transaction that
-changes the index's ``vectors`` rows, so the row never outlives a write: after a crash, or
-after anything else wrote the database, the stamp is gone and the load takes the SQLite
-path. The segments are mapped copy-on-write (``MAP_PRIVATE``): writes to the snapshot
-never reach the file; the next clean close writes the changed rows back.
+applies a mutation to the index (every write sets ``indexes.processed_mutation``; once a
+batch, not once a vector) or deletes one of its ``vectors`` rows, so the row never outlives
+a write: after a crash, or after another process wrote the database, the stamp is gone and
+the load takes the SQLite path. The segments are mapped copy-on-write (``MAP_PRIVATE``):
+writes to the snapshot never reach the file; the next clean close writes the changed rows
+back, comparing first, so a save after few writes dirties few pages.
 
 A file that fails any check (stamp, size, CRC, or the norms of its vectors against the
-norms saved with them) is deleted and the index loads from SQLite.
+norms saved with them) is not used: the index loads from SQLite, and the next save
+overwrites that file (its pages are likely still in the page cache). Each file is held
+under an exclusive ``flock`` by the store using it, so two processes on one database never
+write the same file.
 """
 
 from __future__ import annotations
@@ -47,10 +52,9 @@ from cfai.local.services.vectorize._snapshot import CHUNK_ROWS, SEGMENT_ROWS, Sn
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vector_files (
   index_name TEXT PRIMARY KEY, file TEXT NOT NULL, stamp TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS vector_files_on_insert AFTER INSERT ON vectors
-  BEGIN DELETE FROM vector_files WHERE index_name = NEW.index_name; END;
-CREATE TRIGGER IF NOT EXISTS vector_files_on_update AFTER UPDATE ON vectors
-  BEGIN DELETE FROM vector_files WHERE index_name = OLD.index_name; END;
+CREATE TRIGGER IF NOT EXISTS vector_files_on_mutation
+  AFTER UPDATE OF processed_mutation ON indexes
+  BEGIN DELETE FROM vector_files WHERE index_name = NEW.name; END;
 CREATE TRIGGER IF NOT EXISTS vector_files_on_delete AFTER DELETE ON vectors
   BEGIN DELETE FROM vector_files WHERE index_name = OLD.index_name; END;
 """
