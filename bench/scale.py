@@ -79,6 +79,12 @@ def _timed_stop(proc: subprocess.Popen[bytes]) -> float:
     return time.perf_counter() - t0
 
 
+def _major_faults(pid: int) -> int:
+    """Page faults of `pid` that had to read from disk (Linux: /proc/<pid>/stat field 12)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[9])
+
+
 def _hogs(count: int) -> list[subprocess.Popen[bytes]]:
     """CPU-bound processes (the machine loaded, as by other work)."""
     return [
@@ -157,6 +163,7 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
     restart_s = max(restarts)
     try:
         rss_loaded = rss_kib(proc.pid)
+        faults = _major_faults(proc.pid)
         bare, unfiltered, filtered = [], [], []
         agree = True
         with rest(base) as cf:
@@ -178,6 +185,8 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
             count = cf.get("/scale/info").json()["result"]["vectorCount"]
         rss = rss_kib(proc.pid)
         hwm = rss_kib(proc.pid, "VmHWM")
+        file_kib = rss_kib(proc.pid, "RssFile")
+        faults = _major_faults(proc.pid) - faults
     finally:
         stop(proc)
     raw_mib = n * DIMS * 4 / 2**20
@@ -241,6 +250,13 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
             "report",
             None,
             None,
-            {"rss_after_load_mib": round(rss_loaded / 1024), "peak_mib": round(hwm / 1024)},
+            {
+                "rss_after_load_mib": round(rss_loaded / 1024),
+                "peak_mib": round(hwm / 1024),
+                # The mapped vectors are page cache: reclaimable, and read back from disk
+                # (major faults) if the OS evicted them meanwhile.
+                "rss_file_backed_mib": round(file_kib / 1024),
+                "major_faults_during_queries": faults,
+            },
         ),
     ]
