@@ -79,10 +79,11 @@ def _timed_stop(proc: subprocess.Popen[bytes]) -> float:
     return time.perf_counter() - t0
 
 
-def _major_faults(pid: int) -> int:
-    """Page faults of `pid` that had to read from disk (Linux: /proc/<pid>/stat field 12)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[9])
+def _faults(pid: int) -> npt.NDArray[np.int64]:
+    """(minor, major) page faults of `pid` so far; major ones read from disk (Linux:
+    /proc/<pid>/stat fields 10 and 12)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return np.array([int(fields[7]), int(fields[9])], dtype=np.int64)
 
 
 def _hogs(count: int) -> list[subprocess.Popen[bytes]]:
@@ -163,7 +164,7 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
     restart_s = max(restarts)
     try:
         rss_loaded = rss_kib(proc.pid)
-        faults = _major_faults(proc.pid)
+        faults = _faults(proc.pid)
         bare, unfiltered, filtered = [], [], []
         agree = True
         with rest(base) as cf:
@@ -186,7 +187,7 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
         rss = rss_kib(proc.pid)
         hwm = rss_kib(proc.pid, "VmHWM")
         file_kib = rss_kib(proc.pid, "RssFile")
-        faults = _major_faults(proc.pid) - faults
+        faults = _faults(proc.pid) - faults
     finally:
         stop(proc)
     raw_mib = n * DIMS * 4 / 2**20
@@ -256,7 +257,8 @@ def scale_bench(log: list[str], work: Path) -> list[Result]:
                 # The mapped vectors are page cache: reclaimable, and read back from disk
                 # (major faults) if the OS evicted them meanwhile.
                 "rss_file_backed_mib": round(file_kib / 1024),
-                "major_faults_during_queries": faults,
+                "minor_faults_during_queries": int(faults[0]),
+                "major_faults_during_queries": int(faults[1]),
             },
         ),
     ]
