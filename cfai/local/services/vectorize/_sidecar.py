@@ -33,7 +33,6 @@ write the same file.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import mmap
 import os
@@ -69,8 +68,13 @@ Claim = tuple[str, str]  # (file name, stamp)
 
 
 def supported() -> bool:
-    """Whether this platform maps files copy-on-write at `_HEADER`-aligned offsets."""
-    return hasattr(mmap, "MAP_PRIVATE") and _HEADER % mmap.ALLOCATIONGRANULARITY == 0
+    """Whether this platform maps files copy-on-write at `_HEADER`-aligned offsets and
+    locks them with flock (POSIX; elsewhere every load reads SQLite)."""
+    return (
+        os.name == "posix"
+        and hasattr(mmap, "MAP_PRIVATE")
+        and _HEADER % mmap.ALLOCATIONGRANULARITY == 0
+    )
 
 
 def directory(database: Path) -> Path:
@@ -132,6 +136,8 @@ def open_snapshot(folder: Path, name: str, found: Claim, dims: int) -> Snapshot 
 
 def _take(path: Path) -> int | None:
     """An fd of `path` holding its exclusive lock, or None (missing, or another process's)."""
+    import fcntl  # POSIX only: see `supported`
+
     try:
         fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
@@ -261,9 +267,11 @@ def save(folder: Path, name: str, snap: Snapshot) -> tuple[str, str]:
         else:
             path = folder / f"{name}.{secrets.token_hex(8)}.vec"
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(path, flags, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _own(snap, path, fd)
+            os.close(os.open(path, flags, 0o600))
+            taken = _take(path)
+            if taken is None:  # another store adopted it first
+                raise OSError(f"{path}: taken by another process")
+            _own(snap, path, taken)
     assert snap.file is not None and snap.file_fd is not None
     fd = snap.file_fd
     n, dims = snap.n, snap.dims
