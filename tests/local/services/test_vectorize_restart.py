@@ -4,6 +4,7 @@ restart loads from SQLite and holds exactly what was acknowledged."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,13 +12,18 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from test_vectorize_store import Oracle, _check_queries, _random_vectors, _store
 
+from cfai._files import private_dir
+from cfai.local.ports import free_port
+from cfai.local.processes import spawn, stop
 from cfai.local.services.vectorize import VectorizeStore
 from cfai.local.services.vectorize._wire import parse_query
 
@@ -250,3 +256,83 @@ def test_deleting_or_resetting_an_index_removes_its_saved_file(tmp_path: Path) -
         assert _saved(path) == []
     finally:
         store.close()
+
+
+def _emulator(state: Path, port: int) -> int:
+    env = {
+        "CFAI_EMULATOR_TOKEN": "restart-token",
+        "CFAI_EMULATOR_ACCOUNT": "a" * 32,
+        "CFAI_EMULATOR_STATE": str(state),
+    }
+    argv = [sys.executable, "-m", "cfai.local.emulator", "--port", str(port)]
+    pid = spawn(argv, cwd=state, log=state / "emulator.log", env=env)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/__cfai/health", timeout=2).status_code == 200:
+                return pid
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            stop(pid)
+            raise AssertionError((state / "emulator.log").read_text())
+        time.sleep(0.05)
+
+
+@pytest.mark.platform
+def test_an_emulator_stopped_and_started_again_answers_from_the_saved_file(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM (what `cfai local down` sends) saves the index; the next emulator maps it
+    and answers exactly as before, filters and namespaces included."""
+    state = private_dir(tmp_path / "state")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/client/v4/accounts/{'a' * 32}/vectorize/v2/indexes"
+    auth = {"authorization": "Bearer restart-token"}
+    rng = np.random.default_rng(12)
+    vectors = rng.standard_normal((500, DIMS)).astype(np.float32)
+    body = "\n".join(
+        json.dumps(
+            {
+                "id": f"d{i}",
+                "values": v.tolist(),
+                "namespace": f"n{i % 2}",
+                "metadata": {"k": i % 5},
+            }
+        )
+        for i, v in enumerate(vectors)
+    )
+    queries = [
+        {"vector": vectors[3].tolist(), "topK": 5, "returnMetadata": "all"},
+        {"vector": vectors[7].tolist(), "topK": 5, "filter": {"k": 2}},
+        {"vector": vectors[9].tolist(), "topK": 5, "namespace": "n1", "returnValues": True},
+    ]
+    pid = _emulator(state, port)
+    try:
+        cf = httpx.Client(headers=auth, timeout=60)
+        cf.post(api, json={"name": "docs", "config": {"dimensions": DIMS, "metric": "cosine"}})
+        cf.post(
+            f"{api}/docs/metadata_index/create", json={"propertyName": "k", "indexType": "number"}
+        ).raise_for_status()
+        cf.post(
+            f"{api}/docs/upsert",
+            content=body.encode(),
+            headers={"content-type": "application/x-ndjson"},
+        ).raise_for_status()
+        before = [cf.post(f"{api}/docs/query", json=q).json()["result"] for q in queries]
+        assert all(r["count"] == 5 for r in before)
+    finally:
+        stop(pid)
+    db_path = state / "vectorize.sqlite3"
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT index_name FROM vector_files").fetchall() == [("docs",)]
+    assert len(_saved(db_path)) == 1
+    pid = _emulator(state, port)
+    try:
+        after = [cf.post(f"{api}/docs/query", json=q).json()["result"] for q in queries]
+        assert after == before
+        with sqlite3.connect(db_path) as db:  # claimed by the running emulator
+            assert db.execute("SELECT count(*) FROM vector_files").fetchone() == (0,)
+    finally:
+        stop(pid)
+        cf.close()

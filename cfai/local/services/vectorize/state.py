@@ -482,11 +482,14 @@ class VectorizeStore(SqliteStore):
         there is one: a rollback leaves the file untouched, as the mapping is private)."""
         if self._files is None:
             return None
-        if self._db.in_transaction:
-            found = _sidecar.claim(self._db, name)
-        else:
-            with self._tx() as db:
-                found = _sidecar.claim(db, name)
+        try:
+            if self._db.in_transaction:
+                found = _sidecar.claim(self._db, name)
+            else:
+                with self._tx() as db:
+                    found = _sidecar.claim(db, name)
+        except sqlite3.OperationalError:  # another process holds the write lock: read SQLite
+            return None
         return None if found is None else _sidecar.open_snapshot(self._files, name, found, dims)
 
     def _save(self) -> None:
