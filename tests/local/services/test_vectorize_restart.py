@@ -336,3 +336,33 @@ def test_an_emulator_stopped_and_started_again_answers_from_the_saved_file(
     finally:
         stop(pid)
         cf.close()
+
+
+def test_writes_pending_at_a_clean_close_apply_after_the_restart_over_the_saved_file(
+    tmp_path: Path,
+) -> None:
+    """With a visibility delay, writes recorded but not yet applied when the store closed
+    apply after the restart on top of the mapped vectors, once due."""
+    rng = np.random.default_rng(13)
+    path = tmp_path / "v.sqlite3"
+    oracle = _filled(path, rng)
+    now = [1_000_000.0]
+    store = VectorizeStore(path, visibility_delay=30.0, clock=lambda: now[0])
+    pending = _random_vectors(rng, 40, DIMS, prefix="late-")
+    try:
+        assert _mapped(store)
+        store.write("ix", pending, upsert=True)
+        store.delete_by_ids("ix", [next(iter(oracle.rows))])
+        assert store.info("ix")["vectorCount"] == len(oracle.rows)  # not visible yet
+    finally:
+        store.close()
+    oracle.write(pending, upsert=True)
+    oracle.delete([next(iter(oracle.rows))])
+    now[0] += 60
+    store = VectorizeStore(path, visibility_delay=30.0, clock=lambda: now[0])
+    try:
+        assert store.info("ix")["vectorCount"] == len(oracle.rows)
+        assert _mapped(store)
+        _check_queries(store, oracle, "cosine", rng, DIMS)
+    finally:
+        store.close()
