@@ -6,6 +6,9 @@ backs a page only when a row is written to it, so a segment costs memory for the
 holds, and growing an index never copies the vectors already held (one float32 copy of
 the index, plus norms, ids and the indexed-metadata texts).
 
+After a clean close the segments come back mapped copy-on-write from the file that close
+saved (`restore`, see `_sidecar`); `dirty` says which rows changed since, for the next save.
+
 The snapshot is loaded from SQLite once (`load`), then follows the store's commits:
 `plan_write` / `plan_delete` say which slots a batch takes, the store writes them inside
 its transaction, and `commit_write` / `commit_delete` apply the same change here after the

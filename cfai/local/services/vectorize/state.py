@@ -13,7 +13,8 @@ the whole vector. Values that a vector is filterable on are computed when it is 
 from the metadata indexes that exist then (see `_filters`). Values are stored as float32,
 as Vectorize stores them (see `_storage`), in blocks; each index touched since the store
 opened is also held in memory (`_snapshot`), kept current by every applied mutation, and
-searched exactly (`_search`).
+searched exactly (`_search`); a clean close saves it beside SQLite, and the next load maps
+that file while SQLite still vouches for it (`_sidecar`).
 
 Example::
 
