@@ -152,7 +152,7 @@ def test_search_equals_float64_brute_force_through_writes_deletes_and_restart(
         assert store.info("ix")["vectorCount"] == len(oracle.rows)
     finally:
         store.close()
-    reopened = _store(path, metric, dims)  # loads the index from SQLite alone
+    reopened = _store(path, metric, dims)  # maps the file the close saved (test_vectorize_restart)
     try:
         assert reopened.info("ix")["vectorCount"] == len(oracle.rows)
         _check_queries(reopened, oracle, metric, rng, dims)

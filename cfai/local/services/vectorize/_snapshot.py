@@ -6,6 +6,9 @@ backs a page only when a row is written to it, so a segment costs memory for the
 holds, and growing an index never copies the vectors already held (one float32 copy of
 the index, plus norms, ids and the indexed-metadata texts).
 
+After a clean close the segments come back mapped copy-on-write from the file that close
+saved (`restore`, see `_sidecar`); `dirty` says which rows changed since, for the next save.
+
 The snapshot is loaded from SQLite once (`load`), then follows the store's commits:
 `plan_write` / `plan_delete` say which slots a batch takes, the store writes them inside
 its transaction, and `commit_write` / `commit_delete` apply the same change here after the
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 import mmap
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
@@ -28,6 +32,7 @@ import numpy.typing as npt
 from cfai.local.services.vectorize._storage import Matrix, Slots, loads, read_blocks
 
 SEGMENT_ROWS = 1 << 16
+CHUNK_ROWS = 1 << 10  # rows per `Snapshot.dirty` flag (a divisor of SEGMENT_ROWS)
 _GATHER = 1024  # rows gathered at a time for a filtered search
 _EMPTY = "{}"
 
@@ -85,6 +90,12 @@ class Snapshot:
         self.masks: dict[str, npt.NDArray[np.bool_]] = {}
         self._texts: dict[str, str] = {_EMPTY: _EMPTY}  # one str per distinct indexed text
         self._gather: Matrix | None = None
+        # The file its segments were mapped from (`_sidecar`), held locked while open, and
+        # which CHUNK_ROWS rows differ from that file (all, without one).
+        self.file: Path | None = None
+        self.file_fd: int | None = None
+        self.file_release: Callable[[], object] | None = None
+        self.dirty = np.zeros(0, dtype=bool)
 
     @property
     def n(self) -> int:
@@ -123,15 +134,22 @@ class Snapshot:
                     snap.segments.append(ready[len(snap.segments)].result())
                 snap._put(np.arange(first, first + len(rows), dtype=np.int64), rows)
             snap.segments += [f.result() for f in ready[len(snap.segments) :]]
-        for i, seg in enumerate(snap.segments):
-            start = i * SEGMENT_ROWS
-            stop = min(snap.n, start + SEGMENT_ROWS)
-            snap.norms[start:stop] = _norms(seg[: stop - start])
-        snap.neg_inv[: snap.n] = _neg_inv(snap.norms[: snap.n])
-        live = snap.norms[: snap.n][snap.alive[: snap.n]]
-        snap.max_norm = float(live.max()) if live.size else 0.0
-        snap.free = np.flatnonzero(~snap.alive[: snap.n])[::-1].tolist()
+        snap._finish()
         return snap
+
+    def _finish(self) -> None:
+        """Norms and free slots, from the rows and liveness of a load."""
+        n = self.n
+        rows = [min(SEGMENT_ROWS, n - i * SEGMENT_ROWS) for i in range(len(self.segments))]
+        parts = [seg[:r] for seg, r in zip(self.segments, rows, strict=True) if r > 0]
+        # Two threads: numpy's einsum runs without the GIL.
+        with ThreadPoolExecutor(2, thread_name_prefix="vectorize-norms") as pool:
+            for i, norms in enumerate(pool.map(_norms, parts)):
+                self.norms[i * SEGMENT_ROWS : i * SEGMENT_ROWS + len(norms)] = norms
+        self.neg_inv[:n] = _neg_inv(self.norms[:n])
+        live = self.norms[:n][self.alive[:n]]
+        self.max_norm = float(live.max()) if live.size else 0.0
+        self.free = np.flatnonzero(~self.alive[:n])[::-1].tolist()
 
     def _load_rows(self, db: sqlite3.Connection, name: str) -> None:
         """ids, indexed texts, namespaces and liveness of every stored vector."""
@@ -154,6 +172,39 @@ class Snapshot:
         self.ids, self.indexed = ids.tolist(), indexed.tolist()
         self._slot_of = None
         self.count = int(self.alive.sum())
+
+    @classmethod
+    def restore(
+        cls,
+        dims: int,
+        segments: list[Matrix],
+        *,
+        ids: list[str | None],
+        texts: list[str],
+        codes: npt.NDArray[np.int32],
+        alive: npt.NDArray[np.bool_],
+        ns: npt.NDArray[np.int32],
+        ns_names: list[str],
+    ) -> Snapshot:
+        """A snapshot over `segments` (mapped from a saved file) and its saved rows; norms
+        are computed from the segments, as `load` does."""
+        snap = cls(dims)
+        n = len(ids)
+        snap._grow(n, segments=False)
+        snap.segments = segments
+        snap.ids = ids
+        table = np.empty(len(texts), dtype=object)
+        table[:] = [snap._texts.setdefault(t, t) for t in texts]
+        snap.indexed = table[codes].tolist()
+        snap.alive[:n] = alive
+        snap.ns[:n] = ns
+        snap.ns_names = list(ns_names)
+        snap.ns_codes = {name: i for i, name in enumerate(ns_names)}
+        snap.count = int(snap.alive[:n].sum())
+        snap._slot_of = None
+        snap._finish()
+        snap.dirty[:] = False
+        return snap
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -301,6 +352,7 @@ class Snapshot:
             self.neg_inv = _resized(self.neg_inv, cap, 0)
             self.alive = _resized(self.alive, cap, False)
             self.ns = _resized(self.ns, cap, -1)
+            self.dirty = _resized(self.dirty, -(-cap // CHUNK_ROWS), True)
         while segments and len(self.segments) * SEGMENT_ROWS < n:
             self.segments.append(_segment(self.dims))
         extra = n - self.n
@@ -308,6 +360,7 @@ class Snapshot:
         self.indexed.extend([_EMPTY] * extra)
 
     def _put(self, slots: Slots, values: Matrix) -> None:
+        self.dirty[slots // CHUNK_ROWS] = True
         if len(slots) > 1 and bool((np.diff(slots) == 1).all()):  # a run: slice copies
             start, done = int(slots[0]), 0
             while done < len(slots):

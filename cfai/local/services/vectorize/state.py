@@ -13,7 +13,8 @@ the whole vector. Values that a vector is filterable on are computed when it is 
 from the metadata indexes that exist then (see `_filters`). Values are stored as float32,
 as Vectorize stores them (see `_storage`), in blocks; each index touched since the store
 opened is also held in memory (`_snapshot`), kept current by every applied mutation, and
-searched exactly (`_search`).
+searched exactly (`_search`); a clean close saves it beside SQLite, and the next load maps
+that file while SQLite still vouches for it (`_sidecar`).
 
 Example::
 
@@ -25,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -38,7 +40,7 @@ import numpy as np
 
 from cfai.local.services._sqlite import SqliteStore
 from cfai.local.services.frontdoor import ApiError
-from cfai.local.services.vectorize import _apply
+from cfai.local.services.vectorize import _apply, _sidecar
 from cfai.local.services.vectorize import _errors as E
 from cfai.local.services.vectorize._apply import Batch, iso
 from cfai.local.services.vectorize._filters import indexed_values, key_problem, nest
@@ -56,6 +58,8 @@ from cfai.local.services.vectorize._wire import QueryIn, VectorIn
 
 __all__ = ["VectorizeStore"]
 
+_log = logging.getLogger(__name__)
+
 
 class VectorizeStore(SqliteStore):
     """All Vectorize indexes of one emulator, persisted in one SQLite file."""
@@ -72,7 +76,7 @@ class VectorizeStore(SqliteStore):
         self.clock = clock
         # 16 KiB pages for a new file: values are written as ~1 MiB blobs (fewer pages per
         # blob, and the WAL's default 1000-page checkpoint interval becomes ~16 MiB).
-        super().__init__(path, SCHEMA, page_size=16384)
+        super().__init__(path, SCHEMA + _sidecar.SCHEMA, page_size=16384)
         # Checkpoint the WAL every 64 MiB rather than every 16 MiB: a bulk ingest then waits
         # for a quarter of the checkpoints' fsyncs. Durability is the commit's, not the
         # checkpoint's (https://sqlite.org/wal.html#automatic_checkpoint).
@@ -81,6 +85,8 @@ class VectorizeStore(SqliteStore):
             migrate(db)
         self._cache: dict[str, Snapshot] = {}
         self._closed = False
+        # Where a clean close saves each loaded index for a fast restart (see `_sidecar`).
+        self._files = _sidecar.directory(path) if _sidecar.supported() else None
 
     def preload(self) -> threading.Thread:
         """Load every index into memory in a background thread (the emulator does this at
@@ -152,7 +158,11 @@ class VectorizeStore(SqliteStore):
             if db.execute("DELETE FROM indexes WHERE name=?", (name,)).rowcount == 0:
                 raise E.not_found(name)
             drop_index(db, name)
-        self._cache.pop(name, None)
+            if self._files is not None:
+                _sidecar.forget(db, self._files, name)
+        dropped = self._cache.pop(name, None)
+        if dropped is not None:
+            _sidecar.release(dropped)
 
     def info(self, name: str) -> dict[str, Any]:
         """What ``describe()`` / ``GET /info`` answer."""
@@ -296,7 +306,9 @@ class VectorizeStore(SqliteStore):
                 with self._tx() as db:
                     yield db, self._snapshot(name)
             except BaseException:
-                self._cache.pop(name, None)
+                dropped = self._cache.pop(name, None)
+                if dropped is not None:
+                    _sidecar.release(dropped)
                 raise
 
     def _record(
@@ -317,7 +329,9 @@ class VectorizeStore(SqliteStore):
             if db.execute(
                 "SELECT 1 FROM mutations WHERE index_name=? AND applied=0", (name,)
             ).fetchone():
-                self._cache.pop(name, None)
+                dropped = self._cache.pop(name, None)
+                if dropped is not None:
+                    _sidecar.release(dropped)
                 snap = Snapshot.load(db, name, self._index_row(name)[2])
                 self._apply_pending(db, snap, name, now)
             _apply.processed(db, name, mid, now)
@@ -454,13 +468,47 @@ class VectorizeStore(SqliteStore):
         }
 
     def _snapshot(self, name: str) -> Snapshot:
-        """The index in memory, loaded from SQLite on first use."""
+        """The index in memory: on first use, mapped from the file a clean close saved when
+        SQLite still vouches for it, else loaded from SQLite."""
         with self._lock:
             snap = self._cache.get(name)
             if snap is None:
-                snap = Snapshot.load(self._db, name, self._index_row(name)[2])
+                dims = self._index_row(name)[2]
+                snap = self._restore(name, dims) or Snapshot.load(self._db, name, dims)
                 self._cache[name] = snap
             return snap
+
+    def _restore(self, name: str, dims: int) -> Snapshot | None:
+        """The saved snapshot of `name`, its stamp claimed (in the caller's transaction if
+        there is one: a rollback leaves the file untouched, as the mapping is private)."""
+        if self._files is None:
+            return None
+        try:
+            if self._db.in_transaction:
+                found = _sidecar.claim(self._db, name)
+            else:
+                with self._tx() as db:
+                    found = _sidecar.claim(db, name)
+        except sqlite3.OperationalError:  # another process holds the write lock: read SQLite
+            return None
+        return None if found is None else _sidecar.open_snapshot(self._files, name, found, dims)
+
+    def _save(self) -> None:
+        """Save every loaded index for the next start; one that fails keeps no stamp, and
+        the next start loads it from SQLite."""
+        if self._files is None:
+            return
+        for name, snap in self._cache.items():
+            try:
+                file, stamp = _sidecar.save(self._files, name, snap)
+                with self._tx() as db:
+                    if db.execute("SELECT 1 FROM indexes WHERE name=?", (name,)).fetchone():
+                        _sidecar.record(db, name, file, stamp)
+                _sidecar.prune(self._files, name, file)
+            except (OSError, sqlite3.Error, TypeError, ValueError) as err:
+                _log.warning("vectorize: index %s not saved for a fast restart: %s", name, err)
+            finally:
+                _sidecar.release(snap)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -468,10 +516,18 @@ class VectorizeStore(SqliteStore):
         with self._tx() as db:
             for table in ("indexes", "vectors", "vector_blocks", "metadata_indexes", "mutations"):
                 db.execute(f"DELETE FROM {table}")
+            if self._files is not None:
+                _sidecar.forget(db, self._files, None)
+        for snap in self._cache.values():
+            _sidecar.release(snap)
         self._cache.clear()
 
     def close(self) -> None:
+        """Save the loaded indexes for a fast restart (`_sidecar`), then close the file."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
+            self._save()
             self._db.close()
             self._cache.clear()
