@@ -100,8 +100,12 @@ def _finite_numbers(values: list[Any]) -> npt.NDArray[np.float64] | None:
     suspects = (array == 0) | (array == 1)
     if suspects.any() and any(type(values[i]) is bool for i in np.nonzero(suspects)[0].tolist()):
         return None
-    # One pass: NaN compares False and infinity is past the bound.
-    return array if array.size == 0 or float(np.abs(array).max()) <= _F32_MAX else None
+    return array if _within_float32(array) else None
+
+
+def _within_float32(array: npt.NDArray[np.float64]) -> bool:
+    # NaN compares False and infinity is past the bound.
+    return array.size == 0 or float(np.abs(array).max()) <= _F32_MAX
 
 
 # Metadata's size as Cloudflare counts it: compact JSON, UTF-8. One encoder for every call
@@ -120,8 +124,12 @@ def vector_from(raw: Any, operation: str) -> VectorIn:
         raise ApiError(
             400, 40008, f"id too long; max is {MAX_ID_BYTES} bytes, got {utf8_len(vid)} bytes"
         )
-    # Numbers only (booleans are not), finite and within float32's range.
-    array = _finite_numbers(values) if isinstance(values, list) else None
+    # Numbers only (booleans are not), finite and within float32's range. An array comes from
+    # `_plain.read_plain`, which read only numbers.
+    if type(values) is np.ndarray:
+        array = values if _within_float32(values) else None
+    else:
+        array = _finite_numbers(values) if isinstance(values, list) else None
     if array is None:
         raise bad_vectors(operation, f'values of id="{vid}" must be an array of finite numbers')
     namespace = raw.get("namespace")
