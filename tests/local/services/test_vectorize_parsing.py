@@ -205,3 +205,21 @@ def test_the_simdjson_reader_takes_the_lines_clients_send() -> None:
     assert records is not None and len(records) == 2
     assert records[0]["values"].tolist() == [0.5, -2.0, 1e-7]
     assert records[0]["metadata"] == {"k": {"j": None}} and records[0]["namespace"] == "n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    floats=st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4000),
+    text=st.text(max_size=3000),
+    big=st.integers(min_value=2**64, max_value=2**80) | st.integers(),
+)
+def test_metadata_size_is_counted_as_before(floats: list[float], text: str, big: int) -> None:
+    # Near the 10 KiB limit, where orjson's estimate must defer to the stdlib's count.
+    metadata = {"f": floats, "t": text, "n": big}
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        vector_from({"id": "a", "values": [1], "metadata": metadata}, "upsert")
+    except ApiError as exc:
+        assert exc.code == 40010 and size > 10 * 1024 and f"got {size} bytes" in exc.message
+    else:
+        assert size <= 10 * 1024
