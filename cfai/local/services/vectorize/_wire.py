@@ -104,8 +104,8 @@ def _finite_numbers(values: list[Any]) -> npt.NDArray[np.float64] | None:
 
 
 def _within_float32(array: npt.NDArray[np.float64]) -> bool:
-    # NaN compares False and infinity is past the bound.
-    return array.size == 0 or float(np.abs(array).max()) <= _F32_MAX
+    # NaN compares False and infinity is past the bound. (max and min: no temporary.)
+    return array.size == 0 or (float(array.max()) <= _F32_MAX and float(array.min()) >= -_F32_MAX)
 
 
 # Metadata's size as Cloudflare counts it: compact JSON, UTF-8. One encoder for every call
