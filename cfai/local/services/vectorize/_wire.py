@@ -210,10 +210,13 @@ def _batch_values_ok(records: list[Any]) -> bool:
     """Whether every record's values are an array (`_plain.read_plain`'s) within float32's
     range: one check over the batch instead of one a vector. False says nothing: each
     vector is then judged alone, and the first bad one named."""
-    arrays = [r.get("values") if type(r) is dict else None for r in records]
-    if not arrays or not all(type(a) is np.ndarray for a in arrays):
-        return False
-    return _within_float32(np.concatenate(arrays))
+    arrays: list[npt.NDArray[np.float64]] = []
+    for record in records:
+        values = record.get("values") if type(record) is dict else None
+        if type(values) is not np.ndarray:
+            return False
+        arrays.append(values)
+    return bool(arrays) and _within_float32(np.concatenate(arrays))
 
 
 def parse_ids(raw: Any) -> list[str]:
