@@ -25,7 +25,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -37,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from cfai.local.services._sqlite import SqliteStore
+from cfai.local.services._sqlite import Checkpoints, SqliteStore
 from cfai.local.services.frontdoor import ApiError
 from cfai.local.services.vectorize import _apply
 from cfai.local.services.vectorize import _errors as E
@@ -57,8 +56,6 @@ from cfai.local.services.vectorize._wire import QueryIn, VectorIn
 
 __all__ = ["VectorizeStore"]
 
-log = logging.getLogger("cfai.local.emulator")
-
 
 class VectorizeStore(SqliteStore):
     """All Vectorize indexes of one emulator, persisted in one SQLite file."""
@@ -76,13 +73,13 @@ class VectorizeStore(SqliteStore):
         # 16 KiB pages for a new file: values are written as ~1 MiB blobs (fewer pages per
         # blob, and the WAL's default 1000-page checkpoint interval becomes ~16 MiB).
         super().__init__(path, SCHEMA, page_size=16384)
-        # The WAL is checkpointed by `_Checkpoints` in a thread of its own, every 64 MiB of
+        # The WAL is checkpointed by `Checkpoints` in a thread of its own, every 64 MiB of
         # writes, while this one goes on (SQLite's C code runs without the GIL); the commit
         # that crosses the mark would otherwise copy and fsync 64 MiB itself. Durability is
         # the commit's, not the checkpoint's (https://sqlite.org/wal.html#ckpt). The
         # automatic checkpoint stays as a backstop, at 512 MiB.
         self._db.execute("PRAGMA wal_autocheckpoint=32768")
-        self._checkpoints = _Checkpoints(path)
+        self._checkpoints = Checkpoints(path)
         with self._tx() as db:
             migrate(db)
         self._cache: dict[str, Snapshot] = {}
@@ -292,7 +289,8 @@ class VectorizeStore(SqliteStore):
                 _apply.delete(db, snap, name, change)
             _apply.processed(db, name, mid, now)
         if isinstance(change, Batch):
-            self._checkpoints.wrote(change.values.nbytes)
+            with self._lock:
+                self._checkpoints.wrote(change.values.nbytes)
         return mid
 
     @contextmanager
@@ -479,44 +477,8 @@ class VectorizeStore(SqliteStore):
         self._cache.clear()
 
     def close(self) -> None:
-        self._checkpoints.close()
         with self._lock:
+            self._checkpoints.close()
             self._closed = True
             self._db.close()
             self._cache.clear()
-
-
-class _Checkpoints:
-    """PASSIVE checkpoints of the WAL in a thread, on a connection of their own, once
-    `CHECKPOINT_BYTES` have been written since the last one began. A passive checkpoint
-    never blocks the writer (https://sqlite.org/c3ref/wal_checkpoint_v2.html)."""
-
-    CHECKPOINT_BYTES = 64 << 20
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._written = 0
-        self._thread: threading.Thread | None = None
-
-    def wrote(self, nbytes: int) -> None:
-        self._written += nbytes
-        if self._written < self.CHECKPOINT_BYTES or (self._thread and self._thread.is_alive()):
-            return
-        self._written = 0
-        self._thread = threading.Thread(target=self._run, name="vectorize-checkpoint")
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            db = sqlite3.connect(self._path, isolation_level=None)
-            try:
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally:
-                db.close()
-        except sqlite3.Error:
-            # The next one, or SQLite's own at the backstop, copies what this one did not.
-            log.warning("vectorize: WAL checkpoint failed", exc_info=True)
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
