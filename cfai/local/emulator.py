@@ -122,7 +122,9 @@ def build_app(
 # of the heap, and serves blocks over a (moving) threshold from fresh mappings, so each bulk
 # request (a 15 MB Vectorize batch, copied a few times) page-faulted tens of MB afresh,
 # which costs as much as parsing it on some VMs. Kept instead, the next request reuses it;
-# the peak (what a batch needs) is the same.
+# the peak (what a batch needs) is the same. (M_TRIM_THRESHOLD and M_MMAP_THRESHOLD in
+# https://man7.org/linux/man-pages/man3/mallopt.3.html; setting either turns off glibc's
+# dynamic adjustment of both.)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _KEEP_BYTES = 256 << 20
 
