@@ -5,6 +5,7 @@ synchronous=NORMAL loses at most the last transactions on power loss, never on a
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from cfai._files import private_dir, private_file
 
-__all__ = ["SqliteStore"]
+__all__ = ["Checkpoints", "SqliteStore"]
+
+log = logging.getLogger("cfai.local.emulator")
 
 
 class SqliteStore:
@@ -53,3 +56,41 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+class Checkpoints:
+    """PASSIVE checkpoints of a store's WAL in a thread, on a connection of their own, once
+    `CHECKPOINT_BYTES` have been written since the last one began (the store tells
+    `wrote`, under its lock). A passive checkpoint never blocks the writer
+    (https://sqlite.org/c3ref/wal_checkpoint_v2.html), and SQLite's C code runs without
+    the GIL, so a bulk write goes on meanwhile."""
+
+    CHECKPOINT_BYTES = 64 << 20
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._written = 0
+        self._thread: threading.Thread | None = None
+
+    def wrote(self, nbytes: int) -> None:
+        self._written += nbytes
+        if self._written < self.CHECKPOINT_BYTES or (self._thread and self._thread.is_alive()):
+            return
+        self._written = 0
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self._path, isolation_level=None)
+            try:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            # The next one, or SQLite's own at the backstop, copies what this one did not.
+            log.warning("WAL checkpoint of %s failed", self._path, exc_info=True)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()

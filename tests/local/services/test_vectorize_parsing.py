@@ -1,5 +1,6 @@
-"""The fast path of vector batches (orjson lines, numpy value checks) answers exactly what
-the plain path (the front door's stdlib `loads`, a per-item type check) answers."""
+"""The fast paths of vector batches (orjson lines, simdjson for plain bodies, numpy value
+checks) answer exactly what the plain path (the front door's stdlib `loads`, a per-item
+type check) answers."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfai.local.services.frontdoor import ApiError, loads
-from cfai.local.services.vectorize._wire import parse_vector_line, vector_from
+from cfai.local.services.frontdoor import ApiError, NdjsonBody, loads
+from cfai.local.services.frontdoor.body import _records
+from cfai.local.services.vectorize._plain import read_plain
+from cfai.local.services.vectorize._wire import parse_vector_line, vector_from, vectors_from
 
 _json_scalars = st.one_of(
     st.none(),
@@ -44,6 +47,14 @@ def _fast(line: str) -> Any:
         return ("error", str(exc))
 
 
+def _simd(line: str) -> Any:
+    """The simdjson reader's record for a one-line body, or the general path's where it
+    declines the line (as the front door then does)."""
+    raw = line.encode("utf-8", "surrogatepass")
+    records = read_plain(raw, [(0, len(raw))]) if raw else None
+    return _fast(line) if records is None else ("ok", records[0])
+
+
 def _outcome(parsed: Any) -> Any:
     """What `vector_from` makes of a parsed line: the vector as stored, or the error."""
     if parsed[0] == "error":
@@ -65,10 +76,16 @@ def test_a_line_reads_as_the_front_door_reads_it(record: Any, values: list[float
     fast, plain = _fast(vector), _plain(vector)
     assert fast == plain
     assert json.dumps(fast) == json.dumps(plain)  # ints stay ints, floats floats
+    assert _outcome(_simd(vector)) == _outcome(plain)
     # Any other line (ids, namespaces, values of any JSON): the same vector or error.
-    for doc in (record, {"id": record, "values": [record], "namespace": record}):
+    for doc in (
+        record,
+        {"id": record, "values": [record], "namespace": record},
+        {"id": "a", "values": record, "metadata": record},
+    ):
         line = json.dumps(doc, ensure_ascii=False)
         assert _outcome(_fast(line)) == _outcome(_plain(line))
+        assert _outcome(_simd(line)) == _outcome(_plain(line))
 
 
 @pytest.mark.parametrize(
@@ -86,10 +103,62 @@ def test_a_line_reads_as_the_front_door_reads_it(record: Any, values: list[float
         '{"id": "a", "metadata": {"x": 1e19}}',
         '{"id": "a", "values": [1180591620717411303424, 0.5]}',
         '{"id": 1180591620717411303424, "values": [1]}',
+        '{"id": "a", "values": [[1], 2]}',
+        '{"id": "a", "values": [[1, 2], []]}',
+        '{"id": "a", "id": "b", "values": [1]}',
+        '{"id": "a", "values": [1], "values": [2, 3]}',
+        '{"id": "a", "values": [1], "metadata": {"k": 1, "k": 2, "j": {"k": [1]}}}',
+        '{"id": "a", "values": [true, 1]}',
+        '{"id": "a", "values": [null]}',
+        '{"id": "a", "values": [1, "2"]}',
+        '{"id": "a", "values": [18446744073709551615, -9223372036854775808]}',
+        '{"id": "a", "values": [3.5e38]}',
+        '{"id": "a", "values": [1e-400, -0.0]}',
+        '{"id": "a", "values": {"0": 1}}',
+        '{"id": "a", "values": [1], "metadata": {"k": "\\ud800\\udc00", "e": "\\u00e9"}}',
+        '{"id": "a", "values": [1], "metadata": {"k": 18446744073709551615}}',
+        '{"id": "a", "values": [1]} {}',
+        '{"id": "a", "values": [1]}   ',
+        '{"id": "a[", "values": [1]}',
+        '{"id": "\u00e9", "values": [1], "namespace": "n\u2027"}',
+        "{" * 2000 + "}" * 2000,
+        '{"id": "a", "values": [1], "metadata": ' + '{"a":' * 1100 + "1" + "}" * 1101,
     ],
 )
 def test_edge_lines_read_as_the_front_door_reads_them(line: str) -> None:
     assert _outcome(_fast(line)) == _outcome(_plain(line))
+    assert _outcome(_simd(line)) == _outcome(_plain(line))
+
+
+def _batch(body: bytes, *, plain: bool) -> Any:
+    """What an NDJSON upsert body comes to: the vectors (as stored) or the refusal."""
+    spec = NdjsonBody(
+        lambda why: ApiError(400, 40023, why),
+        parse_line=parse_vector_line,
+        read_plain=read_plain if plain else None,
+    )
+    try:
+        vectors = vectors_from(_records(body, "application/x-ndjson", spec), "upsert", ndjson=True)
+    except ApiError as exc:
+        return ("refused", exc.code, exc.message)
+    return [
+        (v.id, np.asarray(v.values, np.float32).tobytes(), v.namespace, v.metadata) for v in vectors
+    ]
+
+
+_GOOD = '{"id": "v%d", "values": [0.5, -1.25e-3, 7], "metadata": {"t": "x"}}'
+
+
+@pytest.mark.parametrize(
+    "between",
+    ["\n", "\n\n", "\n \n", "\r\n", "\r", "\x0b", "\x1c", "\x1f\n", "\u2028", "\u0085", "\n\t\n"],
+)
+def test_a_body_reads_the_same_with_the_simdjson_reader(between: str) -> None:
+    # Line breaks, blank lines and characters str.splitlines breaks at: the vectors and
+    # the line named by a refusal are the general path's.
+    for tail in ("", "\n", '\n{"id": "x", "values": [1e999]}', '\n{"id": "é", "values": [1]}'):
+        body = (between.join(_GOOD % i for i in range(3)) + tail).encode()
+        assert _batch(body, plain=True) == _batch(body, plain=False)
 
 
 def _old_rule(values: Any) -> bool:
@@ -126,3 +195,31 @@ def test_values_are_judged_as_before(values: list[Any]) -> None:
     want = np.asarray(values, dtype=np.float64)
     assert np.array_equal(np.asarray(got.values, dtype=np.float64), want)
     assert all(math.isfinite(v) for v in np.asarray(got.values).tolist())
+
+
+def test_the_simdjson_reader_takes_the_lines_clients_send() -> None:
+    # The comparisons above hold trivially if it declines everything: it must take the
+    # usual shape (what workerd's binding and the Python SDK send), values as float64.
+    line = b'{"id":"a","values":[0.5,-2,1e-7],"namespace":"n","metadata":{"k":{"j":null}}}'
+    records = read_plain(line + b"\n" + line, [(0, len(line)), (len(line) + 1, 2 * len(line) + 1)])
+    assert records is not None and len(records) == 2
+    assert records[0]["values"].tolist() == [0.5, -2.0, 1e-7]
+    assert records[0]["metadata"] == {"k": {"j": None}} and records[0]["namespace"] == "n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    floats=st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=4000),
+    text=st.text(max_size=3000),
+    big=st.integers(min_value=2**64, max_value=2**80) | st.integers(),
+)
+def test_metadata_size_is_counted_as_before(floats: list[float], text: str, big: int) -> None:
+    # Near the 10 KiB limit, where orjson's estimate must defer to the stdlib's count.
+    metadata = {"f": floats, "t": text, "n": big}
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        vector_from({"id": "a", "values": [1], "metadata": metadata}, "upsert")
+    except ApiError as exc:
+        assert exc.code == 40010 and size > 10 * 1024 and f"got {size} bytes" in exc.message
+    else:
+        assert size <= 10 * 1024

@@ -157,6 +157,11 @@ def _records(raw: bytes, content_type: str, spec: NdjsonBody) -> list[Any]:
         raw = field
     elif media != "application/x-ndjson" and spec.unknown_type is not None:
         raise spec.unknown_type(media)
+    if spec.read_plain is not None:
+        spans = _plain_spans(raw)
+        records = None if spans is None else spec.read_plain(raw, spans)
+        if records is not None:
+            return records
     out: list[Any] = []
     parse = spec.parse_line or loads
     for number, line in enumerate(_lines(raw), 1):
@@ -185,6 +190,36 @@ def _lines(raw: bytes) -> list[str | bytes]:
             lines.pop()  # splitlines keeps no empty line after a final break
         return lines
     return list(raw.decode("utf-8", errors="replace").splitlines())
+
+
+# str.splitlines also breaks at U+0085, U+2028 and U+2029, which UTF-8 spells with these
+# last bytes (and leads): a body without those bytes has none of them.
+_UNICODE_BREAKS = ((b"\x85", b"\xc2"), (b"\xa8", b"\xe2\x80"), (b"\xa9", b"\xe2\x80"))
+
+
+def _plain_spans(raw: bytes) -> list[tuple[int, int]] | None:
+    """``(start, stop)`` of every non-empty line of a body whose lines break only at "\\n",
+    so `_lines` would read the same lines, or None. (A line of other blanks is a line here;
+    `NdjsonBody.read_plain` refuses it.) Found with memchr, without copying the lines."""
+    if any(brk in raw for brk in _OTHER_BREAKS):
+        return None
+    if not raw.isascii():
+        for last, lead in _UNICODE_BREAKS:
+            at = raw.find(last)
+            while at >= 0:
+                if raw[max(0, at - len(lead)) : at] == lead:
+                    return None
+                at = raw.find(last, at + 1)
+    spans: list[tuple[int, int]] = []
+    find, start, end = raw.find, 0, len(raw)
+    while start < end:
+        stop = find(b"\n", start)
+        if stop < 0:
+            stop = end
+        if stop > start:
+            spans.append((start, stop))
+        start = stop + 1
+    return spans
 
 
 def _multipart_field(body: bytes, content_type: str, field: str) -> bytes | None:

@@ -137,7 +137,10 @@ class NdjsonBody:
     none of those. With `unknown_type`, a media type that is none of the accepted ones is
     refused with it (given the media type); without, it is read as NDJSON. `parse_line`
     reads one NDJSON line, str or bytes (None: `body.loads`); it raises ValueError for a line that is not
-    JSON, and must answer what `body.loads` answers for every line."""
+    JSON, and must answer what `body.loads` answers for every line. `read_plain`, a fast path,
+    reads every line of a plain body at once (the bytes and the ``(start, stop)`` of each
+    non-empty line; plain: ASCII, or UTF-8 without line breaks but "\\n"): it answers what
+    `parse_line` would for each line, or None to send the body the general way."""
 
     invalid: Callable[[str], ApiError]
     limit: int = DEFAULT_LIMIT
@@ -146,6 +149,7 @@ class NdjsonBody:
     multipart_field: str | None = None
     unknown_type: Callable[[str], ApiError] | None = None
     parse_line: Callable[[str | bytes], Any] | None = None
+    read_plain: Callable[[bytes, list[tuple[int, int]]], list[Any] | None] | None = None
 
 
 @dataclass(frozen=True)

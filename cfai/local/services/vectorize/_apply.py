@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,9 @@ import numpy as np
 
 from cfai.local.services.vectorize._snapshot import Snapshot
 from cfai.local.services.vectorize._storage import Matrix, dumps, write_values
+
+# One thread for every store's SQLite writes: a write transaction holds its store's lock.
+_WRITER = ThreadPoolExecutor(1, thread_name_prefix="vectorize-write")
 
 
 def iso(ts: float) -> str:
@@ -74,20 +78,28 @@ def write(db: sqlite3.Connection, snap: Snapshot, name: str, batch: Batch, *, up
     ids = [batch.ids[i] for i in rows]
     namespaces = [batch.namespaces[i] for i in rows]
     indexed = [batch.indexed[i] for i in rows]
-    db.executemany(
-        "INSERT OR REPLACE INTO vectors (index_name, id, namespace, slot, metadata, indexed)"
-        " VALUES (?,?,?,?,?,?)",
-        [
-            (name, vid, ns, slot, batch.metadata[i], ix)
-            for vid, ns, slot, i, ix in zip(
-                ids, namespaces, slots.tolist(), rows, indexed, strict=True
-            )
-        ],
-    )
+    records = [
+        (name, vid, ns, slot, batch.metadata[i], ix)
+        for vid, ns, slot, i, ix in zip(ids, namespaces, slots.tolist(), rows, indexed, strict=True)
+    ]
     same_order = len(rows) == len(batch.ids) and rows == list(range(len(rows)))
     values = batch.values if same_order else batch.values[rows]
-    write_values(db, name, snap.dims, slots, values)
-    snap.commit_write(ids, namespaces, indexed, values, slots)
+
+    def store() -> None:
+        db.executemany(
+            "INSERT OR REPLACE INTO vectors (index_name, id, namespace, slot, metadata, indexed)"
+            " VALUES (?,?,?,?,?,?)",
+            records,
+        )
+        write_values(db, name, snap.dims, slots, values)
+
+    # SQLite writes in a thread (its C code runs without the GIL) while the snapshot takes the
+    # same change here; the caller commits after both, or drops the snapshot.
+    stored = _WRITER.submit(store)
+    try:
+        snap.commit_write(ids, namespaces, indexed, values, slots)
+    finally:
+        stored.result()
 
 
 def delete(db: sqlite3.Connection, snap: Snapshot, name: str, ids: Sequence[str]) -> None:

@@ -27,6 +27,7 @@ from cfai.local.services.frontdoor import (
     Shape,
 )
 from cfai.local.services.vectorize import _errors as E
+from cfai.local.services.vectorize._plain import read_plain
 from cfai.local.services.vectorize._wire import (
     VectorIn,
     parse_ids,
@@ -54,6 +55,7 @@ def _writes(op: str, *, rest: bool) -> NdjsonBody:
             lambda why: E.bad_vectors(op, why),
             limit=MAX_WRITE_BODY,
             parse_line=parse_vector_line,
+            read_plain=read_plain,
         )
     return NdjsonBody(
         lambda why: E.bad_vectors(op, why),
@@ -62,6 +64,7 @@ def _writes(op: str, *, rest: bool) -> NdjsonBody:
         multipart_field="vectors",
         unknown_type=E.unknown_content_type,
         parse_line=parse_vector_line,
+        read_plain=read_plain,
     )
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from cfai.local.services._sqlite import SqliteStore
+from cfai.local.services._sqlite import Checkpoints, SqliteStore
 from cfai.local.services.frontdoor import ApiError
 from cfai.local.services.vectorize import _apply, _sidecar
 from cfai.local.services.vectorize import _errors as E
@@ -77,10 +77,13 @@ class VectorizeStore(SqliteStore):
         # 16 KiB pages for a new file: values are written as ~1 MiB blobs (fewer pages per
         # blob, and the WAL's default 1000-page checkpoint interval becomes ~16 MiB).
         super().__init__(path, SCHEMA + _sidecar.SCHEMA, page_size=16384)
-        # Checkpoint the WAL every 64 MiB rather than every 16 MiB: a bulk ingest then waits
-        # for a quarter of the checkpoints' fsyncs. Durability is the commit's, not the
-        # checkpoint's (https://sqlite.org/wal.html#automatic_checkpoint).
-        self._db.execute("PRAGMA wal_autocheckpoint=4096")
+        # The WAL is checkpointed by `Checkpoints` in a thread of its own, every 64 MiB of
+        # writes, while this one goes on (SQLite's C code runs without the GIL); the commit
+        # that crosses the mark would otherwise copy and fsync 64 MiB itself. Durability is
+        # the commit's, not the checkpoint's (https://sqlite.org/wal.html#ckpt). The
+        # automatic checkpoint stays as a backstop, at 512 MiB.
+        self._db.execute("PRAGMA wal_autocheckpoint=32768")
+        self._checkpoints = Checkpoints(path)
         with self._tx() as db:
             migrate(db)
         self._cache: dict[str, Snapshot] = {}
@@ -295,6 +298,9 @@ class VectorizeStore(SqliteStore):
             else:
                 _apply.delete(db, snap, name, change)
             _apply.processed(db, name, mid, now)
+        if isinstance(change, Batch):
+            with self._lock:
+                self._checkpoints.wrote(change.values.nbytes)
         return mid
 
     @contextmanager
@@ -529,5 +535,6 @@ class VectorizeStore(SqliteStore):
                 return
             self._closed = True
             self._save()
+            self._checkpoints.close()
             self._db.close()
             self._cache.clear()
