@@ -39,7 +39,7 @@ import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from cfai.local._forward import BodyTooLarge, ClientGone, Pool, forward
-from cfai.local._http import json_errors
+from cfai.local._http import fast_json_errors
 from cfai.local.state import VersionRoute, WorkerRoute, read_routes
 
 __all__ = ["METHODS", "VERSION_HEADER", "Router", "overrides", "pick"]
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         lifespan="off",
         access_log=False,
-        http=json_errors(_BAD_REQUEST),
+        http=fast_json_errors(_BAD_REQUEST),
     )
     asyncio.run(_Server(config, router).serve())
 
