@@ -12,7 +12,9 @@ llhttp refuses a method it does not know (``FOO``, ``get``, and kj's ``MSEARCH``
 spells ``M-SEARCH``), where h11 takes any token and lets the app decide (the router
 forwards every method workerd parses and answers a JSON 501 to the rest). So a connection
 whose request starts with such a method is handed to h11 from that request on: nothing is
-lost, and the app sees the method as h11 would have given it.
+lost, and the app sees the method as h11 would have given it. (Not when such a request
+comes pipelined behind another in the same read: its bytes cannot be told apart, so it
+gets the 400, as any request llhttp refuses does.)
 
 Example::
 
@@ -61,11 +63,14 @@ def fast_json_errors(body: bytes) -> type[HttpToolsProtocol]:
     fallback = json_errors(body)
 
     class FastJsonErrorProtocol(HttpToolsProtocol):
-        # Whether the parser is between messages (no byte of the next one fed yet).
+        # Whether the parser is between messages (no byte of the next one fed yet), and how
+        # many messages the bytes being fed began.
         _between = True
+        _begun = 0
 
         def on_message_begin(self) -> None:
             self._between = False
+            self._begun += 1
             super().on_message_begin()
 
         def on_message_complete(self) -> None:
@@ -74,11 +79,11 @@ def fast_json_errors(body: bytes) -> type[HttpToolsProtocol]:
 
         def data_received(self, data: bytes) -> None:
             self._unset_keepalive_if_required()
-            fresh = self._between
+            fresh, self._begun = self._between, 0
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserInvalidMethodError:
-                if fresh:  # `data` holds the request from its first byte
+                if fresh and self._begun == 1:  # `data` is this request from its first byte
                     self._to_h11(data)
                 else:
                     self.send_400_response("")
