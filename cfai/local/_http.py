@@ -12,7 +12,8 @@ llhttp refuses a method it does not know (``FOO``, ``get``, and kj's ``MSEARCH``
 spells ``M-SEARCH``), where h11 takes any token and lets the app decide (the router
 forwards every method workerd parses and answers a JSON 501 to the rest). So a connection
 whose request starts with such a method is handed to h11 from that request on: nothing is
-lost, and the app sees the method as h11 would have given it. (Not when such a request
+lost, and the app sees the method as h11 would have given it. So is one whose
+request is a CONNECT or asks for an Upgrade (not a WebSocket): llhttp stops reading there. (Not when such a request
 comes pipelined behind another in the same read: its bytes cannot be told apart, so it
 gets the 400, as any request llhttp refuses does.)
 
@@ -113,6 +114,7 @@ def fast_json_errors(body: bytes) -> type[HttpToolsProtocol]:
         def data_received(self, data: bytes) -> None:
             self._unset_keepalive_if_required()
             fresh, self._begun = self._between, 0
+            scheduled = set(self.tasks)
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserInvalidMethodError:
@@ -125,8 +127,15 @@ def fast_json_errors(body: bytes) -> type[HttpToolsProtocol]:
             except httptools.HttpParserUpgrade:
                 if self._should_upgrade():
                     self.handle_websocket_upgrade()
+                elif fresh and self._begun == 1:
+                    # llhttp stops at the head of a CONNECT or Upgrade request and reads
+                    # nothing after it (a body would parse as the next request); h11 reads the
+                    # message whole. The app, scheduled for this request, has not run yet.
+                    for task in set(self.tasks) - scheduled:
+                        task.cancel()
+                    self._to_h11(data)
                 else:
-                    self._unsupported_upgrade_warning()
+                    self.send_400_response("")
 
         def _to_h11(self, data: bytes) -> None:
             transport = self.transport

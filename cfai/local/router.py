@@ -34,7 +34,6 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import h11
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
@@ -187,7 +186,7 @@ class Router:
             return await _too_large(send, limit, extra)
         except ClientGone:
             return None
-        except (OSError, h11.ProtocolError) as err:
+        except OSError as err:
             log.warning("version %s at %s did not answer: %r", vid, version.upstream, err)
             return await _error(
                 send, 502, "upstream_unreachable", "the Worker did not answer", extra
@@ -198,7 +197,7 @@ class Router:
         try:
             async for chunk in answer.body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (OSError, h11.ProtocolError) as err:
+        except OSError as err:
             # Cut off: the client left (the exchange was cut) or the upstream broke off, and
             # then the client sees the response end short, as from workerd itself.
             log.info("version %s stopped mid-response: %r", vid, err)
