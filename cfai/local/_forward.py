@@ -183,6 +183,7 @@ class _Response:
         self.begun = 0
         self.complete = False
         self.until_close = False  # no Content-Length, not chunked: the body ends at EOF
+        self.keep_alive = False
 
     def on_message_begin(self) -> None:
         self.begun += 1
@@ -209,6 +210,8 @@ class _Response:
 
     def on_message_complete(self) -> None:
         if self.parser.get_status_code() >= 200 and not self.complete:
+            # Asked here: llhttp forgets it once the callback returns.
+            self.keep_alive = self.parser.should_keep_alive()
             self.complete = True
             self.events.append(_END)
 
@@ -341,7 +344,7 @@ class _Exchange:
             and not response.head_only  # llhttp would read the next answer as its body
             and response.begun == 1
             and not response.events
-            and response.parser.should_keep_alive()
+            and response.keep_alive
         )
         if reusable and self.pool is not None:
             self.released = True
