@@ -13,7 +13,9 @@ The five, measured in the same run with the same wrk load, rounds interleaved:
 - ``d_same_workerd``: the router Worker in the version's own workerd process, forwarding
   through a service binding (the version's config plus one socket and one Worker);
 - ``e_same_direct``: that process's second socket, pointed straight at the Worker: the floor
-  (it differs from the baseline only by being another process serving the same config).
+  (it differs from the baseline only by being another process serving the same config);
+- ``d0_same_passthrough``: its third socket, to a Worker that only passes the request on
+  through the service binding (`PASS_JS`): what the hop costs without any routing.
 
 The router Worker does the work a router must on every request: the split (a counter and
 the percentages), the override header, the declared-length check and the version header
