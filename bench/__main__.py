@@ -21,7 +21,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _groups(work: Path, log: list[str]) -> dict[str, Callable[[], list[Result]]]:
-    from bench import binding, platform, render, scale, streams, suite, vectorize, wrk
+    from bench import (
+        binding,
+        platform,
+        render,
+        router_designs,
+        scale,
+        streams,
+        suite,
+        vectorize,
+        wrk,
+    )
 
     return {
         "vectorize_query": lambda: vectorize.query_benches(log),
@@ -31,6 +41,7 @@ def _groups(work: Path, log: list[str]) -> dict[str, Callable[[], list[Result]]]
         "render": lambda: render.render_bench(log, work),
         "cold_start": lambda: platform.cold_start_bench(log, work),
         "wrk": lambda: wrk.wrk_bench(log, work),
+        "wrk_router_designs": lambda: router_designs.router_designs_bench(log, work),
         "sse_streams": lambda: streams.sse_streams_bench(log, work),
         "reload": lambda: streams.reload_bench(log, work),
         "make_test": lambda: suite.make_test_bench(log, work),
