@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import time
@@ -19,6 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from support.kill9 import kill_after_acks
 from test_vectorize_store import Oracle, _check_queries, _random_vectors, _store
 
 from cfai._files import private_dir
@@ -127,25 +126,7 @@ def test_kill_9_after_a_mapped_load_restarts_from_sqlite_with_the_acknowledged_v
     rng = np.random.default_rng(8)
     path = tmp_path / "v.sqlite3"
     oracle = _filled(path, rng)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    acked = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            acked.append(int(line))
-            if len(acked) == 8:
-                os.kill(proc.pid, signal.SIGKILL)  # most likely in the middle of batch 8
-                break
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    acked = kill_after_acks(_WRITER, path, 8)
     assert acked == list(range(8))
     writes = np.random.default_rng(3)
     store = _store(path, "cosine", DIMS)

@@ -6,11 +6,7 @@ through a kill -9."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -20,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.kill9 import kill_after_acks
 
 from cfai.local.services.vectorize import VectorizeStore
 from cfai.local.services.vectorize._filters import indexed_values, matches, parse_filter
@@ -360,25 +357,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     """A process killed with SIGKILL mid-stream of writes loses nothing it acknowledged,
     and no batch is half there."""
     path = tmp_path / "v.sqlite3"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    acked = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            acked.append(int(line))
-            if len(acked) == 12:
-                os.kill(proc.pid, signal.SIGKILL)  # most likely in the middle of batch 12
-                break
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    acked = kill_after_acks(_WRITER, path, 12)
     assert acked == list(range(12))
     rng = np.random.default_rng(3)
     store = VectorizeStore(path)
