@@ -10,7 +10,9 @@ all. The outputs map `up` writes to ``.cfai/<stack>/outputs.json`` is a
 `cfai.outputs.Outputs`, the shape of the cloud stack's outputs, so the contract suite reads
 either.
 
-Versions (`cfai deploy --local`) go through the same API (`cfai.local.versions`):
+`cfai deploy --local` reads what a declaration would change (`planned`), applies it
+(`apply`) and rewrites the outputs map (`publish`): those steps, like `up`'s uploads, are
+`cfai.local.apply`'s. Versions go through the same API (`cfai.local.versions`):
 `start_version` uploads a version that serves nothing, `set_split` deploys a split,
 `stop_version` waits for a retired version to stop; `reload` (`cfai dev`) uploads the
 Workers whose code changed while the emulator keeps its state.
@@ -35,25 +37,19 @@ from typing import Any
 
 from cfai.config import PlatformConfig, load_stack
 from cfai.errors import LocalPlatformError
-from cfai.kinds import declared_models, kind_for
+from cfai.kinds import declared_models
+from cfai.local.apply import LocalApply, emulator_url, local_outputs, request_limits
 from cfai.local.ports import plan_ports, public_ports, restart_notice, run_fingerprint, serves
 from cfai.local.processes import alive
-from cfai.local.provisioning import deploy_workers, provision
-from cfai.local.state import Routes, RunRecord, Secrets, StateFiles
+from cfai.local.provisioning import provision
+from cfai.local.state import Routes, RunRecord, StateFiles
 from cfai.local.status import LocalStatus, ProcessStatus
 from cfai.local.supervisor import Supervisor
 from cfai.local.versions import DeployedScript, LiveVersion, ScriptVersions
 from cfai.local.workerd import find_workerd
-from cfai.outputs import (
-    ApiOutput,
-    GatewayOutput,
-    IndexOutput,
-    Outputs,
-    TargetKind,
-)
-from cfai.provision.changes import Change, planned_changes
-from cfai.provision.rest import CloudflareClient
-from cfai.render import RenderedWorker, Templates, render_platform
+from cfai.outputs import Outputs
+from cfai.provision.changes import Change
+from cfai.render import RenderedWorker, Templates
 
 __all__ = ["LocalPlatform", "Progress", "local_outputs"]
 
@@ -88,9 +84,18 @@ class LocalPlatform:
         self._supervisor = Supervisor(self.state_dir, self.project_dir)
         self._versions = ScriptVersions(self._files, self.outputs_path)
 
-    def _render(self, declaration: PlatformConfig) -> list[RenderedWorker]:
-        return render_platform(
-            declaration, base_dir=self.source_dir or self.project_dir, templates=self.templates
+    def _steps(self) -> LocalApply:
+        # Built per call: `progress` (and `source_dir`, `templates`) may be set after
+        # construction, as `cfai deploy --local` does with `progress`.
+        return LocalApply(
+            stack=self.stack,
+            files=self._files,
+            supervisor=self._supervisor,
+            versions=self._versions,
+            base_dir=self.source_dir or self.project_dir,
+            templates=self.templates,
+            outputs_path=self.outputs_path,
+            progress=self.progress,
         )
 
     def _emulator_settings(self, declaration: PlatformConfig) -> dict[str, Any]:
@@ -156,7 +161,8 @@ class LocalPlatform:
         same declaration, rendered code and settings (then `reused`).
         `port`: Workers on port, port+1, ... by key, the emulator next; default free ports."""
         declaration = declaration or load_stack(self.stack, self.project_dir)
-        rendered = self._render(declaration)
+        steps = self._steps()
+        rendered = steps.render(declaration)
         fingerprint = run_fingerprint(declaration, rendered, self.settings)
         current = self.running() if reuse else None
         outputs = self.outputs() if current is not None else None
@@ -196,7 +202,7 @@ class LocalPlatform:
                 emulator_port=emulator_port,
                 fingerprint=fingerprint,
                 port=port,
-                request_limits=_request_limits(rendered),
+                request_limits=request_limits(rendered),
             )
         )
         self._files.write_routes(Routes())  # a fresh table: the runtime fills it
@@ -215,7 +221,7 @@ class LocalPlatform:
             )
             self._record("emulator", emulator)
             self._record("router", self._supervisor.start_router(self._files.routes_path))
-            api = _emulator_url(emulator_port)
+            api = emulator_url(emulator_port)
             self._supervisor.wait_ready(
                 f"{api}/__cfai/health", "emulator", emulator, timeout, log="emulator"
             )
@@ -226,40 +232,16 @@ class LocalPlatform:
                 self.progress,
                 base_dir=self.source_dir or self.project_dir,
             )
-            self._deploy(declaration, rendered, emulator_port, secrets)
-            self._await_workers(rendered, timeout)
+            steps.deploy(declaration, rendered, emulator_port, secrets)
+            steps.await_workers(rendered, timeout)
         except BaseException:
             self.down()
             raise
         self.last_rendered = rendered
-        return self._publish(declaration, rendered, emulator_port, secrets)
+        return steps.write_outputs(declaration, rendered, emulator_port, secrets)
 
     def _record(self, name: str, pid: int) -> None:
         self._files.update_run(lambda run: run.pids.__setitem__(name, pid))
-
-    def _deploy(
-        self,
-        declaration: PlatformConfig,
-        rendered: Sequence[RenderedWorker],
-        emulator_port: int,
-        secrets: Secrets,
-    ) -> None:
-        self.progress(f"uploading {len(rendered)} Worker(s) through the Workers scripts API")
-        deploy_workers(
-            declaration,
-            rendered,
-            f"{_emulator_url(emulator_port)}/client/v4",
-            secrets.api_token,
-            secrets.auth_token,
-            self.progress,
-        )
-
-    def _await_workers(self, rendered: Sequence[RenderedWorker], timeout: float) -> None:
-        self._supervisor.wait_workers(
-            [(r.key, r.script_name, r.ready) for r in rendered],
-            self._files,
-            timeout,
-        )
 
     def down(self) -> bool:
         """Stop the processes of a previous `up`. True when something was running."""
@@ -306,7 +288,8 @@ class LocalPlatform:
         run = self._files.read_run()
         if run is None:
             raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        rendered = list(rendered) if rendered is not None else self._render(declaration)
+        steps = self._steps()
+        rendered = list(rendered) if rendered is not None else steps.render(declaration)
         secrets = self._files.secrets()
         if previous is None or (
             previous.name_prefix,
@@ -319,39 +302,22 @@ class LocalPlatform:
             declaration.indexes,
             declaration.finetunes,
         ):
-            api = f"{_emulator_url(run.emulator_port)}/client/v4"
+            api = f"{emulator_url(run.emulator_port)}/client/v4"
             base_dir = self.source_dir or self.project_dir
             provision(declaration, api, secrets.api_token, self.progress, base_dir=base_dir)
-        limits = _request_limits(rendered)
+        limits = request_limits(rendered)
         self._files.update_run(lambda r: setattr(r, "request_limits", limits))
-        self._deploy(declaration, rendered, run.emulator_port, secrets)
-        self._await_workers(rendered, timeout)
+        steps.deploy(declaration, rendered, run.emulator_port, secrets)
+        steps.await_workers(rendered, timeout)
         fingerprint = run_fingerprint(declaration, rendered, self.settings)
         self._files.update_run(lambda r: setattr(r, "fingerprint", fingerprint))
         self.last_rendered = rendered
-        return self._publish(declaration, rendered, run.emulator_port, secrets)
+        return steps.write_outputs(declaration, rendered, run.emulator_port, secrets)
 
-    def _running(self) -> RunRecord:
-        run = self.running()
-        if run is None:
-            raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        return run
-
+    # -- cfai deploy --local -------------------------------------------------------------
     def planned(self, declaration: PlatformConfig) -> list[Change]:
         """What `apply` would change, read through the REST API (nothing is changed)."""
-        run = self._running()
-        with CloudflareClient(
-            f"{_emulator_url(run.emulator_port)}/client/v4",
-            token=self._files.secrets().api_token,
-            account_id=declaration.account_id,
-            max_retries=2,
-        ) as cf:
-            return planned_changes(
-                declaration,
-                self._render(declaration),
-                cf,
-                base_dir=self.source_dir or self.project_dir,
-            )
+        return self._steps().planned(declaration)
 
     def apply(self, declaration: PlatformConfig, *, timeout: float = 60.0) -> list[Change]:
         """Apply every part of `declaration` that is not an existing Worker's new version
@@ -359,41 +325,13 @@ class LocalPlatform:
         finetunes, and the Workers with no deployment yet (their first version serves at
         once, on workers.dev). Existing Workers keep serving what they serve: their new
         versions are canaried. Returns what was changed (`planned_changes`, read first)."""
-        run = self._running()
-        rendered = self._render(declaration)
-        secrets = self._files.secrets()
-        api = f"{_emulator_url(run.emulator_port)}/client/v4"
-        base_dir = self.source_dir or self.project_dir
-        changes = self.planned(declaration)
-        if any(c.resource != "worker" for c in changes):
-            provision(declaration, api, secrets.api_token, self.progress, base_dir=base_dir)
-        new = {c.name for c in changes if c.resource == "worker"}
-        created = [r for r in rendered if r.script_name in new]
-        if created:
-            limits = {**run.request_limits, **_request_limits(created)}
-            self._files.update_run(lambda r: setattr(r, "request_limits", limits))
-            self._deploy(declaration, created, run.emulator_port, secrets)
-            self._await_workers(created, timeout)
-        self.publish(declaration)
-        return changes
+        return self._steps().apply(declaration, timeout=timeout)
 
     def publish(self, declaration: PlatformConfig) -> Outputs:
         """Rewrite the outputs map for `declaration` as it runs now: every declared Worker,
         each with the template hash of the version serving most of its traffic (a version
         not promoted yet, or rolled back, is not what the map promises)."""
-        run = self._files.read_run()
-        if run is None:
-            raise LocalPlatformError(f"the local platform of stack {self.stack!r} is not running")
-        rendered = self._render(declaration)
-        outputs = self._publish(declaration, rendered, run.emulator_port, self._files.secrets())
-        workers = {}
-        for key, w in outputs.workers.items():
-            live = self._versions.live(w.script_name)
-            sha = live.sha256 if live is not None else w.template_sha256
-            workers[key] = w.model_copy(update={"template_sha256": sha})
-        outputs = outputs.model_copy(update={"workers": workers})
-        outputs.write(self.outputs_path)
-        return outputs
+        return self._steps().publish(declaration)
 
     # -- versions ------------------------------------------------------------------------
     def _script(self, key: str) -> str:
@@ -438,78 +376,3 @@ class LocalPlatform:
             self._versions.split(script, {v: p for v, p in split.items() if v != version_id})
         time.sleep(drain)
         self._versions.wait_stopped(version_id, timeout=30.0)
-
-    # -- outputs -------------------------------------------------------------------------
-    def _publish(
-        self,
-        declaration: PlatformConfig,
-        rendered: Sequence[RenderedWorker],
-        port: int,
-        secrets: Secrets,
-    ) -> Outputs:
-        table = self._files.read_routes().workers
-        outputs = local_outputs(
-            declaration,
-            rendered,
-            stack=self.stack,
-            ports={r.key: table[r.script_name].port for r in rendered},
-            emulator_url=_emulator_url(port),
-            secrets=secrets,
-        )
-        outputs.write(self.outputs_path)
-        return outputs
-
-
-def local_outputs(
-    declaration: PlatformConfig,
-    rendered: Sequence[RenderedWorker],
-    *,
-    stack: str,
-    ports: Mapping[str, int],
-    emulator_url: str,
-    secrets: Secrets,
-) -> Outputs:
-    """The outputs map of `declaration` served locally: Workers on 127.0.0.1:`ports[key]`,
-    the REST API (and gateway logs) at `emulator_url`."""
-    api = ApiOutput(
-        base_url=f"{emulator_url}/client/v4",
-        account_id=declaration.account_id,
-        token=secrets.api_token,
-    )
-    return Outputs(
-        target=TargetKind.LOCAL,
-        stack=stack,
-        workers={
-            r.key: r.output(
-                url=f"http://127.0.0.1:{ports[r.key]}",
-                contract=declaration.workers[r.key].contract,
-                fields=kind_for(r.kind).output_fields(declaration.workers[r.key]),
-            )
-            for r in rendered
-        },
-        gateways={
-            key: GatewayOutput(
-                id=declaration.physical_name(key),
-                logs_url=f"{api.gateway_url(declaration.physical_name(key))}/logs",
-            )
-            for key in declaration.gateways
-        },
-        indexes={
-            key: IndexOutput(
-                name=declaration.physical_name(key),
-                dimensions=idx.resolved_dimensions,
-                metric=idx.resolved_metric,
-            )
-            for key, idx in declaration.indexes.items()
-        },
-        auth_token=secrets.auth_token,
-        api=api,
-    )
-
-
-def _emulator_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}"
-
-
-def _request_limits(rendered: Sequence[RenderedWorker]) -> dict[str, int]:
-    return {r.script_name: r.max_request_bytes for r in rendered}

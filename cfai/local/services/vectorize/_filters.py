@@ -15,8 +15,8 @@ with ``$eq`` (Cloudflare is silent about it, not an error) and everything with `
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from cfai.local.services.vectorize._errors import (
     bad_filter,
     truncate_utf8,
 )
+from cfai.local.services.vectorize._storage import loads
 
 Condition = tuple[str, Any]
 ParsedFilter = list[tuple[str, list[Condition]]]
@@ -196,6 +197,35 @@ def _range_mask(op: str, kinds: Any, normal: Any, bound: Any) -> Any:
     compare = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
     out[rows] = compare[op](vals, b).astype(bool)
     return out
+
+
+class IndexedRows(Sequence[Mapping[str, Any]]):
+    """The indexed values of every slot of an index (`_snapshot.Snapshot.filter_rows`),
+    parsed from their JSON texts as they are read (each distinct text once), for `mask` to
+    build its columns from."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [loads(t) for t in self._texts[i]]
+        return loads(self._texts[i])
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        parsed: dict[str, Any] = {}
+        for text in self._texts:
+            value = parsed.get(text)
+            if value is None:
+                value = parsed[text] = loads(text)
+            yield value
 
 
 def mask(

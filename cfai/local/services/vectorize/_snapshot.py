@@ -19,50 +19,23 @@ from __future__ import annotations
 
 import mmap
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from cfai.local.services.vectorize._storage import Matrix, Slots, loads, read_blocks
+from cfai.local.services.vectorize._filters import IndexedRows
+from cfai.local.services.vectorize._storage import Matrix, Slots, read_blocks
 
 SEGMENT_ROWS = 1 << 16
 CHUNK_ROWS = 1 << 10  # rows per `Snapshot.dirty` flag (a divisor of SEGMENT_ROWS)
 _GATHER = 1024  # rows gathered at a time for a filtered search
 _EMPTY = "{}"
-
-
-class IndexedRows(Sequence[Mapping[str, Any]]):
-    """The indexed values of every slot, parsed from their JSON texts as they are read
-    (each distinct text once), for `_filters.mask` to build its columns from."""
-
-    def __init__(self, texts: list[str]) -> None:
-        self._texts = texts
-
-    def __len__(self) -> int:
-        return len(self._texts)
-
-    @overload
-    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
-    def __getitem__(self, i: int | slice) -> Any:
-        if isinstance(i, slice):
-            return [loads(t) for t in self._texts[i]]
-        return loads(self._texts[i])
-
-    def __iter__(self) -> Iterator[Mapping[str, Any]]:
-        parsed: dict[str, Any] = {}
-        for text in self._texts:
-            value = parsed.get(text)
-            if value is None:
-                value = parsed[text] = loads(text)
-            yield value
 
 
 class Snapshot:
