@@ -5,8 +5,8 @@ uvicorn answers a request its parser refuses (two Content-Length headers, a malf
 request line, headers too large) before any app sees it, with ``text/plain`` "Invalid HTTP
 request received." The router and the emulator answer every error as JSON in their own
 shape, so they serve with `json_errors(body)` (h11) or `fast_json_errors(body)` (httptools,
-llhttp's parser: what the router uses, it costs about a fifth less CPU a request): the same
-protocol, that one answer replaced.
+llhttp's parser: what the router and the emulator use, it costs about a third less CPU a
+request): the same protocol, that one answer replaced.
 
 llhttp refuses a method it does not know (``FOO``, ``get``, and kj's ``MSEARCH``, which it
 spells ``M-SEARCH``), where h11 takes any token and lets the app decide (the router

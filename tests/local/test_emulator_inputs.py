@@ -185,3 +185,25 @@ def test_a_request_http_itself_refuses_gets_the_envelope(emulator: Emulator) -> 
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head
     assert json.loads(body)["errors"] == [{"code": 6003, "message": "Invalid request headers"}]
+
+
+@pytest.mark.parametrize("method", [b"FOO", b"get", b"MSEARCH"])
+def test_a_method_the_http_parser_does_not_know_gets_the_envelope(
+    emulator: Emulator, method: bytes
+) -> None:
+    """llhttp refuses these methods where h11 takes any token: the emulator must still
+    answer them as the front door does (a 405 in the envelope naming the method), and the
+    connection keeps serving."""
+    port = int(emulator.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(method + b" /__cfai/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        s.sendall(b"GET /__cfai/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 405 ") and b"content-type: application/json" in first
+    length = int(first.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    error = json.loads(rest[:length])["errors"][0]
+    assert method.decode() in error["message"]
+    assert rest[length:].startswith(b"HTTP/1.1 200 ")
