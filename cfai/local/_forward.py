@@ -123,8 +123,9 @@ async def forward(
 ) -> Upstream:
     """Send the request (`headers` carry the client's framing: Content-Length or chunked) and
     return once the response head is in. Raises `BodyTooLarge`, `ClientGone` or OSError
-    (also for a response that is not HTTP/1.1). `client_gone`, awaited once the body is sent, returns when the client
-    disconnects: the exchange is then cut, so an endless stream does not outlive its reader.
+    (also for a response that is not HTTP/1.1). `client_gone`, awaited once the body is
+    sent, returns when the client disconnects: the exchange is then cut, so an endless
+    stream does not outlive its reader.
     With a `pool`, the connection comes from it when one is idle and returns to it once
     the exchange is complete."""
     loop = asyncio.get_running_loop()

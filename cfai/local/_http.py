@@ -4,22 +4,21 @@ parse.
 uvicorn answers a request its parser refuses (two Content-Length headers, a malformed
 request line, headers too large) before any app sees it, with ``text/plain`` "Invalid HTTP
 request received." The router and the emulator answer every error as JSON in their own
-shape, so they serve with `json_errors(body)` (h11) or `fast_json_errors(body)` (httptools,
-llhttp's parser: what the router and the emulator use, it costs about a third less CPU a
-request): the same protocol, that one answer replaced.
+shape, so they serve with `fast_json_errors(body)`: uvicorn's httptools protocol (llhttp's
+parser, about a third less CPU a request than h11) with that one answer replaced.
 
 llhttp refuses a method it does not know (``FOO``, ``get``, and kj's ``MSEARCH``, which it
 spells ``M-SEARCH``), where h11 takes any token and lets the app decide (the router
 forwards every method workerd parses and answers a JSON 501 to the rest). So a connection
 whose request starts with such a method is handed to h11 from that request on: nothing is
-lost, and the app sees the method as h11 would have given it. So is one whose
-request is a CONNECT or asks for an Upgrade (not a WebSocket): llhttp stops reading there. (Not when such a request
-comes pipelined behind another in the same read: its bytes cannot be told apart, so it
-gets the 400, as any request llhttp refuses does.)
+lost, and the app sees the method as h11 would have given it. So is one whose request is a
+CONNECT or asks for an Upgrade (not a WebSocket): llhttp stops reading there. (Not when
+such a request comes pipelined behind another in the same read: its bytes cannot be told
+apart, so it gets the 400, as any request llhttp refuses does.)
 
 Example::
 
-    config = uvicorn.Config(app, http=json_errors(b'{"error": "bad request"}'))
+    config = uvicorn.Config(app, http=fast_json_errors(b'{"error": "bad request"}'))
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import httptools
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["fast_json_errors", "json_errors"]
+__all__ = ["fast_json_errors"]
 
 
 def _head(body: bytes) -> list[tuple[bytes, bytes]]:
@@ -72,7 +71,7 @@ class _Coalescing:
         return getattr(self.transport, name)
 
 
-def json_errors(body: bytes) -> type[H11Protocol]:
+def _h11_json_errors(body: bytes) -> type[H11Protocol]:
     """An H11Protocol answering an unparsable request with 400 and `body` as JSON."""
 
     class JsonErrorProtocol(H11Protocol):
@@ -90,8 +89,8 @@ def json_errors(body: bytes) -> type[H11Protocol]:
 
 def fast_json_errors(body: bytes) -> type[HttpToolsProtocol]:
     """An HttpToolsProtocol answering an unparsable request with 400 and `body` as JSON, and
-    handing a connection to `json_errors`' h11 protocol at a method llhttp does not know."""
-    fallback = json_errors(body)
+    handing a connection to `_h11_json_errors`' protocol at a method llhttp does not know."""
+    fallback = _h11_json_errors(body)
 
     class FastJsonErrorProtocol(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
